@@ -1,0 +1,1 @@
+"""Rigi queue server: tickets, dispatch, realtime feeds and pages for public service halls."""

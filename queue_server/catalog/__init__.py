@@ -1,0 +1,1 @@
+"""The organisation a server runs: agencies, services, branches, counters, announcement phrases."""

@@ -1,0 +1,1 @@
+"""Pure queue logic: no I/O, no framework. The server and the simulator run this same code."""

@@ -1,0 +1,115 @@
+"""The dispatcher: which waiting ticket a counter should call next, and why.
+
+Tickets wait in pooled queues (one per service) and are not bound to a counter when issued.
+A counter pulls from every queue its work profile names. Each candidate gets an urgency:
+
+    urgency = weight × (waited / target wait) + class head start
+
+so a ticket that has used up more of its service's target comes first, a counter prefers the
+services it is weighted for, and priority classes start ahead but do not starve anybody: a
+normal ticket that has waited `PRIORITY_HEAD_START` targets longer than a priority one overtakes
+it (ageing). Due appointments come before everything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from queue_server.domain.tickets import Priority
+
+PRIORITY_HEAD_START = 1.0  # in service targets: a priority ticket counts as one target ahead
+APPOINTMENT_HEAD_START = 100.0  # a due appointment is called before any walk-in
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedTicket:
+    """What the dispatcher needs to know of a waiting ticket."""
+
+    id: str
+    service_id: str
+    priority: Priority
+    queued_at: datetime  # when the wait started; a transfer keeps the original issue time
+    target_wait_s: float
+    counter_id: str | None = None  # set when transferred to one particular counter
+    appointment_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """A candidate with its urgency and a sentence saying why it ranks where it does."""
+
+    ticket: QueuedTicket
+    urgency: float
+    reason: str
+
+
+def head_start(ticket: QueuedTicket, now: datetime) -> float:
+    """The class head start of a ticket, in service targets."""
+    if ticket.priority is Priority.APPOINTMENT:
+        if ticket.appointment_at is None or ticket.appointment_at <= now:
+            return APPOINTMENT_HEAD_START
+        return 0.0
+    if ticket.priority is Priority.PRIORITY:
+        return PRIORITY_HEAD_START
+    return 0.0
+
+
+def urgency(ticket: QueuedTicket, now: datetime, weight: float = 1.0) -> float:
+    """How pressing a ticket is at `now` for a counter that weighs its service by `weight`."""
+    waited = max((now - ticket.queued_at).total_seconds(), 0.0)
+    return weight * waited / max(ticket.target_wait_s, 1.0) + head_start(ticket, now)
+
+
+def eligible(ticket: QueuedTicket, counter_id: str, profile: Mapping[str, float]) -> bool:
+    """Whether this counter may serve the ticket at all."""
+    if ticket.counter_id is not None:
+        return ticket.counter_id == counter_id
+    return profile.get(ticket.service_id, 0.0) > 0.0
+
+
+def rank_for_counter(
+    waiting: Iterable[QueuedTicket],
+    counter_id: str,
+    profile: Mapping[str, float],
+    now: datetime,
+) -> list[Pick]:
+    """Every ticket this counter may serve, most urgent first (ties: earliest queued)."""
+    picks = []
+    for ticket in waiting:
+        if not eligible(ticket, counter_id, profile):
+            continue
+        weight = profile.get(ticket.service_id, 1.0) or 1.0
+        score = urgency(ticket, now, weight)
+        picks.append(Pick(ticket, score, _reason(ticket, now, weight, score)))
+    picks.sort(key=lambda pick: (-pick.urgency, pick.ticket.queued_at, pick.ticket.id))
+    return picks
+
+
+def call_next(
+    waiting: Sequence[QueuedTicket],
+    counter_id: str,
+    profile: Mapping[str, float],
+    now: datetime,
+) -> Pick | None:
+    """The ticket a counter should call now, or None when nothing it serves is waiting."""
+    ranked = rank_for_counter(waiting, counter_id, profile, now)
+    return ranked[0] if ranked else None
+
+
+def _reason(ticket: QueuedTicket, now: datetime, weight: float, score: float) -> str:
+    waited_min = max((now - ticket.queued_at).total_seconds(), 0.0) / 60
+    target_min = ticket.target_wait_s / 60
+    parts = []
+    start = head_start(ticket, now)
+    if start >= APPOINTMENT_HEAD_START:
+        parts.append("appointment due")
+    elif start:
+        parts.append(f"{ticket.priority.value} class")
+    if ticket.counter_id is not None:
+        parts.append("transferred to this counter")
+    parts.append(f"waited {waited_min:.0f} of {target_min:.0f} min target")
+    if weight != 1.0:
+        parts.append(f"service weight {weight:g}")
+    return f"{', '.join(parts)} (urgency {score:.2f})"

@@ -1,0 +1,33 @@
+"""Ticket numbers: per branch, per letter, per local day, starting at 1, never reused that day."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+DEFAULT_TIMEZONE = "Asia/Tbilisi"
+NUMBER_DIGITS = 3
+
+# How a Latin ticket letter is spoken and shown in Georgian (the mkhedruli letter of the same sound).
+GEORGIAN_LETTERS = {
+    "A": "ა", "B": "ბ", "C": "ც", "D": "დ", "E": "ე", "F": "ფ", "G": "გ", "H": "ჰ", "I": "ი",
+    "J": "ჯ", "K": "კ", "L": "ლ", "M": "მ", "N": "ნ", "O": "ო", "P": "პ", "Q": "ქ", "R": "რ",
+    "S": "ს", "T": "ტ", "U": "უ", "V": "ვ", "W": "ვ", "X": "ხ", "Y": "ი", "Z": "ზ",
+}  # fmt: skip
+
+
+def local_day(moment: datetime, timezone: str = DEFAULT_TIMEZONE) -> date:
+    """The branch's calendar day at `moment` (which must be timezone-aware)."""
+    if moment.tzinfo is None:
+        raise ValueError("moment must be timezone-aware")
+    return moment.astimezone(ZoneInfo(timezone)).date()
+
+
+def ticket_label(letter: str, number: int) -> str:
+    """The printed form, e.g. `A012`: letters keep tickets of different queues apart."""
+    return f"{letter}{number:0{NUMBER_DIGITS}d}"
+
+
+def spoken_parts(letter: str, number: int) -> tuple[str, int]:
+    """What is announced: the letter and the number without leading zeros."""
+    return letter, number

@@ -1,0 +1,77 @@
+"""One error family with stable codes; the HTTP layer maps each code to a status in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RigiError(Exception):
+    """Base of every error a user or device can cause: a stable `code` and a plain `message`."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class BadRequest(RigiError):
+    code = "bad_request"
+    status = 400
+
+
+class ValidationFailed(RigiError):
+    code = "validation_failed"
+    status = 422
+
+
+class NotFound(RigiError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(RigiError):
+    code = "conflict"
+    status = 409
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+
+
+class Unauthorized(RigiError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(RigiError):
+    code = "forbidden"
+    status = 403
+
+
+class PayloadTooLarge(RigiError):
+    code = "payload_too_large"
+    status = 413
+
+
+class RateLimited(RigiError):
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int, **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
+        self.retry_after = retry_after
+
+
+class ConfigError(Exception):
+    """The configuration cannot be loaded; the message names the file and the bad key."""

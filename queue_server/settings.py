@@ -1,0 +1,69 @@
+"""Settings: one typed object built from `RIGI_*` environment variables at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "config"
+
+
+class Settings(BaseSettings):
+    """Everything the server reads from its environment; a bad value stops start-up by name."""
+
+    model_config = SettingsConfigDict(env_prefix="RIGI_", extra="ignore", frozen=True)
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    bus_url: str = "memory://"
+    config: Path = SHIPPED_CONFIG
+    secret_key: SecretStr | None = None
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    history_events: int = Field(default=10_000, ge=10, description="events kept for replay")
+    allowed_origins: tuple[str, ...] = ()
+    log_level: str = "info"
+
+    @field_validator("bus_url")
+    @classmethod
+    def _known_bus(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://")):
+            raise ValueError("must start with memory:// or redis://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_secret(self) -> Settings:
+        if self.env == "production" and (
+            self.secret_key is None or len(self.secret_key.get_secret_value()) < 32
+        ):
+            raise ValueError("RIGI_SECRET_KEY must be set (32+ characters) when RIGI_ENV=production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'rigi.sqlite3').resolve()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; raise SystemExit naming the bad setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "RIGI_" + "_".join(str(part) for part in error["loc"]).upper() if error["loc"] else "settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise SystemExit("Invalid settings:\n  " + "\n  ".join(problems)) from None
