@@ -1,0 +1,50 @@
+"""The fixed words on a ticket in the five languages citizens choose at the kiosk.
+
+Georgian is the state language and the default; a language missing here falls back to it.
+"""
+
+from __future__ import annotations
+
+PHRASES: dict[str, dict[str, str]] = {
+    "ka": {
+        "ahead": "თქვენს წინ: {n}",
+        "wait": "სავარაუდო ლოდინი: ~{m} წთ",
+        "issued": "გაცემულია: {time}",
+        "scan": "მიადევნეთ თვალი რიგს ტელეფონით",
+        "reprint": "დუბლიკატი",
+    },
+    "en": {
+        "ahead": "People ahead: {n}",
+        "wait": "Estimated wait: ~{m} min",
+        "issued": "Issued: {time}",
+        "scan": "Follow your turn on your phone",
+        "reprint": "Duplicate",
+    },
+    "ru": {
+        "ahead": "Перед вами: {n}",
+        "wait": "Примерное ожидание: ~{m} мин",
+        "issued": "Выдан: {time}",
+        "scan": "Следите за очередью на телефоне",
+        "reprint": "Дубликат",
+    },
+    "az": {
+        "ahead": "Sizdən əvvəl: {n}",
+        "wait": "Təxmini gözləmə: ~{m} dəq",
+        "issued": "Verilib: {time}",
+        "scan": "Növbənizi telefonda izləyin",
+        "reprint": "Dublikat",
+    },
+    "hy": {
+        "ahead": "Ձեզնից առաջ՝ {n}",
+        "wait": "Մոտավոր սպասում՝ ~{m} րոպե",
+        "issued": "Տրված է՝ {time}",
+        "scan": "Հետևեք ձեր հերթին հեռախոսով",
+        "reprint": "Կրկնօրինակ",
+    },
+}
+
+
+def phrase(language: str, key: str, **values: object) -> str:
+    """One ticket phrase in `language` (Georgian when the language is unknown)."""
+    table = PHRASES.get(language, PHRASES["ka"])
+    return table[key].format(**values)
