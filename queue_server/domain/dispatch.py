@@ -93,9 +93,25 @@ def call_next(
     profile: Mapping[str, float],
     now: datetime,
 ) -> Pick | None:
-    """The ticket a counter should call now, or None when nothing it serves is waiting."""
-    ranked = rank_for_counter(waiting, counter_id, profile, now)
-    return ranked[0] if ranked else None
+    """The ticket a counter should call now, or None when nothing it serves is waiting.
+
+    Same choice as the head of `rank_for_counter`, found in one pass without sorting or
+    writing a reason for every candidate: this runs on every "call next" with the whole queue.
+    """
+    best: QueuedTicket | None = None
+    best_key: tuple[float, datetime, str] | None = None
+    best_weight = 1.0
+    for ticket in waiting:
+        if not eligible(ticket, counter_id, profile):
+            continue
+        weight = profile.get(ticket.service_id, 1.0) or 1.0
+        key = (-urgency(ticket, now, weight), ticket.queued_at, ticket.id)
+        if best_key is None or key < best_key:
+            best, best_key, best_weight = ticket, key, weight
+    if best is None or best_key is None:
+        return None
+    score = -best_key[0]
+    return Pick(best, score, _reason(best, now, best_weight, score))
 
 
 def _reason(ticket: QueuedTicket, now: datetime, weight: float, score: float) -> str:

@@ -1,0 +1,139 @@
+"""How a free counter finds its next visitor: the three policies the simulator compares.
+
+- `OneLinePerCounter`: a ticket is bound to a counter when it is issued (the visitor joins the
+  shortest line among the counters that serve the service, like a bank); priority visitors go to
+  the front of that line.
+- `PooledFcfs`: one line per service; a free counter takes the visitor who came first among the
+  services it serves, priority visitors first.
+- `RigiDispatch`: one pool of waiting tickets; a free counter asks the real dispatcher
+  (`queue_server.domain.dispatch.call_next`) whom to call.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime
+from typing import Protocol
+
+from queue_server.domain.dispatch import QueuedTicket, call_next
+from queue_server.domain.tickets import Priority
+
+
+class CounterView(Protocol):
+    index: int
+    id: str
+    profile: dict[str, float]
+    on_duty: bool
+    busy: bool
+
+
+class Policy(Protocol):
+    name: str
+
+    def add(self, visit: int, ticket: QueuedTicket, counters: list[CounterView]) -> None: ...
+
+    def next_for(self, counter: CounterView, now: datetime) -> int | None: ...
+
+    def waiting_count(self) -> int: ...
+
+
+class OneLinePerCounter:
+    name = "one line per counter"
+
+    def __init__(self, counters: int) -> None:
+        self._lines = [(deque[int](), deque[int]()) for _ in range(counters)]
+        self._waiting = 0
+
+    def bound_counter(self, service_id: str, counters: list[CounterView]) -> CounterView:
+        capable = [c for c in counters if c.profile.get(service_id, 0.0) > 0.0]
+        staffed = [c for c in capable if c.on_duty] or capable
+        return min(staffed, key=lambda c: (self._length(c.index) + c.busy, c.index))
+
+    def add(self, visit: int, ticket: QueuedTicket, counters: list[CounterView]) -> None:
+        counter = self.bound_counter(ticket.service_id, counters)
+        urgent, normal = self._lines[counter.index]
+        (urgent if ticket.priority is Priority.PRIORITY else normal).append(visit)
+        self._waiting += 1
+
+    def next_for(self, counter: CounterView, now: datetime) -> int | None:
+        for line in self._lines[counter.index]:
+            if line:
+                self._waiting -= 1
+                return line.popleft()
+        return None
+
+    def waiting_count(self) -> int:
+        return self._waiting
+
+    def _length(self, index: int) -> int:
+        urgent, normal = self._lines[index]
+        return len(urgent) + len(normal)
+
+
+class PooledFcfs:
+    name = "pooled FCFS"
+
+    def __init__(self, arrival_s: list[float]) -> None:
+        self._arrival_s = arrival_s
+        self._lines: dict[str, tuple[deque[int], deque[int]]] = {}
+        self._waiting = 0
+
+    def add(self, visit: int, ticket: QueuedTicket, counters: list[CounterView]) -> None:
+        urgent, normal = self._lines.setdefault(ticket.service_id, (deque(), deque()))
+        (urgent if ticket.priority is Priority.PRIORITY else normal).append(visit)
+        self._waiting += 1
+
+    def next_for(self, counter: CounterView, now: datetime) -> int | None:
+        for klass in (0, 1):
+            best: deque[int] | None = None
+            for service_id, weight in counter.profile.items():
+                lines = self._lines.get(service_id)
+                if weight <= 0.0 or lines is None or not lines[klass]:
+                    continue
+                line = lines[klass]
+                if best is None or self._arrival_s[line[0]] < self._arrival_s[best[0]]:
+                    best = line
+            if best is not None:
+                self._waiting -= 1
+                return best.popleft()
+        return None
+
+    def waiting_count(self) -> int:
+        return self._waiting
+
+
+class RigiDispatch:
+    name = "Rigi dispatcher"
+
+    def __init__(self) -> None:
+        self._pools: dict[str, dict[int, QueuedTicket]] = {}
+        self._visit_of: dict[str, int] = {}
+
+    def add(self, visit: int, ticket: QueuedTicket, counters: list[CounterView]) -> None:
+        self._pools.setdefault(ticket.service_id, {})[visit] = ticket
+        self._visit_of[ticket.id] = visit
+
+    def next_for(self, counter: CounterView, now: datetime) -> int | None:
+        candidates: list[QueuedTicket] = []
+        for service_id, weight in counter.profile.items():
+            pool = self._pools.get(service_id)
+            if weight > 0.0 and pool:
+                candidates.extend(pool.values())
+        pick = call_next(candidates, counter.id, counter.profile, now)
+        if pick is None:
+            return None
+        visit = self._visit_of.pop(pick.ticket.id)
+        del self._pools[pick.ticket.service_id][visit]
+        return visit
+
+    def waiting(self) -> list[QueuedTicket]:
+        return [ticket for pool in self._pools.values() for ticket in pool.values()]
+
+    def waiting_in(self, service_id: str) -> int:
+        return len(self._pools.get(service_id, ()))
+
+    def waiting_count(self) -> int:
+        return len(self._visit_of)
+
+
+POLICY_NAMES = ("per_counter", "pooled", "rigi")
