@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -239,9 +240,8 @@ class PrinterAgent:
             log.warning("print message without job.id ignored")
             return
         printer = self.config.printer_for(job.get("kiosk"), message.get("printer"))
-        fresh, entry = await self.in_journal(
-            self.journal.accept, job_id, printer.id, job, reprint=bool(job.get("reprint"))
-        )
+        accept = functools.partial(self.journal.accept, reprint=bool(job.get("reprint")))
+        fresh, entry = await self.in_journal(accept, job_id, printer.id, job)
         if fresh:
             self.workers[printer.id].wake.set()
         elif entry.state in ("printed", FAILED):
@@ -290,7 +290,10 @@ class PrinterAgent:
                     delay = RECONNECT_MIN_S
                     await self._after_connect()
                     async for raw in ws:
-                        await self._handle(raw)
+                        try:
+                            await self._handle(raw)
+                        except Exception:  # one bad message must not end the connection
+                            log.exception("handling a server message failed")
             except websockets.ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd else None
                 if code in AUTH_CLOSE_CODES:
