@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        if value is not None and not value.startswith(
+            ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+        ):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
@@ -46,7 +48,9 @@ class Settings(BaseSettings):
         if self.env == "production" and (
             self.secret_key is None or len(self.secret_key.get_secret_value()) < 32
         ):
-            raise ValueError("RIGI_SECRET_KEY must be set (32+ characters) when RIGI_ENV=production")
+            raise ValueError(
+                "RIGI_SECRET_KEY must be set (32+ characters) when RIGI_ENV=production"
+            )
         return self
 
     @property
@@ -64,6 +68,10 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            name = "RIGI_" + "_".join(str(part) for part in error["loc"]).upper() if error["loc"] else "settings"
+            name = (
+                "RIGI_" + "_".join(str(part) for part in error["loc"]).upper()
+                if error["loc"]
+                else "settings"
+            )
             problems.append(f"{name}: {error['msg']}")
         raise SystemExit("Invalid settings:\n  " + "\n  ".join(problems)) from None

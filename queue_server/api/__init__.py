@@ -1,0 +1,1 @@
+"""HTTP API: one declarative route table that drives routing, OpenAPI and permissions."""

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 DEFAULT_TIMEZONE = "Asia/Tbilisi"
 NUMBER_DIGITS = 3
 
-# How a Latin ticket letter is spoken and shown in Georgian (the mkhedruli letter of the same sound).
+# How a Latin ticket letter is spoken and shown in Georgian (the letter of the same sound).
 GEORGIAN_LETTERS = {
     "A": "ა", "B": "ბ", "C": "ც", "D": "დ", "E": "ე", "F": "ფ", "G": "გ", "H": "ჰ", "I": "ი",
     "J": "ჯ", "K": "კ", "L": "ლ", "M": "მ", "N": "ნ", "O": "ო", "P": "პ", "Q": "ქ", "R": "რ",

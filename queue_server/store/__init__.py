@@ -1,0 +1,1 @@
+"""Database layer: SQLAlchemy Core tables, the engine, the event log and the queue operations."""

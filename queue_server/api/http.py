@@ -1,0 +1,161 @@
+"""How a declared endpoint becomes a Starlette route: body limits, validation, error bodies.
+
+Every error a client can cause leaves here as JSON with a stable `code` and a plain `message`;
+nothing else (no stack trace, no framework page) reaches a client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from queue_server.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    RateLimited,
+    RigiError,
+    ValidationFailed,
+)
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One API operation: what it takes, what it returns, who may call it."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    body: type[BaseModel] | None = None
+    response: Any = None
+    status: int = 200
+    access: str = "public"
+    errors: tuple[int, ...] = ()
+    tags: tuple[str, ...] = ()
+    headers: tuple[str, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return self.handler.__name__
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(body, status, headers=headers, media_type="application/json")
+
+
+def error_response(error: RigiError) -> Response:
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+    return json_response(error.to_dict(), error.status, headers)
+
+
+async def read_json(request: Request, model: type[BaseModel]) -> BaseModel:
+    """Parse and validate a JSON body; an empty body means an empty object."""
+    raw = await request.body()
+    if raw.strip():
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise BadRequest("The body is not valid JSON.", code="malformed_json") from None
+    else:
+        data = {}
+    if not isinstance(data, dict):
+        raise BadRequest("The body must be a JSON object.", code="malformed_json")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "Some fields are missing or wrong.",
+            fields=[
+                {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+                for e in exc.errors(include_url=False, include_input=False)
+            ],
+        ) from None
+
+
+def route(endpoint: Endpoint) -> Route:
+    async def _call(request: Request) -> Response:
+        kwargs = dict(request.path_params)
+        if endpoint.body is not None:
+            kwargs["body"] = await read_json(request, endpoint.body)
+        result = await endpoint.handler(request, **kwargs)
+        if isinstance(result, Response):
+            return result
+        return json_response(result, endpoint.status)
+
+    return Route(endpoint.path, _call, methods=[endpoint.method], name=endpoint.name)
+
+
+async def rigi_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RigiError)
+    return error_response(exc)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    message = {404: "No such resource.", 405: "This method is not allowed here."}
+    error = RigiError(
+        message.get(exc.status_code, str(exc.detail)),
+        code=codes.get(exc.status_code, "http_error"),
+    )
+    error.status = exc.status_code
+    return error_response(error)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return json_response(
+        {
+            "code": "internal_error",
+            "message": "Something went wrong on our side; nothing was changed.",
+        },
+        500,
+    )
+
+
+class BodyLimit:
+    """Refuses bodies over `max_bytes` with 413 before the app reads them, whether the client
+    announced the length or streams it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        too_large = PayloadTooLarge(f"The body is larger than {self.max_bytes} bytes.")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await error_response(too_large)(scope, receive, send)
+            return
+        received = 0
+
+        async def _limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise too_large
+            return message
+
+        await self.app(scope, _limited, send)

@@ -1,0 +1,268 @@
+"""The API's operations, declared once in `ENDPOINTS`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from queue_server.api import schemas
+from queue_server.api.http import Endpoint, json_response
+from queue_server.catalog.models import LANGUAGES
+from queue_server.domain.tickets import TicketAction
+from queue_server.errors import BadRequest
+from queue_server.store.queue import Change, CounterState, QueueStore
+
+IDEMPOTENCY_KEY_MAX = 128
+
+
+def _store(request: Request) -> QueueStore:
+    return request.app.state.rigi.store  # type: ignore[no-any-return]
+
+
+def actor_of(request: Request) -> str:
+    """Who acts: the signed-in user or device once access control knows them."""
+    return str(request.scope.get("rigi.actor", "anonymous"))
+
+
+async def _publish(request: Request, change: Change) -> dict[str, Any]:
+    await request.app.state.rigi.publish(change.events)
+    return change.result
+
+
+def _localized(text: Any) -> dict[str, str | None]:
+    return {language: getattr(text, language) for language in LANGUAGES}
+
+
+# ---- tickets -----------------------------------------------------------------------------
+
+
+async def issue_ticket(request: Request, branch: str, body: schemas.IssueTicket) -> Response:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not (0 < len(key) <= IDEMPOTENCY_KEY_MAX and key.isprintable()):
+        raise BadRequest(
+            f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters.",
+            code="bad_idempotency_key",
+        )
+    change = await _store(request).issue_ticket(
+        branch,
+        body.service_id,
+        priority=body.priority,
+        language=body.language,
+        appointment_at=body.appointment_at,
+        idempotency_key=key,
+        actor=actor_of(request),
+    )
+    await _publish(request, change)
+    return json_response(change.result, 201 if change.created else 200)
+
+
+async def read_ticket(request: Request, ticket_id: str) -> dict[str, Any]:
+    return await _store(request).ticket(ticket_id)
+
+
+async def cancel_ticket(request: Request, ticket_id: str) -> dict[str, Any]:
+    return await _publish(
+        request, await _store(request).cancel_ticket(ticket_id, actor_of(request))
+    )
+
+
+# ---- counters ----------------------------------------------------------------------------
+
+
+async def open_counter(request: Request, branch: str, counter: str) -> dict[str, Any]:
+    store = _store(request)
+    change = await store.set_counter_state(
+        branch, counter, CounterState.OPEN, actor=actor_of(request)
+    )
+    return await _publish(request, change)
+
+
+async def pause_counter(
+    request: Request, branch: str, counter: str, body: schemas.PauseCounter
+) -> dict[str, Any]:
+    change = await _store(request).set_counter_state(
+        branch, counter, CounterState.PAUSED, actor=actor_of(request), reason=body.reason
+    )
+    return await _publish(request, change)
+
+
+async def close_counter(request: Request, branch: str, counter: str) -> dict[str, Any]:
+    store = _store(request)
+    change = await store.set_counter_state(
+        branch, counter, CounterState.CLOSED, actor=actor_of(request)
+    )
+    return await _publish(request, change)
+
+
+async def call_next(request: Request, branch: str, counter: str) -> dict[str, Any]:
+    change = await _store(request).call_next(branch, counter, actor=actor_of(request))
+    return await _publish(request, change)
+
+
+async def call_ticket(
+    request: Request, branch: str, counter: str, body: schemas.CallTicket
+) -> dict[str, Any]:
+    change = await _store(request).call_ticket(
+        branch, counter, body.ticket_id, actor=actor_of(request)
+    )
+    return await _publish(request, change)
+
+
+def _current_visit_action(action: TicketAction, doc: str):  # type: ignore[no-untyped-def]
+    async def handler(request: Request, branch: str, counter: str) -> dict[str, Any]:
+        change = await _store(request).act_on_current(
+            branch, counter, action, actor=actor_of(request)
+        )
+        return await _publish(request, change)
+
+    handler.__name__ = f"{action.value}_current"
+    handler.__doc__ = doc
+    return handler
+
+
+recall = _current_visit_action(TicketAction.RECALL, "Announce the called ticket again.")
+recycle = _current_visit_action(TicketAction.RECYCLE, "Put the called ticket back in the queue.")
+start_visit = _current_visit_action(TicketAction.START, "The citizen arrived: start the visit.")
+no_show = _current_visit_action(TicketAction.NO_SHOW, "The called citizen did not come.")
+
+
+async def finish_visit(
+    request: Request, branch: str, counter: str, body: schemas.FinishVisit
+) -> dict[str, Any]:
+    change = await _store(request).act_on_current(
+        branch, counter, TicketAction.FINISH, actor=actor_of(request), outcome=body.outcome
+    )
+    return await _publish(request, change)
+
+
+async def transfer_visit(
+    request: Request, branch: str, counter: str, body: schemas.TransferVisit
+) -> dict[str, Any]:
+    if body.service_id is None and body.counter_id is None:
+        raise BadRequest("Name a service or a counter to transfer to.", code="transfer_target")
+    change = await _store(request).transfer(
+        branch,
+        counter,
+        actor=actor_of(request),
+        service_id=body.service_id,
+        to_counter_id=body.counter_id,
+        keep_queue_time=body.keep_queue_time,
+    )
+    return await _publish(request, change)
+
+
+async def counter_waiting(request: Request, branch: str, counter: str) -> list[dict[str, Any]]:
+    return await _store(request).waiting_tickets(branch, counter)
+
+
+# ---- branches ----------------------------------------------------------------------------
+
+
+async def list_branches(request: Request) -> list[dict[str, Any]]:
+    catalog = _store(request).catalog
+    return [_branch_summary(b) for b in catalog.branches.values()]
+
+
+async def read_branch(request: Request, branch: str) -> dict[str, Any]:
+    catalog = _store(request).catalog
+    services = [
+        {
+            "id": s.id,
+            "agency": s.agency,
+            "letter": s.letter,
+            "category": s.category,
+            "target_wait_min": s.target_wait_min,
+            "service_time_min": s.service_time_min,
+            "name": _localized(s.name),
+        }
+        for s in catalog.branch_services(branch)
+    ]
+    return _branch_summary(catalog.branch(branch)) | {"services": services}
+
+
+async def branch_queues(request: Request, branch: str) -> list[dict[str, Any]]:
+    return await _store(request).queues(branch)
+
+
+async def branch_counters(request: Request, branch: str) -> list[dict[str, Any]]:
+    return await _store(request).counters(branch)
+
+
+async def branch_snapshot(request: Request, branch: str) -> dict[str, Any]:
+    board, seq, epoch = await _store(request).snapshot(branch)
+    return {"epoch": epoch, "seq": seq, "board": board}
+
+
+def _branch_summary(branch: Any) -> dict[str, Any]:
+    return {
+        "id": branch.id,
+        "kind": branch.kind,
+        "name": _localized(branch.name),
+        "municipality": branch.municipality,
+        "counters": len(branch.counters),
+    }
+
+
+# ---- the table ---------------------------------------------------------------------------
+
+B = "/api/v1/branches/{branch}"
+C = B + "/counters/{counter}"
+TICKET_ERRORS = (404, 409)
+COUNTER_ERRORS = (404, 409)
+
+
+def _counter(
+    path: str, handler: Any, summary: str, body: Any = None, response: Any = None
+) -> Endpoint:
+    return Endpoint(
+        "POST",
+        C + path,
+        handler,
+        summary,
+        body=body,
+        response=response or schemas.TicketView,
+        access="operator",
+        errors=COUNTER_ERRORS,
+        tags=("counters",),
+    )
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/api/v1/branches", list_branches, "List branches",
+             response=list[schemas.BranchSummary], tags=("branches",)),
+    Endpoint("GET", B, read_branch, "A branch and the services it offers",
+             response=schemas.BranchView, errors=(404,), tags=("branches",)),
+    Endpoint("GET", B + "/queues", branch_queues, "Waiting tickets per service",
+             response=list[schemas.QueueView], errors=(404,), access="staff", tags=("branches",)),
+    Endpoint("GET", B + "/counters", branch_counters, "Counters and their state",
+             response=list[schemas.CounterView], errors=(404,), access="staff",
+             tags=("branches",)),
+    Endpoint("GET", B + "/snapshot", branch_snapshot, "The board with its event sequence",
+             response=schemas.SnapshotView, errors=(404,), access="display",
+             tags=("branches",)),
+    Endpoint("POST", B + "/tickets", issue_ticket, "Issue a ticket", body=schemas.IssueTicket,
+             response=schemas.TicketView, status=201, access="kiosk", errors=(404, 409),
+             tags=("tickets",), headers=("Idempotency-Key",)),
+    Endpoint("GET", "/api/v1/tickets/{ticket_id}", read_ticket,
+             "A ticket: status, people ahead, estimated wait", response=schemas.TicketView,
+             errors=(404,), tags=("tickets",)),
+    Endpoint("POST", "/api/v1/tickets/{ticket_id}/cancel", cancel_ticket, "Cancel a ticket",
+             response=schemas.TicketView, errors=TICKET_ERRORS, tags=("tickets",)),
+    _counter("/open", open_counter, "Open a counter", response=schemas.CounterChange),
+    _counter("/pause", pause_counter, "Pause a counter with a reason", schemas.PauseCounter,
+             schemas.CounterChange),
+    _counter("/close", close_counter, "Close a counter", response=schemas.CounterChange),
+    _counter("/call-next", call_next, "Call the next ticket"),
+    _counter("/call", call_ticket, "Call a particular ticket", schemas.CallTicket),
+    _counter("/recall", recall, "Recall the called ticket"),
+    _counter("/recycle", recycle, "Put the called ticket back in the queue"),
+    _counter("/start", start_visit, "Start serving the called ticket"),
+    _counter("/finish", finish_visit, "Finish the visit with an outcome", schemas.FinishVisit),
+    _counter("/no-show", no_show, "Mark the called ticket as a no-show"),
+    _counter("/transfer", transfer_visit, "Transfer the visit", schemas.TransferVisit),
+    Endpoint("GET", C + "/waiting", counter_waiting, "Waiting list, most urgent first",
+             response=list[schemas.TicketView], errors=(404,), access="operator",
+             tags=("counters",)),
+)  # fmt: skip

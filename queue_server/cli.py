@@ -1,0 +1,85 @@
+"""`queue-server`: serve (the default), migrate, check-config, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from queue_server.settings import load_settings
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from queue_server.app import create_app
+
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level,
+        ws_per_message_deflate=False,  # doubles idle memory, slows small broadcasts
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from queue_server.store.migrate import migrate_blocking
+
+    settings = load_settings()
+    migrate_blocking(settings.resolved_database_url)
+    print(f"database is up to date: {settings.resolved_database_url.split('@')[-1]}")
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from queue_server.catalog.loader import check_config
+
+    directory = args.directory or load_settings().config
+    problems = check_config(directory)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not problems:
+        print(f"{directory}: configuration is valid")
+    return 1 if problems else 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from queue_server.simulation.cli import main as simulate
+
+    return simulate(args.rest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="queue-server", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="run the server (default)")
+    serve.add_argument("--host", default=DEFAULT_HOST)
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.set_defaults(run=_serve)
+    commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(
+        run=_migrate
+    )
+    check = commands.add_parser("check-config", help="validate the configuration and exit")
+    check.add_argument("directory", nargs="?", default=None)
+    check.set_defaults(run=_check_config)
+    simulate = commands.add_parser("simulate", help="simulate a day of a branch", add_help=False)
+    simulate.add_argument("rest", nargs=argparse.REMAINDER)
+    simulate.set_defaults(run=_simulate)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["serve", *(argv or sys.argv[1:])])
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,262 @@
+"""WebSocket feeds: the lobby board, a counter's console, a citizen's ticket (docs/protocol.md).
+
+Each connection: accept, read `hello`, register with the hub, send the replay or a snapshot,
+then live events. Three tasks per connection — sending, reading (pongs), pinging — end together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from queue_server.errors import RigiError
+from queue_server.realtime.hub import Hub, Listener
+from queue_server.store.events import Event, events_after, stream_head
+
+log = logging.getLogger(__name__)
+
+HELLO_TIMEOUT_S = 10.0
+PING_INTERVAL_S = 15.0
+MISSED_PONGS = 2
+CLOSE_TOO_SLOW = 4008
+CLOSE_BAD_HELLO = 4400
+CLOSE_UNKNOWN = 4404
+CLOSE_RESYNC = 4009
+MAX_REPLAY = 5_000
+
+
+class Hello(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: str = Field(pattern="^hello$")
+    token: str | None = Field(default=None, max_length=512)
+    epoch: str | None = Field(default=None, max_length=64)
+    after_seq: int | None = Field(default=None, ge=0)
+
+
+def _dumps(message: dict[str, Any]) -> str:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+
+
+async def _read_hello(websocket: WebSocket) -> Hello | None:
+    try:
+        raw = await asyncio.wait_for(websocket.receive_text(), HELLO_TIMEOUT_S)
+        return Hello.model_validate_json(raw)
+    except (TimeoutError, ValidationError, KeyError, WebSocketDisconnect):
+        return None
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    if websocket.application_state != WebSocketState.DISCONNECTED:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.close(code, reason)
+
+
+class Connection:
+    """One client's session on a branch stream."""
+
+    def __init__(self, websocket: WebSocket, listener: Listener) -> None:
+        self.websocket = websocket
+        self.listener = listener
+        self.last_pong = asyncio.get_running_loop().time()
+
+    async def run(self, on_event: Callable[[Event], Awaitable[None]]) -> None:
+        tasks = [
+            asyncio.create_task(self._send_events(on_event)),
+            asyncio.create_task(self._read()),
+            asyncio.create_task(self._ping()),
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _send_events(self, on_event: Callable[[Event], Awaitable[None]]) -> None:
+        while True:
+            event = await self.listener.queue.get()
+            if event is None:
+                if self.listener.overflowed:
+                    await _close(self.websocket, CLOSE_TOO_SLOW, "too slow: resume from last seq")
+                else:
+                    await _close(self.websocket, CLOSE_RESYNC, "resync: resume from last seq")
+                return
+            if event.seq <= self.listener.last_seq:
+                continue
+            self.listener.last_seq = event.seq
+            await on_event(event)
+
+    async def _read(self) -> None:
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            self.last_pong = asyncio.get_running_loop().time()
+
+    async def _ping(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(PING_INTERVAL_S)
+            if loop.time() - self.last_pong > PING_INTERVAL_S * MISSED_PONGS:
+                await _close(self.websocket, CLOSE_TOO_SLOW, "no pong")
+                return
+            await self.websocket.send_text('{"type":"ping"}')
+
+
+def _rigi(websocket: WebSocket) -> Any:
+    return websocket.app.state.rigi
+
+
+async def _open(websocket: WebSocket, branch: str) -> Hello | None:
+    """Accept, check the branch and read the hello; close with a code when either is wrong."""
+    await websocket.accept()
+    try:
+        _rigi(websocket).catalog.branch(branch)
+    except RigiError as error:
+        await _close(websocket, CLOSE_UNKNOWN, error.code)
+        return None
+    hello = await _read_hello(websocket)
+    if hello is None:
+        await _close(websocket, CLOSE_BAD_HELLO, "the first message must be a hello")
+    return hello
+
+
+async def board_feed(websocket: WebSocket) -> None:
+    """Lobby displays: replay from the client's last seq, or a snapshot, then live events."""
+    branch = websocket.path_params["branch"]
+    hello = await _open(websocket, branch)
+    if hello is None:
+        return
+    rigi = _rigi(websocket)
+    hub: Hub = rigi.hub
+    listener = Listener(branch)
+    async with hub.listen(listener):
+        replay = await _replay(rigi, branch, hello)
+        if replay is None:
+            board, seq, epoch = await rigi.store.snapshot(branch)
+            listener.last_seq, listener.epoch = seq, epoch
+            await websocket.send_text(
+                _dumps({"type": "snapshot", "epoch": epoch, "seq": seq, "board": board})
+            )
+        else:
+            listener.last_seq = hello.after_seq or 0
+            for event in replay:
+                listener.last_seq = event.seq
+                await websocket.send_text(event.to_json())
+
+        async def send(event: Event) -> None:
+            await websocket.send_text(event.to_json())
+
+        await Connection(websocket, listener).run(send)
+
+
+async def _replay(rigi: Any, branch: str, hello: Hello) -> list[Event] | None:
+    """The events the client missed, or None when it must take a snapshot instead."""
+    if hello.epoch is None or hello.after_seq is None:
+        return None
+    async with rigi.database.read() as conn:
+        head = await stream_head(conn, branch)
+        if head is None or head.epoch != hello.epoch or hello.after_seq > head.seq:
+            return None
+        missed = await events_after(conn, branch, hello.after_seq, MAX_REPLAY)
+    return list(missed) if missed is not None else None
+
+
+async def ticket_feed(websocket: WebSocket) -> None:
+    """A citizen's phone: its own ticket, refreshed whenever the branch moves."""
+    rigi = _rigi(websocket)
+    await websocket.accept()
+    try:
+        view = await rigi.store.ticket(websocket.path_params["ticket_id"])
+    except RigiError as error:
+        await _close(websocket, CLOSE_UNKNOWN, error.code)
+        return
+    listener = Listener(view["branch"])
+    async with rigi.hub.listen(listener):
+        last = view
+        await websocket.send_text(_dumps({"type": "ticket", "ticket": view}))
+
+        async def refresh(event: Event) -> None:
+            nonlocal last
+            if not listener.queue.empty():
+                return  # more events queued: refresh once, after the last of them
+            current = await rigi.store.ticket(view["id"])
+            if current != last:
+                last = current
+                await websocket.send_text(_dumps({"type": "ticket", "ticket": current}))
+
+        await Connection(websocket, listener).run(refresh)
+
+
+async def counter_feed(websocket: WebSocket) -> None:
+    """An operator's console: the counter's state and its waiting list, kept current."""
+    branch = websocket.path_params["branch"]
+    counter = websocket.path_params["counter"]
+    hello = await _open(websocket, branch)
+    if hello is None:
+        return
+    rigi = _rigi(websocket)
+    try:
+        rigi.catalog.counter(branch, counter)
+    except RigiError as error:
+        await _close(websocket, CLOSE_UNKNOWN, error.code)
+        return
+
+    async def state() -> str:
+        counters = await rigi.store.counters(branch)
+        mine = next(c for c in counters if c["counter_id"] == counter)
+        current = None
+        if mine["current_ticket_id"]:
+            current = await rigi.store.ticket(mine["current_ticket_id"])
+        waiting = await rigi.store.waiting_tickets(branch, counter)
+        return _dumps({"type": "counter", "counter": mine, "current": current, "waiting": waiting})
+
+    listener = Listener(branch)
+    async with rigi.hub.listen(listener):
+        last = await state()
+        await websocket.send_text(last)
+
+        async def refresh(event: Event) -> None:
+            nonlocal last
+            if not listener.queue.empty():
+                return
+            current = await state()
+            if current != last:
+                last = current
+                await websocket.send_text(current)
+
+        await Connection(websocket, listener).run(refresh)
+
+
+def feed_routes() -> list[WebSocketRoute]:
+    return [
+        WebSocketRoute("/ws/branches/{branch}/board", board_feed),
+        WebSocketRoute("/ws/branches/{branch}/counters/{counter}", counter_feed),
+        WebSocketRoute("/ws/tickets/{ticket_id}", ticket_feed),
+    ]
+
+
+@contextlib.asynccontextmanager
+async def realtime(rigi: Any):  # type: ignore[no-untyped-def]
+    """Lifespan part: connect the bus, start the hub, publish committed events through it."""
+    from queue_server.bus import create_bus
+
+    bus = create_bus(rigi.settings.bus_url)
+    await bus.connect()
+    hub = Hub(bus, rigi.database)
+    rigi.hub = hub
+    rigi.listeners.append(hub.publish)
+    try:
+        yield hub
+    finally:
+        rigi.listeners.remove(hub.publish)
+        await hub.close()
+        await bus.disconnect()

@@ -1,0 +1,201 @@
+"""The per-process hub between the bus and the WebSocket connections of this process.
+
+Every process publishes its committed events on the bus and receives everyone's (its own
+included) from it. Per branch the hub forwards events strictly in `seq` order: a duplicate is
+dropped, a gap (an event lost while Redis was away, or overtaken) is filled from the event table,
+so a connection sees each event once and in order. Each connection has a bounded queue; one
+that overflows is closed so that it resyncs, and never slows the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from queue_server.bus.base import Bus, BusUnavailable, Gap
+from queue_server.store.database import Database
+from queue_server.store.events import Event, events_after, stream_head
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "branch:"
+SEND_QUEUE_LIMIT = 512  # messages a connection may fall behind before it is dropped
+GAP_FILL_LIMIT = 5_000
+
+
+def channel_of(branch_id: str) -> str:
+    return CHANNEL_PREFIX + branch_id
+
+
+@dataclass(eq=False)
+class Listener:
+    """One connection's view of a branch stream: what it has been sent and what is queued."""
+
+    branch: str
+    accepts: Callable[[Event], bool] = lambda event: True
+    queue: asyncio.Queue[Event | None] = field(
+        default_factory=lambda: asyncio.Queue(SEND_QUEUE_LIMIT)
+    )
+    last_seq: int = 0
+    epoch: str | None = None
+    overflowed: bool = False
+
+    def offer(self, event: Event) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self.queue = asyncio.Queue(1)
+            self.queue.put_nowait(None)  # wakes the sender, which closes the connection
+
+    def close(self) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+
+
+@dataclass
+class _BranchStream:
+    epoch: str | None = None
+    last_seq: int = 0
+    listeners: set[Listener] = field(default_factory=set)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    task: asyncio.Task[None] | None = None
+
+
+class Hub:
+    """Fans a branch's events out to this process's connections, in order, exactly once."""
+
+    def __init__(self, bus: Bus, database: Database) -> None:
+        self.bus = bus
+        self.database = database
+        self._streams: dict[str, _BranchStream] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        """Called after a commit. Local connections are served at once; the bus carries the
+        events to other processes (and back here, where duplicates are dropped)."""
+        for event in events:
+            stream = self._streams.get(event.branch)
+            if stream is not None:
+                async with stream.lock:
+                    await self._forward(stream, event)
+            try:
+                await self.bus.publish(channel_of(event.branch), event.to_json())
+            except BusUnavailable:
+                log.warning("bus unavailable: other processes catch up from the event table")
+
+    @contextlib.asynccontextmanager
+    async def listen(self, listener: Listener) -> AsyncIterator[_BranchStream]:
+        """Register a connection. It is registered before the caller reads its replay or
+        snapshot, so no event falls between the two; the listener skips what it already has."""
+        stream = await self._stream(listener.branch)
+        async with stream.lock:
+            stream.listeners.add(listener)
+        try:
+            yield stream
+        finally:
+            stream.listeners.discard(listener)
+            if not stream.listeners and stream.task is not None:
+                stream.task.cancel()
+                self._streams.pop(listener.branch, None)
+
+    async def close(self) -> None:
+        for stream in self._streams.values():
+            for listener in list(stream.listeners):
+                listener.close()
+            if stream.task is not None:
+                stream.task.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _stream(self, branch: str) -> _BranchStream:
+        stream = self._streams.get(branch)
+        if stream is not None:
+            return stream
+        stream = _BranchStream()
+        self._streams[branch] = stream
+        async with self.database.read() as conn:
+            head = await stream_head(conn, branch)
+        if head is not None:
+            stream.epoch, stream.last_seq = head.epoch, head.seq
+        ready = asyncio.Event()
+        stream.task = self._own(self._follow(branch, stream, ready))
+        await ready.wait()
+        return stream
+
+    async def _follow(self, branch: str, stream: _BranchStream, ready: asyncio.Event) -> None:
+        """Read the branch's channel on the bus for as long as anybody here listens. If the
+        bus gives up, every listener here is closed so that it reconnects and resyncs: nobody
+        is left waiting on a dead stream."""
+        try:
+            async with self.bus.subscribe(channel_of(branch)) as subscription:
+                ready.set()
+                async for message in subscription:
+                    async with stream.lock:
+                        if isinstance(message, Gap):
+                            await self._fill(stream, branch, None)
+                            continue
+                        await self._forward(stream, Event.from_json(message.data))
+        finally:
+            ready.set()
+            if self._streams.get(branch) is stream:
+                del self._streams[branch]
+            for listener in list(stream.listeners):
+                listener.close()
+
+    async def _forward(self, stream: _BranchStream, event: Event) -> None:
+        if stream.epoch is not None and event.epoch != stream.epoch:
+            log.warning("branch %s changed epoch: listeners resync", event.branch)
+            stream.epoch, stream.last_seq = event.epoch, event.seq
+            for listener in stream.listeners:
+                listener.close()
+            return
+        stream.epoch = event.epoch
+        if event.seq <= stream.last_seq:
+            return  # already forwarded (our own event coming back from the bus)
+        if event.seq > stream.last_seq + 1:
+            await self._fill(stream, event.branch, event.seq - 1)
+        if event.seq == stream.last_seq + 1:
+            self._deliver(stream, event)
+
+    async def _fill(self, stream: _BranchStream, branch: str, up_to: int | None) -> None:
+        """Forward what the bus lost, read back from the event table."""
+        async with self.database.read() as conn:
+            missed = await events_after(conn, branch, stream.last_seq, GAP_FILL_LIMIT)
+        if missed is None:
+            log.warning("branch %s: gap too old to fill, listeners resync", branch)
+            for listener in stream.listeners:
+                listener.close()
+            async with self.database.read() as conn:
+                head = await stream_head(conn, branch)
+            if head:
+                stream.epoch, stream.last_seq = head.epoch, head.seq
+            return
+        for event in missed:
+            if up_to is not None and event.seq > up_to:
+                break
+            self._deliver(stream, event)
+
+    def _deliver(self, stream: _BranchStream, event: Event) -> None:
+        stream.last_seq = event.seq
+        for listener in stream.listeners:
+            if event.seq > listener.last_seq and listener.accepts(event):
+                listener.offer(event)
+
+    def _own(self, coroutine: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("hub task failed", exc_info=task.exception())

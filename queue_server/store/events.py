@@ -1,0 +1,138 @@
+"""The event log: every state change appends one event, numbered per branch, in its transaction."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from queue_server.store.schema import branch_streams, events
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One change of a branch, as stored and as sent to clients."""
+
+    branch: str
+    epoch: str
+    seq: int
+    kind: str
+    at: datetime
+    data: dict[str, Any]
+
+    def to_message(self) -> dict[str, Any]:
+        return {
+            "type": "event",
+            "branch": self.branch,
+            "epoch": self.epoch,
+            "seq": self.seq,
+            "kind": self.kind,
+            "at": self.at.isoformat(),
+            "data": self.data,
+        }
+
+    def to_json(self) -> str:
+        """Encoded once per event, then sent as-is to every connection."""
+        return json.dumps(self.to_message(), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Event:
+        message = json.loads(text)
+        return cls(
+            branch=message["branch"],
+            epoch=message["epoch"],
+            seq=message["seq"],
+            kind=message["kind"],
+            at=datetime.fromisoformat(message["at"]),
+            data=message["data"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamHead:
+    epoch: str
+    seq: int
+
+
+def _insert(conn: AsyncConnection):  # type: ignore[no-untyped-def]
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
+
+
+async def next_seq(conn: AsyncConnection, branch_id: str) -> StreamHead:
+    """Take the branch's next sequence number. On PostgreSQL this row lock also orders the
+    branch's transactions, so take it last, after any ticket row locks (no lock cycles)."""
+    insert = _insert(conn)(branch_streams).values(
+        branch_id=branch_id, epoch=uuid.uuid4().hex, last_seq=1
+    )
+    upsert = insert.on_conflict_do_update(
+        index_elements=[branch_streams.c.branch_id],
+        set_={"last_seq": branch_streams.c.last_seq + 1},
+    ).returning(branch_streams.c.epoch, branch_streams.c.last_seq)
+    row = (await conn.execute(upsert)).one()
+    return StreamHead(row.epoch, row.last_seq)
+
+
+async def append_event(
+    conn: AsyncConnection, branch_id: str, kind: str, at: datetime, data: dict[str, Any]
+) -> Event:
+    """Store one event with the branch's next sequence number, inside the caller's transaction."""
+    head = await next_seq(conn, branch_id)
+    await conn.execute(
+        events.insert().values(
+            branch_id=branch_id,
+            epoch=head.epoch,
+            seq=head.seq,
+            kind=kind,
+            at=at,
+            data=json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+        )
+    )
+    return Event(branch_id, head.epoch, head.seq, kind, at, data)
+
+
+async def stream_head(conn: AsyncConnection, branch_id: str) -> StreamHead | None:
+    row = (
+        await conn.execute(
+            select(branch_streams.c.epoch, branch_streams.c.last_seq).where(
+                branch_streams.c.branch_id == branch_id
+            )
+        )
+    ).one_or_none()
+    return StreamHead(row.epoch, row.last_seq) if row else None
+
+
+async def events_after(
+    conn: AsyncConnection, branch_id: str, after_seq: int, limit: int
+) -> Sequence[Event] | None:
+    """Events after `after_seq` in order, or None when some of them are no longer kept."""
+    rows = (
+        await conn.execute(
+            select(events)
+            .where(events.c.branch_id == branch_id, events.c.seq > after_seq)
+            .order_by(events.c.seq)
+            .limit(limit + 1)
+        )
+    ).all()
+    if len(rows) > limit or (rows and rows[0].seq != after_seq + 1):
+        return None
+    return [Event(r.branch_id, r.epoch, r.seq, r.kind, r.at, json.loads(r.data)) for r in rows]
+
+
+async def prune_events(conn: AsyncConnection, branch_id: str, keep: int) -> int:
+    """Drop all but the newest `keep` events of a branch; older gaps resync by snapshot."""
+    newest = (
+        await conn.execute(select(func.max(events.c.seq)).where(events.c.branch_id == branch_id))
+    ).scalar()
+    if newest is None or newest <= keep:
+        return 0
+    result = await conn.execute(
+        delete(events).where(events.c.branch_id == branch_id, events.c.seq <= newest - keep)
+    )
+    return result.rowcount or 0

@@ -1,0 +1,744 @@
+"""Queue operations: each one is a single transaction that changes state and appends its event.
+
+The pure rules come from `queue_server.domain`; this module loads what they need, applies
+their verdict and stores it. Lock order, to keep PostgreSQL free of lock cycles: the counter's
+row, then ticket rows, then the branch's event stream (taken by `append_event`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Row, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from queue_server.catalog.loader import Catalog
+from queue_server.domain import dispatch, estimate
+from queue_server.domain.numbering import local_day, ticket_label
+from queue_server.domain.tickets import (
+    Outcome,
+    Priority,
+    TicketAction,
+    TicketStatus,
+    transition,
+)
+from queue_server.errors import Conflict, NotFound
+from queue_server.store.database import Database
+from queue_server.store.events import Event, append_event, stream_head
+from queue_server.store.schema import (
+    counter_states,
+    idempotency_keys,
+    ticket_numbers,
+    ticket_transitions,
+    tickets,
+)
+
+BOARD_CALLS = 12  # calls shown on a lobby board, newest first
+Clock = Callable[[], datetime]
+
+
+class CounterState(StrEnum):
+    OPEN = "open"
+    PAUSED = "paused"
+    CLOSED = "closed"
+
+
+@dataclass(slots=True)
+class Change:
+    """What an operation returns: its result for the caller and the events to publish."""
+
+    result: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    created: bool = True
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _insert(conn: AsyncConnection):  # type: ignore[no-untyped-def]
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
+
+
+class QueueStore:
+    """Tickets and counters of every branch, kept in the database."""
+
+    def __init__(self, database: Database, catalog: Catalog, clock: Clock = utc_now) -> None:
+        self.database = database
+        self.catalog = catalog
+        self.clock = clock
+
+    # ---- tickets -------------------------------------------------------------------------
+
+    async def issue_ticket(
+        self,
+        branch_id: str,
+        service_id: str,
+        *,
+        priority: Priority = Priority.NORMAL,
+        language: str = "ka",
+        appointment_at: datetime | None = None,
+        idempotency_key: str | None = None,
+        actor: str = "kiosk",
+    ) -> Change:
+        """Issue the next number of the service's letter for today, with a wait estimate.
+        A retried request with the same idempotency key returns the same ticket."""
+        branch = self.catalog.branch(branch_id)
+        service = self.catalog.service(service_id)
+        if not self.catalog.serves(branch_id, service_id):
+            raise NotFound(
+                f"Service {service_id} is not offered at {branch_id}.",
+                code="service_not_offered",
+            )
+        fingerprint = _fingerprint(service_id, priority, language, appointment_at)
+        if idempotency_key:
+            async with self.database.read() as conn:
+                earlier = await self._replay(conn, branch_id, idempotency_key, fingerprint)
+            if earlier:
+                return earlier
+        now = self.clock()
+        day = local_day(now, branch.timezone)
+        try:
+            async with self.database.write() as conn:
+                if idempotency_key:
+                    earlier = await self._replay(conn, branch_id, idempotency_key, fingerprint)
+                    if earlier:
+                        return earlier
+                number = await _next_number(conn, branch_id, service.letter, day)
+                ticket_id = uuid.uuid4().hex
+                row = {
+                    "id": ticket_id,
+                    "branch_id": branch_id,
+                    "service_id": service_id,
+                    "letter": service.letter,
+                    "number": number,
+                    "day": day,
+                    "priority": priority.value,
+                    "language": language,
+                    "status": TicketStatus.WAITING.value,
+                    "issued_at": now,
+                    "queued_at": now,
+                    "appointment_at": appointment_at,
+                    "recalls": 0,
+                    "visit": 1,
+                }
+                guess = await self._estimate(conn, branch_id, _queued(row, self.catalog), now)
+                row["wait_estimate_s"] = round(guess.wait_s)
+                await conn.execute(tickets.insert().values(**row))
+                await _record(conn, ticket_id, None, TicketStatus.WAITING, "issue", now, actor)
+                if idempotency_key:
+                    await conn.execute(
+                        idempotency_keys.insert().values(
+                            branch_id=branch_id,
+                            key=idempotency_key,
+                            fingerprint=fingerprint,
+                            ticket_id=ticket_id,
+                            created_at=now,
+                        )
+                    )
+                view = self._view(row, guess)
+                event = await append_event(conn, branch_id, "ticket.issued", now, {"ticket": view})
+        except IntegrityError:
+            # Another process stored the same idempotency key first: answer with its ticket.
+            if idempotency_key:
+                async with self.database.read() as conn:
+                    earlier = await self._replay(conn, branch_id, idempotency_key, fingerprint)
+                if earlier:
+                    return earlier
+            raise
+        return Change(view, [event])
+
+    async def ticket(self, ticket_id: str) -> dict[str, Any]:
+        """A ticket as its holder sees it: status, people ahead, estimated wait, counter."""
+        async with self.database.read() as conn:
+            row = await _ticket_row(conn, ticket_id)
+            guess = None
+            if row.status == TicketStatus.WAITING:
+                guess = await self._estimate(conn, row.branch_id, _queued(row, self.catalog))
+            view = self._view(row, guess)
+            if row.status == TicketStatus.TRANSFERRED:
+                view["transferred_to"] = (
+                    await conn.execute(
+                        select(tickets.c.id).where(tickets.c.transferred_from == ticket_id)
+                    )
+                ).scalar()
+            return view
+
+    async def cancel_ticket(self, ticket_id: str, actor: str = "citizen") -> Change:
+        async with self.database.write() as conn:
+            row = await _ticket_row(conn, ticket_id, lock=True)
+            return await self._apply(conn, row, TicketAction.CANCEL, actor, None)
+
+    # ---- counters ------------------------------------------------------------------------
+
+    async def set_counter_state(
+        self,
+        branch_id: str,
+        counter_id: str,
+        state: CounterState,
+        *,
+        actor: str,
+        reason: str | None = None,
+    ) -> Change:
+        """Open, pause (with a reason) or close a counter. Closing needs no visit in hand."""
+        counter = self.catalog.counter(branch_id, counter_id)
+        now = self.clock()
+        async with self.database.write() as conn:
+            current = await _counter_row(conn, branch_id, counter_id, lock=True)
+            if state is CounterState.CLOSED and current and current.current_ticket_id:
+                raise Conflict(
+                    "Finish or hand back the current visit before closing the counter.",
+                    code="counter_busy",
+                )
+            if state is CounterState.PAUSED and (current is None or current.state == "closed"):
+                raise Conflict("Open the counter before pausing it.", code="counter_closed")
+            values = {
+                "state": state.value,
+                "pause_reason": reason if state is CounterState.PAUSED else None,
+                "operator": actor if state is not CounterState.CLOSED else None,
+                "updated_at": now,
+            }
+            await _upsert_counter(conn, branch_id, counter_id, values)
+            view = {
+                "branch": branch_id,
+                "counter_id": counter_id,
+                "counter_number": counter.number,
+                "state": state.value,
+                "pause_reason": values["pause_reason"],
+                "current_ticket_id": current.current_ticket_id if current else None,
+            }
+            event = await append_event(conn, branch_id, f"counter.{state.value}", now, view)
+        return Change(view, [event])
+
+    async def call_next(self, branch_id: str, counter_id: str, *, actor: str) -> Change:
+        """Call the most urgent ticket this counter may serve; atomic across processes."""
+        profile = self.catalog.profile(branch_id, counter_id)
+        counter = self.catalog.counter(branch_id, counter_id)
+        now = self.clock()
+        async with self.database.write() as conn:
+            await self._require_free_counter(conn, branch_id, counter_id)
+            waiting = await _waiting(conn, branch_id, self.catalog)
+            for pick in dispatch.rank_for_counter(waiting, counter_id, profile, now):
+                row = await _ticket_row(conn, pick.ticket.id, lock=True, skip_locked=True)
+                if row is None or row.status != TicketStatus.WAITING:
+                    continue  # another counter is taking it right now
+                change = await self._apply(
+                    conn, row, TicketAction.CALL, actor, counter.number, counter_id=counter_id
+                )
+                change.result["reason"] = pick.reason
+                return change
+        raise NotFound("No ticket is waiting for this counter.", code="queue_empty")
+
+    async def call_ticket(
+        self, branch_id: str, counter_id: str, ticket_id: str, *, actor: str
+    ) -> Change:
+        """Call one particular waiting ticket (e.g. a citizen who came to the counter)."""
+        counter = self.catalog.counter(branch_id, counter_id)
+        async with self.database.write() as conn:
+            await self._require_free_counter(conn, branch_id, counter_id)
+            row = await _ticket_row(conn, ticket_id, lock=True)
+            if row.branch_id != branch_id:
+                raise NotFound("No such ticket in this branch.", code="unknown_ticket")
+            return await self._apply(
+                conn, row, TicketAction.CALL, actor, counter.number, counter_id=counter_id
+            )
+
+    async def act_on_current(
+        self,
+        branch_id: str,
+        counter_id: str,
+        action: TicketAction,
+        *,
+        actor: str,
+        outcome: Outcome | None = None,
+    ) -> Change:
+        """Recall, recycle, start, finish or mark no-show the counter's current visit."""
+        counter = self.catalog.counter(branch_id, counter_id)
+        async with self.database.write() as conn:
+            row = await self._current_ticket(conn, branch_id, counter_id)
+            return await self._apply(
+                conn, row, action, actor, counter.number, counter_id=counter_id, outcome=outcome
+            )
+
+    async def transfer(
+        self,
+        branch_id: str,
+        counter_id: str,
+        *,
+        actor: str,
+        service_id: str | None = None,
+        to_counter_id: str | None = None,
+        keep_queue_time: bool = True,
+    ) -> Change:
+        """End the current visit as transferred and queue a new visit for another service or
+        counter. The citizen keeps the printed number and, unless asked otherwise, the time
+        already waited."""
+        counter = self.catalog.counter(branch_id, counter_id)
+        if to_counter_id is not None:
+            self.catalog.counter(branch_id, to_counter_id)
+        now = self.clock()
+        async with self.database.write() as conn:
+            row = await self._current_ticket(conn, branch_id, counter_id)
+            target_service = service_id or row.service_id
+            self.catalog.service(target_service)
+            if not self.catalog.serves(branch_id, target_service):
+                raise NotFound(
+                    f"Service {target_service} is not offered at {branch_id}.",
+                    code="service_not_offered",
+                )
+            change = await self._apply(
+                conn, row, TicketAction.TRANSFER, actor, counter.number, counter_id=counter_id
+            )
+            visit = (
+                await conn.execute(
+                    select(func.max(tickets.c.visit)).where(
+                        tickets.c.branch_id == branch_id,
+                        tickets.c.letter == row.letter,
+                        tickets.c.day == row.day,
+                        tickets.c.number == row.number,
+                    )
+                )
+            ).scalar_one()
+            new = {
+                "id": uuid.uuid4().hex,
+                "branch_id": branch_id,
+                "service_id": target_service,
+                "letter": row.letter,
+                "number": row.number,
+                "day": row.day,
+                "priority": row.priority,
+                "language": row.language,
+                "status": TicketStatus.WAITING.value,
+                "target_counter_id": to_counter_id,
+                "issued_at": row.issued_at,
+                "queued_at": row.queued_at if keep_queue_time else now,
+                "appointment_at": row.appointment_at,
+                "recalls": 0,
+                "visit": visit + 1,
+                "transferred_from": row.id,
+            }
+            await conn.execute(tickets.insert().values(**new))
+            await _record(conn, new["id"], None, TicketStatus.WAITING, "issue", now, actor)
+            view = self._view(new)
+            event = await append_event(conn, branch_id, "ticket.issued", now, {"ticket": view})
+            change.events.append(event)
+            change.result["transferred_to"] = view
+            return change
+
+    # ---- branch views --------------------------------------------------------------------
+
+    async def board(self, branch_id: str) -> dict[str, Any]:
+        """What a lobby screen shows: latest calls, waiting counts, counters' states."""
+        self.catalog.branch(branch_id)
+        async with self.database.read() as conn:
+            return await self._board(conn, branch_id)
+
+    async def snapshot(self, branch_id: str) -> tuple[dict[str, Any], int, str | None]:
+        """The board with the event sequence number it is consistent with."""
+        self.catalog.branch(branch_id)
+        async with self.database.snapshot() as conn:
+            head = await stream_head(conn, branch_id)
+            board = await self._board(conn, branch_id)
+        return board, (head.seq if head else 0), (head.epoch if head else None)
+
+    async def queues(self, branch_id: str) -> list[dict[str, Any]]:
+        """Waiting tickets per service with the longest wait against its target."""
+        self.catalog.branch(branch_id)
+        now = self.clock()
+        async with self.database.read() as conn:
+            waiting = await _waiting(conn, branch_id, self.catalog)
+        by_service: dict[str, list[dispatch.QueuedTicket]] = {}
+        for ticket in waiting:
+            by_service.setdefault(ticket.service_id, []).append(ticket)
+        result = []
+        for service in self.catalog.branch_services(branch_id):
+            queued = by_service.get(service.id, [])
+            longest = max(((now - t.queued_at).total_seconds() for t in queued), default=0.0)
+            result.append(
+                {
+                    "service_id": service.id,
+                    "letter": service.letter,
+                    "waiting": len(queued),
+                    "longest_wait_s": round(longest),
+                    "target_wait_s": round(service.target_wait_min * 60),
+                }
+            )
+        return result
+
+    async def waiting_tickets(self, branch_id: str, counter_id: str) -> list[dict[str, Any]]:
+        """The waiting list a counter sees: what it may serve, most urgent first."""
+        profile = self.catalog.profile(branch_id, counter_id)
+        now = self.clock()
+        async with self.database.read() as conn:
+            waiting = await _waiting(conn, branch_id, self.catalog)
+            rows = {
+                r.id: r
+                for r in (
+                    await conn.execute(
+                        select(tickets).where(
+                            tickets.c.branch_id == branch_id,
+                            tickets.c.status == TicketStatus.WAITING,
+                        )
+                    )
+                ).all()
+            }
+        ranked = dispatch.rank_for_counter(waiting, counter_id, profile, now)
+        return [
+            self._view(rows[p.ticket.id])
+            | {"waited_s": round((now - p.ticket.queued_at).total_seconds()), "reason": p.reason}
+            for p in ranked
+            if p.ticket.id in rows
+        ]
+
+    async def counters(self, branch_id: str) -> list[dict[str, Any]]:
+        branch = self.catalog.branch(branch_id)
+        async with self.database.read() as conn:
+            states = await _counter_rows(conn, branch_id)
+        return [_counter_view(c, states.get(c.id)) for c in branch.counters]
+
+    # ---- internals -----------------------------------------------------------------------
+
+    async def _apply(
+        self,
+        conn: AsyncConnection,
+        row: Row[Any],
+        action: TicketAction,
+        actor: str,
+        counter_number: int | None,
+        *,
+        counter_id: str | None = None,
+        outcome: Outcome | None = None,
+    ) -> Change:
+        """Run one life-cycle step on a locked ticket row and store its event."""
+        now = self.clock()
+        step = transition(
+            TicketStatus(row.status),
+            action,
+            at=now,
+            actor=actor,
+            counter_id=counter_id,
+            outcome=outcome,
+        )
+        values: dict[str, Any] = {"status": step.to_status.value}
+        if step.outcome is not None:
+            values["outcome"] = step.outcome.value
+        if action is TicketAction.CALL:
+            values |= {"counter_id": counter_id, "called_at": now}
+        elif action is TicketAction.RECALL:
+            values["recalls"] = row.recalls + 1
+        elif action is TicketAction.RECYCLE:
+            values |= {"counter_id": None, "called_at": None}
+        elif action is TicketAction.START:
+            values["started_at"] = now
+        elif step.to_status in (TicketStatus.DONE, TicketStatus.NO_SHOW, TicketStatus.TRANSFERRED):
+            values["finished_at"] = now
+        await conn.execute(update(tickets).where(tickets.c.id == row.id).values(**values))
+        await _record(conn, row.id, step.from_status, step.to_status, action, now, actor, step)
+        if row.counter_id or counter_id:
+            holding = step.to_status in (TicketStatus.CALLED, TicketStatus.SERVING)
+            await conn.execute(
+                update(counter_states)
+                .where(
+                    counter_states.c.branch_id == row.branch_id,
+                    counter_states.c.counter_id == (counter_id or row.counter_id),
+                )
+                .values(current_ticket_id=row.id if holding else None, updated_at=now)
+            )
+        merged = dict(row._mapping) | values
+        view = self._view(merged, counter_number=counter_number)
+        data: dict[str, Any] = {"ticket": view}
+        if action in (TicketAction.CALL, TicketAction.RECALL):
+            data |= {"counter_id": view["counter_id"], "counter_number": counter_number}
+        kind = "ticket." + _EVENT_KIND[action]
+        event = await append_event(conn, row.branch_id, kind, now, data)
+        return Change(view, [event])
+
+    async def _require_free_counter(
+        self, conn: AsyncConnection, branch_id: str, counter_id: str
+    ) -> None:
+        state = await _counter_row(conn, branch_id, counter_id, lock=True)
+        if state is None or state.state != CounterState.OPEN:
+            raise Conflict("Open the counter first.", code="counter_not_open")
+        if state.current_ticket_id:
+            raise Conflict(
+                "This counter already has a visit in hand: finish it, mark a no-show or "
+                "put it back in the queue first.",
+                code="counter_busy",
+                ticket_id=state.current_ticket_id,
+            )
+
+    async def _current_ticket(
+        self, conn: AsyncConnection, branch_id: str, counter_id: str
+    ) -> Row[Any]:
+        state = await _counter_row(conn, branch_id, counter_id, lock=True)
+        if state is None or not state.current_ticket_id:
+            raise Conflict("This counter has no visit in hand.", code="no_current_ticket")
+        return await _ticket_row(conn, state.current_ticket_id, lock=True)
+
+    async def _estimate(
+        self,
+        conn: AsyncConnection,
+        branch_id: str,
+        ticket: dispatch.QueuedTicket,
+        now: datetime | None = None,
+    ) -> estimate.WaitEstimate:
+        now = now or self.clock()
+        waiting = await _waiting(conn, branch_id, self.catalog)
+        states = await _counter_rows(conn, branch_id)
+        counters = [
+            estimate.CounterState(
+                id=c.id,
+                is_open=bool(states.get(c.id) and states[c.id].state == CounterState.OPEN),
+                profile=self.catalog.profile(branch_id, c.id),
+                busy=bool(states.get(c.id) and states[c.id].current_ticket_id),
+            )
+            for c in self.catalog.branch(branch_id).counters
+        ]
+        times = estimate.ServiceTimes(
+            {s.id: s.service_time_min * 60 for s in self.catalog.services.values()}
+        )
+        return estimate.estimate_wait(ticket, waiting, counters, times, now)
+
+    async def _board(self, conn: AsyncConnection, branch_id: str) -> dict[str, Any]:
+        day = local_day(self.clock(), self.catalog.branch(branch_id).timezone)
+        calls = (
+            await conn.execute(
+                select(tickets)
+                .where(
+                    tickets.c.branch_id == branch_id,
+                    tickets.c.day == day,
+                    tickets.c.called_at.is_not(None),
+                )
+                .order_by(tickets.c.called_at.desc(), tickets.c.id)
+                .limit(BOARD_CALLS)
+            )
+        ).all()
+        waiting = (
+            await conn.execute(
+                select(tickets.c.service_id, func.count())
+                .where(tickets.c.branch_id == branch_id, tickets.c.status == TicketStatus.WAITING)
+                .group_by(tickets.c.service_id)
+            )
+        ).all()
+        states = await _counter_rows(conn, branch_id)
+        counters = self.catalog.branch(branch_id).counters
+        return {
+            "branch": branch_id,
+            "calls": [_call_view(self._view(r)) for r in calls],
+            "waiting": {service: count for service, count in waiting},
+            "counters": {c.id: _counter_view(c, states.get(c.id)) for c in counters},
+        }
+
+    async def _replay(
+        self, conn: AsyncConnection, branch_id: str, key: str, fingerprint: str
+    ) -> Change | None:
+        stored = (
+            await conn.execute(
+                select(idempotency_keys).where(
+                    idempotency_keys.c.branch_id == branch_id, idempotency_keys.c.key == key
+                )
+            )
+        ).one_or_none()
+        if stored is None:
+            return None
+        if stored.fingerprint != fingerprint:
+            raise Conflict(
+                "This Idempotency-Key was used for a different request.",
+                code="idempotency_key_reused",
+            )
+        row = await _ticket_row(conn, stored.ticket_id)
+        return Change(self._view(row), [], created=False)
+
+    def _view(
+        self,
+        row: Any,
+        guess: estimate.WaitEstimate | None = None,
+        counter_number: int | None = None,
+    ) -> dict[str, Any]:
+        """The public view of a ticket: no names, nothing personal."""
+        data = row if isinstance(row, dict) else dict(row._mapping)
+        counter_id = data.get("counter_id")
+        if counter_id and counter_number is None:
+            counter_number = self.catalog.counter(data["branch_id"], counter_id).number
+        service = self.catalog.service(data["service_id"])
+        view = {
+            "id": data["id"],
+            "branch": data["branch_id"],
+            "label": ticket_label(data["letter"], data["number"]),
+            "letter": data["letter"],
+            "number": data["number"],
+            "service_id": data["service_id"],
+            "service_name": service.name.get(data["language"]),
+            "status": data["status"],
+            "priority": data["priority"],
+            "language": data["language"],
+            "counter_id": counter_id,
+            "counter_number": counter_number,
+            "issued_at": _iso(data["issued_at"]),
+            "called_at": _iso(data.get("called_at")),
+            "recalls": data.get("recalls") or 0,
+        }
+        if guess is not None:
+            view |= {"people_ahead": guess.people_ahead, "wait_minutes": guess.minutes}
+        return view
+
+
+_EVENT_KIND = {
+    TicketAction.CALL: "called",
+    TicketAction.RECALL: "recalled",
+    TicketAction.RECYCLE: "recycled",
+    TicketAction.START: "started",
+    TicketAction.FINISH: "finished",
+    TicketAction.NO_SHOW: "no_show",
+    TicketAction.TRANSFER: "transferred",
+    TicketAction.CANCEL: "cancelled",
+}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _call_view(view: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "label", "letter", "number", "service_id", "status", "counter_id")
+    return {k: view[k] for k in keys} | {
+        "ticket_id": view["id"],
+        "counter_number": view["counter_number"],
+        "called_at": view["called_at"],
+        "recalls": view["recalls"],
+    }
+
+
+def _counter_view(counter: Any, state: Row[Any] | None) -> dict[str, Any]:
+    return {
+        "counter_id": counter.id,
+        "number": counter.number,
+        "area": counter.area,
+        "state": state.state if state else CounterState.CLOSED.value,
+        "pause_reason": state.pause_reason if state else None,
+        "operator": state.operator if state else None,
+        "current_ticket_id": state.current_ticket_id if state else None,
+    }
+
+
+def _fingerprint(
+    service_id: str, priority: Priority, language: str, appointment_at: datetime | None
+) -> str:
+    body = json.dumps([service_id, priority.value, language, _iso(appointment_at)])
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _queued(row: Any, catalog: Catalog) -> dispatch.QueuedTicket:
+    data = row if isinstance(row, dict) else row._mapping
+    return dispatch.QueuedTicket(
+        id=data["id"],
+        service_id=data["service_id"],
+        priority=Priority(data["priority"]),
+        queued_at=data["queued_at"],
+        target_wait_s=catalog.service(data["service_id"]).target_wait_min * 60,
+        counter_id=data.get("target_counter_id"),
+        appointment_at=data.get("appointment_at"),
+    )
+
+
+async def _waiting(
+    conn: AsyncConnection, branch_id: str, catalog: Catalog
+) -> list[dispatch.QueuedTicket]:
+    rows = await conn.execute(
+        select(
+            tickets.c.id,
+            tickets.c.service_id,
+            tickets.c.priority,
+            tickets.c.queued_at,
+            tickets.c.target_counter_id,
+            tickets.c.appointment_at,
+        ).where(tickets.c.branch_id == branch_id, tickets.c.status == TicketStatus.WAITING)
+    )
+    return [_queued(r, catalog) for r in rows]
+
+
+async def _ticket_row(
+    conn: AsyncConnection, ticket_id: str, *, lock: bool = False, skip_locked: bool = False
+) -> Row[Any]:
+    query = select(tickets).where(tickets.c.id == ticket_id)
+    if lock:
+        query = query.with_for_update(skip_locked=skip_locked)
+    row = (await conn.execute(query)).one_or_none()
+    if row is None and not skip_locked:
+        raise NotFound("No such ticket.", code="unknown_ticket")
+    return row  # type: ignore[return-value]
+
+
+async def _counter_row(
+    conn: AsyncConnection, branch_id: str, counter_id: str, *, lock: bool = False
+) -> Row[Any] | None:
+    query = select(counter_states).where(
+        counter_states.c.branch_id == branch_id, counter_states.c.counter_id == counter_id
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await conn.execute(query)).one_or_none()
+
+
+async def _counter_rows(conn: AsyncConnection, branch_id: str) -> dict[str, Row[Any]]:
+    rows = await conn.execute(select(counter_states).where(counter_states.c.branch_id == branch_id))
+    return {r.counter_id: r for r in rows}
+
+
+async def _upsert_counter(
+    conn: AsyncConnection, branch_id: str, counter_id: str, values: dict[str, Any]
+) -> None:
+    insert = _insert(conn)(counter_states).values(
+        branch_id=branch_id, counter_id=counter_id, **values
+    )
+    await conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=[counter_states.c.branch_id, counter_states.c.counter_id], set_=values
+        )
+    )
+
+
+async def _next_number(conn: AsyncConnection, branch_id: str, letter: str, day: Any) -> int:
+    """Allocate today's next number for a letter. The upsert is atomic on both backends and the
+    row's primary key makes a number impossible to hand out twice."""
+    insert = _insert(conn)(ticket_numbers).values(
+        branch_id=branch_id, letter=letter, day=day, last_number=1
+    )
+    upsert = insert.on_conflict_do_update(
+        index_elements=[ticket_numbers.c.branch_id, ticket_numbers.c.letter, ticket_numbers.c.day],
+        set_={"last_number": ticket_numbers.c.last_number + 1},
+    ).returning(ticket_numbers.c.last_number)
+    return int((await conn.execute(upsert)).scalar_one())
+
+
+async def _record(
+    conn: AsyncConnection,
+    ticket_id: str,
+    from_status: TicketStatus | None,
+    to_status: TicketStatus,
+    action: TicketAction | str,
+    at: datetime,
+    actor: str,
+    step: Any = None,
+) -> None:
+    await conn.execute(
+        ticket_transitions.insert().values(
+            ticket_id=ticket_id,
+            action=str(action),
+            from_status=from_status.value if from_status else None,
+            to_status=to_status.value,
+            at=at,
+            actor=actor,
+            counter_id=step.counter_id if step else None,
+            outcome=step.outcome.value if step and step.outcome else None,
+        )
+    )

@@ -1,0 +1,146 @@
+"""Tables. Core, not ORM: the hot paths (issue, call next, append event) stay cheap."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC, returns aware datetimes on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+ID = String(32)
+NAME = String(64)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("branch_id", NAME, nullable=False),
+    Column("service_id", NAME, nullable=False),
+    Column("letter", String(1), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("counter_id", NAME),  # the counter that called or serves it
+    Column("target_counter_id", NAME),  # transferred to one particular counter
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("queued_at", UTCDateTime, nullable=False),  # what its wait counts from
+    Column("appointment_at", UTCDateTime),
+    Column("called_at", UTCDateTime),
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),
+    Column("outcome", String(16)),
+    Column("recalls", Integer, nullable=False, default=0),
+    Column("transferred_from", ID),
+    Column("wait_estimate_s", Integer),
+    # A transfer is a new visit that keeps the citizen's printed number; visits count from 1.
+    Column("visit", Integer, nullable=False, default=1),
+    UniqueConstraint("branch_id", "letter", "day", "number", "visit", name="uq_tickets_number"),
+    Index("ix_tickets_branch_status", "branch_id", "status"),
+)
+
+ticket_numbers = Table(
+    "ticket_numbers",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("letter", String(1), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("last_number", Integer, nullable=False),
+)
+
+ticket_transitions = Table(
+    "ticket_transitions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ticket_id", ID, nullable=False, index=True),
+    Column("action", String(16), nullable=False),
+    Column("from_status", String(16)),
+    Column("to_status", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", NAME, nullable=False),
+    Column("counter_id", NAME),
+    Column("outcome", String(16)),
+)
+
+counter_states = Table(
+    "counter_states",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("counter_id", NAME, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("pause_reason", String(200)),
+    Column("operator", NAME),
+    Column("current_ticket_id", ID),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+branch_streams = Table(
+    "branch_streams",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("epoch", String(32), nullable=False),
+    Column("last_seq", Integer, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("branch_id", NAME, nullable=False),
+    Column("epoch", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("data", Text, nullable=False),
+    UniqueConstraint("branch_id", "seq", name="uq_events_branch_seq"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("ticket_id", ID, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Debian packages Rigi uses beyond Python: speech (espeak-ng, aplay), ticket fonts (DejaVu),
+# audio checks (sox) and headless Chromium for the page tests. Installs only what is missing.
+set -euo pipefail
+packages=()
+command -v espeak-ng >/dev/null || packages+=(espeak-ng)
+command -v aplay >/dev/null || packages+=(alsa-utils)
+command -v sox >/dev/null || packages+=(sox)
+command -v chromium >/dev/null || packages+=(chromium)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || packages+=(fonts-dejavu-core)
+if [ ${#packages[@]} -eq 0 ]; then
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages: ${packages[*]} (run: sudo apt-get install ${packages[*]})" >&2
+    exit 0
+fi
+echo "installing Debian packages: ${packages[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null

@@ -1,0 +1,201 @@
+"""The ticketing API against a real server, on a SQLite file and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from tests.conftest import LiveServer
+
+B = "/api/v1/branches/testhall"
+
+
+def counter(number: int) -> str:
+    return f"{B}/counters/c{number:02d}"
+
+
+async def issue(client: httpx.AsyncClient, service: str = "id_card", **body: object) -> dict:
+    response = await client.post(f"{B}/tickets", json={"service_id": service, **body})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_a_citizen_takes_a_ticket_and_two_counters_serve_the_queue(
+    live_server: LiveServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        first = await issue(client, language="en")
+        second = await issue(client)
+        passport = await issue(client, "passport")
+        assert (first["label"], second["label"], passport["label"]) == ("A001", "A002", "P001")
+        assert first["service_name"] == "ID card"
+        assert second["service_name"] == "პირადობის მოწმობა"
+        assert first["status"] == "waiting" and second["people_ahead"] == 1
+
+        for number in (1, 2):
+            assert (await client.post(counter(number) + "/open")).status_code == 200
+        called = (await client.post(counter(1) + "/call-next")).json()
+        assert called["id"] == first["id"] and called["counter_number"] == 1
+        assert "waited" in called["reason"]
+        other = (await client.post(counter(2) + "/call-next")).json()
+        assert other["id"] != first["id"]
+
+        mine = (await client.get(f"/api/v1/tickets/{second['id']}")).json()
+        assert mine["status"] == "called" or mine["people_ahead"] == 0
+
+        assert (await client.post(counter(1) + "/recall")).json()["recalls"] == 1
+        assert (await client.post(counter(1) + "/start")).json()["status"] == "serving"
+        done = await client.post(counter(1) + "/finish", json={"outcome": "served"})
+        assert done.json()["status"] == "done"
+        final = (await client.get(f"/api/v1/tickets/{first['id']}")).json()
+        assert final["status"] == "done"
+
+        board = (await client.get(f"{B}/snapshot")).json()
+        assert board["seq"] >= 9
+        assert [c["label"] for c in board["board"]["calls"]][:2] == [other["label"], "A001"]
+
+
+async def test_a_retried_kiosk_request_gets_the_same_ticket(live_server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        headers = {"Idempotency-Key": "kiosk-7-req-1"}
+        body = {"service_id": "id_card"}
+        first = await client.post(f"{B}/tickets", json=body, headers=headers)
+        again = await client.post(f"{B}/tickets", json=body, headers=headers)
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert first.json()["id"] == again.json()["id"]
+        changed = await client.post(
+            f"{B}/tickets", json={"service_id": "passport"}, headers=headers
+        )
+        assert changed.status_code == 409
+        assert changed.json()["code"] == "idempotency_key_reused"
+        assert (await issue(client))["label"] == "A002"
+
+
+async def test_a_counter_refuses_what_its_state_does_not_allow(live_server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        closed = await client.post(counter(1) + "/call-next")
+        assert (closed.status_code, closed.json()["code"]) == (409, "counter_not_open")
+        await client.post(counter(1) + "/open")
+        empty = await client.post(counter(1) + "/call-next")
+        assert (empty.status_code, empty.json()["code"]) == (404, "queue_empty")
+        nothing = await client.post(counter(1) + "/start")
+        assert nothing.json()["code"] == "no_current_ticket"
+        await issue(client)
+        await issue(client)
+        await client.post(counter(1) + "/call-next")
+        busy = await client.post(counter(1) + "/call-next")
+        assert (busy.status_code, busy.json()["code"]) == (409, "counter_busy")
+        finish_early = await client.post(counter(1) + "/finish", json={})
+        assert (finish_early.status_code, finish_early.json()["code"]) == (
+            409,
+            "illegal_transition",
+        )
+        closing = await client.post(counter(1) + "/close")
+        assert closing.json()["code"] == "counter_busy"
+        paused = await client.post(counter(2) + "/pause", json={"reason": "lunch"})
+        assert paused.json()["code"] == "counter_closed"
+
+
+async def test_no_show_recycle_and_cancel(live_server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        first, second = await issue(client), await issue(client)
+        await client.post(counter(1) + "/open")
+        await client.post(counter(1) + "/call-next")
+        back = (await client.post(counter(1) + "/recycle")).json()
+        assert back["status"] == "waiting" and back["id"] == first["id"]
+        again = (await client.post(counter(1) + "/call-next")).json()
+        assert again["id"] == first["id"]
+        assert (await client.post(counter(1) + "/no-show")).json()["status"] == "no_show"
+        cancelled = await client.post(f"/api/v1/tickets/{second['id']}/cancel")
+        assert cancelled.json()["status"] == "cancelled"
+        twice = await client.post(f"/api/v1/tickets/{second['id']}/cancel")
+        assert (twice.status_code, twice.json()["code"]) == (409, "illegal_transition")
+        empty = await client.post(counter(1) + "/call-next")
+        assert empty.json()["code"] == "queue_empty"
+
+
+async def test_a_transfer_keeps_the_number_and_the_time_waited(live_server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=live_server.url) as client:
+        ticket = await issue(client)
+        for number in (1, 2, 3):
+            await client.post(counter(number) + "/open")
+        await client.post(counter(1) + "/call-next")
+        await client.post(counter(1) + "/start")
+        moved = await client.post(counter(1) + "/transfer", json={"service_id": "passport"})
+        assert moved.status_code == 200, moved.text
+        new = moved.json()["transferred_to"]
+        assert new["label"] == ticket["label"] and new["service_id"] == "passport"
+        assert new["issued_at"] == ticket["issued_at"]
+        old = (await client.get(f"/api/v1/tickets/{ticket['id']}")).json()
+        assert old["status"] == "transferred" and old["transferred_to"] == new["id"]
+        # c02 serves only ID cards; c03 serves passports and takes the transferred visit.
+        assert (await client.post(counter(2) + "/call-next")).json()["code"] == "queue_empty"
+        assert (await client.post(counter(3) + "/call-next")).json()["id"] == new["id"]
+        await client.post(counter(3) + "/start")
+        to_counter = await client.post(counter(3) + "/transfer", json={"counter_id": "c02"})
+        bound = to_counter.json()["transferred_to"]
+        assert (await client.post(counter(2) + "/call-next")).json()["id"] == bound["id"]
+
+
+async def test_numbers_continue_after_a_restart(settings, database_url) -> None:
+    server = LiveServer(settings).start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            await issue(client)
+            await issue(client)
+    finally:
+        server.stop()
+    server = LiveServer(settings).start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            assert (await issue(client))["label"] == "A003"
+    finally:
+        server.stop()
+
+
+async def test_numbering_starts_again_at_one_on_a_new_tbilisi_day(settings) -> None:
+    now = [datetime(2026, 11, 23, 19, 58, tzinfo=UTC)]  # 23:58 in Tbilisi
+    server = LiveServer(settings, clock=lambda: now[0]).start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            assert (await issue(client))["label"] == "A001"
+            assert (await issue(client))["label"] == "A002"
+            now[0] += timedelta(minutes=3)  # 00:01 the next day
+            assert (await issue(client))["label"] == "A001"
+            assert (await issue(client, "passport"))["label"] == "P001"
+    finally:
+        server.stop()
+
+
+async def test_fifty_concurrent_calls_from_ten_counters_call_each_ticket_once(
+    live_server: LiveServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as client:
+        for _ in range(200):
+            await issue(client, "stamp")
+        for number in range(1, 11):
+            assert (await client.post(counter(number) + "/open")).status_code == 200
+
+        called: list[str] = []
+
+        async def operator(number: int) -> None:
+            while True:
+                response = await client.post(counter(number) + "/call-next")
+                body = response.json()
+                if response.status_code == 200:
+                    called.append(body["id"])
+                    await client.post(counter(number) + "/no-show")
+                elif body["code"] == "queue_empty":
+                    return
+                else:
+                    assert body["code"] in ("counter_busy", "no_current_ticket"), body
+                    await client.post(counter(number) + "/no-show")
+
+        # Five request streams per counter: 50 call-next requests in flight at once.
+        await asyncio.gather(*(operator(n) for n in range(1, 11) for _ in range(5)))
+        assert len(called) == 200
+        assert len(set(called)) == 200
+        queues = (await client.get(f"{B}/queues")).json()
+        assert all(q["waiting"] == 0 for q in queues)
