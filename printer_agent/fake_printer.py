@@ -155,6 +155,8 @@ class FakePrinter:
         self.port = port
         self.online = True
         self.paper = "ok"
+        # A jammed printer answers its status and then drops the connection: jobs fail mid-way.
+        self.drop_after_status = False
         self.tickets: list[Ticket] = []
         self.received = bytearray()
         self.errors: list[Exception] = []
@@ -227,8 +229,11 @@ class FakePrinter:
                     with self._lock:
                         self.received.extend(data)
                     before = len(decoder.tickets)
-                    for query in decoder.feed(data):
+                    queries = decoder.feed(data)
+                    for query in queries:
                         connection.sendall(bytes([self._status(query)]))
+                    if self.drop_after_status and 4 in queries:
+                        return
                     if len(decoder.tickets) > before:
                         with self._changed:
                             self.tickets.extend(decoder.tickets[before:])
