@@ -195,6 +195,9 @@ class PrinterAgent:
         try:
             yield self
         finally:
+            ws = self._ws
+            if ws is not None:  # a clean 1000 close, not the 1011 a cancelled task would send
+                await ws.close()
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
