@@ -57,31 +57,46 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-async def make_bus(backend: str, channel_prefix: str) -> AsyncIterator[BusFactory]:
-    """Build connected buses of the backend under test; all are disconnected afterwards.
-
-    Several buses of the Redis backend stand for several processes: each has its own
-    connections, but all share this test's channel prefix.
-    """
-    url = redis_or_skip() if backend == "redis" else "memory://"
+async def _connected_buses(url: str, defaults: dict[str, object]) -> AsyncIterator[BusFactory]:
     buses: list[Bus] = []
 
     async def _make(**options: object) -> Bus:
-        if backend == "redis":
-            options = {
-                "channel_prefix": channel_prefix,
-                "backoff_max": TEST_BACKOFF_MAX,
-                **options,
-            }
-        bus = create_bus(url, **options)
+        bus = create_bus(url, **{**defaults, **options})
         await bus.connect()
         buses.append(bus)
         return bus
 
-    yield _make
-    for bus in buses:
-        await bus.disconnect()
+    try:
+        yield _make
+    finally:
+        for bus in buses:
+            await bus.disconnect()
+
+
+@pytest.fixture
+async def make_redis_bus(redis_url: str, channel_prefix: str) -> AsyncIterator[BusFactory]:
+    """Build connected Redis buses, each standing for one server process.
+
+    Each has its own connections, all share this test's channel prefix, and all are
+    disconnected afterwards.
+    """
+    defaults = {"channel_prefix": channel_prefix, "backoff_max": TEST_BACKOFF_MAX}
+    async for factory in _connected_buses(redis_url, defaults):
+        yield factory
+
+
+@pytest.fixture
+def make_bus(backend: str, request: pytest.FixtureRequest) -> BusFactory:
+    """Build connected buses of the backend under test; all are disconnected afterwards."""
+    if backend == "redis":
+        return request.getfixturevalue("make_redis_bus")  # type: ignore[no-any-return]
+    return request.getfixturevalue("make_memory_bus")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def make_memory_bus() -> AsyncIterator[BusFactory]:
+    async for factory in _connected_buses("memory://", {}):
+        yield factory
 
 
 @pytest.fixture
