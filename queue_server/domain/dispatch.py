@@ -21,6 +21,11 @@ from queue_server.domain.tickets import Priority
 
 PRIORITY_HEAD_START = 1.0  # in service targets: a priority ticket counts as one target ahead
 APPOINTMENT_HEAD_START = 100.0  # a due appointment is called before any walk-in
+# A counter's weight for a service moves its tickets by (weight − 1) × WEIGHT_SPAN targets: a
+# side service (weight 0.5) is taken once its ticket is half a target more overdue than the
+# counter's main work. Additive rather than multiplicative so that a side service's tickets are
+# delayed by a bounded amount and never starve behind a busy main queue.
+WEIGHT_SPAN = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +64,8 @@ def head_start(ticket: QueuedTicket, now: datetime) -> float:
 def urgency(ticket: QueuedTicket, now: datetime, weight: float = 1.0) -> float:
     """How pressing a ticket is at `now` for a counter that weighs its service by `weight`."""
     waited = max((now - ticket.queued_at).total_seconds(), 0.0)
-    return weight * waited / max(ticket.target_wait_s, 1.0) + head_start(ticket, now)
+    preference = (weight - 1.0) * WEIGHT_SPAN
+    return waited / max(ticket.target_wait_s, 1.0) + head_start(ticket, now) + preference
 
 
 def eligible(ticket: QueuedTicket, counter_id: str, profile: Mapping[str, float]) -> bool:

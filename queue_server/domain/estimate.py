@@ -8,7 +8,7 @@ from datetime import datetime
 
 from queue_server.domain.dispatch import QueuedTicket, urgency
 
-LEARNING_WEIGHT = 0.2  # weight of each new observation in the moving mean of service times
+LEARNING_WEIGHT = 0.1  # weight of each new observation in the moving mean of service times
 MIN_OBSERVATIONS = 3  # below this many finished visits, trust the configured time instead
 
 
@@ -83,15 +83,41 @@ def estimate_wait(
     times: ServiceTimes,
     now: datetime,
 ) -> WaitEstimate:
-    """Estimate how long `ticket` will wait: the work ahead of it spread over the open counters
-    that serve its service. With no open counter the estimate uses every configured counter
-    that serves it (the hall is about to open), so it is never infinite."""
+    """Estimate how long `ticket` will wait: the work ahead of it that falls to the open counters
+    serving its service, spread over those counters, plus the wait for the first of them to
+    come free. With no open counter the estimate uses every configured counter that serves it
+    (the hall is about to open), so it is never infinite."""
     ahead = tickets_ahead(ticket, waiting, counters, now)
     capable = [c for c in counters if c.profile.get(ticket.service_id, 0.0) > 0.0]
     open_capable = [c for c in capable if c.is_open] or capable
     servers = max(len(open_capable), 1)
-    work_ahead_s = sum(times.mean_s(other.service_id) for other in ahead)
-    busy = sum(1 for c in open_capable if c.busy)
-    # A visit in progress has on average half its service time left (residual life).
-    residual_s = times.mean_s(ticket.service_id) / 2 if busy >= servers else 0.0
-    return WaitEstimate(people_ahead=len(ahead), wait_s=work_ahead_s / servers + residual_s)
+    open_counters = [c for c in counters if c.is_open] or list(counters)
+    shares: dict[str, float] = {}
+    load = 0.0  # people ahead, counted by the part of them that these counters will serve
+    work_ahead_s = 0.0
+    for other in ahead:
+        share = shares.get(other.service_id)
+        if share is None:
+            share = shares[other.service_id] = _share_served(
+                other.service_id, open_capable, open_counters
+            )
+        load += share
+        work_ahead_s += share * times.mean_s(other.service_id)
+    free = sum(1 for c in open_capable if not c.busy)
+    if load < free:
+        return WaitEstimate(people_ahead=len(ahead), wait_s=0.0)
+    if free:
+        work_ahead_s *= 1 - free / load  # the first `free` of them are called at once
+    # All counters are then busy: the first frees up after about one mean service time / servers.
+    first_free_s = times.mean_s(ticket.service_id) / servers
+    return WaitEstimate(people_ahead=len(ahead), wait_s=(work_ahead_s + first_free_s) / servers)
+
+
+def _share_served(
+    service_id: str, mine: Sequence[CounterState], open_counters: Sequence[CounterState]
+) -> float:
+    """The part of a service's queue that `mine` take, by their weights among the open counters
+    that serve it (a ticket ahead that other counters will most likely take does not delay us)."""
+    serving = sum(c.profile.get(service_id, 0.0) for c in open_counters)
+    overlap = sum(c.profile.get(service_id, 0.0) for c in mine)
+    return min(overlap / serving, 1.0) if serving > 0.0 else 1.0
