@@ -1,0 +1,219 @@
+"""The board feed client: hello with the device token, resume-or-snapshot, announce new calls.
+
+State rules (docs/protocol.md): events are applied idempotently by seq; a snapshot replaces the
+board and announces nothing (those calls were made before this display was listening). After a
+reconnect the server replays what was missed in one burst; reading all of it out would call
+citizens who already went to their counters, so the burst is applied silently and only its
+latest call is announced. The burst ends when the feed has been quiet for CATCH_UP_QUIET_S.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from display_client.announce import Announcer, Call
+from display_client.board import CALL_KINDS, Board, Gap, call_from_event
+from display_client.config import DisplaySettings
+
+log = logging.getLogger(__name__)
+
+OPEN_TIMEOUT_S = 5.0
+CLOSE_TIMEOUT_S = 2.0
+RECONNECT_MIN_S = 0.5
+RECONNECT_MAX_S = 30.0
+CATCH_UP_QUIET_S = 0.3
+MAX_MESSAGE_BYTES = 1024 * 1024
+AUTH_CLOSE_CODES = (4001, 4003)
+
+
+def backoff_delay(attempt: int, minimum: float, maximum: float) -> float:
+    """Exponential backoff with jitter, so a hall's displays do not reconnect in lockstep
+    after a server restart."""
+    ceiling = min(maximum, minimum * 2**attempt)
+    return random.uniform(ceiling / 2, ceiling)
+
+
+class DisplayClient:
+    """Keeps one branch's board from the server's feed and hands new calls to the announcer."""
+
+    def __init__(
+        self,
+        settings: DisplaySettings,
+        announcer: Announcer | None = None,
+        *,
+        reconnect_min: float = RECONNECT_MIN_S,
+        reconnect_max: float = RECONNECT_MAX_S,
+        catch_up_quiet: float = CATCH_UP_QUIET_S,
+        on_change: Callable[[Board], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.announcer = announcer
+        self.board = Board(settings.branch)
+        self.reconnect_min = reconnect_min
+        self.reconnect_max = reconnect_max
+        self.catch_up_quiet = catch_up_quiet
+        self.on_change = on_change
+        self.connections = 0
+        self.connected = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self._ws: ClientConnection | None = None
+
+    async def run(self) -> None:
+        """Connect, follow the feed, reconnect forever with backoff; returns only on cancel."""
+        attempt = 0
+        while True:
+            try:
+                async with connect(
+                    self.settings.feed_url,
+                    open_timeout=OPEN_TIMEOUT_S,
+                    close_timeout=CLOSE_TIMEOUT_S,
+                    max_size=MAX_MESSAGE_BYTES,
+                    compression=None,
+                    ping_interval=None,  # the server pings in JSON and expects JSON pongs
+                ) as ws:
+                    self._ws = ws
+                    if await self._session(ws):
+                        attempt = 0
+            except asyncio.CancelledError:
+                raise
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd else None
+                if code in AUTH_CLOSE_CODES:
+                    log.error("server refused the display token (close %s); retrying slowly", code)
+                    attempt = max(attempt, 16)
+                else:
+                    log.info("feed closed (%s); reconnecting", code)
+            except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+                log.warning("cannot reach %s: %s", self.settings.feed_url, exc)
+            finally:
+                self._ws = None
+                self.connected.clear()
+            delay = backoff_delay(attempt, self.reconnect_min, self.reconnect_max)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def disconnect(self) -> None:
+        """Drop the current connection (it will resume): used on a seq gap and by tests."""
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def _session(self, ws: ClientConnection) -> bool:
+        """One connection's life; True once the server accepted the hello and sent state."""
+        resuming = self.board.seq is not None
+        await ws.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "token": self.settings.token,
+                    "epoch": self.board.epoch if resuming else None,
+                    "after_seq": self.board.seq if resuming else None,
+                }
+            )
+        )
+        self.connections += 1
+        self.connected.set()
+        catching_up = resuming
+        latest_missed: Call | None = None
+        started = False
+        while True:
+            try:
+                if catching_up:
+                    raw = await asyncio.wait_for(ws.recv(), self.catch_up_quiet)
+                else:
+                    raw = await ws.recv()
+            except TimeoutError:
+                catching_up = False
+                if latest_missed is not None:
+                    log.info("after reconnect: announcing only the latest missed call")
+                    self._announce(latest_missed)
+                    latest_missed = None
+                continue
+            except ConnectionClosed:
+                if not started:
+                    raise
+                return started
+            message = json.loads(raw)
+            kind = message.get("type")
+            if kind == "ping":
+                await ws.send('{"type":"pong"}')
+                continue
+            started = True
+            if kind == "snapshot":
+                self.board.replace(message.get("epoch"), int(message["seq"]), message["board"])
+                catching_up, latest_missed = False, None
+                await self._notify()
+            elif kind == "event":
+                try:
+                    applied = self.board.apply(message)
+                except Gap as gap:
+                    log.info("%s: resuming", gap)
+                    await ws.close()
+                    return started
+                if not applied:
+                    continue
+                call = self._call(message)
+                if call is not None:
+                    if catching_up:
+                        latest_missed = call
+                    else:
+                        self._announce(call)
+                await self._notify()
+
+    def _call(self, message: dict[str, Any]) -> Call | None:
+        if message.get("kind") not in CALL_KINDS:
+            return None
+        entry = call_from_event(message.get("data") or {})
+        try:
+            return Call(
+                letter=str(entry["letter"]),
+                number=int(entry["number"]),
+                counter_number=int(entry["counter_number"]),
+                recall=message["kind"] == "ticket.recalled",
+                seq=int(message["seq"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            log.warning("call event %s lacks letter/number/counter: not announced", message["seq"])
+            return None
+
+    def _announce(self, call: Call) -> None:
+        if self.announcer is not None:
+            self.announcer.announce(call)
+
+    async def _notify(self) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change(self.board)
+            except Exception:
+                log.exception("board change callback failed")
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for_seq(self, seq: int) -> None:
+        """Wait until the board has applied `seq` (tests, tools; wrap it in a timeout)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: (self.board.seq or 0) >= seq)
+
+
+@contextlib.asynccontextmanager
+async def running(client: DisplayClient):  # type: ignore[no-untyped-def]
+    """Run the client (and its announcer) for the duration of the block."""
+    if client.announcer is not None:
+        client.announcer.start()
+    task = asyncio.create_task(client.run(), name="display-feed")
+    try:
+        yield client
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if client.announcer is not None:
+            await asyncio.to_thread(client.announcer.stop)
