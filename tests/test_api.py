@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from tests.conftest import LiveServer
+from tests.support import LiveServer
 
 B = "/api/v1/branches/testhall"
 
