@@ -1,192 +1,511 @@
-"""Load and cross-check the organisation in `config/`; errors name the file and the key."""
+"""Read the organisation from a configuration directory, check it whole, and serve it fast.
+
+The directory holds `agencies.yaml`, `services.yaml`, one YAML file per hand-written branch in
+`branches/`, and `community_centres.csv`, whose every row becomes a small Community Centre with a
+default profile unless a branch file with the same id describes it by hand.
+
+Every problem is reported as `<file>: <key path>: <what is wrong>` so that whoever edits the
+configuration can go straight to the line; `check_config` lists them all, `load_catalog` refuses
+to start with any. The `Catalog` expands counter profiles once, because "call next" reads them on
+every call.
+"""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+import re
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from queue_server.catalog.models import Agency, Branch, Service
+from queue_server.catalog.models import Agency, Branch, Counter, Service
 from queue_server.errors import ConfigError, NotFound
 
-ALL_SERVICES = "*"
+AGENCIES_FILE = "agencies.yaml"
+SERVICES_FILE = "services.yaml"
+BRANCHES_DIRECTORY = "branches"
+BRANCH_FILE_SUFFIXES = (".yaml", ".yml")
+COMMUNITY_CENTRES_FILE = "community_centres.csv"
+COMMUNITY_CENTRE_COLUMNS = ("number", "village", "municipality", "name_ka")
+
+EVERY_SERVICE = "*"
+"""In a counter's `serves`, the key that stands for every service of the catalog."""
+
+DEFAULT_CENTRE_COUNTERS = 2
+DEFAULT_CENTRE_AREA = {
+    "id": "main",
+    "name": {"ka": "მომსახურების დარბაზი", "en": "Service hall", "ru": "Зал обслуживания"},
+}
+
+_INPUT_SHOWN_MAX_CHARS = 40
+_ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
 class Catalog:
+    """The validated organisation: agencies, services and branches, with expanded profiles.
+
+    Lookups raise `NotFound` with a stable code, so the HTTP layer answers 404 without knowing
+    the catalog. Expanded profiles, branch service lists and counters are computed once here.
+    """
+
     agencies: Mapping[str, Agency]
     services: Mapping[str, Service]
     branches: Mapping[str, Branch]
-    _profiles: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict, repr=False)
+    _counters: dict[tuple[str, str], Counter] = field(init=False, repr=False, compare=False)
+    _profiles: dict[tuple[str, str], dict[str, float]] = field(
+        init=False, repr=False, compare=False
+    )
+    _branch_services: dict[str, tuple[Service, ...]] = field(init=False, repr=False, compare=False)
+    _served: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_agency = _services_by_agency(self.services.values())
+        counters: dict[tuple[str, str], Counter] = {}
+        profiles: dict[tuple[str, str], dict[str, float]] = {}
+        branch_services: dict[str, tuple[Service, ...]] = {}
+        served: dict[str, frozenset[str]] = {}
+        for branch in self.branches.values():
+            offered: set[str] = set()
+            for counter in branch.counters:
+                unknown = _unknown_keys(counter.serves, self.services, self.agencies)
+                if unknown:
+                    raise ConfigError(
+                        f"branch {branch.id}, counter {counter.id}: serves unknown "
+                        f"services or agencies {sorted(unknown)}"
+                    )
+                profile = expand_serves(counter.serves, self.services, by_agency)
+                counters[branch.id, counter.id] = counter
+                profiles[branch.id, counter.id] = profile
+                offered.update(profile)
+            served[branch.id] = frozenset(offered)
+            branch_services[branch.id] = tuple(
+                sorted(
+                    (self.services[service_id] for service_id in offered),
+                    key=lambda service: (-service.popularity, service.id),
+                )
+            )
+        object.__setattr__(self, "_counters", counters)
+        object.__setattr__(self, "_profiles", profiles)
+        object.__setattr__(self, "_branch_services", branch_services)
+        object.__setattr__(self, "_served", served)
 
     def branch(self, branch_id: str) -> Branch:
+        """The branch with this id, or NotFound(unknown_branch)."""
         try:
             return self.branches[branch_id]
         except KeyError:
-            raise NotFound(f"No branch {branch_id!r}.", code="unknown_branch") from None
+            raise NotFound(
+                f"There is no branch {branch_id!r}.", code="unknown_branch", branch=branch_id
+            ) from None
 
     def service(self, service_id: str) -> Service:
+        """The service with this id, or NotFound(unknown_service)."""
         try:
             return self.services[service_id]
         except KeyError:
-            raise NotFound(f"No service {service_id!r}.", code="unknown_service") from None
+            raise NotFound(
+                f"There is no service {service_id!r}.", code="unknown_service", service=service_id
+            ) from None
 
-    def counter(self, branch_id: str, counter_id: str) -> Any:
-        for counter in self.branch(branch_id).counters:
-            if counter.id == counter_id:
-                return counter
-        raise NotFound(f"No counter {counter_id!r} in {branch_id}.", code="unknown_counter")
+    def counter(self, branch_id: str, counter_id: str) -> Counter:
+        """The counter of a branch, or NotFound(unknown_branch / unknown_counter)."""
+        try:
+            return self._counters[branch_id, counter_id]
+        except KeyError:
+            self.branch(branch_id)
+            raise NotFound(
+                f"Branch {branch_id!r} has no counter {counter_id!r}.",
+                code="unknown_counter",
+                branch=branch_id,
+                counter=counter_id,
+            ) from None
 
     def profile(self, branch_id: str, counter_id: str) -> dict[str, float]:
-        """Service id → weight for one counter, with agencies and `*` expanded (cached)."""
-        key = (branch_id, counter_id)
-        cached = self._profiles.get(key)
-        if cached is None:
-            cached = self._expand(self.counter(branch_id, counter_id).serves)
-            self._profiles[key] = cached
-        return cached
+        """The counter's work profile expanded to service id → weight (> 0); a fresh copy, so a
+        caller may change it without touching the catalog."""
+        try:
+            return dict(self._profiles[branch_id, counter_id])
+        except KeyError:
+            self.counter(branch_id, counter_id)
+            raise  # pragma: no cover - counter() raised NotFound already
 
     def branch_services(self, branch_id: str) -> list[Service]:
-        offered = {
-            s for c in self.branch(branch_id).counters for s in self.profile(branch_id, c.id)
-        }
-        return sorted((self.services[s] for s in offered), key=lambda s: (-s.popularity, s.id))
+        """What the branch's kiosk offers: services some counter serves, most popular first."""
+        try:
+            return list(self._branch_services[branch_id])
+        except KeyError:
+            self.branch(branch_id)
+            raise  # pragma: no cover - branch() raised NotFound already
 
     def serves(self, branch_id: str, service_id: str) -> bool:
-        return any(
-            service_id in self.profile(branch_id, c.id) for c in self.branch(branch_id).counters
-        )
-
-    def _expand(self, serves: Mapping[str, float]) -> dict[str, float]:
-        weights: dict[str, float] = {}
-        for name, weight in serves.items():
-            if name == ALL_SERVICES:
-                targets = list(self.services)
-            elif name in self.agencies:
-                targets = [s.id for s in self.services.values() if s.agency == name]
-            else:
-                targets = [name]
-            for service_id in targets:
-                if weight > 0:
-                    weights[service_id] = max(weights.get(service_id, 0.0), weight)
-        return weights
+        """Whether some counter of the branch serves the service (False for unknown services)."""
+        try:
+            return service_id in self._served[branch_id]
+        except KeyError:
+            self.branch(branch_id)
+            raise  # pragma: no cover - branch() raised NotFound already
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file is missing") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-
-
-def _validate(model: type[BaseModel], data: Any, where: str) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise ConfigError(f"{where}.{key}: {first['msg']}") from None
-
-
-def _items(path: Path, key: str) -> list[Any]:
-    data = _read_yaml(path)
-    if not isinstance(data, dict) or not isinstance(data.get(key), list):
-        raise ConfigError(f"{path}: expected a top-level list '{key}:'")
-    return data[key]
+def expand_serves(
+    serves: Mapping[str, float],
+    services: Mapping[str, Service],
+    by_agency: Mapping[str, list[str]],
+) -> dict[str, float]:
+    """Expand a counter's `serves` to service id → weight. The most specific entry wins (a
+    service over its agency over "*"), and a weight of 0 leaves the service out."""
+    profile: dict[str, float] = {}
+    if EVERY_SERVICE in serves:
+        profile = dict.fromkeys(services, serves[EVERY_SERVICE])
+    for key, weight in serves.items():
+        for service_id in by_agency.get(key, ()):
+            profile[service_id] = weight
+    for key, weight in serves.items():
+        if key in services:
+            profile[key] = weight
+    return {service_id: weight for service_id, weight in profile.items() if weight > 0}
 
 
 def load_catalog(directory: Path) -> Catalog:
-    """Read agencies, services and branches and check that they refer to each other."""
-    directory = Path(directory)
-    agencies_file, services_file = directory / "agencies.yaml", directory / "services.yaml"
-    agencies: dict[str, Agency] = {}
-    for i, item in enumerate(_items(agencies_file, "agencies")):
-        agency = _validate(Agency, item, f"{agencies_file}: agencies[{i}]")
-        agencies[agency.id] = agency
-    services: dict[str, Service] = {}
-    for i, item in enumerate(_items(services_file, "services")):
-        service = _validate(Service, item, f"{services_file}: services[{i}]")
-        if service.agency not in agencies:
-            raise ConfigError(
-                f"{services_file}: services[{i}].agency: unknown agency {service.agency!r}"
-            )
-        if service.id in services:
-            raise ConfigError(f"{services_file}: services[{i}].id: {service.id!r} repeats")
-        services[service.id] = service
-    branches: dict[str, Branch] = {}
-    centres = directory / "community_centres.csv"
-    if centres.exists():
-        for branch in _community_centres(centres):
-            branches[branch.id] = branch
-    hand_written: set[str] = set()
-    for path in sorted((directory / "branches").glob("*.yaml")):
-        branch = _validate(Branch, _read_yaml(path), str(path) + ":")
-        if branch.id in hand_written:
-            raise ConfigError(f"{path}: id: branch {branch.id!r} is defined twice")
-        hand_written.add(branch.id)
-        _check_branch(branch, path, agencies, services)
-        branches[branch.id] = branch
-    if not branches:
-        raise ConfigError(f"{directory}: no branches (add branches/*.yaml)")
-    return Catalog(agencies, services, branches)
-
-
-def _check_branch(
-    branch: Branch, path: Path, agencies: Mapping[str, Agency], services: Mapping[str, Service]
-) -> None:
-    try:
-        ZoneInfo(branch.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{path}: timezone: unknown time zone {branch.timezone!r}") from None
-    for i, counter in enumerate(branch.counters):
-        for name in counter.serves:
-            if name != ALL_SERVICES and name not in services and name not in agencies:
-                raise ConfigError(
-                    f"{path}: counters[{i}].serves.{name}: not a service, agency or '*'"
-                )
-
-
-def _community_centres(path: Path) -> list[Branch]:
-    """Every Community Centre of the list, with two counters that serve everything."""
-    branches = []
-    with path.open(encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            slug = row["village"].lower().replace(" ", "-").replace("'", "")
-            branch_id = f"cc{int(row['number']):02d}-{slug}"
-            branches.append(
-                _validate(
-                    Branch,
-                    {
-                        "id": branch_id,
-                        "kind": "community_centre",
-                        "name": {
-                            "ka": row.get("village_ka") or row["village"],
-                            "en": f"{row['village']} Community Centre",
-                        },
-                        "municipality": row["municipality"],
-                        "counters": [
-                            {"id": f"c{n}", "number": n, "area": "main", "serves": {"*": 1}}
-                            for n in (1, 2)
-                        ],
-                    },
-                    f"{path}: row {row['number']}",
-                )
-            )
-    return branches
+    """Load and check the configuration; raise ConfigError listing every problem found."""
+    problems: list[str] = []
+    catalog = _read(Path(directory), problems)
+    if problems or catalog is None:
+        raise ConfigError("\n".join(problems) or f"{_shown(Path(directory))}: cannot be loaded")
+    return catalog
 
 
 def check_config(directory: Path) -> list[str]:
-    """Every problem found, as lines naming file and key; [] when the configuration is fine."""
+    """Every problem in the configuration, one line each naming file and key; [] when fine."""
+    problems: list[str] = []
     try:
-        load_catalog(directory)
-    except ConfigError as exc:
-        return [str(exc)]
-    return []
+        _read(Path(directory), problems)
+    except Exception as exc:  # a bug in the checker must still come out as a report
+        problems.append(f"{_shown(Path(directory))}: cannot be checked: {exc!r}")
+    return problems
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _read(directory: Path, problems: list[str]) -> Catalog | None:
+    if not directory.is_dir():
+        problems.append(f"{_shown(directory)}: not a configuration directory")
+        return None
+    agencies = _read_list(directory / AGENCIES_FILE, "agencies", Agency, problems)
+    _unique(agencies, directory / AGENCIES_FILE, "agencies", "agency", problems)
+    agency_ids = {agency.id for _, agency in agencies}
+
+    services_file = directory / SERVICES_FILE
+    services = _read_list(services_file, "services", Service, problems)
+    _unique(services, services_file, "services", "service", problems)
+    for index, service in services:
+        where = f"{_shown(services_file)}: services[{index}]"
+        if service.agency not in agency_ids:
+            problems.append(
+                f"{where}.agency: unknown agency {service.agency!r} "
+                f"(known: {', '.join(sorted(agency_ids))})"
+            )
+        if service.id in agency_ids:
+            problems.append(
+                f"{where}.id: {service.id!r} is also an agency id, so counters could not "
+                "tell which one they serve"
+            )
+
+    agency_map = {agency.id: agency for _, agency in agencies}
+    service_map = {service.id: service for _, service in services if service.agency in agency_ids}
+    branches = _read_branches(directory, service_map, agency_ids, problems)
+    if problems:
+        return None
+    return Catalog(agencies=agency_map, services=service_map, branches=branches)
+
+
+def _read_list(
+    path: Path, key: str, model: type[_ModelT], problems: list[str]
+) -> list[tuple[int, _ModelT]]:
+    """Validate each item of a file's one top-level list on its own, so that one bad item
+    hides none of the others' problems. Returns (index, model) for the valid items."""
+    document = _read_yaml(path, problems)
+    if document is None:
+        return []
+    if not isinstance(document, dict) or set(document) != {key}:
+        found = sorted(document) if isinstance(document, dict) else type(document).__name__
+        problems.append(f"{_shown(path)}: expected one top-level key {key!r}, found {found}")
+        return []
+    items = document[key]
+    if not isinstance(items, list) or not items:
+        problems.append(f"{_shown(path)}: {key}: expected a non-empty list")
+        return []
+    valid: list[tuple[int, _ModelT]] = []
+    for index, item in enumerate(items):
+        parsed = _validate(model, item, path, f"{key}[{index}]", problems)
+        if parsed is not None:
+            valid.append((index, parsed))
+    return valid
+
+
+def _read_branches(
+    directory: Path, services: Mapping[str, Service], agency_ids: set[str], problems: list[str]
+) -> dict[str, Branch]:
+    """Hand-written branches in file order, then the Community Centres of the CSV in its order;
+    a hand-written branch with a centre's id takes the centre's place."""
+    by_agency = _services_by_agency(services.values())
+    written: dict[str, Branch] = {}
+    written_in: dict[str, Path] = {}
+    branches_dir = directory / BRANCHES_DIRECTORY
+    files = (
+        sorted(p for p in branches_dir.iterdir() if p.suffix in BRANCH_FILE_SUFFIXES)
+        if branches_dir.is_dir()
+        else []
+    )
+    for path in files:
+        document = _read_yaml(path, problems)
+        if document is None:
+            continue
+        branch = _validate(Branch, document, path, "", problems)
+        if branch is None:
+            continue
+        if branch.id in written:
+            problems.append(
+                f"{_shown(path)}: id: branch id {branch.id!r} is already used by "
+                f"{_shown(written_in[branch.id])}"
+            )
+            continue
+        _check_branch(branch, path, "", services, agency_ids, by_agency, problems)
+        written[branch.id] = branch
+        written_in[branch.id] = path
+
+    centres = _read_centres(directory / COMMUNITY_CENTRES_FILE, problems)
+    branches = {branch_id: b for branch_id, b in written.items() if branch_id not in centres}
+    for branch_id, centre in centres.items():
+        branches[branch_id] = written.get(branch_id, centre)
+    return branches
+
+
+def _read_centres(path: Path, problems: list[str]) -> dict[str, Branch]:
+    """One default Community Centre per CSV row: DEFAULT_CENTRE_COUNTERS counters serving "*"."""
+    if not path.exists():
+        return {}
+    centres: dict[str, Branch] = {}
+    row_of: dict[str, int] = {}
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in COMMUNITY_CENTRE_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                problems.append(f"{_shown(path)}: line 1: missing columns {missing}")
+                return {}
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        problems.append(f"{_shown(path)}: cannot be read: {exc}")
+        return {}
+    for index, row in enumerate(rows):
+        where = f"{_shown(path)}: line {index + 2}"
+        number = (row.get("number") or "").strip()
+        village = (row.get("village") or "").strip()
+        if not number.isdigit() or not village:
+            problems.append(f"{where}: needs a whole number and a village, got {row!r}")
+            continue
+        document = {
+            "id": f"cc{int(number):02d}-{_slug(village)}",
+            "kind": "community_centre",
+            "name": {"ka": (row.get("name_ka") or "").strip(), "en": f"{village} Community Centre"},
+            "municipality": (row.get("municipality") or "").strip() or None,
+            "areas": [DEFAULT_CENTRE_AREA],
+            "counters": [
+                {
+                    "id": f"c{n:02d}",
+                    "number": n,
+                    "area": DEFAULT_CENTRE_AREA["id"],
+                    "serves": {EVERY_SERVICE: 1},
+                }
+                for n in range(1, DEFAULT_CENTRE_COUNTERS + 1)
+            ],
+        }
+        centre = _validate(Branch, document, path, f"line {index + 2}", problems)
+        if centre is None:
+            continue
+        if centre.id in centres:
+            problems.append(
+                f"{where}: branch id {centre.id!r} repeats line {row_of[centre.id] + 2}"
+            )
+            continue
+        centres[centre.id] = centre
+        row_of[centre.id] = index
+    return centres
+
+
+def _check_branch(
+    branch: Branch,
+    path: Path,
+    prefix: str,
+    services: Mapping[str, Service],
+    agency_ids: set[str],
+    by_agency: Mapping[str, list[str]],
+    problems: list[str],
+) -> None:
+    """What pydantic cannot see inside one model: the time zone exists, areas and serves keys
+    refer to something known, and every counter serves at least one service."""
+    where = f"{_shown(path)}: {prefix}"
+    try:
+        ZoneInfo(branch.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"{where}timezone: unknown time zone {branch.timezone!r}")
+    area_ids = [area.id for area in branch.areas]
+    for index, area_id in enumerate(area_ids):
+        if area_id in area_ids[:index]:
+            problems.append(f"{where}areas[{index}].id: area id {area_id!r} repeats")
+    for index, counter in enumerate(branch.counters):
+        at = f"{where}counters[{index}]"
+        if area_ids and counter.area not in area_ids:
+            problems.append(
+                f"{at}.area: unknown area {counter.area!r} (areas: {', '.join(area_ids)})"
+            )
+        unknown = sorted(_unknown_keys(counter.serves, services, agency_ids))
+        for key in unknown:
+            problems.append(f"{at}.serves.{key}: not a service id, an agency id or '*'")
+        if not unknown and not expand_serves(counter.serves, services, by_agency):
+            problems.append(f"{at}.serves: serves no service (every weight is 0)")
+
+
+def _read_yaml(path: Path, problems: list[str]) -> Any:
+    """The parsed document, or None after recording why it could not be read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        problems.append(f"{_shown(path)}: missing")
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{_shown(path)}: cannot be read: {exc}")
+        return None
+    try:
+        document = yaml.load(text, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        place = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        what = " ".join(part for part in (exc.context, exc.problem) if part)
+        problems.append(f"{_shown(path)}: {place}YAML syntax error: {what}")
+        return None
+    except yaml.YAMLError as exc:
+        problems.append(f"{_shown(path)}: YAML error: {exc}")
+        return None
+    if document is None:
+        problems.append(f"{_shown(path)}: empty")
+    return document
+
+
+def _validate(
+    model: type[_ModelT], data: Any, path: Path, prefix: str, problems: list[str]
+) -> _ModelT | None:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            key = _key_path(prefix, error["loc"])
+            problems.append(f"{_shown(path)}: {key or '(top level)'}: {_describe(error)}")
+        return None
+
+
+def _key_path(prefix: str, loc: Iterable[int | str]) -> str:
+    """('counters', 3, 'serves', 'x') → 'counters[3].serves.x', after an optional prefix."""
+    text = prefix
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part != "[key]":
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    message = str(error["msg"])
+    value = error.get("input")
+    if error.get("type") != "missing" and isinstance(value, str | int | float | bool):
+        shown = repr(value)
+        if len(shown) <= _INPUT_SHOWN_MAX_CHARS:
+            message += f" (got {shown})"
+    return message
+
+
+def _unique(
+    items: list[tuple[int, Agency]] | list[tuple[int, Service]],
+    path: Path,
+    key: str,
+    what: str,
+    problems: list[str],
+) -> None:
+    """Drop repeated ids from `items` in place, recording each repeat."""
+    first: dict[str, int] = {}
+    kept: list[Any] = []
+    for index, item in items:
+        if item.id in first:
+            problems.append(
+                f"{_shown(path)}: {key}[{index}].id: {what} id {item.id!r} repeats "
+                f"{key}[{first[item.id]}]"
+            )
+            continue
+        first[item.id] = index
+        kept.append((index, item))
+    items[:] = kept
+
+
+def _services_by_agency(services: Iterable[Service]) -> dict[str, list[str]]:
+    by_agency: dict[str, list[str]] = {}
+    for service in services:
+        by_agency.setdefault(service.agency, []).append(service.id)
+    return by_agency
+
+
+def _unknown_keys(
+    serves: Mapping[str, float], services: Container[str], agencies: Container[str]
+) -> set[str]:
+    return {
+        key
+        for key in serves
+        if key != EVERY_SERVICE and key not in services and key not in agencies
+    }
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _shown(path: Path) -> str:
+    """A path as the user typed it when it lies under the working directory, else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """A safe YAML loader that refuses a key written twice in one mapping (plain YAML keeps
+    the last silently, so `{id_card: 3, id_card: 1}` would hide a typo)."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        try:
+            repeated = key in seen
+        except TypeError:
+            continue  # an unhashable key fails in construct_mapping with its own message
+        if repeated:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                f"the key {key!r} appears twice",
+                key_node.start_mark,
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 LANGUAGES = ("ka", "en", "ru", "az", "hy")
 Language = Literal["ka", "en", "ru", "az", "hy"]
@@ -50,7 +50,8 @@ class Counter(_Strict):
     number: int = Field(ge=1)
     area: str
     # service id → weight; an agency id expands to all its services; "*" means every service.
-    serves: dict[str, float] = Field(min_length=1)
+    # A weight of 0 takes a service out of a wider entry ({"*": 1, "liberty_bank": 0}).
+    serves: dict[str, Annotated[float, Field(ge=0)]] = Field(min_length=1)
 
 
 class Area(_Strict):
@@ -67,9 +68,18 @@ class Branch(_Strict):
     areas: tuple[Area, ...] = ()
     counters: tuple[Counter, ...] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_counters(self) -> Branch:
-        ids = [c.id for c in self.counters]
-        if len(ids) != len(set(ids)):
-            raise ValueError(f"counter ids repeat in branch {self.id}")
-        return self
+    @field_validator("counters")
+    @classmethod
+    def _unique_counters(cls, counters: tuple[Counter, ...]) -> tuple[Counter, ...]:
+        """Operators and screens address a counter by id and by number, so both must be unique."""
+        for attribute in ("id", "number"):
+            seen: dict[object, int] = {}
+            for index, counter in enumerate(counters):
+                value = getattr(counter, attribute)
+                if value in seen:
+                    raise ValueError(
+                        f"counter {attribute} {value!r} repeats: "
+                        f"counters[{seen[value]}] and counters[{index}]"
+                    )
+                seen[value] = index
+        return counters
