@@ -197,16 +197,16 @@ def _read(directory: Path, problems: list[str]) -> Catalog | None:
     if not directory.is_dir():
         problems.append(f"{_shown(directory)}: not a configuration directory")
         return None
-    agencies = _read_list(directory / AGENCIES_FILE, "agencies", Agency, problems)
-    _unique(agencies, directory / AGENCIES_FILE, "agencies", "agency", problems)
+    agencies_file, services_file = directory / AGENCIES_FILE, directory / SERVICES_FILE
+    agencies, declared_agencies = _read_list(agencies_file, "agencies", Agency, problems)
+    _unique(agencies, agencies_file, "agencies", "agency", problems)
     agency_ids = {agency.id for _, agency in agencies}
 
-    services_file = directory / SERVICES_FILE
-    services = _read_list(services_file, "services", Service, problems)
+    services, declared_services = _read_list(services_file, "services", Service, problems)
     _unique(services, services_file, "services", "service", problems)
     for index, service in services:
         where = f"{_shown(services_file)}: services[{index}]"
-        if service.agency not in agency_ids:
+        if declared_agencies is not None and service.agency not in declared_agencies:
             problems.append(
                 f"{where}.agency: unknown agency {service.agency!r} "
                 f"(known: {', '.join(sorted(agency_ids))})"
@@ -219,7 +219,14 @@ def _read(directory: Path, problems: list[str]) -> Catalog | None:
 
     agency_map = {agency.id: agency for _, agency in agencies}
     service_map = {service.id: service for _, service in services if service.agency in agency_ids}
-    branches = _read_branches(directory, service_map, agency_ids, problems)
+    # Names declared in a file count as known even when their entry is broken, so that one bad
+    # service is reported once and not again by every counter that serves it.
+    declared = (
+        None
+        if declared_agencies is None or declared_services is None
+        else declared_agencies | declared_services
+    )
+    branches = _read_branches(directory, service_map, agency_ids, declared, problems)
     if problems:
         return None
     return Catalog(agencies=agency_map, services=service_map, branches=branches)
@@ -227,34 +234,41 @@ def _read(directory: Path, problems: list[str]) -> Catalog | None:
 
 def _read_list(
     path: Path, key: str, model: type[_ModelT], problems: list[str]
-) -> list[tuple[int, _ModelT]]:
+) -> tuple[list[tuple[int, _ModelT]], set[str] | None]:
     """Validate each item of a file's one top-level list on its own, so that one bad item
-    hides none of the others' problems. Returns (index, model) for the valid items."""
+    hides none of the others' problems. Returns (index, model) for the valid items, and the
+    ids the file declares (None when the file could not be read as a list at all)."""
     document = _read_yaml(path, problems)
     if document is None:
-        return []
+        return [], None
     if not isinstance(document, dict) or set(document) != {key}:
         found = sorted(document) if isinstance(document, dict) else type(document).__name__
         problems.append(f"{_shown(path)}: expected one top-level key {key!r}, found {found}")
-        return []
+        return [], None
     items = document[key]
     if not isinstance(items, list) or not items:
         problems.append(f"{_shown(path)}: {key}: expected a non-empty list")
-        return []
+        return [], None
     valid: list[tuple[int, _ModelT]] = []
+    declared: set[str] = set()
     for index, item in enumerate(items):
-        parsed = _validate(model, item, path, f"{key}[{index}]", problems)
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            declared.add(item["id"])
+        parsed = _validate(model, item, _shown(path), f"{key}[{index}]", problems)
         if parsed is not None:
             valid.append((index, parsed))
-    return valid
+    return valid, declared
 
 
 def _read_branches(
-    directory: Path, services: Mapping[str, Service], agency_ids: set[str], problems: list[str]
+    directory: Path,
+    services: Mapping[str, Service],
+    agency_ids: set[str],
+    declared: set[str] | None,
+    problems: list[str],
 ) -> dict[str, Branch]:
     """Hand-written branches in file order, then the Community Centres of the CSV in its order;
     a hand-written branch with a centre's id takes the centre's place."""
-    by_agency = _services_by_agency(services.values())
     written: dict[str, Branch] = {}
     written_in: dict[str, Path] = {}
     branches_dir = directory / BRANCHES_DIRECTORY
@@ -267,7 +281,7 @@ def _read_branches(
         document = _read_yaml(path, problems)
         if document is None:
             continue
-        branch = _validate(Branch, document, path, "", problems)
+        branch = _validate(Branch, document, _shown(path), "", problems)
         if branch is None:
             continue
         if branch.id in written:
@@ -276,7 +290,7 @@ def _read_branches(
                 f"{_shown(written_in[branch.id])}"
             )
             continue
-        _check_branch(branch, path, "", services, agency_ids, by_agency, problems)
+        _check_branch(branch, path, services, agency_ids, declared, problems)
         written[branch.id] = branch
         written_in[branch.id] = path
 
@@ -284,6 +298,11 @@ def _read_branches(
     branches = {branch_id: b for branch_id, b in written.items() if branch_id not in centres}
     for branch_id, centre in centres.items():
         branches[branch_id] = written.get(branch_id, centre)
+    if not branches and not files and not centres:
+        problems.append(
+            f"{_shown(directory)}: no branches: add {BRANCHES_DIRECTORY}/*.yaml "
+            f"or {COMMUNITY_CENTRES_FILE}"
+        )
     return branches
 
 
@@ -327,7 +346,7 @@ def _read_centres(path: Path, problems: list[str]) -> dict[str, Branch]:
                 for n in range(1, DEFAULT_CENTRE_COUNTERS + 1)
             ],
         }
-        centre = _validate(Branch, document, path, f"line {index + 2}", problems)
+        centre = _validate(Branch, document, where, "", problems)
         if centre is None:
             continue
         if centre.id in centres:
@@ -343,33 +362,38 @@ def _read_centres(path: Path, problems: list[str]) -> dict[str, Branch]:
 def _check_branch(
     branch: Branch,
     path: Path,
-    prefix: str,
     services: Mapping[str, Service],
     agency_ids: set[str],
-    by_agency: Mapping[str, list[str]],
+    declared: set[str] | None,
     problems: list[str],
 ) -> None:
     """What pydantic cannot see inside one model: the time zone exists, areas and serves keys
     refer to something known, and every counter serves at least one service."""
-    where = f"{_shown(path)}: {prefix}"
+    where = _shown(path)
     try:
         ZoneInfo(branch.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        problems.append(f"{where}timezone: unknown time zone {branch.timezone!r}")
+        problems.append(f"{where}: timezone: unknown time zone {branch.timezone!r}")
     area_ids = [area.id for area in branch.areas]
     for index, area_id in enumerate(area_ids):
         if area_id in area_ids[:index]:
-            problems.append(f"{where}areas[{index}].id: area id {area_id!r} repeats")
+            problems.append(f"{where}: areas[{index}].id: area id {area_id!r} repeats")
+    by_agency = _services_by_agency(services.values())
     for index, counter in enumerate(branch.counters):
-        at = f"{where}counters[{index}]"
+        at = f"{where}: counters[{index}]"
         if area_ids and counter.area not in area_ids:
             problems.append(
                 f"{at}.area: unknown area {counter.area!r} (areas: {', '.join(area_ids)})"
             )
-        unknown = sorted(_unknown_keys(counter.serves, services, agency_ids))
-        for key in unknown:
-            problems.append(f"{at}.serves.{key}: not a service id, an agency id or '*'")
-        if not unknown and not expand_serves(counter.serves, services, by_agency):
+        unknown = _unknown_keys(counter.serves, services, agency_ids)
+        for key in sorted(unknown):
+            if declared is not None and key not in declared:
+                problems.append(f"{at}.serves.{key}: not a service id, an agency id or '*'")
+        if (
+            declared is not None
+            and not unknown
+            and not expand_serves(counter.serves, services, by_agency)
+        ):
             problems.append(f"{at}.serves: serves no service (every weight is 0)")
 
 
@@ -400,14 +424,15 @@ def _read_yaml(path: Path, problems: list[str]) -> Any:
 
 
 def _validate(
-    model: type[_ModelT], data: Any, path: Path, prefix: str, problems: list[str]
+    model: type[_ModelT], data: Any, where: str, prefix: str, problems: list[str]
 ) -> _ModelT | None:
+    """The model, or None after recording each error as `<where>: <key path>: <message>`."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
             key = _key_path(prefix, error["loc"])
-            problems.append(f"{_shown(path)}: {key or '(top level)'}: {_describe(error)}")
+            problems.append(f"{where}: {key or '(top level)'}: {_describe(error)}")
         return None
 
 
