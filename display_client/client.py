@@ -200,7 +200,9 @@ class DisplayClient:
     async def wait_for_seq(self, seq: int) -> None:
         """Wait until the board has applied `seq` (tests, tools; wrap it in a timeout)."""
         async with self._changed:
-            await self._changed.wait_for(lambda: (self.board.seq or 0) >= seq)
+            await self._changed.wait_for(
+                lambda: self.board.seq is not None and self.board.seq >= seq
+            )
 
 
 @contextlib.asynccontextmanager

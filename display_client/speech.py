@@ -25,6 +25,7 @@ from display_client.errors import SpeechFailed
 log = logging.getLogger(__name__)
 
 SYNTHESIS_TIMEOUT_S = 30.0
+SYNTHESIS_ATTEMPTS = 2
 DEFAULT_RATE_WPM = 150  # espeak-ng's 175 is brisk for a noisy hall
 DEFAULT_VOLUME = 1.0
 
@@ -61,6 +62,7 @@ class SpeechEngine:
     def __init__(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pyttsx3")
         self._engine: Any = None
+        self._voice_names: set[str] = set()
 
     def _engine_in_thread(self) -> Any:
         if self._engine is None:
@@ -70,10 +72,33 @@ class SpeechEngine:
                 self._engine = pyttsx3.init("espeak")
             except Exception as exc:
                 raise SpeechFailed(f"pyttsx3 could not start espeak-ng: {exc}") from exc
+            for known in self._engine.getProperty("voices"):
+                self._voice_names.update(
+                    {known.id, known.id.rsplit("/", 1)[-1], str(known.name), *known.languages}
+                )
         return self._engine
 
+    def _check_voice(self, name: str) -> None:
+        """espeak-ng accepts an unknown voice name and speaks in its default voice: a typo in
+        the phrasebook would announce Georgian text with English rules. Refuse it instead."""
+        if self._voice_names and name not in self._voice_names:
+            raise SpeechFailed(f"espeak-ng has no voice {name!r}", code="unknown_voice")
+
     def _synthesize_in_thread(self, text: str, voice: Voice, path: Path) -> Path:
+        """One phrase, retried once: pyttsx3's espeak driver was seen (rarely, in tests) to write
+        an empty file for a phrase it voices fine on the next try; the cause is not pinned down."""
+        for attempt in range(1, SYNTHESIS_ATTEMPTS + 1):
+            try:
+                return self._synthesize_once(text, voice, path)
+            except SpeechFailed as exc:
+                if attempt == SYNTHESIS_ATTEMPTS or "empty" not in exc.message:
+                    raise
+                log.warning("retrying speech (attempt %d): %s", attempt, exc.message)
+        raise AssertionError("unreachable")
+
+    def _synthesize_once(self, text: str, voice: Voice, path: Path) -> Path:
         engine = self._engine_in_thread()
+        self._check_voice(voice.name)
         try:
             engine.setProperty("voice", voice.name)
             engine.setProperty("rate", voice.rate)
