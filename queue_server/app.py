@@ -16,6 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from queue_server.access.accounts import Accounts
+from queue_server.access.middleware import AccessMiddleware
+from queue_server.access.ratelimit import create_limiter
+from queue_server.access.routes import ACCESS_ENDPOINTS
+from queue_server.access.sessions import SessionSigner, development_secret
 from queue_server.api.http import (
     BodyLimit,
     http_error_handler,
@@ -37,6 +42,8 @@ from queue_server.store.queue import Clock, QueueStore, utc_now
 
 log = logging.getLogger("queue_server")
 
+ALL_ENDPOINTS = ENDPOINTS + ACCESS_ENDPOINTS
+
 
 @dataclass
 class Rigi:
@@ -46,6 +53,9 @@ class Rigi:
     database: Database
     catalog: Catalog
     store: QueueStore
+    accounts: Accounts
+    sessions: SessionSigner
+    limiter: Any
     listeners: list[Any] = field(default_factory=list)
     hub: Any = None
     ready: bool = False
@@ -84,7 +94,22 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
             database = Database(settings.resolved_database_url)
             stack.push_async_callback(database.dispose)
             await migrate(database)
-            rigi = Rigi(settings, database, catalog, QueueStore(database, catalog, clock))
+            limiter = create_limiter(settings.bus_url)
+            stack.push_async_callback(limiter.close)
+            secret = (
+                settings.secret_key.get_secret_value()
+                if settings.secret_key
+                else development_secret(settings.data_dir)
+            )
+            rigi = Rigi(
+                settings,
+                database,
+                catalog,
+                QueueStore(database, catalog, clock),
+                Accounts(database, clock),
+                SessionSigner(secret),
+                limiter,
+            )
             app.state.rigi = rigi
             for extension in app.state.extensions:
                 await stack.enter_async_context(extension(rigi))
@@ -96,13 +121,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, include_in_schema=False),
         Route("/readyz", readyz, include_in_schema=False),
-        *[route(endpoint) for endpoint in ENDPOINTS],
-        *openapi_routes(ENDPOINTS),
+        *[route(endpoint) for endpoint in ALL_ENDPOINTS],
+        *openapi_routes(ALL_ENDPOINTS),
         *feed_routes(),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+        middleware=[
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(AccessMiddleware),
+        ],
         exception_handlers={
             RigiError: rigi_error_handler,
             HTTPException: http_error_handler,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from queue_server.settings import load_settings
 
@@ -45,12 +46,51 @@ def _check_config(args: argparse.Namespace) -> int:
     from queue_server.catalog.loader import check_config
 
     directory = args.directory or load_settings().config
-    problems = check_config(directory)
+    problems = check_config(Path(directory))
     for problem in problems:
         print(problem, file=sys.stderr)
     if not problems:
         print(f"{directory}: configuration is valid")
     return 1 if problems else 0
+
+
+def _create_admin(args: argparse.Namespace) -> int:
+    """The first admin, from the command line: there is no default password anywhere."""
+    import asyncio
+    import getpass
+
+    from queue_server.access.accounts import Accounts
+    from queue_server.access.principal import Role
+    from queue_server.errors import RigiError
+    from queue_server.store.database import Database
+    from queue_server.store.migrate import migrate
+    from queue_server.store.queue import utc_now
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password for the new admin: ")
+        if getpass.getpass("Again: ") != password:
+            print("The passwords differ.", file=sys.stderr)
+            return 1
+
+    async def _create() -> None:
+        database = Database(load_settings().resolved_database_url)
+        try:
+            await migrate(database)
+            await Accounts(database, utc_now).create_user(
+                args.username, password, Role.ADMIN, None, by="cli"
+            )
+        finally:
+            await database.dispose()
+
+    try:
+        asyncio.run(_create())
+    except RigiError as error:
+        print(error.message, file=sys.stderr)
+        return 1
+    print(f"admin {args.username!r} created")
+    return 0
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -72,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("check-config", help="validate the configuration and exit")
     check.add_argument("directory", nargs="?", default=None)
     check.set_defaults(run=_check_config)
+    admin = commands.add_parser("create-admin", help="create an administrator account")
+    admin.add_argument("username")
+    admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    admin.set_defaults(run=_create_admin)
     simulate = commands.add_parser("simulate", help="simulate a day of a branch", add_help=False)
     simulate.add_argument("rest", nargs=argparse.REMAINDER)
     simulate.set_defaults(run=_simulate)

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     history_events: int = Field(default=10_000, ge=10, description="events kept for replay")
     allowed_origins: tuple[str, ...] = ()
+    remote_tickets: bool = Field(default=True, description="phones may take tickets anonymously")
+    issue_rate_device: str = "60/minute"
+    issue_rate_address: str = "10/hour"
+    login_rate: str = "10/5m"
     log_level: str = "info"
 
     @field_validator("bus_url")
@@ -41,6 +45,14 @@ class Settings(BaseSettings):
             ("sqlite+aiosqlite://", "postgresql+asyncpg://")
         ):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("issue_rate_device", "issue_rate_address", "login_rate")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from queue_server.access.ratelimit import Limit
+
+        Limit.parse(value)
         return value
 
     @model_validator(mode="after")

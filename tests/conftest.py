@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from queue_server.settings import Settings
-from tests.support import POSTGRES_ENV, TEST_CATALOG, LiveServer, need_service, reset_postgres
+from tests.support import POSTGRES_ENV, LiveServer, need_service, reset_postgres, test_settings
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -27,7 +27,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, data_dir=tmp_path, config=TEST_CATALOG)
+    return test_settings(database_url, tmp_path)
 
 
 @pytest.fixture

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import threading
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
 from queue_server.app import create_app
+from queue_server.errors import Conflict
 from queue_server.settings import Settings
 
 TEST_CATALOG = Path(__file__).resolve().parent / "fixtures" / "catalog"
@@ -28,6 +33,19 @@ def need_service(env: str, what: str) -> str:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def test_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test server: the test organisation, and issue limits high enough for
+    load tests (the rate-limit tests set their own)."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "config": TEST_CATALOG,
+        "issue_rate_device": "100000/minute",
+        "issue_rate_address": "100000/minute",
+    }
+    return Settings(**(values | overrides))
 
 
 def free_port() -> int:
@@ -57,13 +75,31 @@ def reset_postgres(url: str) -> None:
     asyncio.run(_reset())
 
 
+PASSWORD = "correct horse battery staple"
+PEOPLE = ("admin", "manager", "operator")
+DEVICES = ("kiosk", "display", "printer")
+
+
 class LiveServer:
-    """A real uvicorn server in a thread of its own, on a free loopback port."""
+    """A real uvicorn server in a thread of its own, on a free loopback port.
+
+    `client(role)` gives an httpx client that acts as that role at `branch`: people sign in
+    through the API (cookie + CSRF header), devices carry a token made by the server."""
 
     def __init__(self, settings: Settings, **app_options: object) -> None:
         self.settings = settings
         self.port = free_port()
         self.app = create_app(settings, **app_options)  # type: ignore[arg-type]
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._tokens: dict[tuple[str, str, str], str] = {}
+        self._users: set[str] = set()
+
+        @contextlib.asynccontextmanager
+        async def _capture_loop(rigi: object) -> AsyncIterator[None]:
+            self.loop = asyncio.get_running_loop()
+            yield
+
+        self.app.state.extensions.append(_capture_loop)
         config = uvicorn.Config(
             self.app,
             host="127.0.0.1",
@@ -92,6 +128,61 @@ class LiveServer:
         if not self.server.started:
             raise RuntimeError("the test server did not start")
         return self
+
+    def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        """Run a coroutine on the server's own loop (its engine lives there) and wait."""
+        assert self.loop is not None, "server not started"
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
+
+    @property
+    def rigi(self) -> Any:
+        return self.app.state.rigi
+
+    def user(self, role: str, branch: str = "testhall", name: str | None = None) -> str:
+        """A person of `role` at `branch` (created once); returns the username."""
+        from queue_server.access.principal import Role
+
+        username = name or f"{role}-{branch}"
+        if username not in self._users:
+            with contextlib.suppress(Conflict):  # made by an earlier server on this database
+                self.run(
+                    self.rigi.accounts.create_user(
+                        username, PASSWORD, Role(role), None if role == "admin" else branch,
+                        by="test",
+                    )
+                )  # fmt: skip
+            self._users.add(username)
+        return username
+
+    def device_token(self, role: str, branch: str = "testhall", name: str = "") -> str:
+        """A device token of `role` at `branch` (one per name)."""
+        from queue_server.access.principal import Role
+
+        key = (role, branch, name)
+        if key not in self._tokens:
+            _, token, _ = self.run(
+                self.rigi.accounts.create_device(branch, Role(role), name or role, by="test")
+            )
+            self._tokens[key] = token
+        return self._tokens[key]
+
+    @contextlib.asynccontextmanager
+    async def client(
+        self, role: str | None = None, branch: str = "testhall", **options: Any
+    ) -> AsyncIterator[httpx.AsyncClient]:
+        """An HTTP client acting as `role` (None: anonymous)."""
+        options.setdefault("timeout", 30)
+        async with httpx.AsyncClient(base_url=self.url, **options) as client:
+            if role in DEVICES:
+                client.headers["Authorization"] = f"Bearer {self.device_token(role, branch)}"
+            elif role in PEOPLE:
+                username = self.user(role, branch)
+                response = await client.post(
+                    "/api/v1/session", json={"username": username, "password": PASSWORD}
+                )
+                response.raise_for_status()
+                client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+            yield client
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -25,7 +25,7 @@ async def issue(client: httpx.AsyncClient, service: str = "id_card", **body: obj
 async def test_a_citizen_takes_a_ticket_and_two_counters_serve_the_queue(
     live_server: LiveServer,
 ) -> None:
-    async with httpx.AsyncClient(base_url=live_server.url) as client:
+    async with live_server.client("manager") as client:
         first = await issue(client, language="en")
         second = await issue(client)
         passport = await issue(client, "passport")
@@ -58,7 +58,7 @@ async def test_a_citizen_takes_a_ticket_and_two_counters_serve_the_queue(
 
 
 async def test_a_retried_kiosk_request_gets_the_same_ticket(live_server: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=live_server.url) as client:
+    async with live_server.client("manager") as client:
         headers = {"Idempotency-Key": "kiosk-7-req-1"}
         body = {"service_id": "id_card"}
         first = await client.post(f"{B}/tickets", json=body, headers=headers)
@@ -74,7 +74,7 @@ async def test_a_retried_kiosk_request_gets_the_same_ticket(live_server: LiveSer
 
 
 async def test_a_counter_refuses_what_its_state_does_not_allow(live_server: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=live_server.url) as client:
+    async with live_server.client("manager") as client:
         closed = await client.post(counter(1) + "/call-next")
         assert (closed.status_code, closed.json()["code"]) == (409, "counter_not_open")
         await client.post(counter(1) + "/open")
@@ -99,7 +99,7 @@ async def test_a_counter_refuses_what_its_state_does_not_allow(live_server: Live
 
 
 async def test_no_show_recycle_and_cancel(live_server: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=live_server.url) as client:
+    async with live_server.client("manager") as client:
         first, second = await issue(client), await issue(client)
         await client.post(counter(1) + "/open")
         await client.post(counter(1) + "/call-next")
@@ -117,7 +117,7 @@ async def test_no_show_recycle_and_cancel(live_server: LiveServer) -> None:
 
 
 async def test_a_transfer_keeps_the_number_and_the_time_waited(live_server: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=live_server.url) as client:
+    async with live_server.client("manager") as client:
         ticket = await issue(client)
         for number in (1, 2, 3):
             await client.post(counter(number) + "/open")
@@ -142,14 +142,14 @@ async def test_a_transfer_keeps_the_number_and_the_time_waited(live_server: Live
 async def test_numbers_continue_after_a_restart(settings, database_url) -> None:
     server = LiveServer(settings).start()
     try:
-        async with httpx.AsyncClient(base_url=server.url) as client:
+        async with server.client("manager") as client:
             await issue(client)
             await issue(client)
     finally:
         server.stop()
     server = LiveServer(settings).start()
     try:
-        async with httpx.AsyncClient(base_url=server.url) as client:
+        async with server.client("manager") as client:
             assert (await issue(client))["label"] == "A003"
     finally:
         server.stop()
@@ -159,7 +159,7 @@ async def test_numbering_starts_again_at_one_on_a_new_tbilisi_day(settings) -> N
     now = [datetime(2026, 11, 23, 19, 58, tzinfo=UTC)]  # 23:58 in Tbilisi
     server = LiveServer(settings, clock=lambda: now[0]).start()
     try:
-        async with httpx.AsyncClient(base_url=server.url) as client:
+        async with server.client("manager") as client:
             assert (await issue(client))["label"] == "A001"
             assert (await issue(client))["label"] == "A002"
             now[0] += timedelta(minutes=3)  # 00:01 the next day
@@ -172,7 +172,7 @@ async def test_numbering_starts_again_at_one_on_a_new_tbilisi_day(settings) -> N
 async def test_fifty_concurrent_calls_from_ten_counters_call_each_ticket_once(
     live_server: LiveServer,
 ) -> None:
-    async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as client:
+    async with live_server.client("manager", timeout=60) as client:
         for _ in range(200):
             await issue(client, "stamp")
         for number in range(1, 11):

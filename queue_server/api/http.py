@@ -19,6 +19,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from queue_server.access.policy import authorize
+from queue_server.access.principal import ANONYMOUS, Principal
 from queue_server.errors import (
     BadRequest,
     PayloadTooLarge,
@@ -89,8 +91,20 @@ async def read_json(request: Request, model: type[BaseModel]) -> BaseModel:
         ) from None
 
 
+def principal_of(request: Request) -> Principal:
+    return request.scope.get("rigi.principal", ANONYMOUS)  # type: ignore[no-any-return]
+
+
 def route(endpoint: Endpoint) -> Route:
+    """The Starlette route of an endpoint: permission check first, then body, then handler."""
+
     async def _call(request: Request) -> Response:
+        authorize(
+            principal_of(request),
+            endpoint.access,
+            request.path_params.get("branch"),
+            allow_anonymous_issue=request.app.state.settings.remote_tickets,
+        )
         kwargs = dict(request.path_params)
         if endpoint.body is not None:
             kwargs["body"] = await read_json(request, endpoint.body)

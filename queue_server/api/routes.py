@@ -7,8 +7,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from queue_server.access.ratelimit import Limit
 from queue_server.api import schemas
-from queue_server.api.http import Endpoint, json_response
+from queue_server.api.http import Endpoint, json_response, principal_of
 from queue_server.catalog.models import LANGUAGES
 from queue_server.domain.tickets import TicketAction
 from queue_server.errors import BadRequest
@@ -22,8 +23,22 @@ def _store(request: Request) -> QueueStore:
 
 
 def actor_of(request: Request) -> str:
-    """Who acts: the signed-in user or device once access control knows them."""
-    return str(request.scope.get("rigi.actor", "anonymous"))
+    """Who acts, as the audit log names them: `operator:nino`, `kiosk:Kiosk 1`, `anonymous`."""
+    return principal_of(request).actor
+
+
+async def _limit_issuing(request: Request) -> None:
+    """A bot must not empty the queue: a device or person has its own limit, anonymous phones
+    one per client address."""
+    rigi = request.app.state.rigi
+    principal = principal_of(request)
+    settings = rigi.settings
+    if principal.id is not None:
+        key, limit = f"issue:{principal.id}", settings.issue_rate_device
+    else:
+        address = request.client.host if request.client else "unknown"
+        key, limit = f"issue-addr:{address}", settings.issue_rate_address
+    await rigi.limiter.hit(key, Limit.parse(limit))
 
 
 async def _publish(request: Request, change: Change) -> dict[str, Any]:
@@ -45,6 +60,7 @@ async def issue_ticket(request: Request, branch: str, body: schemas.IssueTicket)
             f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters.",
             code="bad_idempotency_key",
         )
+    await _limit_issuing(request)
     change = await _store(request).issue_ticket(
         branch,
         body.service_id,
@@ -243,7 +259,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              response=schemas.SnapshotView, errors=(404,), access="display",
              tags=("branches",)),
     Endpoint("POST", B + "/tickets", issue_ticket, "Issue a ticket", body=schemas.IssueTicket,
-             response=schemas.TicketView, status=201, access="kiosk", errors=(404, 409),
+             response=schemas.TicketView, status=201, access="issue", errors=(404, 409),
              tags=("tickets",), headers=("Idempotency-Key",)),
     Endpoint("GET", "/api/v1/tickets/{ticket_id}", read_ticket,
              "A ticket: status, people ahead, estimated wait", response=schemas.TicketView,

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from queue_server.access.policy import authorize
+from queue_server.access.principal import ANONYMOUS, Principal
 from queue_server.errors import RigiError
 from queue_server.realtime.hub import Hub, Listener
 from queue_server.store.events import Event, events_after, stream_head
@@ -24,12 +26,15 @@ from queue_server.store.events import Event, events_after, stream_head
 log = logging.getLogger(__name__)
 
 HELLO_TIMEOUT_S = 10.0
+CLOSE_TIMEOUT_S = 10.0  # a client that does not read cannot even take the close frame
 PING_INTERVAL_S = 15.0
 MISSED_PONGS = 2
 CLOSE_TOO_SLOW = 4008
 CLOSE_BAD_HELLO = 4400
 CLOSE_UNKNOWN = 4404
 CLOSE_RESYNC = 4009
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
 MAX_REPLAY = 5_000
 
 
@@ -55,23 +60,28 @@ async def _read_hello(websocket: WebSocket) -> Hello | None:
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
     if websocket.application_state != WebSocketState.DISCONNECTED:
-        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-            await websocket.close(code, reason)
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect, TimeoutError):
+            await asyncio.wait_for(websocket.close(code, reason), CLOSE_TIMEOUT_S)
 
 
 class Connection:
     """One client's session on a branch stream."""
 
-    def __init__(self, websocket: WebSocket, listener: Listener) -> None:
+    def __init__(
+        self, websocket: WebSocket, listener: Listener, principal: Principal = ANONYMOUS
+    ) -> None:
         self.websocket = websocket
         self.listener = listener
+        self.principal = principal
         self.last_pong = asyncio.get_running_loop().time()
 
     async def run(self, on_event: Callable[[Event], Awaitable[None]]) -> None:
+        dropped = asyncio.create_task(self.listener.dropped.wait())
         tasks = [
             asyncio.create_task(self._send_events(on_event)),
             asyncio.create_task(self._read()),
             asyncio.create_task(self._ping()),
+            dropped,
         ]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -79,6 +89,10 @@ class Connection:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        if dropped.done() and not dropped.cancelled():
+            # The sender may be stuck in a send to this client: it is cancelled above, and the
+            # close frame goes out once the client reads again (or the close times out).
+            await _close(self.websocket, CLOSE_TOO_SLOW, "too slow: resume from last seq")
 
     async def _send_events(self, on_event: Callable[[Event], Awaitable[None]]) -> None:
         while True:
@@ -91,6 +105,9 @@ class Connection:
                 return
             if event.seq <= self.listener.last_seq:
                 continue
+            if event.kind == "device.revoked" and event.data.get("device_id") == self.principal.id:
+                await _close(self.websocket, CLOSE_FORBIDDEN, "device revoked")
+                return
             self.listener.last_seq = event.seq
             await on_event(event)
 
@@ -115,24 +132,37 @@ def _rigi(websocket: WebSocket) -> Any:
     return websocket.app.state.rigi
 
 
-async def _open(websocket: WebSocket, branch: str) -> Hello | None:
-    """Accept, check the branch and read the hello; close with a code when either is wrong."""
+async def _open(
+    websocket: WebSocket, branch: str, access: str
+) -> tuple[Hello, Principal] | tuple[None, None]:
+    """Accept, check the branch, read the hello and authorize its sender (a device token in the
+    hello, or the person's session cookie); close with a code when any of it is wrong."""
     await websocket.accept()
     try:
         _rigi(websocket).catalog.branch(branch)
     except RigiError as error:
         await _close(websocket, CLOSE_UNKNOWN, error.code)
-        return None
+        return None, None
     hello = await _read_hello(websocket)
     if hello is None:
         await _close(websocket, CLOSE_BAD_HELLO, "the first message must be a hello")
-    return hello
+        return None, None
+    principal = websocket.scope.get("rigi.principal", ANONYMOUS)
+    if hello.token:
+        principal = await _rigi(websocket).accounts.device_for_token(hello.token) or ANONYMOUS
+    try:
+        authorize(principal, access, branch)
+    except RigiError as error:
+        await _close(websocket, CLOSE_UNAUTHORIZED if error.status == 401 else CLOSE_FORBIDDEN,
+                     error.code)  # fmt: skip
+        return None, None
+    return hello, principal
 
 
 async def board_feed(websocket: WebSocket) -> None:
     """Lobby displays: replay from the client's last seq, or a snapshot, then live events."""
     branch = websocket.path_params["branch"]
-    hello = await _open(websocket, branch)
+    hello, principal = await _open(websocket, branch, "display")
     if hello is None:
         return
     rigi = _rigi(websocket)
@@ -155,7 +185,7 @@ async def board_feed(websocket: WebSocket) -> None:
         async def send(event: Event) -> None:
             await websocket.send_text(event.to_json())
 
-        await Connection(websocket, listener).run(send)
+        await Connection(websocket, listener, principal).run(send)
 
 
 async def _replay(rigi: Any, branch: str, hello: Hello) -> list[Event] | None:
@@ -200,7 +230,7 @@ async def counter_feed(websocket: WebSocket) -> None:
     """An operator's console: the counter's state and its waiting list, kept current."""
     branch = websocket.path_params["branch"]
     counter = websocket.path_params["counter"]
-    hello = await _open(websocket, branch)
+    hello, principal = await _open(websocket, branch, "operator")
     if hello is None:
         return
     rigi = _rigi(websocket)
@@ -233,7 +263,7 @@ async def counter_feed(websocket: WebSocket) -> None:
                 last = current
                 await websocket.send_text(current)
 
-        await Connection(websocket, listener).run(refresh)
+        await Connection(websocket, listener, principal).run(refresh)
 
 
 def feed_routes() -> list[WebSocketRoute]:

@@ -80,9 +80,15 @@ async def next_seq(conn: AsyncConnection, branch_id: str) -> StreamHead:
 
 
 async def append_event(
-    conn: AsyncConnection, branch_id: str, kind: str, at: datetime, data: dict[str, Any]
+    conn: AsyncConnection,
+    branch_id: str,
+    kind: str,
+    at: datetime,
+    data: dict[str, Any],
+    actor: str | None = None,
 ) -> Event:
-    """Store one event with the branch's next sequence number, inside the caller's transaction."""
+    """Store one event with the branch's next sequence number, inside the caller's transaction.
+    `actor` (who did it) is stored for the audit log and never sent to the feeds."""
     head = await next_seq(conn, branch_id)
     await conn.execute(
         events.insert().values(
@@ -92,6 +98,7 @@ async def append_event(
             kind=kind,
             at=at,
             data=json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+            actor=actor,
         )
     )
     return Event(branch_id, head.epoch, head.seq, kind, at, data)

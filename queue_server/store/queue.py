@@ -146,7 +146,9 @@ class QueueStore:
                         )
                     )
                 view = self._view(row, guess)
-                event = await append_event(conn, branch_id, "ticket.issued", now, {"ticket": view})
+                event = await append_event(
+                    conn, branch_id, "ticket.issued", now, {"ticket": view}, actor
+                )
         except IntegrityError:
             # Another process stored the same idempotency key first: answer with its ticket.
             if idempotency_key:
@@ -216,7 +218,7 @@ class QueueStore:
                 "pause_reason": values["pause_reason"],
                 "current_ticket_id": current.current_ticket_id if current else None,
             }
-            event = await append_event(conn, branch_id, f"counter.{state.value}", now, view)
+            event = await append_event(conn, branch_id, f"counter.{state.value}", now, view, actor)
         return Change(view, [event])
 
     async def call_next(self, branch_id: str, counter_id: str, *, actor: str) -> Change:
@@ -329,7 +331,9 @@ class QueueStore:
             await conn.execute(tickets.insert().values(**new))
             await _record(conn, new["id"], None, TicketStatus.WAITING, "issue", now, actor)
             view = self._view(new)
-            event = await append_event(conn, branch_id, "ticket.issued", now, {"ticket": view})
+            event = await append_event(
+                conn, branch_id, "ticket.issued", now, {"ticket": view}, actor
+            )
             change.events.append(event)
             change.result["transferred_to"] = view
             return change
@@ -459,7 +463,7 @@ class QueueStore:
         if action in (TicketAction.CALL, TicketAction.RECALL):
             data |= {"counter_id": view["counter_id"], "counter_number": counter_number}
         kind = "ticket." + _EVENT_KIND[action]
-        event = await append_event(conn, row.branch_id, kind, now, data)
+        event = await append_event(conn, row.branch_id, kind, now, data, actor)
         return Change(view, [event])
 
     async def _require_free_counter(

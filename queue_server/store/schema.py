@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -132,6 +133,8 @@ events = Table(
     Column("kind", String(32), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Column("data", Text, nullable=False),
+    # Who caused it (a user or device id); kept out of the feeds, read by the audit log.
+    Column("actor", NAME),
     UniqueConstraint("branch_id", "seq", name="uq_events_branch_seq"),
 )
 
@@ -143,4 +146,30 @@ idempotency_keys = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("ticket_id", ID, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("username", NAME, nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(16), nullable=False),  # admin | manager | operator
+    Column("branch_id", NAME),  # None for admins
+    Column("active", Boolean, nullable=False, default=True),
+    Column("session_version", Integer, nullable=False, default=1),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("branch_id", NAME, nullable=False),
+    Column("role", String(16), nullable=False),  # kiosk | display | printer
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_by", NAME, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
 )

@@ -1,0 +1,198 @@
+"""Users and device tokens in the database. Tokens are shown once; only their hash is kept."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from queue_server.access.passwords import hash_password, verify_password
+from queue_server.access.principal import DEVICES, PEOPLE, Principal, Role
+from queue_server.errors import Conflict, NotFound, ValidationFailed
+from queue_server.store.database import Database
+from queue_server.store.events import Event, append_event
+from queue_server.store.schema import devices, users
+
+TOKEN_PREFIX = "rigi_"
+DEVICE_CACHE_S = 2.0  # a revoked token stops working within this many seconds everywhere
+
+
+def token_hash(token: str) -> str:
+    """Device tokens carry 256 random bits, so a plain SHA-256 is enough (no slow hash)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Accounts:
+    def __init__(self, database: Database, clock: Any) -> None:
+        self.database = database
+        self.clock = clock
+        self._device_cache: dict[str, tuple[float, Principal | None]] = {}
+
+    # ---- people ----------------------------------------------------------------------------
+
+    async def create_user(
+        self, username: str, password: str, role: Role, branch: str | None, *, by: str
+    ) -> dict[str, Any]:
+        if role not in PEOPLE:
+            raise ValidationFailed(f"{role} is not a role for people.", code="bad_role")
+        if role is not Role.ADMIN and branch is None:
+            raise ValidationFailed("Operators and managers belong to a branch.", code="no_branch")
+        try:
+            password_hash = hash_password(password)
+        except ValueError as exc:
+            raise ValidationFailed(str(exc).capitalize() + ".", code="weak_password") from None
+        row = {
+            "id": uuid.uuid4().hex,
+            "username": username,
+            "password_hash": password_hash,
+            "role": role.value,
+            "branch_id": branch if role is not Role.ADMIN else None,
+            "active": True,
+            "session_version": 1,
+            "created_at": self.clock(),
+        }
+        try:
+            async with self.database.write() as conn:
+                await conn.execute(users.insert().values(**row))
+                if row["branch_id"]:
+                    await append_event(
+                        conn, branch, "user.created",  # type: ignore[arg-type]
+                        row["created_at"], {"username": username, "role": role.value}, by,
+                    )  # fmt: skip
+        except IntegrityError:
+            raise Conflict(f"The username {username!r} is taken.", code="username_taken") from None
+        return _user_view(row)
+
+    async def login(self, username: str, password: str) -> Principal | None:
+        """The principal for a correct username and password, else None (same time either way)."""
+        async with self.database.read() as conn:
+            row = (
+                await conn.execute(select(users).where(users.c.username == username))
+            ).one_or_none()
+        stored = row.password_hash if row is not None and row.active else None
+        if not verify_password(stored, password) or row is None:
+            return None
+        return _user_principal(row)
+
+    async def user_for_session(self, user_id: str, version: int) -> Principal | None:
+        async with self.database.read() as conn:
+            row = (await conn.execute(select(users).where(users.c.id == user_id))).one_or_none()
+        if row is None or not row.active or row.session_version != version:
+            return None
+        return _user_principal(row)
+
+    async def session_version(self, user_id: str) -> int:
+        async with self.database.read() as conn:
+            return int(
+                (
+                    await conn.execute(select(users.c.session_version).where(users.c.id == user_id))
+                ).scalar_one()
+            )
+
+    async def end_sessions(self, user_id: str) -> None:
+        """Logging out ends every session of the user, also copies of the cookie."""
+        async with self.database.write() as conn:
+            await conn.execute(
+                update(users)
+                .where(users.c.id == user_id)
+                .values(session_version=users.c.session_version + 1)
+            )
+
+    # ---- devices ---------------------------------------------------------------------------
+
+    async def create_device(
+        self, branch: str, role: Role, name: str, *, by: str
+    ) -> tuple[dict[str, Any], str, Event]:
+        """A new device and its token. The token is returned once and never stored."""
+        if role not in DEVICES:
+            raise ValidationFailed(f"{role} is not a device role.", code="bad_role")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self.clock()
+        row = {
+            "id": uuid.uuid4().hex,
+            "branch_id": branch,
+            "role": role.value,
+            "name": name,
+            "token_hash": token_hash(token),
+            "created_by": by,
+            "created_at": now,
+            "revoked_at": None,
+        }
+        async with self.database.write() as conn:
+            await conn.execute(devices.insert().values(**row))
+            view = _device_view(row)
+            event = await append_event(conn, branch, "device.created", now, {"device": view}, by)
+        return view, token, event
+
+    async def list_devices(self, branch: str) -> list[dict[str, Any]]:
+        async with self.database.read() as conn:
+            rows = await conn.execute(
+                select(devices).where(devices.c.branch_id == branch).order_by(devices.c.created_at)
+            )
+            return [_device_view(r._mapping) for r in rows]
+
+    async def revoke_device(self, device_id: str, *, by: Principal) -> tuple[dict[str, Any], Event]:
+        now: datetime = self.clock()
+        async with self.database.write() as conn:
+            row = (
+                await conn.execute(select(devices).where(devices.c.id == device_id))
+            ).one_or_none()
+            if row is None or (by.role is not Role.ADMIN and row.branch_id != by.branch):
+                raise NotFound("No such device.", code="unknown_device")
+            if row.revoked_at is not None:
+                raise Conflict("This device is already revoked.", code="already_revoked")
+            await conn.execute(
+                update(devices).where(devices.c.id == device_id).values(revoked_at=now)
+            )
+            view = _device_view(dict(row._mapping) | {"revoked_at": now})
+            event = await append_event(
+                conn, row.branch_id, "device.revoked", now, {"device_id": device_id}, by.actor
+            )
+        self._device_cache.clear()
+        return view, event
+
+    async def device_for_token(self, token: str) -> Principal | None:
+        """The device a token belongs to, unless revoked. Cached for a moment: bearer requests
+        are frequent and revocation is rare."""
+        digest = token_hash(token)
+        now = time.monotonic()
+        cached = self._device_cache.get(digest)
+        if cached is not None and now - cached[0] < DEVICE_CACHE_S:
+            return cached[1]
+        async with self.database.read() as conn:
+            row = (
+                await conn.execute(select(devices).where(devices.c.token_hash == digest))
+            ).one_or_none()
+        principal = None
+        if row is not None and row.revoked_at is None:
+            principal = Principal(Role(row.role), row.id, row.name, row.branch_id)
+        if len(self._device_cache) > 10_000:
+            self._device_cache.clear()
+        self._device_cache[digest] = (now, principal)
+        return principal
+
+
+def _user_principal(row: Any) -> Principal:
+    return Principal(Role(row.role), row.id, row.username, row.branch_id)
+
+
+def _user_view(row: Any) -> dict[str, Any]:
+    return {k: row[k] for k in ("id", "username", "role")} | {"branch": row["branch_id"]}
+
+
+def _device_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "branch": row["branch_id"],
+        "role": row["role"],
+        "name": row["name"],
+        "created_by": row["created_by"],
+        "created_at": row["created_at"].isoformat(),
+        "revoked_at": row["revoked_at"].isoformat() if row["revoked_at"] else None,
+    }

@@ -1,0 +1,218 @@
+"""Sign-in, device tokens, users and the audit log, declared as endpoints like the rest."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import Response
+
+from queue_server.access.principal import Principal, Role
+from queue_server.access.ratelimit import Limit
+from queue_server.access.sessions import COOKIE_NAME, SESSION_MAX_AGE_S
+from queue_server.api.http import Endpoint, json_response, principal_of
+from queue_server.errors import Forbidden, Unauthorized
+from queue_server.store.schema import events
+
+log = logging.getLogger(__name__)
+AUDIT_PAGE = 200
+STAFF_ACTORS = ("operator:", "manager:", "admin:")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Login(_Body):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class NewDevice(_Body):
+    role: Literal["kiosk", "display", "printer"]
+    name: str = Field(min_length=1, max_length=100)
+
+
+class NewUser(_Body):
+    username: str = Field(pattern=r"^[A-Za-z0-9_.-]{2,64}$")
+    password: str = Field(min_length=10, max_length=256)
+    role: Literal["operator", "manager", "admin"]
+    branch: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class UserView(BaseModel):
+    id: str
+    username: str
+    role: str
+    branch: str | None
+
+
+class SessionView(BaseModel):
+    user: UserView
+    csrf_token: str
+
+
+class DeviceView(BaseModel):
+    id: str
+    branch: str
+    role: str
+    name: str
+    created_by: str
+    created_at: str
+    revoked_at: str | None
+
+
+class NewDeviceView(BaseModel):
+    device: DeviceView
+    token: str
+
+
+class AuditEntry(BaseModel):
+    seq: int
+    at: str
+    actor: str
+    kind: str
+    counter_id: str | None
+    ticket: str | None
+
+
+def _rigi(request: Request) -> Any:
+    return request.app.state.rigi
+
+
+def _session_view(principal: Principal, csrf_token: str) -> dict[str, Any]:
+    user = {"id": principal.id, "username": principal.name, "role": principal.role.value}  # type: ignore[union-attr]
+    return {"user": user | {"branch": principal.branch}, "csrf_token": csrf_token}
+
+
+async def login(request: Request, body: Login) -> Response:
+    rigi = _rigi(request)
+    address = request.client.host if request.client else "unknown"
+    await rigi.limiter.hit(
+        f"login:{body.username}:{address}", Limit.parse(rigi.settings.login_rate)
+    )
+    principal = await rigi.accounts.login(body.username, body.password)
+    if principal is None:
+        log.warning("failed sign-in for %r from %s", body.username, address)
+        raise Unauthorized("Wrong username or password.", code="bad_credentials")
+    version = await rigi.accounts.session_version(principal.id)
+    cookie, session = rigi.sessions.issue(principal.id, version)
+    response = json_response(_session_view(principal, session.csrf_token))
+    response.set_cookie(
+        COOKIE_NAME,
+        cookie,
+        max_age=SESSION_MAX_AGE_S,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https" or rigi.settings.env == "production",
+    )
+    log.info("%s signed in from %s", principal.actor, address)
+    return response
+
+
+async def read_session(request: Request) -> dict[str, Any]:
+    principal = principal_of(request)
+    return _session_view(principal, principal.csrf_token or "")
+
+
+async def logout(request: Request) -> Response:
+    principal = principal_of(request)
+    await _rigi(request).accounts.end_sessions(principal.id)
+    response = json_response({"user": None})
+    response.delete_cookie(COOKIE_NAME)
+    return response
+
+
+async def create_user(request: Request, body: NewUser) -> Response:
+    by = principal_of(request)
+    role = Role(body.role)
+    if by.role is not Role.ADMIN and (role is not Role.OPERATOR or body.branch != by.branch):
+        raise Forbidden("A manager may add operators of their own branch only.")
+    if body.branch is not None:
+        _rigi(request).catalog.branch(body.branch)
+    user = await _rigi(request).accounts.create_user(
+        body.username, body.password, role, body.branch, by=by.actor
+    )
+    return json_response(user, 201)
+
+
+async def create_device(request: Request, branch: str, body: NewDevice) -> Response:
+    rigi = _rigi(request)
+    rigi.catalog.branch(branch)
+    view, token, event = await rigi.accounts.create_device(
+        branch, Role(body.role), body.name, by=principal_of(request).actor
+    )
+    await rigi.publish([event])
+    return json_response({"device": view, "token": token}, 201)
+
+
+async def list_devices(request: Request, branch: str) -> list[dict[str, Any]]:
+    _rigi(request).catalog.branch(branch)
+    return await _rigi(request).accounts.list_devices(branch)  # type: ignore[no-any-return]
+
+
+async def revoke_device(request: Request, device_id: str) -> dict[str, Any]:
+    rigi = _rigi(request)
+    view, event = await rigi.accounts.revoke_device(device_id, by=principal_of(request))
+    await rigi.publish([event])
+    return view  # type: ignore[no-any-return]
+
+
+async def audit_log(request: Request, branch: str) -> list[dict[str, Any]]:
+    """Every operator and manager action at the branch, newest first: the event log's actors."""
+    rigi = _rigi(request)
+    rigi.catalog.branch(branch)
+    staff = events.c.actor.startswith(STAFF_ACTORS[0])
+    for prefix in STAFF_ACTORS[1:]:
+        staff = staff | events.c.actor.startswith(prefix)
+    async with rigi.database.read() as conn:
+        rows = await conn.execute(
+            select(events.c.seq, events.c.at, events.c.actor, events.c.kind, events.c.data)
+            .where(events.c.branch_id == branch, staff)
+            .order_by(events.c.seq.desc())
+            .limit(AUDIT_PAGE)
+        )
+        entries = []
+        for row in rows:
+            data = json.loads(row.data)
+            ticket = data.get("ticket") or {}
+            entries.append(
+                {
+                    "seq": row.seq,
+                    "at": row.at.isoformat(),
+                    "actor": row.actor,
+                    "kind": row.kind,
+                    "counter_id": data.get("counter_id") or ticket.get("counter_id"),
+                    "ticket": ticket.get("label"),
+                }
+            )
+    return entries
+
+
+ACCESS_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("POST", "/api/v1/session", login, "Sign in", body=Login, response=SessionView,
+             errors=(401, 429), tags=("access",)),
+    Endpoint("GET", "/api/v1/session", read_session, "The signed-in person",
+             response=SessionView, access="signed_in", tags=("access",)),
+    Endpoint("POST", "/api/v1/session/logout", logout, "Sign out everywhere",
+             access="signed_in", tags=("access",)),
+    Endpoint("POST", "/api/v1/users", create_user, "Add a person", body=NewUser,
+             response=UserView, status=201, access="manager", errors=(404, 409),
+             tags=("access",)),
+    Endpoint("POST", "/api/v1/branches/{branch}/devices", create_device,
+             "Add a kiosk, display or printer agent; its token is shown once", body=NewDevice,
+             response=NewDeviceView, status=201, access="manager", errors=(404,),
+             tags=("access",)),
+    Endpoint("GET", "/api/v1/branches/{branch}/devices", list_devices, "The branch's devices",
+             response=list[DeviceView], access="manager", errors=(404,), tags=("access",)),
+    Endpoint("POST", "/api/v1/devices/{device_id}/revoke", revoke_device,
+             "Revoke a device: its feeds close within seconds", response=DeviceView,
+             access="manager", errors=(404, 409), tags=("access",)),
+    Endpoint("GET", "/api/v1/branches/{branch}/audit", audit_log,
+             "Who did what, when, at which counter", response=list[AuditEntry],
+             access="manager", errors=(404,), tags=("access",)),
+)  # fmt: skip
