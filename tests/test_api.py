@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from tests.support import LiveServer
 
@@ -199,3 +200,26 @@ async def test_fifty_concurrent_calls_from_ten_counters_call_each_ticket_once(
         assert len(set(called)) == 200
         queues = (await client.get(f"{B}/queues")).json()
         assert all(q["waiting"] == 0 for q in queues)
+
+
+async def test_a_browser_display_can_fetch_the_spoken_call_as_wav(live_server: LiveServer) -> None:
+    import shutil
+    import wave
+    from io import BytesIO
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("install espeak-ng (Debian package espeak-ng) for speech")
+    path = f"{B}/announcement.wav?letter=A&number=12&counter=5&languages=ka,en"
+    async with live_server.client("display") as display:
+        response = await display.get(path)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "audio/wav"
+        with wave.open(BytesIO(response.content)) as audio:
+            seconds = audio.getnframes() / audio.getframerate()
+        assert 2.0 < seconds < 20.0
+        again = await display.get(path)
+        assert again.content == response.content
+        bad = await display.get(f"{B}/announcement.wav?letter=AA&number=0&counter=5")
+        assert (bad.status_code, bad.json()["code"]) == (422, "bad_announcement")
+    async with live_server.client(None) as anonymous:
+        assert (await anonymous.get(path)).status_code == 401

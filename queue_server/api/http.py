@@ -49,6 +49,8 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     tags: tuple[str, ...] = ()
     headers: tuple[str, ...] = field(default=())
+    query: type[BaseModel] | None = None  # documented query parameters
+    media_type: str = "application/json"
 
     @property
     def name(self) -> str:

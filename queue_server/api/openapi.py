@@ -58,6 +58,13 @@ def build_openapi(endpoints: tuple[Endpoint, ...]) -> dict[str, Any]:
             ],
             "responses": {},
         }  # fmt: skip
+        if endpoint.query is not None:
+            query_schema = endpoint.query.model_json_schema()
+            required = set(query_schema.get("required", ()))
+            for name, prop in query_schema["properties"].items():
+                operation["parameters"].append(
+                    {"name": name, "in": "query", "required": name in required, "schema": prop}
+                )
         if endpoint.body is not None:
             operation["requestBody"] = {
                 "required": False,
@@ -66,6 +73,10 @@ def build_openapi(endpoints: tuple[Endpoint, ...]) -> dict[str, Any]:
         ok: dict[str, Any] = {"description": "OK"}
         if endpoint.response is not None:
             ok["content"] = {"application/json": {"schema": schema_of(endpoint.response)}}
+        elif endpoint.media_type != "application/json":
+            ok["content"] = {
+                endpoint.media_type: {"schema": {"type": "string", "format": "binary"}}
+            }
         operation["responses"][str(endpoint.status)] = ok
         if endpoint.status == 201:
             operation["responses"]["200"] = ok | {"description": "Replayed (same Idempotency-Key)"}

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from queue_server.access.ratelimit import Limit
 from queue_server.api import schemas
+from queue_server.api.announcements import AnnouncementQuery, announcement_wav
 from queue_server.api.http import Endpoint, json_response, principal_of
 from queue_server.catalog.models import LANGUAGES
 from queue_server.domain.tickets import TicketAction
@@ -278,6 +279,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     _counter("/finish", finish_visit, "Finish the visit with an outcome", schemas.FinishVisit),
     _counter("/no-show", no_show, "Mark the called ticket as a no-show"),
     _counter("/transfer", transfer_visit, "Transfer the visit", schemas.TransferVisit),
+    Endpoint("GET", B + "/announcement.wav", announcement_wav,
+             "A call's spoken announcement (chime, then each language) as WAV",
+             access="display", errors=(404, 422, 503), tags=("branches",),
+             query=AnnouncementQuery, media_type="audio/wav"),
     Endpoint("GET", C + "/waiting", counter_waiting, "Waiting list, most urgent first",
              response=list[schemas.TicketView], errors=(404,), access="operator",
              tags=("counters",)),
