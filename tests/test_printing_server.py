@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -306,3 +307,32 @@ async def _health_has(server: LiveServer, **wanted: Any) -> bool:
         all(h.get(k) == v for k, v in wanted.items()) and h["id"] == PRINTER
         for h in await health_events(server)
     )
+
+
+async def test_job_without_an_ack_is_sent_again_and_pings_are_answered(
+    server: LiveServer,
+) -> None:
+    """Speaks the protocol by hand: an agent that never acknowledges gets the job again."""
+    service = server.rigi.printing
+    service.ack_timeout = timedelta(0)
+    service.resend_check_s = 0.05
+    token = await asyncio.to_thread(server.device_token, "printer")
+    hello = {"type": "hello", "token": token,
+             "printers": [{"id": PRINTER, "kiosks": [KIOSK], "width": 576}]}  # fmt: skip
+    async with connect(server.ws_url + "/ws/printers", compression=None) as ws:
+        await ws.send(json.dumps(hello))
+        await eventually(lambda: service.serves_here(BRANCH, PRINTER), "the hello")
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), WAIT_S)) == {"type": "pong"}
+        ticket = await issue_at_kiosk(server)
+        first = json.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
+        again = json.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
+        assert first["type"] == "print" and first["printer"] == PRINTER
+        assert first["job"]["id"] == ticket["id"] and first["job"]["kiosk"] == KIOSK
+        assert first["job"]["ticket"]["label"] == ticket["label"]
+        assert first["job"]["ticket"]["service_name"]["en"]
+        assert again["job"] == first["job"]
+        ack = {"type": "ack", "job_id": ticket["id"], "printer": PRINTER, "result": "printed",
+               "reprint": False}  # fmt: skip
+        await ws.send(json.dumps(ack))
+        await eventually(lambda: _status_is(server, ticket["id"], "printed"), "the ack")
