@@ -99,6 +99,7 @@ def _waiting_reason(printer: Row[Any] | None) -> dict[str, str] | None:
 
 def job_view(job: Row[Any], printer: Row[Any] | None) -> dict[str, Any]:
     """The `print` part of a ticket view: status, what went wrong, the printer's health."""
+    error: dict[str, str] | None
     if job.status == PrintStatus.FAILED:
         error = {"code": job.error_code or "print_failed", "message": job.error_message or ""}
     elif job.status == PrintStatus.QUEUED:
@@ -198,11 +199,11 @@ class PrintJobs:
                 sent_at=None,
             )
         )
-        job = await _job_row(conn, job.id)
-        assert job is not None
-        view = await self._view(conn, job)
-        event = await _job_event(conn, job, view, now)
-        return PrintChange(view, [event], [print_message(job)])
+        requeued = await _job_row(conn, job.id)
+        assert requeued is not None
+        view = await self._view(conn, requeued)
+        event = await _job_event(conn, requeued, view, now)
+        return PrintChange(view, [event], [print_message(requeued)])
 
     async def acknowledge(self, branch_id: str, ack: dict[str, Any]) -> PrintChange | None:
         """Record an agent's result. Acks repeat after reconnects and are idempotent; an ack

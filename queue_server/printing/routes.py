@@ -12,7 +12,7 @@ from queue_server.api.http import Endpoint, route
 from queue_server.errors import BadRequest
 from queue_server.printing.agents import printer_feed_route
 from queue_server.printing.jobs import Paper, PrintStatus
-from queue_server.printing.service import reprint_ticket
+from queue_server.printing.service import PrintService, reprint_ticket
 
 DEFAULT_LISTED = (PrintStatus.FAILED, PrintStatus.QUEUED)
 
@@ -59,7 +59,7 @@ def _authorize_branch(request: Request, access: str, branch: str) -> None:
     """Routes keyed by a ticket, not a branch, check the ticket's branch here."""
     try:
         from queue_server.access.policy import authorize
-        from queue_server.api.http import principal_of  # type: ignore[attr-defined]
+        from queue_server.api.http import principal_of
     except ImportError:  # a server without access control yet
         return
     authorize(principal_of(request), access, branch)
@@ -78,11 +78,13 @@ async def list_print_jobs(request: Request, branch: str) -> list[dict[str, Any]]
             "status must be a comma-separated list of queued, printed, failed, no_printer.",
             code="bad_status",
         ) from None
-    return await _rigi(request).printing.jobs.jobs(branch, statuses)
+    service: PrintService = _rigi(request).printing
+    return await service.jobs.jobs(branch, statuses)
 
 
 async def list_printers(request: Request, branch: str) -> list[dict[str, Any]]:
-    return await _rigi(request).printing.jobs.printers(branch)
+    service: PrintService = _rigi(request).printing
+    return await service.jobs.printers(branch)
 
 
 async def reprint(request: Request, ticket_id: str) -> dict[str, Any]:
