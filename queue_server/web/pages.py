@@ -1,0 +1,198 @@
+"""The web pages: kiosk, operator console, lobby display, a citizen's ticket, the live floor.
+
+Each page is one HTML shell with its boot data (branch, services, the translation catalogue)
+inlined as JSON, plus a JavaScript module and a stylesheet served from `static/`. No CDN and no
+build step: a branch on a closed network serves everything itself.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from string import Template
+from typing import Any
+
+import qrcode
+import qrcode.image.svg
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from queue_server.catalog.models import LANGUAGES
+from queue_server.errors import NotFound
+
+WEB_DIR = Path(__file__).resolve().parent
+STATIC_DIR = WEB_DIR / "static"
+LOCALES_DIR = WEB_DIR / "locales"
+TEMPLATE = WEB_DIR / "templates" / "page.html"
+DEFAULT_LANGUAGE = "ka"
+TICKET_ID = re.compile(r"^[0-9a-f]{32}$")
+# Pages load only their own scripts, styles and feeds; inline JSON data blocks are not scripts.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self' ws: wss:; media-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+NATIVE_LANGUAGE_NAMES = {
+    "ka": "ქართული",
+    "en": "English",
+    "ru": "Русский",
+    "az": "Azərbaycanca",
+    "hy": "Հայերեն",
+}
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def messages(language: str) -> dict[str, str]:
+    """The translation catalogue of one language, with English filling any gap."""
+    catalogue: dict[str, Any] = json.loads((LOCALES_DIR / f"{language}.json").read_text("utf-8"))
+    if language != "en":
+        catalogue = messages("en") | {k: v for k, v in catalogue.items() if isinstance(v, str)}
+    return {k: v for k, v in catalogue.items() if not k.startswith("_")}
+
+
+@lru_cache(maxsize=1)
+def _template() -> Template:
+    return Template(TEMPLATE.read_text("utf-8"))
+
+
+def _language(request: Request, fallback: str = DEFAULT_LANGUAGE) -> str:
+    wanted = request.query_params.get("lang", fallback)
+    return wanted if wanted in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def _json_for_html(data: Any) -> str:
+    """JSON that cannot end the <script> element it sits in."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _render(page: str, language: str, boot: dict[str, Any]) -> HTMLResponse:
+    catalogue = messages(language)
+    boot = boot | {
+        "page": page,
+        "lang": language,
+        "messages": catalogue,
+        "languages": [{"code": c, "name": NATIVE_LANGUAGE_NAMES[c]} for c in LANGUAGES],
+    }
+    html = _template().substitute(
+        lang=language,
+        page=page,
+        title=_escape(catalogue.get(f"{page}.title", "Rigi")),
+        loading=_escape(catalogue.get("common.loading", "…")),
+        noscript=_escape(catalogue.get("common.noscript", "")),
+        boot=_json_for_html(boot),
+    )
+    return HTMLResponse(
+        html,
+        headers={
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def _escape(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
+def _localized(text: Any) -> dict[str, str]:
+    return {language: text.get(language) for language in LANGUAGES}
+
+
+def _branch_boot(request: Request, branch_id: str) -> dict[str, Any]:
+    """What every branch page needs before its first request: names, services, counters."""
+    catalog = request.app.state.rigi.catalog
+    branch = catalog.branch(branch_id)
+    services = catalog.branch_services(branch_id)
+    agencies: dict[str, dict[str, str]] = {}
+    for service in services:
+        if service.agency not in agencies:
+            agencies[service.agency] = _localized(catalog.agencies[service.agency].name)
+    return {
+        "branch": {"id": branch.id, "name": _localized(branch.name)},
+        "agencies": [{"id": k, "name": v} for k, v in agencies.items()],
+        "services": [
+            {
+                "id": s.id,
+                "agency": s.agency,
+                "letter": s.letter,
+                "target_wait_min": s.target_wait_min,
+                "name": _localized(s.name),
+            }
+            for s in services
+        ],
+        "counters": [{"id": c.id, "number": c.number} for c in branch.counters],
+    }
+
+
+def _branch_page(page: str):  # type: ignore[no-untyped-def]
+    async def handler(request: Request) -> Response:
+        boot = _branch_boot(request, request.path_params["branch"])
+        return _render(page, _language(request), boot)
+
+    handler.__name__ = f"{page}_page"
+    handler.__doc__ = f"The {page} page of a branch."
+    return handler
+
+
+async def ticket_page(request: Request) -> Response:
+    """A citizen's own ticket, in the language the ticket was taken in unless asked otherwise."""
+    ticket_id = request.path_params["ticket_id"]
+    if not TICKET_ID.match(ticket_id):
+        raise NotFound("No such ticket.", code="unknown_ticket")
+    ticket = await request.app.state.rigi.store.ticket(ticket_id)
+    boot = _branch_boot(request, ticket["branch"]) | {"ticket_id": ticket_id}
+    return _render("ticket", _language(request, ticket.get("language", DEFAULT_LANGUAGE)), boot)
+
+
+async def ticket_qr(request: Request) -> Response:
+    """A QR code (SVG) that opens the ticket's status page on a phone."""
+    ticket_id = request.path_params["ticket_id"]
+    if not TICKET_ID.match(ticket_id):
+        raise NotFound("No such ticket.", code="unknown_ticket")
+    target = str(request.url_for("ticket_page", ticket_id=ticket_id))
+    image = qrcode.make(
+        target,
+        image_factory=qrcode.image.svg.SvgPathImage,
+        error_correction=qrcode.constants.ERROR_CORRECT_M,
+        box_size=10,
+        border=2,
+    )
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return Response(
+        buffer.getvalue(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+async def locale(request: Request) -> Response:
+    """One translation catalogue, for a page that switches language."""
+    language = request.path_params["language"]
+    if language not in LANGUAGES:
+        raise NotFound("No such language.", code="unknown_language")
+    return JSONResponse(messages(language), headers={"Cache-Control": "public, max-age=300"})
+
+
+def web_routes() -> list[BaseRoute]:
+    """The pages, their static files, translation catalogues and ticket QR codes."""
+    return [
+        Route("/kiosk/{branch}", _branch_page("kiosk"), name="kiosk_page"),
+        Route("/console/{branch}", _branch_page("console"), name="console_page"),
+        Route("/display/{branch}", _branch_page("display"), name="display_page"),
+        Route("/live/{branch}", _branch_page("live"), name="live_page"),
+        Route("/t/{ticket_id}", ticket_page, name="ticket_page"),
+        Route("/qr/{ticket_id}.svg", ticket_qr, name="ticket_qr"),
+        Route("/i18n/{language}.json", locale, name="locale"),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]

@@ -1,0 +1,249 @@
+// The lobby display: the latest calls big, earlier calls, waiting counts and a clock. It holds
+// the board by seq (docs/protocol.md): snapshots replace it, events advance it, a hole in the
+// sequence makes it reconnect and resume from the last seq it applied.
+import {
+  announce,
+  audioContext,
+  boot,
+  chime,
+  deviceToken,
+  Feed,
+  h,
+  localized,
+  onLanguageChange,
+  show,
+  t,
+} from "./common.js";
+
+const BOARD_CALLS = 12;
+const BIG_CALLS = 3;
+const NEW_CALL_MS = 12_000;
+const COUNTER_STATES = { "counter.opened": "open", "counter.paused": "paused", "counter.closed": "closed" };
+
+class Board {
+  constructor() {
+    this.epoch = null;
+    this.seq = null;
+    this.calls = [];
+    this.waiting = {};
+    this.counters = {};
+  }
+
+  replace(epoch, seq, board) {
+    this.epoch = epoch;
+    this.seq = seq;
+    this.calls = (board.calls ?? []).slice(0, BOARD_CALLS);
+    this.waiting = { ...(board.waiting ?? {}) };
+    this.counters = { ...(board.counters ?? {}) };
+  }
+
+  /** Apply one event: "applied", "old" (seen before) or "gap" (resume needed). */
+  apply(event) {
+    if (this.epoch !== null && event.epoch !== this.epoch) return "gap";
+    if (this.seq !== null && event.seq <= this.seq) return "old";
+    if (this.seq !== null && event.seq !== this.seq + 1) return "gap";
+    this.epoch = event.epoch;
+    this.seq = event.seq;
+    const data = event.data ?? {};
+    if (event.kind.startsWith("ticket.")) this.ticket(event.kind, data);
+    else if (event.kind in COUNTER_STATES && data.counter_id) {
+      const entry = (this.counters[data.counter_id] ??= {});
+      entry.state = COUNTER_STATES[event.kind];
+      if (data.counter_number != null) entry.number = data.counter_number;
+    }
+    return "applied";
+  }
+
+  ticket(kind, data) {
+    const ticket = data.ticket ?? {};
+    const service = ticket.service_id;
+    if ((kind === "ticket.issued" || kind === "ticket.recycled") && service) {
+      this.waiting[service] = (this.waiting[service] ?? 0) + 1;
+    }
+    if (kind === "ticket.called" || kind === "ticket.recalled") {
+      const previous = this.calls.find((call) => call.ticket_id === ticket.id);
+      if (kind === "ticket.called" && !previous && service) {
+        this.waiting[service] = Math.max(0, (this.waiting[service] ?? 0) - 1);
+      }
+      const call = {
+        ticket_id: ticket.id,
+        label: ticket.label,
+        service_id: service,
+        counter_id: data.counter_id ?? ticket.counter_id,
+        counter_number: data.counter_number ?? ticket.counter_number,
+        called_at: ticket.called_at,
+        recalls: (previous?.recalls ?? 0) + (kind === "ticket.recalled" ? 1 : 0),
+      };
+      this.calls = [call, ...this.calls.filter((c) => c.ticket_id !== ticket.id)].slice(0, BOARD_CALLS);
+      return call;
+    }
+    if (kind === "ticket.cancelled" && service && !this.calls.some((c) => c.ticket_id === ticket.id)) {
+      this.waiting[service] = Math.max(0, (this.waiting[service] ?? 0) - 1);
+    }
+    return null;
+  }
+}
+
+const board = new Board();
+const fresh = new Map(); // ticket_id → when its call (or recall) arrived
+const app = document.getElementById("app");
+const services = new Map(boot.services.map((s) => [s.id, s]));
+let connection = "connecting";
+const liveRegion = h("p", { class: "visually-hidden", "aria-live": "assertive", id: "spoken" });
+const soundButton = h(
+  "button",
+  {
+    type: "button",
+    class: "sound",
+    id: "enable-sound",
+    onclick: async () => {
+      await audioContext()?.resume();
+      renderSoundButton();
+    },
+  },
+  "",
+);
+
+function renderSoundButton() {
+  const context = audioContext();
+  soundButton.hidden = !context || context.state === "running";
+  soundButton.textContent = t("display.enable_sound");
+}
+
+function callTile(call, big) {
+  const isNew = fresh.has(call.ticket_id);
+  return h(
+    "li",
+    {
+      class: `call ${big ? "big" : "small"}${isNew ? " new" : ""}`,
+      "data-ticket": call.label,
+      "data-counter": call.counter_number,
+    },
+    isNew ? h("span", { class: "badge" }, t("display.new_call")) : null,
+    h("span", { class: "label" }, call.label),
+    h("span", { class: "arrow", "aria-hidden": "true" }, "→"),
+    h(
+      "span",
+      { class: "counter" },
+      h("small", {}, t("display.counter")),
+      " ",
+      h("span", { class: "counter-number" }, call.counter_number),
+    ),
+    call.recalls > 0 ? h("span", { class: "recall" }, t("display.recalled")) : null,
+  );
+}
+
+function render() {
+  const calls = board.calls;
+  const waiting = boot.services.map((service) =>
+    h(
+      "li",
+      { "data-service": service.id },
+      h("span", { class: "letter" }, service.letter),
+      h("span", { class: "name" }, localized(service.name)),
+      h("span", { class: "count" }, board.waiting[service.id] ?? 0),
+    ),
+  );
+  show(app, 
+    h(
+      "header",
+      { class: "bar" },
+      h("h1", {}, localized(boot.branch.name)),
+      h("p", { class: `connection ${connection}`, id: "connection", role: "status" }, t(`display.${connection}`)),
+      h("p", { class: "clock", id: "clock" }, clock()),
+    ),
+    h(
+      "section",
+      { class: "now", "aria-labelledby": "now-heading" },
+      h("h2", { id: "now-heading" }, t("display.now_serving")),
+      calls.length
+        ? h("ol", { class: "calls big-calls", id: "calls" }, calls.slice(0, BIG_CALLS).map((c) => callTile(c, true)))
+        : h("p", { class: "empty" }, t("display.no_calls")),
+    ),
+    h(
+      "div",
+      { class: "lower" },
+      h(
+        "section",
+        { class: "previous", "aria-labelledby": "previous-heading" },
+        h("h2", { id: "previous-heading" }, t("display.previous")),
+        h("ol", { class: "calls small-calls" }, calls.slice(BIG_CALLS).map((c) => callTile(c, false))),
+      ),
+      h(
+        "section",
+        { class: "waiting", "aria-labelledby": "waiting-heading" },
+        h("h2", { id: "waiting-heading" }, t("display.waiting")),
+        h("ul", { class: "waiting-list" }, waiting),
+      ),
+    ),
+    soundButton,
+    liveRegion,
+  );
+  document.body.dataset.seq = board.seq ?? "";
+  renderSoundButton();
+}
+
+function clock() {
+  return new Intl.DateTimeFormat(document.documentElement.lang, {
+    hour: "2-digit",
+    minute: "2-digit",
+    hour12: false,
+    timeZone: "Asia/Tbilisi",
+  }).format(new Date());
+}
+
+function called(call) {
+  fresh.set(call.ticket_id, Date.now());
+  setTimeout(() => {
+    fresh.delete(call.ticket_id);
+    render();
+  }, NEW_CALL_MS);
+  chime();
+  const service = services.get(call.service_id);
+  announce(
+    liveRegion,
+    t("display.spoken_call", { label: call.label, n: call.counter_number, service: localized(service?.name) }),
+  );
+}
+
+const feed = new Feed(`/ws/branches/${encodeURIComponent(boot.branch.id)}/board`, {
+  token: deviceToken(),
+  resume: () => ({ epoch: board.epoch, after_seq: board.seq }),
+  onState(next, code) {
+    connection = next === "live" ? "live" : next === "connecting" ? "connecting" : "offline";
+    if (code === 4401 || code === 4403) connection = "needs_setup";
+    const status = document.getElementById("connection");
+    if (status) {
+      status.className = `connection ${connection}`;
+      status.textContent = t(`display.${connection}`);
+    }
+  },
+  onMessage(message, source) {
+    if (message.type === "snapshot") {
+      board.replace(message.epoch, message.seq, message.board);
+      render();
+    } else if (message.type === "event") {
+      const before = board.calls[0];
+      const outcome = board.apply(message);
+      if (outcome === "gap") {
+        source.restart();
+        return;
+      }
+      if (outcome === "applied") {
+        if (message.kind === "ticket.called" || message.kind === "ticket.recalled") {
+          called(board.calls[0] ?? before);
+        }
+        render();
+      }
+    }
+  },
+});
+
+onLanguageChange(render);
+setInterval(() => {
+  const element = document.getElementById("clock");
+  if (element) element.textContent = clock();
+}, 1000);
+render();
+feed.start();
+window.rigiDisplay = { board, feed };

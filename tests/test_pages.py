@@ -1,0 +1,355 @@
+"""The pages in real headless Chromium against a real server: a citizen takes a ticket on the
+kiosk, an operator calls it from the console, the lobby display and the citizen's phone show
+the call, and the display survives losing its connection. axe-core checks every page."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from queue_server.settings import Settings
+from queue_server.web.pages import LOCALES_DIR
+from tests.pages.browser import launch, serious_violations, with_pages
+from tests.support import PASSWORD, TEST_CATALOG, LiveServer
+
+pytestmark = pytest.mark.browser
+
+CALL_SHOWN_WITHIN_MS = 1_000
+LANGUAGES = ("ka", "en")
+SCREEN = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from launch()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the tests leave screenshots (RIGI_SCREENSHOTS, or a tmp dir)."""
+    wanted = os.environ.get("RIGI_SCREENSHOTS")
+    if wanted:
+        Path(wanted).mkdir(parents=True, exist_ok=True)
+        return Path(wanted)
+    return tmp_path_factory.mktemp("screenshots")
+
+
+class Clock:
+    """The server's clock: real time, moved forward by the test."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def server(tmp_path: Path, clock: Clock) -> Iterator[LiveServer]:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'rigi.sqlite3'}",
+        data_dir=tmp_path,
+        config=TEST_CATALOG,
+    )
+    live = with_pages(LiveServer(settings, clock=clock)).start()
+    yield live
+    live.stop()
+
+
+def _auth(server: LiveServer) -> bool:
+    """Whether this server has access control (people sign in, devices hold tokens)."""
+    return hasattr(server, "device_token")
+
+
+def _device_query(server: LiveServer, role: str) -> str:
+    return f"?setup={server.device_token(role)}" if _auth(server) else ""
+
+
+def _sign_in(page: Any, server: LiveServer, role: str) -> None:
+    if not _auth(server):
+        return
+    username = server.user(role)
+    page.wait_for_selector("#signin")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#signin-submit")
+    page.wait_for_selector("#signin", state="detached")
+
+
+@contextlib.contextmanager
+def _staff_client(server: LiveServer) -> Iterator[httpx.Client]:
+    """A synchronous client acting as the branch's operator (or anonymous without auth)."""
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        if _auth(server):
+            response = client.post(
+                "/api/v1/session",
+                json={"username": server.user("operator"), "password": PASSWORD},
+            )
+            response.raise_for_status()
+            client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        yield client
+
+
+def _issue(server: LiveServer, service_id: str = "id_card") -> dict[str, Any]:
+    headers = {}
+    if _auth(server):
+        headers["Authorization"] = f"Bearer {server.device_token('kiosk')}"
+    response = httpx.post(
+        f"{server.url}/api/v1/branches/testhall/tickets",
+        json={"service_id": service_id, "language": "ka"},
+        headers=headers,
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def _page(browser: Any, viewport: dict[str, int] = SCREEN) -> Any:
+    context = browser.new_context(viewport=viewport, locale="ka-GE")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.js_errors = errors
+    return page
+
+
+def _board_seq(server: LiveServer, client: httpx.Client) -> int:
+    snapshot = client.get(f"{server.url}/api/v1/branches/testhall/snapshot")
+    snapshot.raise_for_status()
+    return int(snapshot.json()["seq"])
+
+
+def test_citizen_takes_a_ticket_and_is_called_to_a_counter(
+    browser: Any, server: LiveServer, screenshots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    # The lobby display is up before anyone comes in.
+    display = _page(browser)
+    display.goto(f"{server.url}/display/testhall{_device_query(server, 'display')}")
+    expect(display.locator("#connection.live")).to_be_visible()
+    assert "setup=" not in display.url, "the device token must leave the address bar"
+
+    # A citizen takes an ID-card ticket at the kiosk, in Georgian (the default).
+    kiosk = _page(browser)
+    kiosk.goto(f"{server.url}/kiosk/testhall{_device_query(server, 'kiosk')}")
+    assert kiosk.evaluate("document.documentElement.lang") == "ka"
+    expect(kiosk.locator("h1")).to_have_text("მოგესალმებით! აიღეთ ბილეთი")
+    kiosk.click("[data-service=id_card]")
+    expect(kiosk.locator("#ticket-number")).to_have_text("A001")
+    expect(kiosk.locator(".service-name")).to_have_text("პირადობის მოწმობა")
+    expect(kiosk.locator("#people-ahead")).to_have_text("0")
+    qr_src = kiosk.locator(".qr img").get_attribute("src")
+    qr = httpx.get(server.url + qr_src, timeout=10)
+    assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg+xml")
+    ticket_id = qr_src.removeprefix("/qr/").removesuffix(".svg")
+
+    # Their phone follows the ticket.
+    phone = _page(browser, PHONE)
+    phone.goto(f"{server.url}/t/{ticket_id}")
+    expect(phone.locator("#ticket-number")).to_have_text("A001")
+    expect(phone.locator("#status")).to_have_text("ელოდება")
+    expect(display.locator(".waiting-list [data-service=id_card] .count")).to_have_text("1")
+
+    # An operator signs in, picks counter 1, opens it and calls the next citizen.
+    console = _page(browser)
+    console.goto(f"{server.url}/console/testhall?lang=en")
+    _sign_in(console, server, "operator")
+    console.select_option("#counter", "c01")
+    expect(console.locator("#counter-state")).to_contain_text("Counter 1")
+    console.click("#action-open")
+    expect(console.locator("#counter-state")).to_have_text("Counter 1: open")
+    expect(console.locator("#waiting-table [data-ticket=A001]")).to_be_visible()
+    console.click("#action-call-next")
+    expect(console.locator("#current-label")).to_have_text("A001")
+
+    # The display shows the call within a second, highlighted as new; the phone says where.
+    call = display.locator(".big-calls .call").first
+    expect(call).to_have_attribute("data-ticket", "A001", timeout=CALL_SHOWN_WITHIN_MS)
+    expect(call).to_have_attribute("data-counter", "1", timeout=CALL_SHOWN_WITHIN_MS)
+    expect(call).to_have_class("call big new")
+    expect(phone.locator("#go")).to_have_text("➜ მიბრძანდით 1 ფანჯარასთან")
+
+    display.screenshot(path=screenshots / "display-ka.png")
+    phone.screenshot(path=screenshots / "ticket-called-ka.png")
+    console.screenshot(path=screenshots / "console-en.png", full_page=True)
+
+    # The display loses its connection; meanwhile the operator finishes and calls again.
+    display.evaluate("window.rigiDisplay.feed.stop()")
+    expect(display.locator("#connection.offline")).to_be_visible()
+    second = _issue(server)
+    console.keyboard.press("s")
+    expect(console.locator("#message")).to_contain_text("Started")
+    console.keyboard.press("f")
+    expect(console.locator("#current-label")).to_have_count(0)
+    console.keyboard.press("n")
+    expect(console.locator("#current-label")).to_have_text(second["label"])
+
+    # Reconnected, it resumes from its last seq: the new call, and the same board as the server.
+    display.evaluate("window.rigiDisplay.feed.start()")
+    call = display.locator(".big-calls .call").first
+    expect(call).to_have_attribute("data-ticket", second["label"])
+    with _staff_client(server) as staff:
+        expect(display.locator("body")).to_have_attribute(
+            "data-seq", str(_board_seq(server, staff))
+        )
+    expect(display.locator(".waiting-list [data-service=id_card] .count")).to_have_text("0")
+
+    # A display whose history no longer matches (another epoch) takes a snapshot instead.
+    display.evaluate("window.rigiDisplay.board.epoch = 'gone'; window.rigiDisplay.feed.restart()")
+    third = _issue(server)
+    expect(display.locator(".waiting-list [data-service=id_card] .count")).to_have_text("1")
+    with _staff_client(server) as staff:
+        staff.post("/api/v1/branches/testhall/counters/c01/no-show").raise_for_status()
+        staff.post("/api/v1/branches/testhall/counters/c01/call-next").raise_for_status()
+    expect(display.locator(".big-calls .call").first).to_have_attribute(
+        "data-ticket", third["label"], timeout=CALL_SHOWN_WITHIN_MS
+    )
+    labels = display.locator(".calls .call").evaluate_all("els => els.map(e => e.dataset.ticket)")
+    assert labels[:3] == [third["label"], second["label"], "A001"]
+
+    for page in (display, kiosk, phone, console):
+        assert page.js_errors == []
+
+
+def test_kiosk_search_matches_any_language_and_priority_is_sent(
+    browser: Any, server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    kiosk = _page(browser)
+    kiosk.goto(f"{server.url}/kiosk/testhall{_device_query(server, 'kiosk')}")
+    kiosk.fill("#search", "паспорт")  # Russian, on a Georgian screen
+    expect(kiosk.locator(".service")).to_have_count(1)
+    expect(kiosk.locator(".service")).to_have_text("Pპასპორტი")
+    kiosk.fill("#search", "registry")  # English name of the agency and of the service
+    expect(kiosk.locator("[data-service=stamp]")).to_be_visible()
+    kiosk.fill("#search", "zzz")
+    expect(kiosk.locator(".empty")).to_have_text(
+        "თქვენს ძიებას არცერთი მომსახურება არ შეესაბამება."
+    )
+    kiosk.fill("#search", "")
+    kiosk.click("button[lang=en]")
+    assert kiosk.evaluate("document.documentElement.lang") == "en"
+    kiosk.click("#priority")
+    expect(kiosk.locator("#priority")).to_have_attribute("aria-pressed", "true")
+    kiosk.keyboard.press("Tab")
+    kiosk.focus("[data-service=passport]")
+    kiosk.keyboard.press("Enter")
+    expect(kiosk.locator("#ticket-number")).to_have_text("P001")
+    expect(kiosk.locator(".service-name")).to_have_text("Passport")
+    expect(kiosk.locator(".tag")).to_have_text("Priority service")
+    kiosk.click("#done")
+    expect(kiosk.locator("html")).to_have_attribute("lang", "ka")
+    expect(kiosk.locator("#priority")).to_have_attribute("aria-pressed", "false")
+    assert kiosk.js_errors == []
+
+
+def test_kiosk_says_plainly_when_the_printer_cannot_print(
+    browser: Any, server: LiveServer, screenshots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    kiosk = _page(browser)
+
+    def out_of_paper(route: Any) -> None:
+        response = route.fetch()
+        ticket = response.json() | {"print": {"status": "failed", "error": "paper_out"}}
+        route.fulfill(response=response, body=json.dumps(ticket))
+
+    kiosk.route("**/api/v1/branches/testhall/tickets", out_of_paper)
+    setup = _device_query(server, "kiosk").replace("?", "&")
+    kiosk.goto(f"{server.url}/kiosk/testhall?lang=en{setup}")
+    kiosk.click("[data-service=id_card]")
+    expect(kiosk.locator(".notice.warn")).to_contain_text("The printer is not working right now")
+    expect(kiosk.locator(".qr img")).to_be_visible()
+    kiosk.screenshot(path=screenshots / "kiosk-ticket-en.png", full_page=True)
+
+
+def test_manager_sees_a_broken_target_as_an_alert(
+    browser: Any, server: LiveServer, clock: Clock, screenshots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    _issue(server, "id_card")
+    _issue(server, "passport")
+    clock.offset += timedelta(minutes=14)  # id_card's target is 10 min, passport's 15
+    live = _page(browser)
+    live.goto(f"{server.url}/live/testhall?lang=en")
+    _sign_in(live, server, "manager")
+    row = live.locator("#queues [data-service=id_card]")
+    expect(row.locator(".level")).to_have_text("⚠ over target")
+    expect(live.locator("#queues [data-service=passport] .level")).to_have_text("◐ near target")
+    expect(live.locator("#alerts li")).to_have_count(1)
+    expect(live.locator("#alerts li")).to_contain_text("longest wait 14 min, target 10 min")
+    expect(live.locator("#counters [data-counter=c01] .state")).to_contain_text("closed")
+    live.screenshot(path=screenshots / "live-en.png", full_page=True)
+    assert live.js_errors == []
+
+
+PAGES = ("kiosk", "console", "display", "live", "ticket")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_page_passes_axe_without_serious_violations(
+    browser: Any, server: LiveServer, screenshots: Path, language: str
+) -> None:
+    from playwright.sync_api import expect
+
+    ticket = _issue(server)
+    found: dict[str, list[str]] = {}
+    for name in PAGES:
+        page = _page(browser, PHONE if name == "ticket" else SCREEN)
+        if name == "ticket":
+            page.goto(f"{server.url}/t/{ticket['id']}?lang={language}")
+            expect(page.locator("#ticket-number")).to_have_text(ticket["label"])
+        else:
+            device = {"kiosk": "kiosk", "display": "display"}.get(name)
+            setup = f"&setup={server.device_token(device)}" if device and _auth(server) else ""
+            page.goto(f"{server.url}/{name}/testhall?lang={language}&counter=c01{setup}")
+            if name in ("console", "live"):
+                _sign_in(page, server, "operator" if name == "console" else "manager")
+            expect(page.locator(".loading")).to_have_count(0)
+            if name == "console":
+                expect(page.locator("#counter-state")).to_contain_text("1")
+            if name == "live":
+                expect(page.locator("#queues tbody tr")).to_have_count(3)
+        assert page.evaluate("document.documentElement.lang") == language
+        found[name] = serious_violations(page)
+        page.screenshot(path=screenshots / f"{name}-{language}.png", full_page=name != "display")
+        assert page.js_errors == [], name
+        page.context.close()
+    assert found == {name: [] for name in PAGES}
+
+
+def test_catalogues_have_every_key_and_mark_what_needs_review() -> None:
+    english = json.loads((LOCALES_DIR / "en.json").read_text("utf-8"))
+    georgian = json.loads((LOCALES_DIR / "ka.json").read_text("utf-8"))
+    assert set(georgian) == set(english)
+    for code in ("ru", "az", "hy"):
+        catalogue = json.loads((LOCALES_DIR / f"{code}.json").read_text("utf-8"))
+        texts = {k for k in catalogue if not k.startswith("_")}
+        assert texts <= set(english), code
+        assert set(catalogue["_review"]) == texts, code
+        assert set(catalogue["_untranslated"]) == set(english) - texts, code
+        assert {"kiosk.heading", "ticket.go_to_counter", "display.counter"} <= texts
+
+
+def test_screenshots_in_docs_are_small() -> None:
+    docs = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+    for png in docs.glob("*.png"):
+        assert png.stat().st_size < 400_000, png.name
