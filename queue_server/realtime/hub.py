@@ -43,6 +43,9 @@ class Listener:
     last_seq: int = 0
     epoch: str | None = None
     overflowed: bool = False
+    # Set on overflow. The sender may be stuck in a send to a client that stopped reading, so
+    # the connection watches this rather than waiting for the sender to reach the queue.
+    dropped: asyncio.Event = field(default_factory=asyncio.Event)
 
     def offer(self, event: Event) -> None:
         if self.overflowed:
@@ -53,6 +56,7 @@ class Listener:
             self.overflowed = True
             self.queue = asyncio.Queue(1)
             self.queue.put_nowait(None)  # wakes the sender, which closes the connection
+            self.dropped.set()
 
     def close(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):
