@@ -184,9 +184,9 @@ def test_citizen_takes_a_ticket_and_is_called_to_a_counter(
     expect(call).to_have_class("call big new")
     expect(phone.locator("#go")).to_have_text("➜ მიბრძანდით 1 ფანჯარასთან")
 
-    display.screenshot(path=screenshots / "display-ka.png")
+    display.screenshot(path=screenshots / "display-called-ka.png")
     phone.screenshot(path=screenshots / "ticket-called-ka.png")
-    console.screenshot(path=screenshots / "console-en.png", full_page=True)
+    console.screenshot(path=screenshots / "console-called-en.png", full_page=True)
 
     # The display loses its connection; meanwhile the operator finishes and calls again.
     display.evaluate("window.rigiDisplay.feed.stop()")

@@ -150,6 +150,7 @@ function render() {
       { class: "bar" },
       h("h1", {}, localized(boot.branch.name)),
       h("p", { class: `connection ${connection}`, id: "connection", role: "status" }, t(`display.${connection}`)),
+      soundButton,
       h("p", { class: "clock", id: "clock" }, clock()),
     ),
     h(
@@ -176,7 +177,6 @@ function render() {
         h("ul", { class: "waiting-list" }, waiting),
       ),
     ),
-    soundButton,
     liveRegion,
   );
   document.body.dataset.seq = board.seq ?? "";
