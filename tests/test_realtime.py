@@ -53,9 +53,9 @@ class Display:
         self.board = Board(BRANCH)
         self.frames: list[dict[str, Any]] = []
 
-    async def hello(self, epoch: str | None = None, after_seq: int | None = None) -> None:
+    async def hello(self, token: str, epoch: str | None, after_seq: int | None) -> None:
         await self.ws.send(
-            json.dumps({"type": "hello", "token": None, "epoch": epoch, "after_seq": after_seq})
+            json.dumps({"type": "hello", "token": token, "epoch": epoch, "after_seq": after_seq})
         )
 
     async def receive(self) -> dict[str, Any]:
@@ -84,7 +84,7 @@ async def display(
         f"{server.ws_url}/ws/branches/{BRANCH}/board", compression=None, **options
     ) as ws:
         screen = Display(ws)
-        await screen.hello(epoch, after_seq)
+        await screen.hello(server.device_token("display"), epoch, after_seq)
         yield screen
 
 
@@ -108,7 +108,7 @@ async def open_counters(client: httpx.AsyncClient, *numbers: int) -> None:
 async def test_a_display_that_reconnects_gets_exactly_the_calls_it_missed(
     live_server: LiveServer,
 ) -> None:
-    async with httpx.AsyncClient(base_url=live_server.url) as client:
+    async with live_server.client("manager") as client:
         await issue(client, 4)
         await issue(client, 2, "passport")
         await issue(client, 8, "stamp")
@@ -157,7 +157,7 @@ async def test_a_display_that_reconnects_gets_exactly_the_calls_it_missed(
 async def test_a_display_behind_the_kept_history_gets_a_snapshot_of_the_server_state(
     live_server: LiveServer,
 ) -> None:
-    async with httpx.AsyncClient(base_url=live_server.url) as client:
+    async with live_server.client("manager") as client:
         await issue(client, 4)
         await issue(client, 4, "stamp")
         await open_counters(client, 1, 2, 3)
@@ -196,7 +196,7 @@ async def test_a_display_behind_the_kept_history_gets_a_snapshot_of_the_server_s
 async def test_every_display_sees_every_event_of_a_busy_hall_in_order(
     live_server: LiveServer,
 ) -> None:
-    async with httpx.AsyncClient(base_url=live_server.url) as client:
+    async with live_server.client("manager") as client:
         await open_counters(client, 1, 2)
         async with display(live_server) as one, display(live_server) as two:
             for screen in (one, two):
@@ -227,6 +227,7 @@ class StuckDisplay:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self.sock.setblocking(False)
         self.messages: list[dict[str, Any]] = []
+        self.token = server.device_token("display")
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -238,7 +239,8 @@ class StuckDisplay:
             await self._read()
             if not greeted and self.protocol.state.name == "OPEN":
                 greeted = True
-                self.protocol.send_text(json.dumps({"type": "hello"}).encode())
+                hello = {"type": "hello", "token": self.token}
+                self.protocol.send_text(json.dumps(hello).encode())
                 await self._flush()
 
     async def read_to_the_end(self) -> int | None:
@@ -296,7 +298,7 @@ async def test_a_display_that_stops_reading_does_not_hold_up_the_others(
     monkeypatch.setattr(hub_module, "SEND_QUEUE_LIMIT", 4)
     live_server = small_buffer_server
     stuck = StuckDisplay(live_server)
-    async with httpx.AsyncClient(base_url=live_server.url) as client:
+    async with live_server.client("manager") as client:
         await open_counters(client, 1)
         async with display(live_server) as reader:
             await stuck.open()
@@ -304,7 +306,7 @@ async def test_a_display_that_stops_reading_does_not_hold_up_the_others(
             assert (await reader.receive())["type"] == "snapshot"
             start = reader.board.seq
             assert start is not None
-            tickets = 240
+            tickets = 160
             await asyncio.gather(*(issue(client, tickets // 8, "stamp") for _ in range(8)))
             state = await server_board(client)
             await reader.until_seq(state["seq"])
@@ -345,13 +347,17 @@ async def test_a_feed_refuses_an_unknown_branch_and_a_missing_hello(
 async def test_a_citizen_and_an_operator_follow_their_ticket_and_counter(
     live_server: LiveServer,
 ) -> None:
-    async with httpx.AsyncClient(base_url=live_server.url) as client:
+    async with live_server.client("manager") as client:
         response = await client.post(f"{B}/tickets", json={"service_id": "id_card"})
         ticket = response.json()
         await open_counters(client, 1)
+        cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
         async with (
             connect(f"{live_server.ws_url}/ws/tickets/{ticket['id']}") as phone,
-            connect(f"{live_server.ws_url}/ws/branches/{BRANCH}/counters/c01") as console,
+            connect(
+                f"{live_server.ws_url}/ws/branches/{BRANCH}/counters/c01",
+                additional_headers={"Cookie": cookie},
+            ) as console,
         ):
             await console.send(json.dumps({"type": "hello", "token": None}))
             first = json.loads(await asyncio.wait_for(phone.recv(), RECV_TIMEOUT_S))
