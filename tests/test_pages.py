@@ -297,7 +297,7 @@ def test_manager_sees_a_broken_target_as_an_alert(
     expect(live.locator("#alerts li")).to_have_count(1)
     expect(live.locator("#alerts li")).to_contain_text("longest wait 14 min, target 10 min")
     expect(live.locator("#counters [data-counter=c01] .state")).to_contain_text("closed")
-    live.screenshot(path=screenshots / "live-en.png", full_page=True)
+    live.screenshot(path=screenshots / "live-alert-en.png", full_page=True)
     assert live.js_errors == []
 
 
