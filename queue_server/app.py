@@ -33,7 +33,10 @@ from queue_server.api.openapi import openapi_routes
 from queue_server.api.routes import ENDPOINTS
 from queue_server.catalog.loader import Catalog, load_catalog
 from queue_server.errors import RigiError
+from queue_server.printing import PRINTING_ENDPOINTS, printing
+from queue_server.printing.agents import printer_feed_route
 from queue_server.realtime.feeds import feed_routes, realtime
+from queue_server.web.pages import web_routes
 from queue_server.settings import Settings, load_settings
 from queue_server.store.database import Database
 from queue_server.store.events import Event
@@ -42,7 +45,7 @@ from queue_server.store.queue import Clock, QueueStore, utc_now
 
 log = logging.getLogger("queue_server")
 
-ALL_ENDPOINTS = ENDPOINTS + ACCESS_ENDPOINTS
+ALL_ENDPOINTS = ENDPOINTS + ACCESS_ENDPOINTS + PRINTING_ENDPOINTS
 
 
 @dataclass
@@ -124,6 +127,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         *[route(endpoint) for endpoint in ALL_ENDPOINTS],
         *openapi_routes(ALL_ENDPOINTS),
         *feed_routes(),
+        printer_feed_route(),
+        *web_routes(),
     ]
     app = Starlette(
         routes=routes,
@@ -139,5 +144,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.extensions = [realtime]
+    app.state.extensions = [realtime, printing]  # printing delivers through the hub
     return app

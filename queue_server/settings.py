@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     history_events: int = Field(default=10_000, ge=10, description="events kept for replay")
     allowed_origins: tuple[str, ...] = ()
+    public_url: str | None = Field(default=None, description="e.g. https://rigi.example.ge")
     remote_tickets: bool = Field(default=True, description="phones may take tickets anonymously")
     issue_rate_device: str = "60/minute"
     issue_rate_address: str = "10/hour"

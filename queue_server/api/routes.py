@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from queue_server.access.principal import Role
 from queue_server.access.ratelimit import Limit
 from queue_server.api import schemas
 from queue_server.api.announcements import AnnouncementQuery, announcement_wav
@@ -14,6 +15,7 @@ from queue_server.api.http import Endpoint, json_response, principal_of
 from queue_server.catalog.models import LANGUAGES
 from queue_server.domain.tickets import TicketAction
 from queue_server.errors import BadRequest
+from queue_server.printing.service import request_print
 from queue_server.store.queue import Change, CounterState, QueueStore
 
 IDEMPOTENCY_KEY_MAX = 128
@@ -72,7 +74,19 @@ async def issue_ticket(request: Request, branch: str, body: schemas.IssueTicket)
         actor=actor_of(request),
     )
     await _publish(request, change)
+    principal = principal_of(request)
+    if principal.role is Role.KIOSK:
+        # Printed right after the commit; a kiosk retrying with its Idempotency-Key after a
+        # crash in between gets the job then (request_print is idempotent).
+        ticket = change.result | {"status_url": f"{public_base(request)}/t/{change.result['id']}"}
+        change.result["print"] = await request_print(request.app.state.rigi, ticket, principal.id)
     return json_response(change.result, 201 if change.created else 200)
+
+
+def public_base(request: Request) -> str:
+    """The address citizens reach this server at, for the QR code on the ticket."""
+    configured = request.app.state.settings.public_url
+    return (configured or str(request.base_url)).rstrip("/")
 
 
 async def read_ticket(request: Request, ticket_id: str) -> dict[str, Any]:

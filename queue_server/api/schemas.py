@@ -68,6 +68,7 @@ class TicketView(BaseModel):
     wait_minutes: int | None = None
     reason: str | None = None
     transferred_to: object | None = None
+    print: dict[str, object] | None = None  # the ticket's print job, when issued at a kiosk
 
 
 class CounterView(BaseModel):
