@@ -36,12 +36,12 @@ from queue_server.errors import RigiError
 from queue_server.printing import PRINTING_ENDPOINTS, printing
 from queue_server.printing.agents import printer_feed_route
 from queue_server.realtime.feeds import feed_routes, realtime
-from queue_server.web.pages import web_routes
 from queue_server.settings import Settings, load_settings
 from queue_server.store.database import Database
 from queue_server.store.events import Event
 from queue_server.store.migrate import migrate
 from queue_server.store.queue import Clock, QueueStore, utc_now
+from queue_server.web.pages import web_routes
 
 log = logging.getLogger("queue_server")
 
