@@ -35,7 +35,7 @@ class LanguagePhrase:
         return self.letters.get(letter.upper(), letter)
 
     def text(self, letter: str, number: int, counter_number: int) -> str:
-        """The phrase for a call, e.g. "ბილეთი ა 12, სარკმელი 5"."""
+        """The phrase for a call, e.g. "ბილეთი ა 12, ფანჯარა 5"."""
         return self.template.format(
             letter=self.spoken_letter(letter), number=int(number), counter=int(counter_number)
         )

@@ -66,7 +66,7 @@ async def test_three_quick_calls_are_announced_in_order_never_at_once() -> None:
 
     assert [spoken(a) for a in done] == [("A", 12, 5), ("B", 7, 2), ("A", 13, 3)]
     assert all(a.error is None for a in done)
-    assert done[0].texts == [("ka", "ბილეთი ა 12, სარკმელი 5"), ("en", "Ticket A-12, counter 5")]
+    assert done[0].texts == [("ka", "ბილეთი ა 12, ფანჯარა 5"), ("en", "Ticket A-12, counter 5")]
     # Every announcement is a chime then one file per language, and nothing overlaps.
     assert len(player.played) == 3 * 3
     assert [p.path for p in player.played[::3]] == [default_chime()] * 3

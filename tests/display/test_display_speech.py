@@ -83,14 +83,14 @@ def test_russian_numbers_are_read_as_russian_numerals() -> None:
 
 def test_georgian_ticket_letter_is_a_georgian_letter() -> None:
     phrase = load_phrasebook().phrase("ka")
-    assert phrase.text("A", 12, 5) == "ბილეთი ა 12, სარკმელი 5"
+    assert phrase.text("A", 12, 5) == "ბილეთი ა 12, ფანჯარა 5"
     assert "(en)" in phonemes("ka", "ბილეთი A 12")  # what the mapping avoids
     assert "(en)" not in phonemes("ka", phrase.text("A", 12, 5))
 
 
 def test_leading_zeros_are_not_spoken() -> None:
     phrase = load_phrasebook().phrase("ka")
-    assert phrase.text("A", int("012"), 5) == "ბილეთი ა 12, სარკმელი 5"
+    assert phrase.text("A", int("012"), 5) == "ბილეთი ა 12, ფანჯარა 5"
     assert "n'uli" in phonemes("ka", "012")  # what "012" would have sounded like
 
 
