@@ -1,0 +1,166 @@
+"""Fuzzing the API from its own OpenAPI document: a real server, schemathesis-generated requests
+for every operation, once as a signed-in manager (cookie + CSRF header) and once as a kiosk.
+
+No request may get a 5xx, and every response must match the schema the document declares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+
+from queue_server.store.queue import CounterState
+from tests.support import PASSWORD, LiveServer
+from tests.support import test_settings as settings_for
+
+EXAMPLES_PER_OPERATION = 15
+BRANCH = "testhall"
+COUNTERS = ("c01", "c02", "c03")
+SERVICES = ("id_card", "passport", "stamp")
+# body fields that name something: mostly a real one (from the path values' strategies)
+BODY_VALUES = {"service_id": "service_id", "ticket_id": "ticket_id", "counter_id": "counter"}
+CHECKS = (not_a_server_error, response_schema_conformance, status_code_conformance)
+# Signing out would end the manager's session for every later example.
+SKIPPED = {("POST", "/api/v1/session/logout")}
+
+
+def _many_more(self: Any) -> bool:
+    """hypothesis-jsonschema 0.23 drives `many` with the old `while elements.more():` protocol,
+    which newer Hypothesis replaced by `with many(...) as elements: for _ in elements:`. This
+    steps the new protocol one element per call (the for-loop body runs between the calls)."""
+    elements = getattr(self, "_old_protocol", None)
+    if elements is None:
+        self.__enter__()
+        elements = self._old_protocol = iter(self)
+    try:
+        next(elements)
+    except StopIteration:
+        self.__exit__(None, None, None)
+        return False
+    return True
+
+
+@pytest.fixture(autouse=True)
+def _hypothesis_jsonschema_compat(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hypothesis.internal.conjecture import utils
+
+    if not hasattr(utils.many, "more"):
+        monkeypatch.setattr(utils.many, "more", _many_more, raising=False)
+
+
+@pytest.fixture
+def fuzz_server(tmp_path: Path) -> Iterator[LiveServer]:
+    settings = settings_for(
+        f"sqlite+aiosqlite:///{tmp_path / 'rigi.sqlite3'}", tmp_path, login_rate="100000/minute"
+    )
+    server = LiveServer(settings).start()
+    yield server
+    server.stop()
+
+
+def _manager_session(server: LiveServer) -> requests.Session:
+    session = requests.Session()
+    signed_in = httpx.post(
+        f"{server.url}/api/v1/session",
+        json={"username": server.user("manager"), "password": PASSWORD},
+        timeout=30,
+    )
+    signed_in.raise_for_status()
+    session.cookies.set("rigi_session", signed_in.cookies["rigi_session"])
+    session.headers["X-CSRF-Token"] = signed_in.json()["csrf_token"]
+    return session
+
+
+def _kiosk_session(server: LiveServer) -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {server.device_token('kiosk')}"
+    return session
+
+
+def _real_path_values(server: LiveServer) -> dict[str, st.SearchStrategy[str]]:
+    """Generated path values would only ever meet 404 or another branch's 403: most examples use
+    the test hall, its counters and tickets that exist, so the handlers behind them run."""
+    ticket_ids = server.run(_issue_and_open(server))
+    return {
+        "branch": st.just(BRANCH),
+        "counter": st.sampled_from(COUNTERS),
+        "ticket_id": st.sampled_from(ticket_ids),
+        "service_id": st.sampled_from(SERVICES),
+    }
+
+
+async def _issue_and_open(server: LiveServer) -> list[str]:
+    store = server.rigi.store
+    ids = []
+    for service in SERVICES * 4:
+        ids.append((await store.issue_ticket(BRANCH, service, actor="test")).result["id"])
+    for counter in COUNTERS[:2]:
+        await store.set_counter_state(BRANCH, counter, CounterState.OPEN, actor="test")
+    return ids
+
+
+def _fuzz(
+    operation: Any,
+    session: requests.Session,
+    base_url: str,
+    path_values: dict[str, st.SearchStrategy[str]],
+) -> Callable[[], None]:
+    @given(case=operation.as_strategy(), data=st.data())
+    @hypothesis_settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any, data: st.DataObject) -> None:
+        for name in case.path_parameters or {}:
+            if name in path_values and data.draw(st.integers(0, 4)) > 0:
+                case.path_parameters[name] = data.draw(path_values[name])
+        if isinstance(case.body, dict):
+            for name in case.body.keys() & BODY_VALUES.keys():
+                if data.draw(st.integers(0, 4)) > 0:
+                    case.body[name] = data.draw(path_values[BODY_VALUES[name]])
+        response = case.call(base_url=base_url, session=session, timeout=30)
+        case.validate_response(response, checks=CHECKS)
+
+    return run  # type: ignore[no-any-return]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_api_answers_generated_requests_within_its_schema(fuzz_server: LiveServer) -> None:
+    server = fuzz_server
+    schemathesis.experimental.OPEN_API_3_1.enable()  # our document is OpenAPI 3.1 (pydantic)
+    try:
+        schema = schemathesis.from_uri(f"{server.url}/openapi.json", base_url=server.url)
+    finally:
+        schemathesis.experimental.OPEN_API_3_1.disable()
+    path_values = _real_path_values(server)
+    sessions = {"manager": _manager_session(server), "kiosk": _kiosk_session(server)}
+    failures: list[str] = []
+    operations = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if (operation.method.upper(), operation.path) in SKIPPED:
+            continue
+        operations += 1
+        for who, session in sessions.items():
+            try:
+                _fuzz(operation, session, server.url, path_values)()
+            except Exception as failure:  # collect every operation's failure, then report
+                failures.append(f"{who} {operation.method.upper()} {operation.path}: {failure}")
+    assert operations >= 30, f"only {operations} operations in the OpenAPI document"
+    assert not failures, "\n\n".join(failures)
