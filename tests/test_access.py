@@ -692,9 +692,7 @@ async def test_operator_actions_appear_in_the_managers_audit_log(live_server: Li
         if e["actor"] == "operator:operator-testhall"
     ]
     assert mine == [
-        # the store names it counter.open (after CounterState.OPEN); docs/protocol.md says
-        # counter.opened — reported to the lead
-        ("operator:operator-testhall", "counter.open", "c01", None),
+        ("operator:operator-testhall", "counter.opened", "c01", None),
         ("operator:operator-testhall", "ticket.called", "c01", ticket["label"]),
         ("operator:operator-testhall", "ticket.started", "c01", ticket["label"]),
         ("operator:operator-testhall", "ticket.finished", "c01", ticket["label"]),
