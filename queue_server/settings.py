@@ -23,7 +23,9 @@ class Settings(BaseSettings):
     config: Path = SHIPPED_CONFIG
     secret_key: SecretStr | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
-    history_events: int = Field(default=10_000, ge=10, description="events kept for replay")
+    history_events: int = Field(
+        default=100_000, ge=10, description="events kept per branch for replay and audit"
+    )
     allowed_origins: tuple[str, ...] = ()
     public_url: str | None = Field(default=None, description="e.g. https://rigi.example.ge")
     remote_tickets: bool = Field(default=True, description="phones may take tickets anonymously")

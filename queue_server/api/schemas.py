@@ -104,18 +104,22 @@ class CallView(BaseModel):
     letter: str
     number: int
     service_id: str
-    status: str
     counter_id: str | None
     counter_number: int | None
     called_at: datetime | None
     recalls: int
 
 
+class BoardCounter(BaseModel):
+    number: int
+    state: str
+
+
 class BoardView(BaseModel):
     branch: str
     calls: list[CallView]
     waiting: dict[str, int]
-    counters: dict[str, CounterView]
+    counters: dict[str, BoardCounter]
 
 
 class SnapshotView(BaseModel):

@@ -21,7 +21,7 @@ from queue_server.access.policy import authorize
 from queue_server.access.principal import ANONYMOUS, Principal
 from queue_server.errors import RigiError
 from queue_server.realtime.hub import Hub, Listener
-from queue_server.store.events import Event, events_after, stream_head
+from queue_server.store.events import Event, events_after, prune_events, stream_head
 
 log = logging.getLogger(__name__)
 
@@ -284,9 +284,32 @@ async def realtime(rigi: Any):  # type: ignore[no-untyped-def]
     hub = Hub(bus, rigi.database)
     rigi.hub = hub
     rigi.listeners.append(hub.publish)
+    pruning = asyncio.create_task(_prune_history(rigi), name="prune-event-history")
     try:
         yield hub
     finally:
+        pruning.cancel()
+        await asyncio.gather(pruning, return_exceptions=True)
         rigi.listeners.remove(hub.publish)
         await hub.close()
         await bus.disconnect()
+
+
+PRUNE_INTERVAL_S = 600.0
+
+
+async def _prune_history(rigi: Any) -> None:
+    """Keep the newest `history_events` events per branch for replay; a client whose gap is
+    older resyncs by snapshot. Events of staff stay in the audit log only as long as this
+    history, so size `RIGI_HISTORY_EVENTS` for both."""
+    while True:
+        try:
+            pruned = 0
+            for branch in rigi.catalog.branches:
+                async with rigi.database.write() as conn:
+                    pruned += await prune_events(conn, branch, rigi.settings.history_events)
+            if pruned:
+                log.info("pruned %d old events", pruned)
+        except Exception:
+            log.exception("pruning the event history failed; trying again later")
+        await asyncio.sleep(PRUNE_INTERVAL_S)

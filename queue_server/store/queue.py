@@ -52,6 +52,13 @@ class CounterState(StrEnum):
     CLOSED = "closed"
 
 
+COUNTER_EVENT = {
+    CounterState.OPEN: "counter.opened",
+    CounterState.PAUSED: "counter.paused",
+    CounterState.CLOSED: "counter.closed",
+}
+
+
 @dataclass(slots=True)
 class Change:
     """What an operation returns: its result for the caller and the events to publish."""
@@ -218,7 +225,8 @@ class QueueStore:
                 "pause_reason": values["pause_reason"],
                 "current_ticket_id": current.current_ticket_id if current else None,
             }
-            event = await append_event(conn, branch_id, f"counter.{state.value}", now, view, actor)
+            kind = COUNTER_EVENT[state]
+            event = await append_event(conn, branch_id, kind, now, view, actor)
         return Change(view, [event])
 
     async def call_next(self, branch_id: str, counter_id: str, *, actor: str) -> Change:
@@ -440,7 +448,7 @@ class QueueStore:
         elif action is TicketAction.RECALL:
             values["recalls"] = row.recalls + 1
         elif action is TicketAction.RECYCLE:
-            values |= {"counter_id": None, "called_at": None}
+            values |= {"counter_id": None, "called_at": None, "call_seq": None}
         elif action is TicketAction.START:
             values["started_at"] = now
         elif step.to_status in (TicketStatus.DONE, TicketStatus.NO_SHOW, TicketStatus.TRANSFERRED):
@@ -464,6 +472,10 @@ class QueueStore:
             data |= {"counter_id": view["counter_id"], "counter_number": counter_number}
         kind = "ticket." + _EVENT_KIND[action]
         event = await append_event(conn, row.branch_id, kind, now, data, actor)
+        if action in (TicketAction.CALL, TicketAction.RECALL):
+            await conn.execute(
+                update(tickets).where(tickets.c.id == row.id).values(call_seq=event.seq)
+            )
         return Change(view, [event])
 
     async def _require_free_counter(
@@ -520,9 +532,9 @@ class QueueStore:
                 .where(
                     tickets.c.branch_id == branch_id,
                     tickets.c.day == day,
-                    tickets.c.called_at.is_not(None),
+                    tickets.c.call_seq.is_not(None),
                 )
-                .order_by(tickets.c.called_at.desc(), tickets.c.id)
+                .order_by(tickets.c.call_seq.desc())
                 .limit(BOARD_CALLS)
             )
         ).all()
@@ -539,7 +551,10 @@ class QueueStore:
             "branch": branch_id,
             "calls": [_call_view(self._view(r)) for r in calls],
             "waiting": {service: count for service, count in waiting},
-            "counters": {c.id: _counter_view(c, states.get(c.id)) for c in counters},
+            "counters": {
+                c.id: {"number": c.number, "state": _counter_view(c, states.get(c.id))["state"]}
+                for c in counters
+            },
         }
 
     async def _replay(
@@ -613,7 +628,8 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _call_view(view: dict[str, Any]) -> dict[str, Any]:
-    keys = ("id", "label", "letter", "number", "service_id", "status", "counter_id")
+    """A call as a public board shows it: exactly what call events carry, nothing personal."""
+    keys = ("label", "letter", "number", "service_id", "counter_id")
     return {k: view[k] for k in keys} | {
         "ticket_id": view["id"],
         "counter_number": view["counter_number"],

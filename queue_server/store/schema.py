@@ -76,6 +76,8 @@ tickets = Table(
     Column("wait_estimate_s", Integer),
     # A transfer is a new visit that keeps the citizen's printed number; visits count from 1.
     Column("visit", Integer, nullable=False, default=1),
+    # The seq of its latest call or recall event: boards list calls in the order displays saw.
+    Column("call_seq", Integer),
     UniqueConstraint("branch_id", "letter", "day", "number", "visit", name="uq_tickets_number"),
     Index("ix_tickets_branch_status", "branch_id", "status"),
 )
