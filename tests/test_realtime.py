@@ -372,3 +372,28 @@ async def test_a_citizen_and_an_operator_follow_their_ticket_and_counter(
             assert called["ticket"]["counter_number"] == 1
             state = json.loads(await asyncio.wait_for(console.recv(), RECV_TIMEOUT_S))
             assert state["current"]["id"] == ticket["id"] and state["waiting"] == []
+
+
+async def test_a_lobby_screen_never_receives_staff_or_device_names(
+    live_server: LiveServer,
+) -> None:
+    async with live_server.client("manager") as manager, display(live_server) as screen:
+        snapshot = await screen.receive()
+        assert snapshot["type"] == "snapshot"
+        made = await manager.post(
+            f"{B}/devices", json={"role": "kiosk", "name": "Kiosk by the entrance"}
+        )
+        assert made.status_code == 201
+        added = await manager.post(
+            "/api/v1/users",
+            json={"username": "nino.beridze", "password": "a-long-password", "role": "operator",
+                  "branch": BRANCH},
+        )  # fmt: skip
+        assert added.status_code == 201
+        await issue(manager, 1)
+        await screen.until_seq(snapshot["seq"] + 3)
+    raw = json.dumps(screen.frames, ensure_ascii=False)
+    assert "Kiosk by the entrance" not in raw and "nino.beridze" not in raw
+    kinds = [frame["kind"] for frame in screen.frames if frame["type"] == "event"]
+    assert kinds == ["device.created", "user.created", "ticket.issued"]  # no gap in the seq
+    assert screen.frames[-1]["data"]["ticket"]["label"] == "A001"

@@ -46,6 +46,18 @@ class Hello(BaseModel):
     after_seq: int | None = Field(default=None, ge=0)
 
 
+BOARD_KINDS = ("ticket.", "counter.")
+
+
+def board_json(event: Event) -> str:
+    """An event as a lobby screen may see it. Staff and device events (`user.created`,
+    `device.created`, print jobs…) keep their place in the sequence, so displays still see no
+    gap, but travel without their data: names never reach a public screen."""
+    if event.kind.startswith(BOARD_KINDS):
+        return event.to_json()
+    return _dumps(event.to_message() | {"data": {}})
+
+
 def _dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
@@ -180,10 +192,10 @@ async def board_feed(websocket: WebSocket) -> None:
             listener.last_seq = hello.after_seq or 0
             for event in replay:
                 listener.last_seq = event.seq
-                await websocket.send_text(event.to_json())
+                await websocket.send_text(board_json(event))
 
         async def send(event: Event) -> None:
-            await websocket.send_text(event.to_json())
+            await websocket.send_text(board_json(event))
 
         await Connection(websocket, listener, principal).run(send)
 
