@@ -35,30 +35,6 @@ CHECKS = (not_a_server_error, response_schema_conformance, status_code_conforman
 SKIPPED = {("POST", "/api/v1/session/logout")}
 
 
-def _many_more(self: Any) -> bool:
-    """hypothesis-jsonschema 0.23 drives `many` with the old `while elements.more():` protocol,
-    which newer Hypothesis replaced by `with many(...) as elements: for _ in elements:`. This
-    steps the new protocol one element per call (the for-loop body runs between the calls)."""
-    elements = getattr(self, "_old_protocol", None)
-    if elements is None:
-        self.__enter__()
-        elements = self._old_protocol = iter(self)
-    try:
-        next(elements)
-    except StopIteration:
-        self.__exit__(None, None, None)
-        return False
-    return True
-
-
-@pytest.fixture(autouse=True)
-def _hypothesis_jsonschema_compat(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hypothesis.internal.conjecture import utils
-
-    if not hasattr(utils.many, "more"):
-        monkeypatch.setattr(utils.many, "more", _many_more, raising=False)
-
-
 @pytest.fixture
 def fuzz_server(tmp_path: Path) -> Iterator[LiveServer]:
     settings = settings_for(
