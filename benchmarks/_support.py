@@ -1,0 +1,322 @@
+"""Shared parts of the benchmarks: server subprocesses, a lean HTTP/1.1 client, display fleets.
+
+Every figure is a ratio against a bare baseline measured in the same run, so the clients here
+are kept cheap (the machine has few cores and the client shares them with the server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_CATALOG = ROOT / "tests" / "fixtures" / "catalog"
+FIXTURE_BRANCH = "testhall"
+# Redis pub/sub channels are global to the server (the db number does not separate them), so
+# the benchmark's branch gets a name of its own: other runs' `testhall` events must not reach it.
+BRANCH = "benchhall"
+B = f"/api/v1/branches/{BRANCH}"
+ADMIN = "bench-admin"
+PASSWORD = "bench password 0123456789"
+POSTGRES_URL = os.environ.get(
+    "RIGI_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/rigi_bench"
+)
+REDIS_URL = os.environ.get("RIGI_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+OPEN_FILES = 8192
+START_TIMEOUT_S = 40
+CONNECT_CONCURRENCY = 64
+PING = '{"type":"ping"}'
+PONG = '{"type":"pong"}'
+
+
+def raise_open_files(wanted: int = OPEN_FILES) -> None:
+    """1,000 sockets need more than the usual soft limit of 1,024 descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def bench_catalog(folder: Path) -> Path:
+    """The test organisation with its `testhall` renamed to BRANCH, written under `folder`."""
+    catalog = folder / "catalog"
+    shutil.copytree(TEST_CATALOG, catalog)
+    source = catalog / "branches" / f"{FIXTURE_BRANCH}.yaml"
+    text = source.read_text().replace(f"id: {FIXTURE_BRANCH}", f"id: {BRANCH}", 1)
+    source.unlink()
+    (catalog / "branches" / f"{BRANCH}.yaml").write_text(text)
+    return catalog
+
+
+def rigi_environment(data_dir: Path, database_url: str | None, bus_url: str) -> dict[str, str]:
+    env = os.environ | {
+        "RIGI_BUS_URL": bus_url,
+        "RIGI_CONFIG": str(bench_catalog(data_dir)),
+        "RIGI_DATA_DIR": str(data_dir),
+        "RIGI_SECRET_KEY": "benchmark-secret-" + "x" * 40,
+        "RIGI_ISSUE_RATE_DEVICE": "1000000/minute",
+        "RIGI_ISSUE_RATE_ADDRESS": "1000000/minute",
+        "RIGI_LOG_LEVEL": "warning",
+        "PYTHONPATH": str(ROOT),
+    }
+    if database_url:
+        env["RIGI_DATABASE_URL"] = database_url
+    else:
+        env.pop("RIGI_DATABASE_URL", None)
+    return env
+
+
+def create_admin(env: dict[str, str]) -> None:
+    """Migrate the database and make the benchmark's admin through the real CLI."""
+    subprocess.run(
+        [sys.executable, "-m", "queue_server", "create-admin", ADMIN, "--password-stdin"],
+        input=PASSWORD + "\n",
+        text=True,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def reset_postgres(url: str = POSTGRES_URL) -> None:
+    import asyncpg
+
+    async def _reset() -> None:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        finally:
+            await conn.close()
+
+    asyncio.run(_reset())
+
+
+def flush_redis(url: str = REDIS_URL) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+@dataclass
+class Server:
+    """A server subprocess on a loopback port."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def _wait_ready(server: Server, path: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server on port {server.port} exited: {server.process.returncode}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(server.url + path, timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"server on port {server.port} did not become ready")
+
+
+@contextlib.contextmanager
+def serving(command: list[str], env: dict[str, str], ready_path: str) -> Iterator[Server]:
+    """Start a server subprocess, wait until `ready_path` answers 200, stop it afterwards."""
+    port = free_port()
+    process = subprocess.Popen(
+        [*command, "--port", str(port)], env=env, cwd=ROOT, stdin=subprocess.DEVNULL
+    )
+    server = Server(process, port)
+    try:
+        _wait_ready(server, ready_path)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def rigi_cli(env: dict[str, str]) -> contextlib.AbstractContextManager[Server]:
+    """Rigi as production runs it: `queue-server serve` (permessage-deflate off)."""
+    command = [sys.executable, "-m", "queue_server", "serve", "--host", "127.0.0.1"]
+    return serving(command, env, "/readyz")
+
+
+def rigi_factory(
+    env: dict[str, str], *, deflate: bool
+) -> contextlib.AbstractContextManager[Server]:
+    """Rigi through uvicorn with the `create_app` factory, permessage-deflate chosen."""
+    command = [sys.executable, "-m", "benchmarks.servers", "rigi"]
+    if deflate:
+        command.append("--deflate")
+    return serving(command, env, "/readyz")
+
+
+def bare(env: dict[str, str]) -> contextlib.AbstractContextManager[Server]:
+    """The bare Starlette baseline (benchmarks/bare_app.py) under uvicorn."""
+    return serving([sys.executable, "-m", "benchmarks.servers", "bare"], env, "/healthz")
+
+
+async def sign_in(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/v1/session", json={"username": ADMIN, "password": PASSWORD})
+    response.raise_for_status()
+    client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+
+
+async def display_token(client: httpx.AsyncClient) -> str:
+    response = await client.post(B + "/devices", json={"role": "display", "name": "bench"})
+    response.raise_for_status()
+    return str(response.json()["token"])
+
+
+@dataclass
+class Fleet:
+    """Many WebSocket clients in this process; each stamps the arrival of a marked frame."""
+
+    marker: str
+    arrivals: list[float] = field(default_factory=list)
+    sample: str | None = None
+    connections: list[ClientConnection] = field(default_factory=list)
+    _readers: list[asyncio.Task[None]] = field(default_factory=list)
+    _expected: int = 0
+    _complete: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def open(
+        self, url: str, count: int, hello: str, *, compression: str | None = None
+    ) -> None:
+        """Connect `count` clients, each sending `hello` and waiting for its first answer."""
+        gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+        async def one() -> None:
+            async with gate:
+                ws = await connect(
+                    url, compression=compression, open_timeout=30, ping_interval=None,
+                    max_size=2**20,
+                )  # fmt: skip
+                await ws.send(hello)
+                await asyncio.wait_for(ws.recv(), 30)  # the snapshot (or the bare ack)
+                self.connections.append(ws)
+                self._readers.append(asyncio.create_task(self._read(ws)))
+
+        await asyncio.gather(*(one() for _ in range(count)))
+
+    async def _read(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(Exception):
+            async for raw in ws:
+                assert isinstance(raw, str)
+                if self.marker in raw:
+                    self.arrivals.append(time.perf_counter())
+                    if len(self.arrivals) >= self._expected:
+                        self._complete.set()
+                    if self.sample is None:
+                        self.sample = raw
+                elif raw == PING:
+                    await ws.send(PONG)
+
+    def expect(self, count: int) -> None:
+        """Start a round: forget earlier arrivals and wait for `count` new ones."""
+        self.arrivals.clear()
+        self._expected = count
+        self._complete.clear()
+
+    async def arrived(self, limit_s: float) -> None:
+        """Wait until every expected arrival is in, or `limit_s` passes."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(limit_s):
+                await self._complete.wait()
+
+    async def close(self) -> None:
+        for task in self._readers:
+            task.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        await asyncio.gather(*(ws.close() for ws in self.connections), return_exceptions=True)
+        self.connections.clear()
+
+
+class LeanClient:
+    """One keep-alive HTTP/1.1 connection with almost no client-side cost."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> LeanClient:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def post_json(self, path: str, body: bytes) -> tuple[int, bytes]:
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "transfer-encoding":
+                raise RuntimeError("chunked responses are not supported by the lean client")
+        return status, await self.reader.readexactly(length)
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()

@@ -1,0 +1,247 @@
+"""`python -m benchmarks.run` (`make bench`): every benchmark in one run, each against its bare
+baseline measured in the same run; prints medians and p99 and writes docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import platform
+import re
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import issue_bench, realtime_bench
+from benchmarks._support import ROOT, raise_open_files
+
+REPORT = ROOT / "docs" / "benchmarks.md"
+GOAL_SINGLE = 1.5  # call-to-display, one process, against the bare broadcast
+GOAL_SCALE_OUT = 2.0  # the same through Redis, two processes
+GOAL_ISSUE_SHARE = 0.70  # issue rate against the bare INSERT+commit
+GOAL_IDLE_MB = 40.0  # server memory per 1,000 idle displays
+
+
+def _machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kb / 1024 / 1024:.0f} GB RAM"
+    return (
+        f"{model}, {os.cpu_count()} cores{memory}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def _step(title: str, results: dict[str, Any], key: str, work: Callable[[], Any]) -> Any:
+    print(f"\n== {title}", flush=True)
+    started = time.monotonic()
+    try:
+        results[key] = work()
+    except Exception:
+        traceback.print_exc()
+        results[key] = None
+    print(f"   ({time.monotonic() - started:.0f} s)", flush=True)
+    return results[key]
+
+
+def _announce() -> dict[str, float]:
+    from benchmarks import announce_bench
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        announce_bench.main()
+    text = out.getvalue()
+    print(text, end="")
+    found = re.search(r"median ([\d.]+) ms, p99 ([\d.]+) ms", text)
+    if not found:
+        raise RuntimeError(f"announce_bench printed no figures: {text!r}")
+    return {"median_ms": float(found[1]), "p99_ms": float(found[2])}
+
+
+def _printer() -> dict[str, float]:
+    from benchmarks import printer_bench
+
+    return printer_bench.main()
+
+
+def _verdict(met: bool) -> str:
+    return "**met**" if met else "**short**"
+
+
+def _ratio(value: float, base: float) -> float:
+    return value / base if base else float("nan")
+
+
+def _report(results: dict[str, Any], date: str, seconds: float) -> tuple[str, list[str]]:
+    rows: list[str] = []
+    goals: list[str] = []
+    displays = realtime_bench.DISPLAYS
+    calls = realtime_bench.CALLS
+    bare = results.get("bare_broadcast")
+    single = results.get("single")
+    scale = results.get("scale_out")
+    if bare:
+        rows.append(
+            f"| bare Starlette broadcast, {displays} clients, {calls} POSTs "
+            f"({bare.frame_bytes} B frame) | p50 {bare.p50_ms:.1f} ms, p99 {bare.p99_ms:.1f} ms "
+            f"| baseline | missing {bare.missing} |"
+        )
+    for latency, what, goal in (
+        (single, "call-next → display, 1 process (SQLite, memory bus)", GOAL_SINGLE),
+        (scale, "call-next on A → display on B (PostgreSQL + Redis)", GOAL_SCALE_OUT),
+    ):
+        if latency and bare:
+            r50, r99 = _ratio(latency.p50_ms, bare.p50_ms), _ratio(latency.p99_ms, bare.p99_ms)
+            met = r50 <= goal and r99 <= goal and latency.missing == 0
+            rows.append(
+                f"| {what}, {displays} displays, {calls} calls | p50 {latency.p50_ms:.1f} ms, "
+                f"p99 {latency.p99_ms:.1f} ms | {r50:.2f}× / {r99:.2f}× bare (goal ≤ {goal}×) "
+                f"| missing {latency.missing}; {_verdict(met)} |"
+            )
+            goals.append(f"{what}: {_verdict(met)} ({r50:.2f}× p50, {r99:.2f}× p99)")
+        else:
+            goals.append(f"{what}: not measured (see the run's output)")
+    for database in ("sqlite", "postgresql"):
+        rigi, base = results.get(f"issue_{database}"), results.get(f"bare_issue_{database}")
+        if base:
+            rows.append(
+                f"| bare INSERT+commit ({database}), {issue_bench.CLIENTS} clients "
+                f"| {base.per_s:.0f}/s (p50 {base.p50_ms:.1f} ms, p99 {base.p99_ms:.1f} ms) "
+                f"| baseline | errors {base.errors} |"
+            )
+        if rigi and base:
+            share = _ratio(rigi.per_s, base.per_s)
+            met = share >= GOAL_ISSUE_SHARE and rigi.errors == 0
+            rows.append(
+                f"| issue a ticket ({database}), {issue_bench.CLIENTS} clients "
+                f"| {rigi.per_s:.0f}/s (p50 {rigi.p50_ms:.1f} ms, p99 {rigi.p99_ms:.1f} ms) "
+                f"| {share:.0%} of bare (goal ≥ {GOAL_ISSUE_SHARE:.0%}) "
+                f"| errors {rigi.errors}; {_verdict(met)} |"
+            )
+            goals.append(f"issue rate on {database}: {_verdict(met)} ({share:.0%} of bare)")
+        else:
+            goals.append(f"issue rate on {database}: not measured")
+    for deflate in (False, True):
+        memory = results.get(f"memory_deflate_{deflate}")
+        label = "on" if deflate else "off (as `serve`)"
+        if memory:
+            before, after = memory
+            per_1000 = (after - before) * 1000 / displays
+            met = per_1000 <= GOAL_IDLE_MB
+            rows.append(
+                f"| server RSS, {displays} idle displays, permessage-deflate {label} "
+                f"| {before:.0f} → {after:.0f} MB: {per_1000:.1f} MB per 1,000 "
+                f"| goal ≤ {GOAL_IDLE_MB:.0f} MB | {_verdict(met)} |"
+            )
+            if not deflate:
+                goals.append(f"memory per 1,000 idle displays: {_verdict(met)} ({per_1000:.1f} MB)")
+    printer = results.get("printer")
+    if printer:
+        for width in (576, 384):
+            rows.append(
+                f"| printer agent, {width} dots: job sent → last byte at printer "
+                f"| median {printer[f'printer_job_to_last_byte_{width}_median_ms']:.1f} ms, "
+                f"p99 {printer[f'printer_job_to_last_byte_{width}_p99_ms']:.1f} ms | — | |"
+            )
+    announce = results.get("announce")
+    if announce:
+        rows.append(
+            f"| display_client: call event → announcement audio ready (ka+en) "
+            f"| median {announce['median_ms']:.1f} ms, p99 {announce['p99_ms']:.1f} ms | — | |"
+        )
+    table = "\n".join(
+        ["| measurement | figures | against | result |", "| --- | --- | --- | --- |", *rows]
+    )
+    text = f"""# Benchmarks
+
+`make bench` (`python -m benchmarks.run`) measures Rigi's hot paths, each against a bare
+baseline measured in the same run on the same machine (`benchmarks/bare_app.py`: a minimal
+Starlette app under uvicorn), so the goals are ratios and survive a noisy machine. Clients run
+in the benchmark's process on loopback; servers are subprocesses.
+
+Last run: {date}, {seconds:.0f} s, on {_machine()}.
+
+{table}
+
+## Goals
+
+{chr(10).join(f"- {goal}" for goal in goals)}
+
+## What is measured
+
+- **Call to display**: {displays} lobby displays (`websockets`, no compression) on the board
+  feed with a display token; per call, the time from sending `POST …/counters/c01/call-next`
+  to each display receiving the `ticket.called` frame; {calls} calls after
+  {realtime_bench.WARM_UP_CALLS} warm-up calls, a no-show and a {realtime_bench.SETTLE_S} s
+  pause between calls. The bare baseline sends the very same frame (a captured `ticket.called`
+  event) from a POST to the same number of clients. Two processes: calls on A, displays on
+  B, both `queue-server serve` on PostgreSQL with the Redis bus.
+- **Issue rate**: {issue_bench.CLIENTS} keep-alive clients post `{{"service_id": "stamp"}}` for
+  {issue_bench.DURATION_S:.0f} s after {issue_bench.WARM_UP_S:.0f} s of warm-up; the bare
+  endpoint does one INSERT and commit through SQLAlchemy Core on the same driver (SQLite: one
+  writer, WAL, `synchronous=FULL`, as Rigi).
+- **Idle memory**: the server's RSS before and after {displays} displays connect and say hello
+  (one display connected beforehand to warm up), Rigi run by uvicorn with the `create_app`
+  factory and `ws_per_message_deflate` off or on (the clients offer deflate in the "on" run).
+- **Printer and announcement**: `benchmarks/printer_bench.py` and
+  `benchmarks/announce_bench.py`, as they are.
+"""
+    return text, goals
+
+
+def main() -> int:
+    raise_open_files()
+    started = time.monotonic()
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    results: dict[str, Any] = {}
+    single = _step("call-to-display, one process", results, "single", realtime_bench.single_process)
+    if single:
+        latency, frame = single
+        results["single"] = latency
+        print(latency.line("rigi, one process"))
+        bare = _step(
+            "bare broadcast", results, "bare_broadcast",
+            lambda: realtime_bench.bare_broadcast(frame),
+        )  # fmt: skip
+        if bare:
+            print(bare.line("bare broadcast"))
+    scale = _step("call-to-display, two processes", results, "scale_out",
+                  realtime_bench.two_processes)  # fmt: skip
+    if scale:
+        print(scale.line("rigi, two processes through Redis"))
+    for database in ("sqlite", "postgresql"):
+        for key, work, what in (
+            (f"issue_{database}", issue_bench.rigi_rate, "rigi"),
+            (f"bare_issue_{database}", issue_bench.bare_rate, "bare"),
+        ):
+            rate = _step(f"issue rate, {what}, {database}", results, key,
+                         lambda work=work, database=database: work(database))  # fmt: skip
+            if rate:
+                print(rate.line(f"{what} {database}"))
+    for deflate in (False, True):
+        memory = _step(f"idle memory, deflate {deflate}", results, f"memory_deflate_{deflate}",
+                       lambda deflate=deflate: realtime_bench.idle_memory(deflate))  # fmt: skip
+        if memory:
+            print(f"server RSS {memory[0]:.1f} → {memory[1]:.1f} MB")
+    _step("printer agent", results, "printer", _printer)
+    _step("announcements", results, "announce", _announce)
+    text, goals = _report(results, date, time.monotonic() - started)
+    REPORT.write_text(text)
+    print("\n" + "\n".join(goals))
+    print(f"written to {REPORT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
