@@ -106,6 +106,7 @@ class Announcer:
         self.done: list[Announcement] = []
 
     def start(self) -> Announcer:
+        self.work_dir.mkdir(parents=True, exist_ok=True)  # stop() removes its own folder
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="announcer", daemon=True)
             self._thread.start()

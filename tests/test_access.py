@@ -136,24 +136,12 @@ def _served_routes(routes: list[BaseRoute]) -> tuple[set[str], set[str], list[st
     return http, feeds, unexpected
 
 
-def _with_printing(server: LiveServer) -> LiveServer:
-    """Serve the printing routes and /ws/printers too, unless app.py already does."""
-    from queue_server.printing import printing, printing_routes
-
-    app = server.app
-    if printing not in app.state.extensions:
-        app.state.extensions.append(printing)
-    if not any(getattr(r, "path", None) == "/ws/printers" for r in app.router.routes):
-        app.router.routes.extend(printing_routes())
-    return server
-
-
 @pytest.fixture
 def matrix_server(tmp_path: Path) -> Iterator[LiveServer]:
     settings = settings_for(
         f"sqlite+aiosqlite:///{tmp_path / 'rigi.sqlite3'}", tmp_path, login_rate="100000/minute"
     )
-    server = _with_printing(LiveServer(settings)).start()
+    server = LiveServer(settings).start()
     yield server
     server.stop()
 

@@ -24,7 +24,7 @@ from printer_agent.agent import PrinterAgent
 from printer_agent.config import DEFAULT_BOLD_FONT, DEFAULT_FONT, parse_config
 from printer_agent.fake_printer import FakePrinter
 from printer_agent.layout import Fonts
-from queue_server.printing import printing, printing_routes, request_print
+from queue_server.printing import request_print
 from queue_server.settings import Settings
 from queue_server.store.events import events_after
 from tests.support import LiveServer
@@ -35,19 +35,9 @@ PRINTER = "kiosk-1-printer"
 WAIT_S = 20.0
 
 
-def _with_printing(server: LiveServer) -> LiveServer:
-    """Wire printing into the app unless app.py already does."""
-    app = server.app
-    if printing not in app.state.extensions:
-        app.state.extensions.append(printing)
-    if not any(getattr(r, "path", None) == "/ws/printers" for r in app.router.routes):
-        app.router.routes.extend(printing_routes())
-    return server
-
-
 @pytest.fixture
 def server(settings: Settings) -> Iterator[LiveServer]:
-    live = _with_printing(LiveServer(settings)).start()
+    live = LiveServer(settings).start()
     yield live
     live.stop()
 

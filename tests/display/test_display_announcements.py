@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from feed_support import BRANCH, TOKEN, FakeBoardFeed
 
-from display_client.announce import Announcement, Announcer
+from display_client.announce import Announcement, Announcer, Call
 from display_client.audio import default_chime
 from display_client.client import DisplayClient, running
 from display_client.config import load_settings
@@ -227,3 +227,18 @@ def test_phrasebook_has_all_five_languages_georgian_first() -> None:
     book = load_phrasebook()
     assert set(book.languages) == {"ka", "en", "ru", "az", "hy"}
     assert book.default_languages == ("ka", "en")
+
+
+async def test_an_announcer_stopped_and_started_again_still_speaks() -> None:
+    announcer = Announcer(player=RecordingPlayer()).start()
+    try:
+        announcer.announce(Call("A", 1, 1))
+        await announced(announcer, 1)
+        announcer.stop()  # removes its own audio folder
+        announcer.start()
+        announcer.announce(Call("A", 2, 2))
+        done = await announced(announcer, 2)
+    finally:
+        announcer.stop()
+    assert [spoken(a) for a in done] == [("A", 1, 1), ("A", 2, 2)]
+    assert all(a.error is None for a in done)
