@@ -142,7 +142,8 @@ def _report(results: dict[str, Any], date: str, seconds: float) -> tuple[str, li
             rows.append(
                 f"| server RSS, {displays} idle displays, permessage-deflate {label} "
                 f"| {before:.0f} → {after:.0f} MB: {per_1000:.1f} MB per 1,000 "
-                f"| goal ≤ {GOAL_IDLE_MB:.0f} MB | {_verdict(met)} |"
+                f"| goal ≤ {GOAL_IDLE_MB:.0f} MB "
+                f"| {'for comparison' if deflate else _verdict(met)} |"
             )
             if not deflate:
                 goals.append(f"memory per 1,000 idle displays: {_verdict(met)} ({per_1000:.1f} MB)")
@@ -196,6 +197,23 @@ Last run: {date}, {seconds:.0f} s, on {_machine()}.
   factory and `ws_per_message_deflate` off or on (the clients offer deflate in the "on" run).
 - **Printer and announcement**: `benchmarks/printer_bench.py` and
   `benchmarks/announce_bench.py`, as they are.
+
+## Where the time goes (py-spy, 2026-11-23)
+
+- **Issue**: per ticket, one write transaction holds the branch's serialising lock (SQLite:
+  the process's write lock; PostgreSQL: the `ticket_numbers` row lock taken by the first
+  statement) across six statements, and `_estimate` reads *every* waiting ticket of the branch
+  (`_waiting`, O(waiting)) plus all counter rows inside it: ~half of the request's samples.
+  Compute the estimate before the write transaction on a read connection, and keep only
+  number → ticket → transition → event → commit under the lock.
+- **Fan-out**: each connection encodes the event again (`board_json` → `Event.to_json`,
+  ~9% of server CPU with 1,000 displays) and is woken through its own queue and task
+  (`Queue._wakeup_next` ~14% own time). Encode once per event in `Hub._deliver` and offer the
+  text; the bare baseline is one loop of `send_text` over the sockets.
+- **Redis channels are global**: the db number in `RIGI_BUS_URL` does not separate pub/sub
+  channels, so another deployment (or test run) on the same Redis with a branch of the same id
+  makes this one resync (`changed epoch: listeners resync`). The benchmark uses its own branch
+  id `benchhall` for that reason.
 """
     return text, goals
 
