@@ -43,9 +43,9 @@ class Listener:
     last_seq: int = 0
     epoch: str | None = None
     overflowed: bool = False
-    # Set on overflow. The sender may be stuck in a send to a client that stopped reading, so
-    # the connection watches this rather than waiting for the sender to reach the queue.
-    dropped: asyncio.Event = field(default_factory=asyncio.Event)
+    # Called on overflow. The sender may be stuck in a send to a client that stopped reading,
+    # so the connection is told directly rather than through the queue it no longer reads.
+    on_drop: Callable[[], object] = lambda: None
 
     def offer(self, event: Event) -> None:
         if self.overflowed:
@@ -56,7 +56,7 @@ class Listener:
             self.overflowed = True
             self.queue = asyncio.Queue(1)
             self.queue.put_nowait(None)  # wakes the sender, which closes the connection
-            self.dropped.set()
+            self.on_drop()
 
     def close(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -16,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from queue_server.store.schema import branch_streams, events
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Event:
-    """One change of a branch, as stored and as sent to clients."""
+    """One change of a branch, as stored and as sent to clients. Its encodings are made once
+    and then sent as-is to every connection (no slots: `cached_property` keeps them)."""
 
     branch: str
     epoch: str
@@ -39,13 +41,23 @@ class Event:
         }
 
     def to_json(self) -> str:
-        """Encoded once per event, then sent as-is to every connection."""
+        return self.encoded
+
+    @cached_property
+    def encoded(self) -> str:
+        """The event as a JSON text frame, encoded on first use and then reused."""
         return json.dumps(self.to_message(), ensure_ascii=False, separators=(",", ":"))
+
+    @cached_property
+    def encoded_without_data(self) -> str:
+        """The frame with its data left out, for feeds that may not see it (its seq still
+        counts, so the receiver sees no gap)."""
+        return json.dumps(self.to_message() | {"data": {}}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Event:
         message = json.loads(text)
-        return cls(
+        event = cls(
             branch=message["branch"],
             epoch=message["epoch"],
             seq=message["seq"],
@@ -53,6 +65,8 @@ class Event:
             at=datetime.fromisoformat(message["at"]),
             data=message["data"],
         )
+        event.__dict__["encoded"] = text  # the publisher's encoding: no need to make it again
+        return event
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,6 +114,18 @@ class QueueStore:
                 return earlier
         now = self.clock()
         day = local_day(now, branch.timezone)
+        # The estimate reads the whole queue: do it before the write lock, not under it (it is
+        # a guess, and one transaction of staleness changes nothing a citizen could notice).
+        newcomer = dispatch.QueuedTicket(
+            id="",
+            service_id=service_id,
+            priority=priority,
+            queued_at=now,
+            target_wait_s=service.target_wait_min * 60,
+            appointment_at=appointment_at,
+        )
+        async with self.database.read() as conn:
+            guess = await self._estimate(conn, branch_id, newcomer, now)
         try:
             async with self.database.write() as conn:
                 if idempotency_key:
@@ -138,7 +150,6 @@ class QueueStore:
                     "recalls": 0,
                     "visit": 1,
                 }
-                guess = await self._estimate(conn, branch_id, _queued(row, self.catalog), now)
                 row["wait_estimate_s"] = round(guess.wait_s)
                 await conn.execute(tickets.insert().values(**row))
                 await _record(conn, ticket_id, None, TicketStatus.WAITING, "issue", now, actor)
