@@ -224,3 +224,14 @@ async def test_a_browser_display_can_fetch_the_spoken_call_as_wav(live_server: L
         assert (bad.status_code, bad.json()["code"]) == (422, "bad_announcement")
     async with live_server.client(None) as anonymous:
         assert (await anonymous.get(path)).status_code == 401
+
+
+async def test_health_and_readiness_answer_for_load_balancers(live_server: LiveServer) -> None:
+    async with live_server.client(None) as anonymous:
+        health = await anonymous.get("/healthz")
+        ready = await anonymous.get("/readyz")
+        assert (health.status_code, health.json()) == (200, {"status": "ok"})
+        assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+        spec = (await anonymous.get("/openapi.json")).json()
+        assert "/api/v1/branches/{branch}/tickets" in spec["paths"]
+        assert (await anonymous.get("/docs")).status_code == 200

@@ -75,7 +75,9 @@ async def read_json(request: Request, model: type[BaseModel]) -> BaseModel:
     if raw.strip():
         try:
             data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            # RecursionError: nesting deeper than the parser goes (a hostile body, not JSON
+            # any client of ours sends).
             raise BadRequest("The body is not valid JSON.", code="malformed_json") from None
     else:
         data = {}
