@@ -87,30 +87,18 @@ class Connection:
         self.principal = principal
         self.last_pong = asyncio.get_running_loop().time()
 
-    async def run(
-        self, on_event: Callable[[Event], Awaitable[None]], *, direct: bool = False
-    ) -> None:
+    async def run(self, on_event: Callable[[Event], Awaitable[None]]) -> None:
         """Send events (and heartbeats) in one task, read pongs in another: with the ASGI
-        task itself, three tasks a connection, which keeps 1,000 idle displays cheap.
-
-        `direct`: `on_event` is a plain send, which the hub may run itself while this
-        connection is caught up (see `Listener`)."""
+        task itself, three tasks a connection, which keeps 1,000 idle displays cheap."""
         sender = asyncio.create_task(self._send_events(on_event))
         reader = asyncio.create_task(self._read())
         self.listener.on_drop = sender.cancel
-        self.listener.on_error = sender.cancel
-        if direct:
-            self.listener.direct = on_event  # type: ignore[assignment]
         try:
             await asyncio.wait((sender, reader), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self.listener.direct = None
-            self.listener.idle = False
-            pending = self.listener.pending
-            tasks = (sender, reader) if pending is None else (sender, reader, pending)
-            for task in tasks:
+            for task in (sender, reader):
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(sender, reader, return_exceptions=True)
         if self.listener.overflowed:
             # The sender may have been stuck in a send to this client: it was cancelled, and
             # the close frame goes out once the client reads again (or the close times out).
@@ -118,20 +106,11 @@ class Connection:
 
     async def _send_events(self, on_event: Callable[[Event], Awaitable[None]]) -> None:
         loop = asyncio.get_running_loop()
-        listener = self.listener
         while True:
-            listener.idle = True
             try:
                 async with asyncio.timeout(PING_INTERVAL_S):
-                    event = await listener.queue.get()
+                    event = await self.listener.queue.get()
             except TimeoutError:
-                event = False
-            finally:
-                listener.idle = False
-            if listener.pending is not None:
-                await listener.pending  # a direct send still in flight goes out first
-                listener.pending = None
-            if event is False:
                 if loop.time() - self.last_pong > PING_INTERVAL_S * MISSED_PONGS:
                     await _close(self.websocket, CLOSE_TOO_SLOW, "no pong")
                     return
@@ -214,7 +193,7 @@ async def board_feed(websocket: WebSocket) -> None:
         async def send(event: Event) -> None:
             await websocket.send_text(board_json(event))
 
-        await Connection(websocket, listener, principal).run(send, direct=True)
+        await Connection(websocket, listener, principal).run(send)
 
 
 async def _replay(rigi: Any, branch: str, hello: Hello) -> list[Event] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,13 +33,7 @@ def channel_of(branch_id: str) -> str:
 
 @dataclass(eq=False)
 class Listener:
-    """One connection's view of a branch stream: what it has been sent and what is queued.
-
-    A connection whose live events are plain sends (a lobby display) may set `direct`. While
-    its sender task is idle and nothing is queued or in flight, an event is then sent from the
-    hub's own loop over the listeners: no queue, no task wake-up. A send that cannot complete at
-    once (the client stopped reading) is finished by a task of its own, and later events queue
-    behind it, so a slow client never holds up the loop or the others."""
+    """One connection's view of a branch stream: what it has been sent and what is queued."""
 
     branch: str
     accepts: Callable[[Event], bool] = lambda event: True
@@ -52,26 +46,9 @@ class Listener:
     # Called on overflow. The sender may be stuck in a send to a client that stopped reading,
     # so the connection is told directly rather than through the queue it no longer reads.
     on_drop: Callable[[], object] = lambda: None
-    # The direct path: the send itself, whether the sender waits idle on an empty queue, the
-    # unfinished direct send (the sender awaits it before anything else), and what to call
-    # when a direct send fails (the connection is gone: end it).
-    direct: Callable[[Event], Coroutine[Any, Any, None]] | None = None
-    idle: bool = False
-    pending: asyncio.Future[None] | None = None
-    on_error: Callable[[], object] = lambda: None
 
     def offer(self, event: Event) -> None:
         if self.overflowed:
-            return
-        if (
-            self.direct is not None
-            and self.idle
-            and self.pending is None
-            and not self.queue.qsize()
-            and event.kind != "device.revoked"  # the sender decides whether it closes
-        ):
-            self.last_seq = event.seq
-            self._send_now(self.direct(event))
             return
         try:
             self.queue.put_nowait(event)
@@ -81,63 +58,9 @@ class Listener:
             self.queue.put_nowait(None)  # wakes the sender, which closes the connection
             self.on_drop()
 
-    def _send_now(self, send: Coroutine[Any, Any, None]) -> None:
-        try:
-            waiting = send.send(None)
-        except StopIteration:
-            return  # the usual case: the frame went into the transport's buffer
-        except Exception:
-            log.debug("direct send failed: the connection ends", exc_info=True)
-            self.direct = None
-            self.on_error()
-            return
-        pending = asyncio.ensure_future(_finish(send, waiting))
-        self.pending = pending
-        pending.add_done_callback(self._sent)
-
-    def _sent(self, pending: asyncio.Future[None]) -> None:
-        if pending.cancelled():
-            return
-        if pending.exception() is not None:
-            self.direct = None
-            self.on_error()  # the sender re-raises it when it awaits `pending`
-            return
-        if self.pending is pending:
-            self.pending = None
-
     def close(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):
             self.queue.put_nowait(None)
-
-
-class _Suspend:
-    """Hands what a coroutine yielded (the future it waits on) to the task running `_finish`."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __await__(self) -> Generator[Any, None, None]:
-        yield self.value
-
-
-async def _finish(coroutine: Coroutine[Any, Any, None], waiting: Any) -> None:
-    """Run a coroutine that was started by hand and suspended, yielding `waiting`, to its end
-    (what a task started eagerly does on Python 3.12). Cancellation is passed on to it."""
-    while True:
-        try:
-            await _Suspend(waiting)
-        except BaseException as error:  # cancellation included: passed on into it
-            try:
-                waiting = coroutine.throw(error)
-            except StopIteration:
-                return
-            continue
-        try:
-            waiting = coroutine.send(None)
-        except StopIteration:
-            return
 
 
 @dataclass
