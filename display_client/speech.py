@@ -9,6 +9,8 @@ therefore goes through this single worker, one `save_to_file` + `runAndWait` per
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import shutil
 import subprocess
@@ -115,6 +117,19 @@ class SpeechEngine:
             raise SpeechFailed(f"espeak-ng wrote an empty file for {text!r} ({voice.name})")
         return path
 
+    def close(self) -> None:
+        """Drop the pyttsx3 engine on its own thread and end the thread. Run at exit: left to
+        interpreter shutdown, pyttsx3's finaliser runs after its modules are torn down and
+        prints an ignored AttributeError."""
+
+        def _drop() -> None:
+            self._engine = None
+
+        # A synthesis may be stuck, or the executor already shut down: leave then.
+        with contextlib.suppress(FutureTimeout, RuntimeError):
+            self._executor.submit(_drop).result(SYNTHESIS_TIMEOUT_S)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
     def submit(self, text: str, voice: Voice, path: Path) -> Future[Path]:
         return self._executor.submit(self._synthesize_in_thread, text, voice, path)
 
@@ -144,4 +159,5 @@ def speech_engine() -> SpeechEngine:
     with _engine_lock:
         if _engine is None:
             _engine = SpeechEngine()
+            atexit.register(_engine.close)
         return _engine
