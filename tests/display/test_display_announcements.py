@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 from feed_support import BRANCH, TOKEN, FakeBoardFeed
 
-from display_client.announce import Announcement, Announcer, Call
+from display_client.announce import Announcer, Call
 from display_client.audio import default_chime
 from display_client.client import DisplayClient, running
 from display_client.config import load_settings
 from display_client.errors import PlaybackFailed
 from display_client.phrases import load_phrasebook, parse_phrasebook
 from display_client.players import AplayPlayer, RecordingPlayer
+from tests.display.announcing import QUIET_S, WAIT_S, announced, spoken
 
 pytestmark = [
     pytest.mark.speech,
@@ -26,29 +27,12 @@ pytestmark = [
     ),
 ]
 
-WAIT_S = 30.0
-QUIET_S = 0.2
-
 
 def make_client(feed: FakeBoardFeed, announcer: Announcer) -> DisplayClient:
     settings = load_settings({"server_url": feed.url, "branch": BRANCH, "token": TOKEN}, environ={})
     return DisplayClient(
         settings, announcer, reconnect_min=0.05, reconnect_max=0.2, catch_up_quiet=QUIET_S
     )
-
-
-async def announced(announcer: Announcer, count: int) -> list[Announcement]:
-    """Wait until `count` announcements are finished, then a little longer for any extra."""
-    async with asyncio.timeout(WAIT_S):
-        while len(announcer.done) < count:  # noqa: ASYNC110 - the announcer is a thread
-            await asyncio.sleep(0.02)
-    await asyncio.sleep(QUIET_S * 3)
-    return list(announcer.done)
-
-
-def spoken(announcement: Announcement) -> tuple[str, int, int]:
-    call = announcement.call
-    return call.letter, call.number, call.counter_number
 
 
 async def test_three_quick_calls_are_announced_in_order_never_at_once() -> None:

@@ -17,18 +17,17 @@ from typing import Any
 import httpx
 import pytest
 
-from display_client.announce import Announcement, Announcer
+from display_client.announce import Announcer
 from display_client.audio import default_chime
 from display_client.client import DisplayClient, running
 from display_client.config import DisplaySettings
 from display_client.players import RecordingPlayer
+from tests.display.announcing import QUIET_S, WAIT_S, announced, spoken
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.speech
 
 B = "/api/v1/branches/testhall"
-WAIT_S = 30.0  # hang guard only
-QUIET_S = 0.2  # the client's catch-up window, shortened for the test
 # What a board call holds (docs/protocol.md, "Board snapshot"), on the display and the server.
 CALL_KEYS = (
     "ticket_id", "label", "letter", "number", "service_id", "counter_id", "counter_number",
@@ -76,20 +75,6 @@ async def caught_up(display: DisplayClient, staff: httpx.AsyncClient) -> dict[st
     async with asyncio.timeout(WAIT_S):
         await display.wait_for_seq(state["seq"])
     return state
-
-
-async def announced(announcer: Announcer, count: int) -> list[Announcement]:
-    """Wait until `count` announcements are finished, then a little longer for any extra."""
-    async with asyncio.timeout(WAIT_S):
-        while len(announcer.done) < count:  # noqa: ASYNC110 - the announcer is a thread
-            await asyncio.sleep(0.02)
-    await asyncio.sleep(QUIET_S * 3)
-    return list(announcer.done)
-
-
-def spoken(announcement: Announcement) -> tuple[str, int, int]:
-    call = announcement.call
-    return call.letter, call.number, call.counter_number
 
 
 def called(ticket: dict[str, Any]) -> tuple[str, int, int]:
