@@ -61,7 +61,15 @@ class Rigi:
     limiter: Any
     listeners: list[Any] = field(default_factory=list)
     hub: Any = None
+    printing: Any = None  # set by the printing lifespan part
     ready: bool = False
+
+    async def ticket_view(self, ticket_id: str) -> dict[str, Any]:
+        """A ticket as its holder sees it, with its print job's status when printing runs."""
+        view = await self.store.ticket(ticket_id)
+        if self.printing is not None:
+            view["print"] = await self.printing.jobs.status(ticket_id)
+        return view
 
     async def publish(self, events: Sequence[Event]) -> None:
         """Tell the feeds after the commit. The database already holds every event, so a

@@ -90,7 +90,7 @@ def public_base(request: Request) -> str:
 
 
 async def read_ticket(request: Request, ticket_id: str) -> dict[str, Any]:
-    return await _store(request).ticket(ticket_id)
+    return await request.app.state.rigi.ticket_view(ticket_id)  # type: ignore[no-any-return]
 
 
 async def cancel_ticket(request: Request, ticket_id: str) -> dict[str, Any]:

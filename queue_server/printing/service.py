@@ -93,27 +93,13 @@ async def reprint_ticket(rigi: Any, ticket_id: str) -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def printing(rigi: Any) -> AsyncIterator[PrintService]:
-    """Lifespan part: the print service, and the `print` status in every ticket view.
+    """Lifespan part: the print service (`Rigi.ticket_view` then adds each ticket's `print`).
 
     Enter it after `realtime` so that jobs travel through the hub.
     """
     service = PrintService(rigi, PrintJobs(rigi.database, rigi.catalog, rigi.store.clock))
     rigi.printing = service
-    store = rigi.store
-    plain_ticket = store.ticket
-
-    async def ticket_with_print(ticket_id: str) -> dict[str, Any]:
-        view: dict[str, Any] = await plain_ticket(ticket_id)
-        if "print" not in view:
-            view["print"] = await service.jobs.status(ticket_id)
-        return view
-
-    # Until QueueStore.ticket reads the job itself (see print_status in the report), the
-    # ticket view, the ticket feed and the issue answer all gain `print` here.
-    store.ticket = ticket_with_print
     try:
         yield service
     finally:
-        with contextlib.suppress(AttributeError):
-            del store.ticket
         rigi.printing = None

@@ -213,7 +213,7 @@ async def ticket_feed(websocket: WebSocket) -> None:
     rigi = _rigi(websocket)
     await websocket.accept()
     try:
-        view = await rigi.store.ticket(websocket.path_params["ticket_id"])
+        view = await rigi.ticket_view(websocket.path_params["ticket_id"])
     except RigiError as error:
         await _close(websocket, CLOSE_UNKNOWN, error.code)
         return
@@ -226,7 +226,7 @@ async def ticket_feed(websocket: WebSocket) -> None:
             nonlocal last
             if not listener.queue.empty():
                 return  # more events queued: refresh once, after the last of them
-            current = await rigi.store.ticket(view["id"])
+            current = await rigi.ticket_view(view["id"])
             if current != last:
                 last = current
                 await websocket.send_text(_dumps({"type": "ticket", "ticket": current}))
