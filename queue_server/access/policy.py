@@ -23,7 +23,6 @@ RULES: dict[str, frozenset[Role]] = {
     "signed_in": frozenset({Role.OPERATOR, Role.MANAGER}),  # any branch: own session routes
     "admin": frozenset(),
 }
-ANONYMOUS_ALLOWED = frozenset({"public", "issue"})
 
 
 def authorize(

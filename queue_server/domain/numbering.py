@@ -26,8 +26,3 @@ def local_day(moment: datetime, timezone: str = DEFAULT_TIMEZONE) -> date:
 def ticket_label(letter: str, number: int) -> str:
     """The printed form, e.g. `A012`: letters keep tickets of different queues apart."""
     return f"{letter}{number:0{NUMBER_DIGITS}d}"
-
-
-def spoken_parts(letter: str, number: int) -> tuple[str, int]:
-    """What is announced: the letter and the number without leading zeros."""
-    return letter, number
