@@ -35,3 +35,14 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
     server = LiveServer(settings).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def sqlite_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A server on SQLite only, whose sign-in limit does not stop tests that sign in often."""
+    settings = test_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'rigi.sqlite3'}", tmp_path, login_rate="100000/minute"
+    )
+    server = LiveServer(settings).start()
+    yield server
+    server.stop()

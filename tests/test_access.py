@@ -136,16 +136,6 @@ def _served_routes(routes: list[BaseRoute]) -> tuple[set[str], set[str], list[st
     return http, feeds, unexpected
 
 
-@pytest.fixture
-def matrix_server(tmp_path: Path) -> Iterator[LiveServer]:
-    settings = settings_for(
-        f"sqlite+aiosqlite:///{tmp_path / 'rigi.sqlite3'}", tmp_path, login_rate="100000/minute"
-    )
-    server = LiveServer(settings).start()
-    yield server
-    server.stop()
-
-
 def _client(server: LiveServer, role: str) -> Any:
     if role == ANONYMOUS:
         return server.client(None)
@@ -214,9 +204,9 @@ def _issue_tickets(server: LiveServer, count: int) -> list[str]:
 
 
 async def test_every_route_is_allowed_or_refused_by_role_as_the_matrix_says(
-    matrix_server: LiveServer,
+    sqlite_server: LiveServer,
 ) -> None:
-    server = matrix_server
+    server = sqlite_server
     http, feeds, unexpected = _served_routes(server.app.routes)
     assert not unexpected, f"routes outside /api and /ws that are not read-only pages: {unexpected}"
     assert not http - EXPECTED_HTTP.keys(), (
@@ -328,9 +318,9 @@ def _json(message: dict[str, Any]) -> str:
 
 
 async def test_every_feed_is_opened_or_refused_by_role_as_the_matrix_says(
-    matrix_server: LiveServer,
+    sqlite_server: LiveServer,
 ) -> None:
-    server = matrix_server
+    server = sqlite_server
     wrong = []
     for template, allowed in sorted(EXPECTED_FEEDS.items()):
         for role in ROLES:

@@ -6,8 +6,7 @@ No request may get a 5xx, and every response must match the schema the document 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -22,7 +21,6 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 
 from queue_server.store.queue import CounterState
 from tests.support import PASSWORD, LiveServer
-from tests.support import test_settings as settings_for
 
 EXAMPLES_PER_OPERATION = 15
 BRANCH = "testhall"
@@ -33,16 +31,6 @@ BODY_VALUES = {"service_id": "service_id", "ticket_id": "ticket_id", "counter_id
 CHECKS = (not_a_server_error, response_schema_conformance, status_code_conformance)
 # Signing out would end the manager's session for every later example.
 SKIPPED = {("POST", "/api/v1/session/logout")}
-
-
-@pytest.fixture
-def fuzz_server(tmp_path: Path) -> Iterator[LiveServer]:
-    settings = settings_for(
-        f"sqlite+aiosqlite:///{tmp_path / 'rigi.sqlite3'}", tmp_path, login_rate="100000/minute"
-    )
-    server = LiveServer(settings).start()
-    yield server
-    server.stop()
 
 
 def _manager_session(server: LiveServer) -> requests.Session:
@@ -117,8 +105,8 @@ def _fuzz(
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_the_api_answers_generated_requests_within_its_schema(fuzz_server: LiveServer) -> None:
-    server = fuzz_server
+def test_the_api_answers_generated_requests_within_its_schema(sqlite_server: LiveServer) -> None:
+    server = sqlite_server
     schemathesis.experimental.OPEN_API_3_1.enable()  # our document is OpenAPI 3.1 (pydantic)
     try:
         schema = schemathesis.from_uri(f"{server.url}/openapi.json", base_url=server.url)
