@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -44,7 +45,7 @@ class Accounts:
         if role is not Role.ADMIN and branch is None:
             raise ValidationFailed("Operators and managers belong to a branch.", code="no_branch")
         try:
-            password_hash = hash_password(password)
+            password_hash = await asyncio.to_thread(hash_password, password)
         except ValueError as exc:
             raise ValidationFailed(str(exc).capitalize() + ".", code="weak_password") from None
         row = {
@@ -76,7 +77,8 @@ class Accounts:
                 await conn.execute(select(users).where(users.c.username == username))
             ).one_or_none()
         stored = row.password_hash if row is not None and row.active else None
-        if not verify_password(stored, password) or row is None:
+        # argon2 is deliberately slow (tens of ms of CPU): keep it off the event loop.
+        if not await asyncio.to_thread(verify_password, stored, password) or row is None:
             return None
         return _user_principal(row)
 

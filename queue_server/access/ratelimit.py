@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 from queue_server.errors import RateLimited
 
 REDIS_KEY_PREFIX = "rigi:rate:"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +62,19 @@ class RedisLimiter:
         self._redis: Any = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
 
     async def hit(self, key: str, limit: Limit) -> None:
+        """Count one request. If Redis cannot answer, the request is let through and logged:
+        a citizen's ticket matters more than a limit during an outage."""
+        from redis.exceptions import RedisError
+
         now = time.time()
         window = int(now // limit.seconds)
         name = f"{REDIS_KEY_PREFIX}{key}:{window}"
-        async with self._redis.pipeline(transaction=True) as pipe:
-            count, _ = await pipe.incr(name).expire(name, limit.seconds + 1).execute()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                count, _ = await pipe.incr(name).expire(name, limit.seconds + 1).execute()
+        except (RedisError, OSError) as exc:
+            log.warning("rate limit not checked, Redis unavailable: %s", exc)
+            return
         if count > limit.count:
             raise _limited(limit, now)
 
