@@ -235,3 +235,37 @@ async def test_health_and_readiness_answer_for_load_balancers(live_server: LiveS
         spec = (await anonymous.get("/openapi.json")).json()
         assert "/api/v1/branches/{branch}/tickets" in spec["paths"]
         assert (await anonymous.get("/docs")).status_code == 200
+
+
+async def test_the_wait_estimate_learns_service_times_from_the_day(settings) -> None:
+    now = [datetime(2026, 11, 23, 6, 0, tzinfo=UTC)]  # 10:00 in Tbilisi
+    server = LiveServer(settings, clock=lambda: now[0]).start()
+    try:
+        async with server.client("manager") as client:
+
+            async def take() -> dict:
+                now[0] += timedelta(seconds=1)  # citizens arrive one after another
+                return await issue(client)
+
+            await client.post(counter(2) + "/open")  # c02 serves ID cards and extracts
+            await take()
+            before = await take()  # one ahead, configured 5 min a visit
+            await client.post(counter(2) + "/call-next")
+            await client.post(counter(2) + "/no-show")
+            await client.post(counter(2) + "/call-next")
+            await client.post(counter(2) + "/no-show")
+            for _ in range(3):  # three ID cards that take 20 minutes each, not 5
+                await take()
+                await client.post(counter(2) + "/call-next")
+                await client.post(counter(2) + "/start")
+                now[0] += timedelta(minutes=20)
+                await client.post(counter(2) + "/finish", json={})
+            now[0] += timedelta(minutes=2)  # past the reuse window of learned times
+            await take()
+            after = await take()
+        assert (before["people_ahead"], after["people_ahead"]) == (1, 1)
+        assert before["wait_minutes"] <= 5
+        assert after["wait_minutes"] >= 3 * before["wait_minutes"]
+        assert after["wait_minutes"] >= 15
+    finally:
+        server.stop()

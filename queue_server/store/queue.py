@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -43,6 +43,7 @@ from queue_server.store.schema import (
 )
 
 BOARD_CALLS = 12  # calls shown on a lobby board, newest first
+SERVICE_TIMES_TTL = timedelta(minutes=1)  # how long learned service times are reused
 Clock = Callable[[], datetime]
 
 
@@ -83,6 +84,9 @@ class QueueStore:
         self.database = database
         self.catalog = catalog
         self.clock = clock
+        self._configured_s = {s.id: s.service_time_min * 60 for s in catalog.services.values()}
+        # branch → (when learned, service times learned from the day's finished visits)
+        self._learned: dict[str, tuple[datetime, estimate.ServiceTimes]] = {}
 
     # ---- tickets -------------------------------------------------------------------------
 
@@ -530,10 +534,34 @@ class QueueStore:
             )
             for c in self.catalog.branch(branch_id).counters
         ]
-        times = estimate.ServiceTimes(
-            {s.id: s.service_time_min * 60 for s in self.catalog.services.values()}
-        )
+        times = await self._service_times(conn, branch_id, now)
         return estimate.estimate_wait(ticket, waiting, counters, times, now)
+
+    async def _service_times(
+        self, conn: AsyncConnection, branch_id: str, now: datetime
+    ) -> estimate.ServiceTimes:
+        """Service times learned from the branch's visits finished today (configured times until
+        there are enough), read from the database at most once a `SERVICE_TIMES_TTL`: every
+        process learns the same from the same visits, and issuing does not query them each time."""
+        cached = self._learned.get(branch_id)
+        if cached is not None and now - cached[0] < SERVICE_TIMES_TTL:
+            return cached[1]
+        day = local_day(now, self.catalog.branch(branch_id).timezone)
+        rows = await conn.execute(
+            select(tickets.c.service_id, tickets.c.started_at, tickets.c.finished_at)
+            .where(
+                tickets.c.branch_id == branch_id,
+                tickets.c.day == day,
+                tickets.c.status == TicketStatus.DONE,
+                tickets.c.started_at.is_not(None),
+            )
+            .order_by(tickets.c.finished_at)
+        )
+        times = estimate.ServiceTimes(self._configured_s)
+        for row in rows:
+            times.observe(row.service_id, (row.finished_at - row.started_at).total_seconds())
+        self._learned[branch_id] = (now, times)
+        return times
 
     async def _board(self, conn: AsyncConnection, branch_id: str) -> dict[str, Any]:
         day = local_day(self.clock(), self.catalog.branch(branch_id).timezone)
