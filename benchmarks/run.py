@@ -20,6 +20,8 @@ from benchmarks import issue_bench, realtime_bench
 from benchmarks._support import ROOT, raise_open_files
 
 REPORT = ROOT / "docs" / "benchmarks.md"
+# Everything in the report from this line on is written by hand and kept across runs.
+ANALYSIS_MARKER = "<!-- analysis below: written by hand, kept by benchmarks/run.py -->"
 GOAL_SINGLE = 1.5  # call-to-display, one process, against the bare broadcast
 GOAL_SCALE_OUT = 2.0  # the same through Redis, two processes
 GOAL_ISSUE_SHARE = 0.70  # issue rate against the bare INSERT+commit
@@ -197,25 +199,15 @@ Last run: {date}, {seconds:.0f} s, on {_machine()}.
   factory and `ws_per_message_deflate` off or on (the clients offer deflate in the "on" run).
 - **Printer and announcement**: `benchmarks/printer_bench.py` and
   `benchmarks/announce_bench.py`, as they are.
-
-## Where the time goes (py-spy, 2026-11-23)
-
-- **Issue**: per ticket, one write transaction holds the branch's serialising lock (SQLite:
-  the process's write lock; PostgreSQL: the `ticket_numbers` row lock taken by the first
-  statement) across six statements, and `_estimate` reads *every* waiting ticket of the branch
-  (`_waiting`, O(waiting)) plus all counter rows inside it: ~half of the request's samples.
-  Compute the estimate before the write transaction on a read connection, and keep only
-  number → ticket → transition → event → commit under the lock.
-- **Fan-out**: each connection encodes the event again (`board_json` → `Event.to_json`,
-  ~9% of server CPU with 1,000 displays) and is woken through its own queue and task
-  (`Queue._wakeup_next` ~14% own time). Encode once per event in `Hub._deliver` and offer the
-  text; the bare baseline is one loop of `send_text` over the sockets.
-- **Redis channels are global**: the db number in `RIGI_BUS_URL` does not separate pub/sub
-  channels, so another deployment (or test run) on the same Redis with a branch of the same id
-  makes this one resync (`changed epoch: listeners resync`). The benchmark uses its own branch
-  id `benchhall` for that reason.
 """
     return text, goals
+
+
+def _kept_analysis() -> str:
+    """The hand-written part of the report (from ANALYSIS_MARKER on), or the marker alone."""
+    old = REPORT.read_text() if REPORT.exists() else ""
+    start = old.find(ANALYSIS_MARKER)
+    return old[start:] if start >= 0 else ANALYSIS_MARKER + "\n"
 
 
 def main() -> int:
@@ -255,7 +247,7 @@ def main() -> int:
     _step("printer agent", results, "printer", _printer)
     _step("announcements", results, "announce", _announce)
     text, goals = _report(results, date, time.monotonic() - started)
-    REPORT.write_text(text)
+    REPORT.write_text(text.rstrip() + "\n\n" + _kept_analysis())
     print("\n" + "\n".join(goals))
     print(f"written to {REPORT.relative_to(ROOT)}")
     return 0
