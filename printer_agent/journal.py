@@ -130,8 +130,15 @@ class Journal:
                         ),
                     )
                     fresh = True
-                elif reprint and row["state"] in (PRINTED, FAILED) and row["acked"]:
-                    # An explicit reprint of a finished ticket: queue it again, marked.
+                elif (
+                    reprint
+                    and row["state"] in (PRINTED, FAILED)
+                    and (row["acked"] or not row["reprint"])
+                ):
+                    # An explicit reprint of a finished ticket: queue it again, marked. A
+                    # finished *reprint* whose ack has not landed is the server sending that
+                    # same request again, and only gets its ack. An original print counts as
+                    # finished even while its ack is still on the way.
                     self._db.execute(
                         "UPDATE jobs SET state = ?, queued = ?, reprint = 1, attempts = 0,"
                         " acked = 0, payload = ?, printer_id = ?, error_code = NULL,"
@@ -177,7 +184,12 @@ class Journal:
         )
 
     def mark_acked(self, job_id: str) -> None:
-        self._update("UPDATE jobs SET acked = 1, updated_at = ? WHERE job_id = ?", (_now(), job_id))
+        """Only a finished job can be acknowledged: an ack that lands after the job was queued
+        again for a reprint must not mark the reprint as reported."""
+        self._update(
+            "UPDATE jobs SET acked = 1, updated_at = ? WHERE job_id = ? AND state IN (?, ?)",
+            (_now(), job_id, PRINTED, FAILED),
+        )
 
     def record_failure(self, job_id: str, code: str, message: str, max_attempts: int) -> bool:
         """Count a failed attempt; returns True when the job is now set aside as failed."""

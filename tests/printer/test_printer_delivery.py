@@ -130,3 +130,33 @@ def test_journal_survives_reopening_with_job_states(tmp_path: Path) -> None:
     entry = reopened.next_pending("p")
     reopened.close()
     assert entry is not None and entry.state == "printing" and entry.must_say_reprint
+
+
+def test_a_reprint_asked_while_the_first_ack_is_on_its_way_is_printed(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    try:
+        journal.accept("t1", "p", {"id": "t1"}, reprint=False)
+        journal.mark_printing("t1")
+        journal.mark_printed("t1")  # the ack is sent, but not yet marked in the journal
+        fresh, entry = journal.accept("t1", "p", {"id": "t1"}, reprint=True)
+        assert fresh and entry.must_say_reprint
+        journal.mark_acked("t1")  # the late ack of the first print does not cover the reprint
+        assert journal.get("t1").acked is False
+    finally:
+        journal.close()
+
+
+def test_a_reprint_sent_again_before_its_ack_landed_is_not_printed_twice(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    try:
+        journal.accept("t1", "p", {"id": "t1"}, reprint=False)
+        journal.mark_printing("t1")
+        journal.mark_printed("t1")
+        journal.mark_acked("t1")
+        assert journal.accept("t1", "p", {"id": "t1"}, reprint=True)[0]  # staff ask a reprint
+        journal.mark_printing("t1")
+        journal.mark_printed("t1")  # the reprint is printed; its ack is lost
+        fresh, entry = journal.accept("t1", "p", {"id": "t1"}, reprint=True)  # server resends
+        assert not fresh and entry.state == "printed"
+    finally:
+        journal.close()
