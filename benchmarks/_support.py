@@ -115,10 +115,22 @@ def create_admin(env: dict[str, str]) -> None:
 
 
 def reset_postgres(url: str = POSTGRES_URL) -> None:
+    """Empty the benchmark's database, creating it first on a machine that has never run it."""
     import asyncpg
 
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+
     async def _reset() -> None:
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            conn = await asyncpg.connect(dsn)
+        except asyncpg.InvalidCatalogNameError:
+            server, _, name = dsn.rpartition("/")
+            admin = await asyncpg.connect(f"{server}/postgres")
+            try:
+                await admin.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await admin.close()
+            conn = await asyncpg.connect(dsn)
         try:
             await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
         finally:

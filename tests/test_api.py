@@ -75,6 +75,49 @@ async def test_a_retried_kiosk_request_gets_the_same_ticket(live_server: LiveSer
         assert (await issue(client))["label"] == "A002"
 
 
+async def test_a_crowd_at_the_kiosks_gets_one_number_each_in_order(
+    live_server: LiveServer,
+) -> None:
+    """Tickets asked for at the same moment are written together (group commit), yet each
+    gets its own number, its own place in the line and its own event; retries and reused
+    keys inside one batch are answered as if they had come one by one."""
+    async with live_server.client("manager", timeout=60) as client:
+
+        async def post(service: str, key: str | None = None) -> httpx.Response:
+            headers = {"Idempotency-Key": key} if key else {}
+            return await client.post(f"{B}/tickets", json={"service_id": service}, headers=headers)
+
+        before = (await client.get(f"{B}/snapshot")).json()["seq"]
+        crowd = await asyncio.gather(*(post("stamp") for _ in range(40)))
+        assert {r.status_code for r in crowd} == {201}
+        stamps = sorted((r.json() for r in crowd), key=lambda t: t["number"])
+        assert [t["number"] for t in stamps] == list(range(1, 41))
+        # Everyone waits behind exactly those who were given earlier numbers.
+        assert [t["people_ahead"] for t in stamps] == list(range(40))
+
+        retried = [post("id_card", f"kiosk-{n}") for n in range(5) for _ in range(2)]
+        reused = [post("id_card", "kiosk-x"), post("passport", "kiosk-x")]
+        answers = await asyncio.gather(*retried, *reused)
+        for first, again in zip(answers[0:10:2], answers[1:10:2], strict=True):
+            assert sorted((first.status_code, again.status_code)) == [200, 201]
+            assert first.json()["id"] == again.json()["id"]
+        assert sorted(r.status_code for r in answers[10:]) == [201, 409]
+        refused = next(r for r in answers[10:] if r.status_code == 409)
+        assert refused.json()["code"] == "idempotency_key_reused"
+        issued = {r.json()["id"]: r.json() for r in answers if r.status_code == 201}
+        assert len(issued) == 6
+        for letter in ("A", "P"):
+            numbers = sorted(t["number"] for t in issued.values() if t["letter"] == letter)
+            assert numbers == list(range(1, len(numbers) + 1))
+
+        # One event per new ticket, none for the retries and the refusal.
+        snapshot = (await client.get(f"{B}/snapshot")).json()
+        assert snapshot["seq"] == before + 40 + 6
+        waiting = snapshot["board"]["waiting"]
+        assert waiting["stamp"] == 40
+        assert waiting.get("id_card", 0) + waiting.get("passport", 0) == 6
+
+
 async def test_a_counter_refuses_what_its_state_does_not_allow(live_server: LiveServer) -> None:
     async with live_server.client("manager") as client:
         closed = await client.post(counter(1) + "/call-next")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from queue_server.domain.dispatch import QueuedTicket, urgency
+from queue_server.domain.dispatch import QueuedTicket, head_start, urgency
+from queue_server.domain.tickets import Priority
 
 LEARNING_WEIGHT = 0.1  # weight of each new observation in the moving mean of service times
 MIN_OBSERVATIONS = 3  # below this many finished visits, trust the configured time instead
@@ -56,61 +58,126 @@ class ServiceTimes:
         return self.configured_s.get(service_id, 300.0)
 
 
-def tickets_ahead(
-    ticket: QueuedTicket,
-    waiting: Iterable[QueuedTicket],
-    counters: Sequence[CounterState],
-    now: datetime,
-) -> list[QueuedTicket]:
-    """Waiting tickets that the counters serving this ticket's service will take before it."""
-    serving = [c for c in counters if c.profile.get(ticket.service_id, 0.0) > 0.0]
-    shared = {service for c in serving for service, w in c.profile.items() if w > 0.0}
-    mine = urgency(ticket, now)
-    ahead = []
-    for other in waiting:
-        if other.id == ticket.id or other.service_id not in shared:
-            continue
-        theirs = urgency(other, now)
-        if theirs > mine or (theirs == mine and other.queued_at < ticket.queued_at):
-            ahead.append(other)
-    return ahead
+class WaitingLine:
+    """The waiting tickets of a branch, kept in the dispatcher's order without ranking again.
+
+    A walk-in's urgency grows by 1/target a second from its class head start, so it is more
+    urgent than another exactly when it effectively started waiting earlier: its *effective
+    start* is when it queued, less its head start in targets (a priority ticket counts as
+    having queued one target earlier). That order holds for as long as they wait, so each
+    service's tickets are sorted by it once, a newcomer is inserted, and counting who is ahead
+    of a ticket is one bisection per service. Appointments change class when they fall due, so
+    those few are ranked at each question instead.
+    """
+
+    def __init__(self, waiting: Iterable[QueuedTicket] = ()) -> None:
+        self._starts: dict[str, list[tuple[float, datetime]]] = {}
+        self._targets_us: dict[str, float] = {}
+        self._appointments: list[QueuedTicket] = []
+        for ticket in waiting:
+            if ticket.priority is Priority.APPOINTMENT:
+                self._appointments.append(ticket)
+            else:
+                self._starts_of(ticket).append(_line_key(ticket))
+        for starts in self._starts.values():
+            starts.sort()
+
+    def add(self, ticket: QueuedTicket) -> None:
+        """Put a newly queued ticket in the line."""
+        if ticket.priority is Priority.APPOINTMENT:
+            self._appointments.append(ticket)
+        else:
+            insort(self._starts_of(ticket), _line_key(ticket))
+
+    def _starts_of(self, ticket: QueuedTicket) -> list[tuple[float, datetime]]:
+        self._targets_us[ticket.service_id] = _target_us(ticket)
+        return self._starts.setdefault(ticket.service_id, [])
+
+    def ahead(self, ticket: QueuedTicket, services: Iterable[str], now: datetime) -> dict[str, int]:
+        """How many tickets of each of `services` the dispatcher ranks before `ticket` at
+        `now`: the more urgent, and the as urgent that queued earlier (never itself)."""
+        mine = urgency(ticket, now)
+        own_start = None
+        if ticket.priority is not Priority.APPOINTMENT:
+            own_start = _effective_start_us(ticket)
+        counts = {}
+        for service in services:
+            starts = self._starts.get(service, ())
+            count = 0
+            if starts:
+                target_us = self._targets_us[service]
+                if own_start is not None and target_us == _target_us(ticket):
+                    threshold = own_start  # the same arithmetic as the line's: ties are exact
+                else:
+                    threshold = _us(now) - mine * target_us
+                count = bisect_left(starts, (threshold, ticket.queued_at))
+            for other in self._appointments:
+                if other.service_id == service and other.id != ticket.id:
+                    theirs = urgency(other, now)
+                    if theirs > mine or (theirs == mine and other.queued_at < ticket.queued_at):
+                        count += 1
+            counts[service] = count
+        return counts
+
+
+def _us(moment: datetime) -> int:
+    epoch = _EPOCH if moment.tzinfo is not None else _EPOCH.replace(tzinfo=None)
+    return (moment - epoch) // _MICROSECOND
+
+
+def _target_us(ticket: QueuedTicket) -> float:
+    return max(ticket.target_wait_s, 1.0) * 1e6  # as `urgency` reads the target
+
+
+def _line_key(ticket: QueuedTicket) -> tuple[float, datetime]:
+    return (_effective_start_us(ticket), ticket.queued_at)
+
+
+def _effective_start_us(ticket: QueuedTicket) -> float:
+    """When a walk-in effectively started waiting: urgency(now) = (now − this) / target."""
+    return _us(ticket.queued_at) - head_start(ticket, ticket.queued_at) * _target_us(ticket)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def estimate_wait(
     ticket: QueuedTicket,
-    waiting: Iterable[QueuedTicket],
+    line: WaitingLine,
     counters: Sequence[CounterState],
     times: ServiceTimes,
     now: datetime,
 ) -> WaitEstimate:
     """Estimate how long `ticket` will wait: the work ahead of it that falls to the open counters
     serving its service, spread over those counters, plus the wait for the first of them to
-    come free. With no open counter the estimate uses every configured counter that serves it
-    (the hall is about to open), so it is never infinite."""
-    ahead = tickets_ahead(ticket, waiting, counters, now)
+    come free. Ahead of it are the waiting tickets of every service that a counter serving its
+    service also serves, that the dispatcher ranks first. With no open counter the estimate
+    uses every configured counter that serves it (the hall is about to open), so it is never
+    infinite."""
     capable = [c for c in counters if c.profile.get(ticket.service_id, 0.0) > 0.0]
+    shared = {service for c in capable for service, w in c.profile.items() if w > 0.0}
+    ahead = line.ahead(ticket, sorted(shared), now)
     open_capable = [c for c in capable if c.is_open] or capable
     servers = max(len(open_capable), 1)
     open_counters = [c for c in counters if c.is_open] or list(counters)
-    shares: dict[str, float] = {}
     load = 0.0  # people ahead, counted by the part of them that these counters will serve
     work_ahead_s = 0.0
-    for other in ahead:
-        share = shares.get(other.service_id)
-        if share is None:
-            share = shares[other.service_id] = _share_served(
-                other.service_id, open_capable, open_counters
-            )
-        load += share
-        work_ahead_s += share * times.mean_s(other.service_id)
+    for service_id, count in ahead.items():
+        if not count:
+            continue
+        share = _share_served(service_id, open_capable, open_counters)
+        load += share * count
+        work_ahead_s += share * count * times.mean_s(service_id)
+    people_ahead = sum(ahead.values())
     free = sum(1 for c in open_capable if not c.busy)
     if load < free:
-        return WaitEstimate(people_ahead=len(ahead), wait_s=0.0)
+        return WaitEstimate(people_ahead=people_ahead, wait_s=0.0)
     if free:
         work_ahead_s *= 1 - free / load  # the first `free` of them are called at once
     # All counters are then busy: the first frees up after about one mean service time / servers.
     first_free_s = times.mean_s(ticket.service_id) / servers
-    return WaitEstimate(people_ahead=len(ahead), wait_s=(work_ahead_s + first_free_s) / servers)
+    return WaitEstimate(people_ahead=people_ahead, wait_s=(work_ahead_s + first_free_s) / servers)
 
 
 def _share_served(

@@ -79,18 +79,59 @@ def _insert(conn: AsyncConnection):  # type: ignore[no-untyped-def]
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
 
 
-async def next_seq(conn: AsyncConnection, branch_id: str) -> StreamHead:
-    """Take the branch's next sequence number. On PostgreSQL this row lock also orders the
-    branch's transactions, so take it last, after any ticket row locks (no lock cycles)."""
+async def take_seqs(conn: AsyncConnection, branch_id: str, count: int = 1) -> StreamHead:
+    """Take the branch's next `count` sequence numbers; returns the last of them. On PostgreSQL
+    this row lock also orders the branch's transactions, so take it last, after any ticket row
+    locks (no lock cycles)."""
     insert = _insert(conn)(branch_streams).values(
-        branch_id=branch_id, epoch=uuid.uuid4().hex, last_seq=1
+        branch_id=branch_id, epoch=uuid.uuid4().hex, last_seq=count
     )
     upsert = insert.on_conflict_do_update(
         index_elements=[branch_streams.c.branch_id],
-        set_={"last_seq": branch_streams.c.last_seq + 1},
+        set_={"last_seq": branch_streams.c.last_seq + count},
     ).returning(branch_streams.c.epoch, branch_streams.c.last_seq)
     row = (await conn.execute(upsert)).one()
     return StreamHead(row.epoch, row.last_seq)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append: what happened, when, its data, and who did it (`actor` is stored for
+    the audit log and never sent to the feeds)."""
+
+    kind: str
+    at: datetime
+    data: dict[str, Any]
+    actor: str | None = None
+
+
+async def append_events(
+    conn: AsyncConnection, branch_id: str, new: Sequence[NewEvent]
+) -> list[Event]:
+    """Store events with the branch's next sequence numbers, in order, inside the caller's
+    transaction: one sequence update and one multi-row insert however many there are."""
+    head = await take_seqs(conn, branch_id, len(new))
+    first = head.seq - len(new) + 1
+    stored = [
+        Event(branch_id, head.epoch, first + offset, item.kind, item.at, item.data)
+        for offset, item in enumerate(new)
+    ]
+    await conn.execute(
+        events.insert(),
+        [
+            {
+                "branch_id": branch_id,
+                "epoch": event.epoch,
+                "seq": event.seq,
+                "kind": event.kind,
+                "at": event.at,
+                "data": json.dumps(event.data, ensure_ascii=False, separators=(",", ":")),
+                "actor": item.actor,
+            }
+            for event, item in zip(stored, new, strict=True)
+        ],
+    )
+    return stored
 
 
 async def append_event(
@@ -101,21 +142,8 @@ async def append_event(
     data: dict[str, Any],
     actor: str | None = None,
 ) -> Event:
-    """Store one event with the branch's next sequence number, inside the caller's transaction.
-    `actor` (who did it) is stored for the audit log and never sent to the feeds."""
-    head = await next_seq(conn, branch_id)
-    await conn.execute(
-        events.insert().values(
-            branch_id=branch_id,
-            epoch=head.epoch,
-            seq=head.seq,
-            kind=kind,
-            at=at,
-            data=json.dumps(data, ensure_ascii=False, separators=(",", ":")),
-            actor=actor,
-        )
-    )
-    return Event(branch_id, head.epoch, head.seq, kind, at, data)
+    """Store one event with the branch's next sequence number, inside the caller's transaction."""
+    return (await append_events(conn, branch_id, [NewEvent(kind, at, data, actor)]))[0]
 
 
 async def stream_head(conn: AsyncConnection, branch_id: str) -> StreamHead | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,8 +33,16 @@ from queue_server.domain.tickets import (
     transition,
 )
 from queue_server.errors import Conflict, NotFound
+from queue_server.store.batching import GroupCommit
 from queue_server.store.database import Database
-from queue_server.store.events import Event, append_event, stream_head
+from queue_server.store.events import (
+    Event,
+    NewEvent,
+    StreamHead,
+    append_event,
+    append_events,
+    stream_head,
+)
 from queue_server.store.schema import (
     counter_states,
     idempotency_keys,
@@ -87,6 +96,8 @@ class QueueStore:
         self._configured_s = {s.id: s.service_time_min * 60 for s in catalog.services.values()}
         # branch → (when learned, service times learned from the day's finished visits)
         self._learned: dict[str, tuple[datetime, estimate.ServiceTimes]] = {}
+        self._issuing: GroupCommit[_Issue, Change] = GroupCommit(self._issue_batch)
+        self._waiting_cache: dict[str, _WaitingSeen] = {}
 
     # ---- tickets -------------------------------------------------------------------------
 
@@ -102,8 +113,9 @@ class QueueStore:
         actor: str = "kiosk",
     ) -> Change:
         """Issue the next number of the service's letter for today, with a wait estimate.
-        A retried request with the same idempotency key returns the same ticket."""
-        branch = self.catalog.branch(branch_id)
+        A retried request with the same idempotency key returns the same ticket. Tickets
+        issued at the same moment in a branch share one transaction (`GroupCommit`)."""
+        self.catalog.branch(branch_id)
         service = self.catalog.service(service_id)
         if not self.catalog.serves(branch_id, service_id):
             raise NotFound(
@@ -116,61 +128,20 @@ class QueueStore:
                 earlier = await self._replay(conn, branch_id, idempotency_key, fingerprint)
             if earlier:
                 return earlier
-        now = self.clock()
-        day = local_day(now, branch.timezone)
-        # The estimate reads the whole queue: do it before the write lock, not under it (it is
-        # a guess, and one transaction of staleness changes nothing a citizen could notice).
-        newcomer = dispatch.QueuedTicket(
-            id="",
+        request = _Issue(
             service_id=service_id,
-            priority=priority,
-            queued_at=now,
+            letter=service.letter,
             target_wait_s=service.target_wait_min * 60,
+            priority=priority,
+            language=language,
             appointment_at=appointment_at,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            actor=actor,
+            at=self.clock(),  # read just before joining the batch: numbers follow issue times
         )
-        async with self.database.read() as conn:
-            guess = await self._estimate(conn, branch_id, newcomer, now)
         try:
-            async with self.database.write() as conn:
-                if idempotency_key:
-                    earlier = await self._replay(conn, branch_id, idempotency_key, fingerprint)
-                    if earlier:
-                        return earlier
-                number = await _next_number(conn, branch_id, service.letter, day)
-                ticket_id = uuid.uuid4().hex
-                row = {
-                    "id": ticket_id,
-                    "branch_id": branch_id,
-                    "service_id": service_id,
-                    "letter": service.letter,
-                    "number": number,
-                    "day": day,
-                    "priority": priority.value,
-                    "language": language,
-                    "status": TicketStatus.WAITING.value,
-                    "issued_at": now,
-                    "queued_at": now,
-                    "appointment_at": appointment_at,
-                    "recalls": 0,
-                    "visit": 1,
-                }
-                row["wait_estimate_s"] = round(guess.wait_s)
-                await conn.execute(tickets.insert().values(**row))
-                await _record(conn, ticket_id, None, TicketStatus.WAITING, "issue", now, actor)
-                if idempotency_key:
-                    await conn.execute(
-                        idempotency_keys.insert().values(
-                            branch_id=branch_id,
-                            key=idempotency_key,
-                            fingerprint=fingerprint,
-                            ticket_id=ticket_id,
-                            created_at=now,
-                        )
-                    )
-                view = self._view(row, guess)
-                event = await append_event(
-                    conn, branch_id, "ticket.issued", now, {"ticket": view}, actor
-                )
+            return await self._issuing.submit(branch_id, request)
         except IntegrityError:
             # Another process stored the same idempotency key first: answer with its ticket.
             if idempotency_key:
@@ -179,7 +150,116 @@ class QueueStore:
                 if earlier:
                     return earlier
             raise
-        return Change(view, [event])
+
+    async def _issue_batch(self, branch_id: str, batch: list[_Issue]) -> list[Change | Exception]:
+        """Write a batch of issued tickets in one transaction: one number update per letter,
+        one sequence update, and one multi-row insert per table. Each ticket keeps the moment
+        its request arrived as its issue time."""
+        timezone = self.catalog.branch(branch_id).timezone
+        now = self.clock()
+        try:
+            async with self.database.write() as conn:
+                # Read before the first write: on PostgreSQL no lock is held yet, and the line
+                # is cached, so this is one small query while nothing else changed.
+                line, counters, times = await self._estimator_inputs(conn, branch_id, now)
+                outcomes = await self._resolve_keys(conn, branch_id, batch)
+                fresh = [batch[i] for i, outcome in enumerate(outcomes) if outcome is None]
+                runs = [(request.letter, local_day(request.at, timezone)) for request in fresh]
+                numbers = await _take_numbers(conn, branch_id, runs)
+                rows, views = [], []
+                for request, number, (_, day) in zip(fresh, numbers, runs, strict=True):
+                    newcomer = request.queued(uuid.uuid4().hex)
+                    guess = estimate.estimate_wait(newcomer, line, counters, times, now)
+                    line.add(newcomer)
+                    row = request.row(newcomer.id, branch_id, number, day)
+                    row["wait_estimate_s"] = round(guess.wait_s)
+                    rows.append(row)
+                    views.append(self._view(row, guess))
+                stored = await self._store_issued(conn, branch_id, fresh, rows, views)
+        except BaseException:
+            self._waiting_cache.pop(branch_id, None)  # the line holds tickets never stored
+            raise
+        self._remember_issued(branch_id, line, stored)
+        fresh_index = [i for i, outcome in enumerate(outcomes) if outcome is None]
+        issued = {
+            i: Change(view, [event])
+            for i, view, event in zip(fresh_index, views, stored, strict=True)
+        }
+        by_key = {batch[i].idempotency_key: change for i, change in issued.items()}
+        answers: list[Change | Exception] = []
+        for i, outcome in enumerate(outcomes):
+            if outcome is None:
+                answers.append(issued[i])
+            elif isinstance(outcome, _SameKey):
+                answers.append(Change(by_key[outcome.key].result, [], created=False))
+            else:
+                answers.append(outcome)
+        return answers
+
+    async def _store_issued(
+        self,
+        conn: AsyncConnection,
+        branch_id: str,
+        requests: list[_Issue],
+        rows: list[dict[str, Any]],
+        views: list[dict[str, Any]],
+    ) -> list[Event]:
+        """Insert a batch's tickets with their first step, idempotency keys and events."""
+        if not rows:
+            return []
+        await conn.execute(tickets.insert(), rows)
+        await conn.execute(
+            ticket_transitions.insert(),
+            [
+                _transition_row(
+                    row["id"], None, TicketStatus.WAITING, "issue", request.at, request.actor
+                )
+                for request, row in zip(requests, rows, strict=True)
+            ],
+        )
+        keyed = [
+            {
+                "branch_id": branch_id,
+                "key": request.idempotency_key,
+                "fingerprint": request.fingerprint,
+                "ticket_id": row["id"],
+                "created_at": request.at,
+            }
+            for request, row in zip(requests, rows, strict=True)
+            if request.idempotency_key
+        ]
+        if keyed:
+            await conn.execute(idempotency_keys.insert(), keyed)
+        new = [
+            NewEvent("ticket.issued", request.at, {"ticket": view}, request.actor)
+            for request, view in zip(requests, views, strict=True)
+        ]
+        return await append_events(conn, branch_id, new)
+
+    async def _resolve_keys(
+        self, conn: AsyncConnection, branch_id: str, batch: list[_Issue]
+    ) -> list[Change | Exception | _SameKey | None]:
+        """What each request of a batch gets without a new ticket: the ticket stored earlier
+        under its idempotency key, the answer to the same key earlier in this batch, or a
+        conflict when the key came with a different request. None: issue a new ticket."""
+        outcomes: list[Change | Exception | _SameKey | None] = []
+        fresh_keys: dict[str, str] = {}  # key → fingerprint, for keys first seen in this batch
+        for request in batch:
+            key = request.idempotency_key
+            outcome: Change | Exception | _SameKey | None = None
+            if key in fresh_keys:
+                outcome = _SameKey(key)
+                if fresh_keys[key] != request.fingerprint:
+                    outcome = _key_reused()
+            elif key:
+                try:
+                    outcome = await self._replay(conn, branch_id, key, request.fingerprint)
+                except Conflict as conflict:
+                    outcome = conflict
+                if outcome is None:
+                    fresh_keys[key] = request.fingerprint
+            outcomes.append(outcome)
+        return outcomes
 
     async def ticket(self, ticket_id: str) -> dict[str, Any]:
         """A ticket as its holder sees it: status, people ahead, estimated wait, counter."""
@@ -187,7 +267,10 @@ class QueueStore:
             row = await _ticket_row(conn, ticket_id)
             guess = None
             if row.status == TicketStatus.WAITING:
-                guess = await self._estimate(conn, row.branch_id, _queued(row, self.catalog))
+                now = self.clock()
+                line, counters, times = await self._estimator_inputs(conn, row.branch_id, now)
+                queued = _queued(row, self.catalog)
+                guess = estimate.estimate_wait(queued, line, counters, times, now)
             view = self._view(row, guess)
             if row.status == TicketStatus.TRANSFERRED:
                 view["transferred_to"] = (
@@ -515,15 +598,11 @@ class QueueStore:
             raise Conflict("This counter has no visit in hand.", code="no_current_ticket")
         return await _ticket_row(conn, state.current_ticket_id, lock=True)
 
-    async def _estimate(
-        self,
-        conn: AsyncConnection,
-        branch_id: str,
-        ticket: dispatch.QueuedTicket,
-        now: datetime | None = None,
-    ) -> estimate.WaitEstimate:
-        now = now or self.clock()
-        waiting = await _waiting(conn, branch_id, self.catalog)
+    async def _estimator_inputs(
+        self, conn: AsyncConnection, branch_id: str, now: datetime
+    ) -> tuple[estimate.WaitingLine, list[estimate.CounterState], estimate.ServiceTimes]:
+        """What a wait estimate needs: the waiting line, the counters, the service times."""
+        line = await self._waiting_line(conn, branch_id)
         states = await _counter_rows(conn, branch_id)
         counters = [
             estimate.CounterState(
@@ -534,8 +613,35 @@ class QueueStore:
             )
             for c in self.catalog.branch(branch_id).counters
         ]
-        times = await self._service_times(conn, branch_id, now)
-        return estimate.estimate_wait(ticket, waiting, counters, times, now)
+        return line, counters, await self._service_times(conn, branch_id, now)
+
+    async def _waiting_line(self, conn: AsyncConnection, branch_id: str) -> estimate.WaitingLine:
+        """The branch's waiting line, for estimates. It is read again only when the branch's
+        event stream has moved since (one small query instead of the whole queue while nothing
+        but this process's own issuing happened, which adds its tickets to the line)."""
+        head = await stream_head(conn, branch_id)
+        seen = self._waiting_cache.get(branch_id)
+        if seen is not None and seen.head == head:
+            return seen.line
+        line = estimate.WaitingLine(await _waiting(conn, branch_id, self.catalog))
+        if head is not None:
+            # Read after the head, so at least as new as it: the cache is never staler than it
+            # says (at worst it is read again once more than needed).
+            self._waiting_cache[branch_id] = _WaitingSeen(head, line)
+        return line
+
+    def _remember_issued(
+        self, branch_id: str, line: estimate.WaitingLine, events: list[Event]
+    ) -> None:
+        """After a batch committed: its tickets are already in `line`. If the cache holds that
+        line and was exactly one step behind (nothing else happened in the branch meanwhile), it
+        is now current; otherwise it is read again next time."""
+        seen = self._waiting_cache.get(branch_id)
+        if not events or seen is None or seen.line is not line:
+            return
+        first, last = events[0], events[-1]
+        if seen.head == StreamHead(first.epoch, first.seq - 1):
+            self._waiting_cache[branch_id] = _WaitingSeen(StreamHead(last.epoch, last.seq), line)
 
     async def _service_times(
         self, conn: AsyncConnection, branch_id: str, now: datetime
@@ -609,10 +715,7 @@ class QueueStore:
         if stored is None:
             return None
         if stored.fingerprint != fingerprint:
-            raise Conflict(
-                "This Idempotency-Key was used for a different request.",
-                code="idempotency_key_reused",
-            )
+            raise _key_reused()
         row = await _ticket_row(conn, stored.ticket_id)
         return Change(self._view(row), [], created=False)
 
@@ -766,21 +869,36 @@ async def _upsert_counter(
     )
 
 
-async def _next_number(conn: AsyncConnection, branch_id: str, letter: str, day: Any) -> int:
-    """Allocate today's next number for a letter. The upsert is atomic on both backends and the
-    row's primary key makes a number impossible to hand out twice."""
-    insert = _insert(conn)(ticket_numbers).values(
-        branch_id=branch_id, letter=letter, day=day, last_number=1
-    )
-    upsert = insert.on_conflict_do_update(
-        index_elements=[ticket_numbers.c.branch_id, ticket_numbers.c.letter, ticket_numbers.c.day],
-        set_={"last_number": ticket_numbers.c.last_number + 1},
-    ).returning(ticket_numbers.c.last_number)
-    return int((await conn.execute(upsert)).scalar_one())
+async def _take_numbers(
+    conn: AsyncConnection, branch_id: str, wanted: list[tuple[str, Any]]
+) -> list[int]:
+    """Allocate the next number of each (letter, day) in `wanted`, in order. One upsert per
+    letter and day takes a whole run of numbers: atomic on both backends, and the row's primary
+    key makes a number impossible to hand out twice."""
+    counts = Counter(wanted)
+    last: dict[tuple[str, Any], int] = {}
+    for (letter, day), count in sorted(counts.items()):  # a fixed order: no lock cycles
+        insert = _insert(conn)(ticket_numbers).values(
+            branch_id=branch_id, letter=letter, day=day, last_number=count
+        )
+        upsert = insert.on_conflict_do_update(
+            index_elements=[
+                ticket_numbers.c.branch_id,
+                ticket_numbers.c.letter,
+                ticket_numbers.c.day,
+            ],
+            set_={"last_number": ticket_numbers.c.last_number + count},
+        ).returning(ticket_numbers.c.last_number)
+        last[(letter, day)] = int((await conn.execute(upsert)).scalar_one())
+    taken = {run: last[run] - count for run, count in counts.items()}
+    numbers = []
+    for run in wanted:
+        taken[run] += 1
+        numbers.append(taken[run])
+    return numbers
 
 
-async def _record(
-    conn: AsyncConnection,
+def _transition_row(
     ticket_id: str,
     from_status: TicketStatus | None,
     to_status: TicketStatus,
@@ -788,16 +906,84 @@ async def _record(
     at: datetime,
     actor: str,
     step: Any = None,
-) -> None:
-    await conn.execute(
-        ticket_transitions.insert().values(
-            ticket_id=ticket_id,
-            action=str(action),
-            from_status=from_status.value if from_status else None,
-            to_status=to_status.value,
-            at=at,
-            actor=actor,
-            counter_id=step.counter_id if step else None,
-            outcome=step.outcome.value if step and step.outcome else None,
-        )
+) -> dict[str, Any]:
+    return {
+        "ticket_id": ticket_id,
+        "action": str(action),
+        "from_status": from_status.value if from_status else None,
+        "to_status": to_status.value,
+        "at": at,
+        "actor": actor,
+        "counter_id": step.counter_id if step else None,
+        "outcome": step.outcome.value if step and step.outcome else None,
+    }
+
+
+async def _record(conn: AsyncConnection, *transition: Any) -> None:
+    """Store one step of a ticket's life (see `_transition_row` for the fields)."""
+    await conn.execute(ticket_transitions.insert().values(**_transition_row(*transition)))
+
+
+def _key_reused() -> Conflict:
+    return Conflict(
+        "This Idempotency-Key was used for a different request.", code="idempotency_key_reused"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _WaitingSeen:
+    """A branch's waiting line as it was at an event stream head."""
+
+    head: StreamHead
+    line: estimate.WaitingLine
+
+
+@dataclass(frozen=True, slots=True)
+class _SameKey:
+    """A request whose idempotency key came earlier in the same batch: it gets that answer."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Issue:
+    """One request for a ticket, checked and waiting for its batch."""
+
+    service_id: str
+    letter: str
+    target_wait_s: float
+    priority: Priority
+    language: str
+    appointment_at: datetime | None
+    idempotency_key: str | None
+    fingerprint: str
+    actor: str
+    at: datetime  # when the request came in: the ticket's issue time
+
+    def queued(self, ticket_id: str) -> dispatch.QueuedTicket:
+        return dispatch.QueuedTicket(
+            id=ticket_id,
+            service_id=self.service_id,
+            priority=self.priority,
+            queued_at=self.at,
+            target_wait_s=self.target_wait_s,
+            appointment_at=self.appointment_at,
+        )
+
+    def row(self, ticket_id: str, branch_id: str, number: int, day: Any) -> dict[str, Any]:
+        return {
+            "id": ticket_id,
+            "branch_id": branch_id,
+            "service_id": self.service_id,
+            "letter": self.letter,
+            "number": number,
+            "day": day,
+            "priority": self.priority.value,
+            "language": self.language,
+            "status": TicketStatus.WAITING.value,
+            "issued_at": self.at,
+            "queued_at": self.at,
+            "appointment_at": self.appointment_at,
+            "recalls": 0,
+            "visit": 1,
+        }
