@@ -26,8 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_CATALOG = ROOT / "tests" / "fixtures" / "catalog"
 FIXTURE_BRANCH = "testhall"
 # Redis pub/sub channels are global to the server (the db number does not separate them), so
-# the benchmark's branch gets a name of its own: other runs' `testhall` events must not reach it.
+# the benchmark runs under a channel prefix of its own (and a branch name of its own besides):
+# other runs' `testhall` events must not reach it.
 BRANCH = "benchhall"
+CHANNEL_PREFIX = "rigi-bench:bus:"
 B = f"/api/v1/branches/{BRANCH}"
 ADMIN = "bench-admin"
 PASSWORD = "bench password 0123456789"
@@ -86,6 +88,7 @@ def bench_catalog(folder: Path) -> Path:
 def rigi_environment(data_dir: Path, database_url: str | None, bus_url: str) -> dict[str, str]:
     env = os.environ | {
         "RIGI_BUS_URL": bus_url,
+        "RIGI_BUS_CHANNEL_PREFIX": CHANNEL_PREFIX,
         "RIGI_CONFIG": str(bench_catalog(data_dir)),
         "RIGI_DATA_DIR": str(data_dir),
         "RIGI_SECRET_KEY": "benchmark-secret-" + "x" * 40,

@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     database_url: str | None = None
     bus_url: str = "memory://"
+    bus_channel_prefix: str = Field(
+        default="rigi:bus:",
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="Redis channel prefix; deployments sharing one Redis need their own",
+    )
     config: Path = SHIPPED_CONFIG
     secret_key: SecretStr | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -33,6 +38,9 @@ class Settings(BaseSettings):
     issue_rate_address: str = "10/hour"
     login_rate: str = "10/5m"
     log_level: str = "info"
+    heartbeat_s: float = Field(
+        default=15.0, gt=0, le=300, description="between pings; two unanswered drop a client"
+    )
 
     @field_validator("bus_url")
     @classmethod

@@ -48,6 +48,9 @@ def test_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
     return Settings(**(values | overrides))
 
 
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper: pytest must not collect it
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

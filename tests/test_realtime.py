@@ -4,11 +4,13 @@ when the gap is too old, and a display that stops reading never holds up the oth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +26,7 @@ from queue_server.realtime import hub as hub_module
 from queue_server.settings import Settings
 from queue_server.store.database import Database
 from queue_server.store.events import prune_events
-from tests.support import LiveServer
+from tests.support import LiveServer, test_settings
 
 BRANCH = "testhall"
 B = f"/api/v1/branches/{BRANCH}"
@@ -399,3 +401,44 @@ async def test_a_lobby_screen_never_receives_staff_or_device_names(
     kinds = [frame["kind"] for frame in screen.frames if frame["type"] == "event"]
     assert kinds == ["device.created", "user.created", "ticket.issued"]  # no gap in the seq
     assert screen.frames[-1]["data"]["ticket"]["label"] == "A001"
+
+
+HEARTBEAT_S = 0.2
+
+
+@pytest.fixture
+def quick_heartbeat_server(database_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    server = LiveServer(test_settings(database_url, tmp_path, heartbeat_s=HEARTBEAT_S)).start()
+    yield server
+    server.stop()
+
+
+async def test_heartbeats_keep_a_live_display_and_drop_a_silent_one(
+    quick_heartbeat_server: LiveServer,
+) -> None:
+    """A display that answers pings stays; one that reads but never answers is closed after
+    two unanswered heartbeats (4008), like any dropped display (it resumes from its seq)."""
+    server = quick_heartbeat_server
+    async with display(server) as alive, display(server) as silent:
+        assert (await alive.receive())["type"] == "snapshot"
+        loop = asyncio.get_running_loop()
+
+        async def answer_pings_for(seconds: float) -> None:
+            until = loop.time() + seconds
+            while loop.time() < until:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(alive.receive(), HEARTBEAT_S)
+
+        answering = asyncio.create_task(answer_pings_for(10 * HEARTBEAT_S))
+        pings = 0
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(20 * HEARTBEAT_S):  # a bound, so a broken build fails
+                while True:
+                    message = json.loads(await silent.ws.recv())
+                    pings += message["type"] == "ping"  # read, never answered
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4008, "no pong")
+        assert pings >= 2
+        await answering  # ten heartbeats later the display that answers is still connected
+        await alive.ws.send('{"type":"pong"}')
+        assert alive.ws.state.name == "OPEN"

@@ -237,3 +237,45 @@ class _Done(Exception):
 async def _run_until_cancelled(display: DisplayClient) -> None:
     async with running(display):
         await asyncio.Event().wait()
+
+
+async def test_deployments_sharing_one_redis_keep_to_their_own_channels(tmp_path: Path) -> None:
+    """Redis pub/sub ignores the database number in the URL: `RIGI_BUS_CHANNEL_PREFIX` is what
+    keeps two deployments (or a test run and production) on one Redis apart."""
+    from queue_server.bus import create_bus
+    from tests.support import LiveServer, test_settings
+
+    redis_url = need_service(REDIS_ENV, "Redis")
+    ours, theirs = f"rigi-test-{os.getpid()}-a:", f"rigi-test-{os.getpid()}-b:"
+    settings = test_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'rigi.sqlite3'}",
+        tmp_path,
+        bus_url=redis_url,
+        bus_channel_prefix=ours,
+    )
+    server = LiveServer(settings).start()
+    listening = [create_bus(redis_url, channel_prefix=p) for p in (ours, theirs)]
+    try:
+        for bus in listening:
+            await bus.connect()
+        channel = f"branch:{BRANCH}"
+        async with (
+            listening[0].subscribe(channel) as mine,
+            listening[1].subscribe(channel) as other,
+        ):
+            async with server.client("manager") as client:
+                response = await client.post(f"{B}/tickets", json={"service_id": "id_card"})
+                assert response.status_code == 201
+            async with asyncio.timeout(CONVERGE_TIMEOUT_S):
+                received = await anext(aiter(mine))
+            assert '"kind":"ticket.issued"' in received.data  # type: ignore[union-attr]
+            # Published after the server's event: had that reached the other prefix, it would
+            # have come first.
+            await listening[1].publish(channel, "marker")
+            async with asyncio.timeout(CONVERGE_TIMEOUT_S):
+                first = await anext(aiter(other))
+            assert first.data == "marker"  # type: ignore[union-attr]
+    finally:
+        for bus in listening:
+            await bus.disconnect()
+        server.stop()

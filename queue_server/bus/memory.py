@@ -11,7 +11,8 @@ class MemoryBus(Bus):
     Delivery never waits: each subscription has its own bounded queue (see `Subscription`).
     """
 
-    def __init__(self, *, max_queued: int = DEFAULT_MAX_QUEUED) -> None:
+    def __init__(self, *, max_queued: int = DEFAULT_MAX_QUEUED, channel_prefix: str = "") -> None:
+        # `channel_prefix` separates deployments sharing a Redis; one process needs none.
         super().__init__(max_queued=max_queued)
         self._subscriptions: dict[str, set[Subscription]] = {}
 

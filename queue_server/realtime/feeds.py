@@ -1,7 +1,8 @@
 """WebSocket feeds: the lobby board, a counter's console, a citizen's ticket (docs/protocol.md).
 
 Each connection: accept, read `hello`, register with the hub, send the replay or a snapshot,
-then live events. Three tasks per connection — sending, reading (pongs), pinging — end together.
+then live events. Per connection a sender (events, and a ping when the hub's heartbeat is due)
+and a reader (pongs) end together.
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from queue_server.access.policy import authorize
 from queue_server.access.principal import ANONYMOUS, Principal
 from queue_server.errors import RigiError
-from queue_server.realtime.hub import Hub, Listener
+from queue_server.realtime.hub import Beat, Hub, Listener
 from queue_server.store.events import Event, events_after, prune_events, stream_head
 
 log = logging.getLogger(__name__)
 
 HELLO_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 10.0  # a client that does not read cannot even take the close frame
-PING_INTERVAL_S = 15.0
 MISSED_PONGS = 2
 CLOSE_TOO_SLOW = 4008
 CLOSE_BAD_HELLO = 4400
@@ -86,6 +86,7 @@ class Connection:
         self.listener = listener
         self.principal = principal
         self.last_pong = asyncio.get_running_loop().time()
+        self.heartbeat_s: float = websocket.app.state.settings.heartbeat_s
 
     async def run(self, on_event: Callable[[Event], Awaitable[None]]) -> None:
         """Send events (and heartbeats) in one task, read pongs in another: with the ASGI
@@ -107,14 +108,14 @@ class Connection:
     async def _send_events(self, on_event: Callable[[Event], Awaitable[None]]) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            try:
-                async with asyncio.timeout(PING_INTERVAL_S):
-                    event = await self.listener.queue.get()
-            except TimeoutError:
-                if loop.time() - self.last_pong > PING_INTERVAL_S * MISSED_PONGS:
+            event = await self.listener.queue.get()
+            if self.listener.ping_due:  # set by the hub's heartbeat (`Hub.beat`)
+                self.listener.ping_due = False
+                if loop.time() - self.last_pong > self.heartbeat_s * MISSED_PONGS:
                     await _close(self.websocket, CLOSE_TOO_SLOW, "no pong")
                     return
                 await self.websocket.send_text('{"type":"ping"}')
+            if isinstance(event, Beat):
                 continue
             if event is None:
                 if not self.listener.overflowed:
@@ -287,17 +288,20 @@ async def realtime(rigi: Any):  # type: ignore[no-untyped-def]
     """Lifespan part: connect the bus, start the hub, publish committed events through it."""
     from queue_server.bus import create_bus
 
-    bus = create_bus(rigi.settings.bus_url)
+    settings = rigi.settings
+    bus = create_bus(settings.bus_url, channel_prefix=settings.bus_channel_prefix)
     await bus.connect()
     hub = Hub(bus, rigi.database)
     rigi.hub = hub
     rigi.listeners.append(hub.publish)
     pruning = asyncio.create_task(_prune_history(rigi), name="prune-event-history")
+    heartbeat = asyncio.create_task(hub.beat(settings.heartbeat_s), name="heartbeat")
     try:
         yield hub
     finally:
-        pruning.cancel()
-        await asyncio.gather(pruning, return_exceptions=True)
+        for task in (pruning, heartbeat):
+            task.cancel()
+        await asyncio.gather(pruning, heartbeat, return_exceptions=True)
         rigi.listeners.remove(hub.publish)
         await hub.close()
         await bus.disconnect()

@@ -31,23 +31,32 @@ def channel_of(branch_id: str) -> str:
     return CHANNEL_PREFIX + branch_id
 
 
+class Beat:
+    """Wakes an idle sender when a heartbeat is due (`Listener.beat`)."""
+
+
+BEAT = Beat()
+
+
 @dataclass(eq=False)
 class Listener:
     """One connection's view of a branch stream: what it has been sent and what is queued."""
 
     branch: str
     accepts: Callable[[Event], bool] = lambda event: True
-    queue: asyncio.Queue[Event | None] = field(
+    # Events to send; None: close the connection; BEAT: nothing, but look at `ping_due`.
+    queue: asyncio.Queue[Event | Beat | None] = field(
         default_factory=lambda: asyncio.Queue(SEND_QUEUE_LIMIT)
     )
     last_seq: int = 0
     epoch: str | None = None
     overflowed: bool = False
+    ping_due: bool = False
     # Called on overflow. The sender may be stuck in a send to a client that stopped reading,
     # so the connection is told directly rather than through the queue it no longer reads.
     on_drop: Callable[[], object] = lambda: None
 
-    def offer(self, event: Event) -> None:
+    def offer(self, event: Event | Beat) -> None:
         if self.overflowed:
             return
         try:
@@ -57,6 +66,14 @@ class Listener:
             self.queue = asyncio.Queue(1)
             self.queue.put_nowait(None)  # wakes the sender, which closes the connection
             self.on_drop()
+
+    def beat(self) -> None:
+        """A heartbeat is due. A busy sender sees the flag after its current event; an idle one
+        is woken. (A BEAT only ever goes into an empty queue, so it is never queued behind an
+        event: a feed that waits for an empty queue before refreshing still sees the last one.)"""
+        self.ping_due = True
+        if self.queue.empty():
+            self.offer(BEAT)
 
     def close(self) -> None:
         with contextlib.suppress(asyncio.QueueFull):
@@ -108,6 +125,15 @@ class Hub:
             if not stream.listeners and stream.task is not None:
                 stream.task.cancel()
                 self._streams.pop(listener.branch, None)
+
+    async def beat(self, interval_s: float) -> None:
+        """Every `interval_s`, tell each connection of this process that a heartbeat is due:
+        one timer for the process instead of one per connection and message."""
+        while True:
+            await asyncio.sleep(interval_s)
+            for stream in list(self._streams.values()):
+                for listener in list(stream.listeners):
+                    listener.beat()
 
     async def close(self) -> None:
         for stream in self._streams.values():
