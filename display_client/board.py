@@ -12,9 +12,9 @@ from typing import Any
 
 BOARD_CALLS = 12
 CALL_KINDS = ("ticket.called", "ticket.recalled")
+# `key` is the ticket's board key: boards never see ticket ids (docs/protocol.md).
 _CALL_FIELDS = (
-    "ticket_id", "label", "letter", "number", "service_id", "counter_id", "counter_number",
-    "called_at",
+    "key", "label", "letter", "number", "service_id", "counter_id", "counter_number", "called_at",
 )  # fmt: skip
 _COUNTER_STATES = {"counter.opened": "open", "counter.paused": "paused", "counter.closed": "closed"}
 
@@ -67,23 +67,23 @@ class Board:
 
     def _ticket(self, kind: str, data: dict[str, Any]) -> None:
         ticket = data.get("ticket") or {}
-        ticket_id = ticket.get("id")
+        key = ticket.get("key")
         service = ticket.get("service_id")
         if kind in ("ticket.issued", "ticket.recycled") and service:
             self.waiting[service] = self.waiting.get(service, 0) + 1
         if kind in CALL_KINDS:
-            previous = next((c for c in self.calls if c.get("ticket_id") == ticket_id), None)
+            previous = next((c for c in self.calls if c.get("key") == key), None)
             if kind == "ticket.called" and previous is None and service:
                 self.waiting[service] = max(0, self.waiting.get(service, 0) - 1)
             call = call_from_event(data)
             call["recalls"] = (previous or {}).get("recalls", 0) + (kind == "ticket.recalled")
-            self.calls = [call, *(c for c in self.calls if c.get("ticket_id") != ticket_id)]
+            self.calls = [call, *(c for c in self.calls if c.get("key") != key)]
             del self.calls[BOARD_CALLS:]
-        elif kind == "ticket.cancelled" and service and ticket_id not in self._called_ids():
+        elif kind == "ticket.cancelled" and service and key not in self._called_keys():
             self.waiting[service] = max(0, self.waiting.get(service, 0) - 1)
 
-    def _called_ids(self) -> set[Any]:
-        return {c.get("ticket_id") for c in self.calls}
+    def _called_keys(self) -> set[Any]:
+        return {c.get("key") for c in self.calls}
 
     def view(self) -> dict[str, Any]:
         """The board in the snapshot's shape, to compare with the server's."""
@@ -98,7 +98,6 @@ def call_from_event(data: dict[str, Any]) -> dict[str, Any]:
     """A board call entry from a ticket.called / ticket.recalled event's data."""
     ticket = data.get("ticket") or {}
     call = {name: ticket.get(name) for name in _CALL_FIELDS}
-    call["ticket_id"] = ticket.get("id")
     for name in ("counter_id", "counter_number"):
         if data.get(name) is not None:
             call[name] = data[name]

@@ -298,6 +298,11 @@ def test_manager_sees_a_broken_target_as_an_alert(
     expect(live.locator("#alerts li")).to_contain_text("longest wait 14 min, target 10 min")
     expect(live.locator("#counters [data-counter=c01] .state")).to_contain_text("closed")
     live.screenshot(path=screenshots / "live-alert-en.png", full_page=True)
+    # A counter's visit in hand shows by its label, learnt from the board (no ticket ids there).
+    with _staff_client(server) as staff:
+        staff.post("/api/v1/branches/testhall/counters/c02/open").raise_for_status()
+        staff.post("/api/v1/branches/testhall/counters/c02/call-next").raise_for_status()
+    expect(live.locator("#counters [data-counter=c02] td").last).to_have_text("A001")
     assert live.js_errors == []
 
 

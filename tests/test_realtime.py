@@ -22,6 +22,7 @@ from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
 from display_client.board import Board
+from queue_server.domain.public import board_key
 from queue_server.realtime import hub as hub_module
 from queue_server.settings import Settings
 from queue_server.store.database import Database
@@ -39,7 +40,7 @@ def counter(number: int) -> str:
 
 def comparable(board: dict[str, Any]) -> dict[str, Any]:
     """A board in the fields the display keeps, so the display's and the server's compare."""
-    keys = ("ticket_id", "label", "letter", "number", "service_id", "counter_id")
+    keys = ("key", "label", "letter", "number", "service_id", "counter_id")
     return {
         "calls": [{k: call.get(k) for k in (*keys, "counter_number")} for call in board["calls"]],
         "waiting": {service: n for service, n in board["waiting"].items() if n},
@@ -140,10 +141,11 @@ async def test_a_display_that_reconnects_gets_exactly_the_calls_it_missed(
             live = await client.post(counter(7) + "/call-next")
             assert live.status_code == 200
             (event,) = [await screen.receive()]
-            assert (event["seq"], event["data"]["ticket"]["id"]) == (
+            assert (event["seq"], event["data"]["ticket"]["key"]) == (
                 last_seq + 7,
-                live.json()["id"],
+                board_key(live.json()["id"]),
             )
+            assert "id" not in event["data"]["ticket"]  # the key to the ticket stays off boards
 
             state = await server_board(client)
             assert state["seq"] == screen.board.seq
@@ -378,9 +380,11 @@ async def test_a_citizen_and_an_operator_follow_their_ticket_and_counter(
             assert state["current"]["id"] == ticket["id"] and state["waiting"] == []
 
 
-async def test_a_lobby_screen_never_receives_staff_or_device_names(
+async def test_a_lobby_screen_never_receives_names_or_ticket_ids(
     live_server: LiveServer,
 ) -> None:
+    """Names of staff and devices stay off public screens, and so do ticket ids: an id opens
+    its holder's status page and cancels the ticket, so boards key calls by a board key."""
     async with live_server.client("manager") as manager, display(live_server) as screen:
         snapshot = await screen.receive()
         assert snapshot["type"] == "snapshot"
@@ -394,13 +398,22 @@ async def test_a_lobby_screen_never_receives_staff_or_device_names(
                   "branch": BRANCH},
         )  # fmt: skip
         assert added.status_code == 201
-        await issue(manager, 1)
-        await screen.until_seq(snapshot["seq"] + 3)
-    raw = json.dumps(screen.frames, ensure_ascii=False)
+        ticket = (await manager.post(f"{B}/tickets", json={"service_id": "id_card"})).json()
+        await open_counters(manager, 1)
+        assert (await manager.post(counter(1) + "/call-next")).status_code == 200
+        await screen.until_seq(snapshot["seq"] + 5)
+        async with display(live_server) as later:
+            assert (await later.receive())["type"] == "snapshot"
+    raw = json.dumps([*screen.frames, *later.frames], ensure_ascii=False)
     assert "Kiosk by the entrance" not in raw and "nino.beridze" not in raw
+    assert ticket["id"] not in raw
     kinds = [frame["kind"] for frame in screen.frames if frame["type"] == "event"]
-    assert kinds == ["device.created", "user.created", "ticket.issued"]  # no gap in the seq
-    assert screen.frames[-1]["data"]["ticket"]["label"] == "A001"
+    assert kinds == [
+        "device.created", "user.created", "ticket.issued", "counter.opened", "ticket.called"
+    ]  # fmt: skip  # no gap in the seq
+    called = screen.frames[-1]["data"]["ticket"]
+    assert (called["label"], called["key"]) == ("A001", board_key(ticket["id"]))
+    assert later.board.calls[0]["key"] == called["key"]  # snapshot and events agree
 
 
 HEARTBEAT_S = 0.2

@@ -18,6 +18,7 @@ import pytest
 
 from display_client.client import DisplayClient, running
 from display_client.config import DisplaySettings
+from queue_server.domain.public import board_key
 from tests.support import (
     PASSWORD,
     POSTGRES_ENV,
@@ -152,7 +153,7 @@ async def _sign_in(url: str) -> httpx.AsyncClient:
 
 
 def comparable(board: dict[str, Any]) -> dict[str, Any]:
-    keys = ("ticket_id", "label", "service_id", "counter_id", "counter_number")
+    keys = ("key", "label", "service_id", "counter_id", "counter_number")
     return {
         "calls": [{k: call.get(k) for k in keys} for call in board["calls"]],
         "waiting": {service: n for service, n in board["waiting"].items() if n},
@@ -221,7 +222,7 @@ async def test_two_processes_call_every_ticket_once_and_every_display_converges(
             assert all(display.board.seq == state["seq"] for display in displays)
             # The server's snapshot orders calls by their events' seq, as displays do.
             assert comparable(boards[0]) == comparable(state["board"])
-            assert {call["ticket_id"] for call in boards[0]["calls"]} <= set(called)
+            assert {call["key"] for call in boards[0]["calls"]} <= {board_key(t) for t in called}
             raise _Done
     except* _Done:
         pass

@@ -46,16 +46,9 @@ class Hello(BaseModel):
     after_seq: int | None = Field(default=None, ge=0)
 
 
-BOARD_KINDS = ("ticket.", "counter.")
-
-
 def board_json(event: Event) -> str:
-    """An event as a lobby screen may see it. Staff and device events (`user.created`,
-    `device.created`, print jobs…) keep their place in the sequence, so displays still see no
-    gap, but travel without their data: names never reach a public screen."""
-    if event.kind.startswith(BOARD_KINDS):
-        return event.encoded
-    return event.encoded_without_data
+    """An event as a lobby screen may see it (`Event.public_encoded`)."""
+    return event.public_encoded
 
 
 def _dumps(message: dict[str, Any]) -> str:

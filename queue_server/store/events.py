@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from queue_server.domain.public import public_ticket
 from queue_server.store.schema import branch_streams, events
 
 
@@ -49,10 +50,20 @@ class Event:
         return json.dumps(self.to_message(), ensure_ascii=False, separators=(",", ":"))
 
     @cached_property
-    def encoded_without_data(self) -> str:
-        """The frame with its data left out, for feeds that may not see it (its seq still
-        counts, so the receiver sees no gap)."""
-        return json.dumps(self.to_message() | {"data": {}}, separators=(",", ":"))
+    def public_encoded(self) -> str:
+        """The frame for public boards, made once for all of them: a ticket's id (the key to its
+        status page and to cancelling it) becomes its board key; a counter's current ticket id
+        is left out; other events (staff, devices, print jobs) keep their `seq`, so a board sees
+        no gap, but travel without their data, so names never reach a public screen."""
+        data: dict[str, Any] = {}
+        if self.kind.startswith("ticket."):
+            data = dict(self.data)
+            data["ticket"] = public_ticket(self.data["ticket"])
+        elif self.kind.startswith("counter."):
+            data = {k: v for k, v in self.data.items() if k != "current_ticket_id"}
+        return json.dumps(
+            self.to_message() | {"data": data}, ensure_ascii=False, separators=(",", ":")
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Event:

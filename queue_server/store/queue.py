@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from queue_server.catalog.loader import Catalog
 from queue_server.domain import dispatch, estimate
 from queue_server.domain.numbering import local_day, ticket_label
+from queue_server.domain.public import public_call
 from queue_server.domain.tickets import (
     Outcome,
     Priority,
@@ -694,7 +695,7 @@ class QueueStore:
         counters = self.catalog.branch(branch_id).counters
         return {
             "branch": branch_id,
-            "calls": [_call_view(self._view(r)) for r in calls],
+            "calls": [public_call(self._view(r)) for r in calls],
             "waiting": {service: count for service, count in waiting},
             "counters": {
                 c.id: {"number": c.number, "state": _counter_view(c, states.get(c.id))["state"]}
@@ -767,17 +768,6 @@ _EVENT_KIND = {
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
-
-
-def _call_view(view: dict[str, Any]) -> dict[str, Any]:
-    """A call as a public board shows it: exactly what call events carry, nothing personal."""
-    keys = ("label", "letter", "number", "service_id", "counter_id")
-    return {k: view[k] for k in keys} | {
-        "ticket_id": view["id"],
-        "counter_number": view["counter_number"],
-        "called_at": view["called_at"],
-        "recalls": view["recalls"],
-    }
 
 
 def _counter_view(counter: Any, state: Row[Any] | None) -> dict[str, Any]:

@@ -102,17 +102,17 @@ class FakeBoardFeed:
 
     async def call(self, letter: str, number: int, counter: int, *, recall: bool = False) -> int:
         """Call (or recall) a ticket to a counter; returns the event's seq."""
-        ticket_id = f"t-{letter}{number}"
-        previous = next((c for c in self.calls if c["ticket_id"] == ticket_id), None)
-        ticket = {"id": ticket_id, "label": f"{letter}{number:03d}", "letter": letter,
+        key = f"k-{letter}{number}"
+        previous = next((c for c in self.calls if c["key"] == key), None)
+        ticket = {"key": key, "label": f"{letter}{number:03d}", "letter": letter,
                   "number": number, "service_id": "id_card", "status": "called",
                   "counter_id": f"c{counter:02d}", "counter_number": counter,
                   "called_at": datetime.now(UTC).isoformat()}  # fmt: skip
         entry = {name: ticket[name] for name in ("label", "letter", "number", "service_id",
                  "counter_id", "counter_number", "called_at")}  # fmt: skip
-        entry["ticket_id"] = ticket_id
+        entry["key"] = key
         entry["recalls"] = (previous or {}).get("recalls", 0) + int(recall)
-        self.calls = [entry, *(c for c in self.calls if c["ticket_id"] != ticket_id)]
+        self.calls = [entry, *(c for c in self.calls if c["key"] != key)]
         event = await self.publish(
             "ticket.recalled" if recall else "ticket.called",
             {"ticket": ticket, "counter_id": ticket["counter_id"], "counter_number": counter},

@@ -22,6 +22,7 @@ from display_client.audio import default_chime
 from display_client.client import DisplayClient, running
 from display_client.config import DisplaySettings
 from display_client.players import RecordingPlayer
+from queue_server.domain.public import board_key
 from tests.display.announcing import QUIET_S, WAIT_S, announced, spoken
 from tests.support import LiveServer
 
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.speech
 B = "/api/v1/branches/testhall"
 # What a board call holds (docs/protocol.md, "Board snapshot"), on the display and the server.
 CALL_KEYS = (
-    "ticket_id", "label", "letter", "number", "service_id", "counter_id", "counter_number",
+    "key", "label", "letter", "number", "service_id", "counter_id", "counter_number",
     "called_at", "recalls",
 )  # fmt: skip
 
@@ -134,7 +135,7 @@ async def test_three_quick_calls_then_a_recall_against_the_real_server(
     assert done[0].texts[0][0] == "ka" and done[0].texts[1][0] == "en"
     assert_one_at_a_time(player, 4)
     assert_board_is_the_servers(display, state)
-    assert state["board"]["calls"][0]["ticket_id"] == recalled["id"]
+    assert state["board"]["calls"][0]["key"] == board_key(recalled["id"])
     assert display.board.calls[0]["recalls"] == 1
 
 
@@ -178,7 +179,7 @@ async def test_reconnecting_after_ten_calls_reads_out_no_backlog(
     assert_board_is_the_servers(display, state)
     assert state["seq"] > seen + 10
     assert display.connections == 2
-    assert {c["ticket_id"] for c in display.board.calls} >= {t["id"] for t in missed}
+    assert {c["key"] for c in display.board.calls} >= {board_key(t["id"]) for t in missed}
 
 
 async def test_a_restarted_display_takes_the_snapshot_and_reads_out_nothing_old(

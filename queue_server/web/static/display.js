@@ -61,12 +61,12 @@ class Board {
       this.waiting[service] = (this.waiting[service] ?? 0) + 1;
     }
     if (kind === "ticket.called" || kind === "ticket.recalled") {
-      const previous = this.calls.find((call) => call.ticket_id === ticket.id);
+      const previous = this.calls.find((call) => call.key === ticket.key);
       if (kind === "ticket.called" && !previous && service) {
         this.waiting[service] = Math.max(0, (this.waiting[service] ?? 0) - 1);
       }
       const call = {
-        ticket_id: ticket.id,
+        key: ticket.key, // the board key: boards never see ticket ids
         label: ticket.label,
         service_id: service,
         counter_id: data.counter_id ?? ticket.counter_id,
@@ -74,10 +74,10 @@ class Board {
         called_at: ticket.called_at,
         recalls: (previous?.recalls ?? 0) + (kind === "ticket.recalled" ? 1 : 0),
       };
-      this.calls = [call, ...this.calls.filter((c) => c.ticket_id !== ticket.id)].slice(0, BOARD_CALLS);
+      this.calls = [call, ...this.calls.filter((c) => c.key !== ticket.key)].slice(0, BOARD_CALLS);
       return call;
     }
-    if (kind === "ticket.cancelled" && service && !this.calls.some((c) => c.ticket_id === ticket.id)) {
+    if (kind === "ticket.cancelled" && service && !this.calls.some((c) => c.key === ticket.key)) {
       this.waiting[service] = Math.max(0, (this.waiting[service] ?? 0) - 1);
     }
     return null;
@@ -85,7 +85,7 @@ class Board {
 }
 
 const board = new Board();
-const fresh = new Map(); // ticket_id → when its call (or recall) arrived
+const fresh = new Map(); // board key → when its call (or recall) arrived
 const app = document.getElementById("app");
 const services = new Map(boot.services.map((s) => [s.id, s]));
 let connection = "connecting";
@@ -111,7 +111,7 @@ function renderSoundButton() {
 }
 
 function callTile(call, big) {
-  const isNew = fresh.has(call.ticket_id);
+  const isNew = fresh.has(call.key);
   return h(
     "li",
     {
@@ -193,9 +193,9 @@ function clock() {
 }
 
 function called(call) {
-  fresh.set(call.ticket_id, Date.now());
+  fresh.set(call.key, Date.now());
   setTimeout(() => {
-    fresh.delete(call.ticket_id);
+    fresh.delete(call.key);
     render();
   }, NEW_CALL_MS);
   chime();

@@ -26,7 +26,9 @@ const base = `/api/v1/branches/${encodeURIComponent(boot.branch.id)}`;
 const token = deviceToken();
 const state = { needsSignIn: false, counters: [], queues: [], error: null, updated: null, connection: "connecting" };
 let pending = null;
-const currentLabels = new Map(); // ticket id → label, learnt from the board feed
+// counter id → label of its latest call, learnt from the board feed (a counter's visit in hand
+// is its latest call; boards carry no ticket ids)
+const callLabels = new Map();
 
 function level(queue) {
   if (!queue.waiting) return "ok";
@@ -116,7 +118,7 @@ function render() {
             h("td", { class: `state ${c.state}` }, h("span", { "aria-hidden": "true" }, `${ICONS[c.state] ?? ""} `),
               t(`counter.${c.state}`), c.pause_reason ? ` — ${c.pause_reason}` : ""),
             h("td", {}, c.operator ?? "—"),
-            h("td", {}, currentLabels.get(c.current_ticket_id) ?? (c.current_ticket_id ? "●" : "—")))))))),
+            h("td", {}, c.current_ticket_id ? (callLabels.get(c.counter_id) ?? "●") : "—"))))))),
     state.updated
       ? h("p", { class: "updated" }, t("live.updated", { time: state.updated.toLocaleTimeString(document.documentElement.lang, { timeZone: "Asia/Tbilisi", hour12: false }) }))
       : null,
@@ -131,10 +133,16 @@ const feed = new Feed(`/ws/branches/${encodeURIComponent(boot.branch.id)}/board`
   token,
   onMessage(message) {
     if (message.type === "snapshot") {
-      for (const call of message.board.calls ?? []) currentLabels.set(call.ticket_id, call.label);
+      callLabels.clear();
+      // newest first: the first call of each counter is its latest
+      for (const call of message.board.calls ?? []) {
+        if (!callLabels.has(call.counter_id)) callLabels.set(call.counter_id, call.label);
+      }
     }
     const ticket = message.data?.ticket;
-    if (ticket?.id) currentLabels.set(ticket.id, ticket.label);
+    if (message.kind === "ticket.called" || message.kind === "ticket.recalled") {
+      callLabels.set(message.data.counter_id ?? ticket?.counter_id, ticket?.label);
+    }
     if (message.type === "event" || message.type === "snapshot") soon();
   },
   onState(next) {
