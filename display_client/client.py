@@ -32,7 +32,7 @@ RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 30.0
 CATCH_UP_QUIET_S = 0.3
 MAX_MESSAGE_BYTES = 1024 * 1024
-AUTH_CLOSE_CODES = (4001, 4003)
+AUTH_CLOSE_CODES = (4401, 4403)  # the server's: token unknown / not a display of this branch
 
 
 def backoff_delay(attempt: int, minimum: float, maximum: float) -> float:
@@ -63,6 +63,7 @@ class DisplayClient:
         self.catch_up_quiet = catch_up_quiet
         self.on_change = on_change
         self.connections = 0
+        self.refused: int | None = None  # the close code, while the server refuses the token
         self.connected = asyncio.Event()
         self._changed = asyncio.Condition()
         self._ws: ClientConnection | None = None
@@ -89,6 +90,7 @@ class DisplayClient:
                 code = exc.rcvd.code if exc.rcvd else None
                 if code in AUTH_CLOSE_CODES:
                     log.error("server refused the display token (close %s); retrying slowly", code)
+                    self.refused = code
                     attempt = max(attempt, 16)
                 else:
                     log.info("feed closed (%s); reconnecting", code)

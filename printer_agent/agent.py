@@ -35,7 +35,7 @@ CLOSE_TIMEOUT_S = 2.0
 RECONNECT_MIN_S = 0.2
 RECONNECT_MAX_S = 10.0
 MAX_MESSAGE_BYTES = 256 * 1024
-AUTH_CLOSE_CODES = (4001, 4003)
+AUTH_CLOSE_CODES = (4401, 4403)  # the server's: token unknown / not a printer device
 
 
 class PrinterWorker:

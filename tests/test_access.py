@@ -102,9 +102,9 @@ EXPECTED_FEEDS: dict[str, frozenset[str]] = {
 }
 # Close codes of a refused feed, by the HTTP status the refusal would have.
 FEED_CLOSE = {401: 4401, 403: 4403}
-# /ws/printers speaks the printing protocol: a bad token is 4001, a wrong device 4003, and a
-# hello without a token (anonymous, people) is a bad hello, 4400.
-PRINTER_FEED_CLOSE = {401: 4001, 403: 4003}
+# /ws/printers closes like every feed (4401 bad token, 4403 wrong device), except that a hello
+# without a token (anonymous, people) is a bad hello, 4400.
+PRINTER_FEED_CLOSE = FEED_CLOSE
 PRINTER_HELLO_WITHOUT_TOKEN = 4400
 
 

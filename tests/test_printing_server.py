@@ -285,7 +285,7 @@ async def test_printer_feed_refuses_a_bad_token(server: LiveServer) -> None:
         await ws.send(json.dumps(hello))
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), WAIT_S)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
 
 async def _status_is(server: LiveServer, ticket_id: str, status: str) -> bool:

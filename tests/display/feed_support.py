@@ -61,7 +61,7 @@ class FakeBoardFeed:
         hello = json.loads(await asyncio.wait_for(ws.recv(), 5))
         self.hellos.append(hello)
         if hello.get("type") != "hello" or hello.get("token") != self.token:
-            await ws.close(4003, "bad token")
+            await ws.close(4401, "bad token")
             return
         queue: asyncio.Queue[str] = asyncio.Queue()
         after = hello.get("after_seq")

@@ -207,3 +207,16 @@ async def test_a_restarted_display_takes_the_snapshot_and_reads_out_nothing_old(
     assert_one_at_a_time(player, 1)
     assert_board_is_the_servers(display, state)
     assert len(state["board"]["calls"]) == 12
+
+
+async def test_a_display_whose_token_is_refused_knows_it(live_server: LiveServer) -> None:
+    """The server's refusal (4401) is recognised as such: logged as a token problem and retried
+    slowly, not hammered like a network blip."""
+    settings = DisplaySettings(server_url=live_server.url, branch="testhall", token="not-a-token")
+    display = DisplayClient(settings, None, reconnect_min=0.05, reconnect_max=0.2)
+    async with running(display):
+        async with asyncio.timeout(WAIT_S):
+            while display.refused is None:  # noqa: ASYNC110 - a bounded poll of a plain field
+                await asyncio.sleep(0.02)
+    assert display.refused == 4401
+    assert display.board.seq is None  # nothing of the branch reached it

@@ -44,7 +44,7 @@ class StandInServer:
         self.paths.append(ws.request.path if ws.request else "")
         hello = json.loads(await ws.recv())
         if hello.get("type") != "hello" or hello.get("token") != TOKEN:
-            await ws.close(4001, "bad token")
+            await ws.close(4401, "bad token")
             return
         self.hellos.append(hello)
         self.connection = ws
