@@ -132,10 +132,17 @@ async def _bare_calls(url: str, displays: int, calls: int, frame: str) -> Latenc
             await fleet.close()
 
 
-def single_process(displays: int = DISPLAYS, calls: int = CALLS) -> tuple[Latency, str]:
-    """One `queue-server serve` on the default SQLite with the memory bus."""
+def single_process(
+    database: str = "sqlite", displays: int = DISPLAYS, calls: int = CALLS
+) -> tuple[Latency, str]:
+    """One `queue-server serve` with the memory bus, on the default SQLite file or (as in
+    production) on PostgreSQL."""
+    url = None
+    if database == "postgresql":
+        reset_postgres()
+        url = POSTGRES_URL
     with tempfile.TemporaryDirectory() as folder:
-        env = rigi_environment(Path(folder), None, "memory://")
+        env = rigi_environment(Path(folder), url, "memory://")
         create_admin(env)
         with rigi_cli(env) as server:
             return asyncio.run(_rigi_calls(server.url, server.ws_url, displays, calls))

@@ -92,6 +92,7 @@ def _report(results: dict[str, Any], date: str, seconds: float) -> tuple[str, li
     calls = realtime_bench.CALLS
     bare = results.get("bare_broadcast")
     single = results.get("single")
+    single_pg = results.get("single_postgresql")
     scale = results.get("scale_out")
     if bare:
         rows.append(
@@ -101,6 +102,7 @@ def _report(results: dict[str, Any], date: str, seconds: float) -> tuple[str, li
         )
     for latency, what, goal in (
         (single, "call-next → display, 1 process (SQLite, memory bus)", GOAL_SINGLE),
+        (single_pg, "call-next → display, 1 process (PostgreSQL, memory bus)", GOAL_SINGLE),
         (scale, "call-next on A → display on B (PostgreSQL + Redis)", GOAL_SCALE_OUT),
     ):
         if latency and bare:
@@ -188,8 +190,11 @@ Last run: {date}, {seconds:.0f} s, on {_machine()}.
   to each display receiving the `ticket.called` frame; {calls} calls after
   {realtime_bench.WARM_UP_CALLS} warm-up calls, a no-show and a {realtime_bench.SETTLE_S} s
   pause between calls. The bare baseline sends the very same frame (a captured `ticket.called`
-  event) from a POST to the same number of clients. Two processes: calls on A, displays on
-  B, both `queue-server serve` on PostgreSQL with the Redis bus.
+  event) from a POST to the same number of clients. One process: `queue-server serve` with the
+  memory bus, on the default SQLite file and on PostgreSQL (as in production). Two processes:
+  calls on A, displays on B, both `queue-server serve` on PostgreSQL with the Redis bus. With
+  {calls} calls of {displays} displays each, p99 is the tail of the slowest call or two: one
+  pause of the server (a full garbage collection) shows there.
 - **Issue rate**: {issue_bench.CLIENTS} keep-alive clients post `{{"service_id": "stamp"}}` for
   {issue_bench.DURATION_S:.0f} s after {issue_bench.WARM_UP_S:.0f} s of warm-up; the bare
   endpoint does one INSERT and commit through SQLAlchemy Core on the same driver (SQLite: one
@@ -226,6 +231,13 @@ def main() -> int:
         )  # fmt: skip
         if bare:
             print(bare.line("bare broadcast"))
+    on_postgres = _step(
+        "call-to-display, one process on PostgreSQL", results, "single_postgresql",
+        lambda: realtime_bench.single_process("postgresql"),
+    )  # fmt: skip
+    if on_postgres:
+        results["single_postgresql"] = on_postgres[0]
+        print(on_postgres[0].line("rigi, one process on PostgreSQL"))
     scale = _step("call-to-display, two processes", results, "scale_out",
                   realtime_bench.two_processes)  # fmt: skip
     if scale:

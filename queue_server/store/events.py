@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -94,15 +95,25 @@ async def take_seqs(conn: AsyncConnection, branch_id: str, count: int = 1) -> St
     """Take the branch's next `count` sequence numbers; returns the last of them. On PostgreSQL
     this row lock also orders the branch's transactions, so take it last, after any ticket row
     locks (no lock cycles)."""
-    insert = _insert(conn)(branch_streams).values(
-        branch_id=branch_id, epoch=uuid.uuid4().hex, last_seq=count
-    )
-    upsert = insert.on_conflict_do_update(
-        index_elements=[branch_streams.c.branch_id],
-        set_={"last_seq": branch_streams.c.last_seq + count},
-    ).returning(branch_streams.c.epoch, branch_streams.c.last_seq)
-    row = (await conn.execute(upsert)).one()
+    params = {"branch_id": branch_id, "epoch": uuid.uuid4().hex, "count": count, "step": count}
+    row = (await conn.execute(_take_seqs(conn.dialect.name), params)).one()
     return StreamHead(row.epoch, row.last_seq)
+
+
+@functools.cache
+def _take_seqs(dialect: str) -> Any:
+    """The sequence upsert of a dialect, built once (see store/statements.py for why)."""
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(branch_streams)
+    return (
+        insert.values(
+            branch_id=bindparam("branch_id"), epoch=bindparam("epoch"), last_seq=bindparam("count")
+        )
+        .on_conflict_do_update(
+            index_elements=[branch_streams.c.branch_id],
+            set_={"last_seq": branch_streams.c.last_seq + bindparam("step")},
+        )
+        .returning(branch_streams.c.epoch, branch_streams.c.last_seq)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,6 +34,7 @@ from queue_server.domain.tickets import (
     transition,
 )
 from queue_server.errors import Conflict, NotFound
+from queue_server.store import statements
 from queue_server.store.batching import GroupCommit
 from queue_server.store.database import Database
 from queue_server.store.events import (
@@ -552,17 +553,18 @@ class QueueStore:
             values["started_at"] = now
         elif step.to_status in (TicketStatus.DONE, TicketStatus.NO_SHOW, TicketStatus.TRANSFERRED):
             values["finished_at"] = now
-        await conn.execute(update(tickets).where(tickets.c.id == row.id).values(**values))
+        await conn.execute(statements.UPDATE_TICKET, values | {"ticket_id": row.id})
         await _record(conn, row.id, step.from_status, step.to_status, action, now, actor, step)
         if row.counter_id or counter_id:
             holding = step.to_status in (TicketStatus.CALLED, TicketStatus.SERVING)
             await conn.execute(
-                update(counter_states)
-                .where(
-                    counter_states.c.branch_id == row.branch_id,
-                    counter_states.c.counter_id == (counter_id or row.counter_id),
-                )
-                .values(current_ticket_id=row.id if holding else None, updated_at=now)
+                statements.UPDATE_COUNTER,
+                {
+                    "current_ticket_id": row.id if holding else None,
+                    "updated_at": now,
+                    "key_branch_id": row.branch_id,
+                    "key_counter_id": counter_id or row.counter_id,
+                },
             )
         merged = dict(row._mapping) | values
         view = self._view(merged, counter_number=counter_number)
@@ -573,7 +575,7 @@ class QueueStore:
         event = await append_event(conn, row.branch_id, kind, now, data, actor)
         if action in (TicketAction.CALL, TicketAction.RECALL):
             await conn.execute(
-                update(tickets).where(tickets.c.id == row.id).values(call_seq=event.seq)
+                statements.UPDATE_TICKET, {"call_seq": event.seq, "ticket_id": row.id}
             )
         return Change(view, [event])
 
@@ -805,26 +807,17 @@ def _queued(row: Any, catalog: Catalog) -> dispatch.QueuedTicket:
 async def _waiting(
     conn: AsyncConnection, branch_id: str, catalog: Catalog
 ) -> list[dispatch.QueuedTicket]:
-    rows = await conn.execute(
-        select(
-            tickets.c.id,
-            tickets.c.service_id,
-            tickets.c.priority,
-            tickets.c.queued_at,
-            tickets.c.target_counter_id,
-            tickets.c.appointment_at,
-        ).where(tickets.c.branch_id == branch_id, tickets.c.status == TicketStatus.WAITING)
-    )
+    rows = await conn.execute(statements.WAITING, {"branch_id": branch_id})
     return [_queued(r, catalog) for r in rows]
 
 
 async def _ticket_row(
     conn: AsyncConnection, ticket_id: str, *, lock: bool = False, skip_locked: bool = False
 ) -> Row[Any]:
-    query = select(tickets).where(tickets.c.id == ticket_id)
+    query = statements.TICKET
     if lock:
-        query = query.with_for_update(skip_locked=skip_locked)
-    row = (await conn.execute(query)).one_or_none()
+        query = statements.TICKET_LOCKED_OR_SKIPPED if skip_locked else statements.TICKET_LOCKED
+    row = (await conn.execute(query, {"ticket_id": ticket_id})).one_or_none()
     if row is None and not skip_locked:
         raise NotFound("No such ticket.", code="unknown_ticket")
     return row  # type: ignore[return-value]
@@ -833,16 +826,14 @@ async def _ticket_row(
 async def _counter_row(
     conn: AsyncConnection, branch_id: str, counter_id: str, *, lock: bool = False
 ) -> Row[Any] | None:
-    query = select(counter_states).where(
-        counter_states.c.branch_id == branch_id, counter_states.c.counter_id == counter_id
-    )
-    if lock:
-        query = query.with_for_update()
-    return (await conn.execute(query)).one_or_none()
+    query = statements.COUNTER_LOCKED if lock else statements.COUNTER
+    return (
+        await conn.execute(query, {"branch_id": branch_id, "counter_id": counter_id})
+    ).one_or_none()
 
 
 async def _counter_rows(conn: AsyncConnection, branch_id: str) -> dict[str, Row[Any]]:
-    rows = await conn.execute(select(counter_states).where(counter_states.c.branch_id == branch_id))
+    rows = await conn.execute(statements.COUNTERS, {"branch_id": branch_id})
     return {r.counter_id: r for r in rows}
 
 
@@ -911,7 +902,7 @@ def _transition_row(
 
 async def _record(conn: AsyncConnection, *transition: Any) -> None:
     """Store one step of a ticket's life (see `_transition_row` for the fields)."""
-    await conn.execute(ticket_transitions.insert().values(**_transition_row(*transition)))
+    await conn.execute(ticket_transitions.insert(), _transition_row(*transition))
 
 
 def _key_reused() -> Conflict:
