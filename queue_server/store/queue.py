@@ -244,22 +244,31 @@ class QueueStore:
         """What each request of a batch gets without a new ticket: the ticket stored earlier
         under its idempotency key, the answer to the same key earlier in this batch, or a
         conflict when the key came with a different request. None: issue a new ticket."""
+        keys = {r.idempotency_key for r in batch if r.idempotency_key}
+        stored = {}  # one query for the whole batch; a key is found again only on a retry
+        if keys:
+            rows = await conn.execute(
+                select(idempotency_keys).where(
+                    idempotency_keys.c.branch_id == branch_id, idempotency_keys.c.key.in_(keys)
+                )
+            )
+            stored = {row.key: row for row in rows}
         outcomes: list[Change | Exception | _SameKey | None] = []
         fresh_keys: dict[str, str] = {}  # key → fingerprint, for keys first seen in this batch
         for request in batch:
             key = request.idempotency_key
             outcome: Change | Exception | _SameKey | None = None
-            if key in fresh_keys:
+            if key in stored:
+                outcome = _key_reused()
+                if stored[key].fingerprint == request.fingerprint:
+                    row = await _ticket_row(conn, stored[key].ticket_id)
+                    outcome = Change(self._view(row), [], created=False)
+            elif key in fresh_keys:
                 outcome = _SameKey(key)
                 if fresh_keys[key] != request.fingerprint:
                     outcome = _key_reused()
             elif key:
-                try:
-                    outcome = await self._replay(conn, branch_id, key, request.fingerprint)
-                except Conflict as conflict:
-                    outcome = conflict
-                if outcome is None:
-                    fresh_keys[key] = request.fingerprint
+                fresh_keys[key] = request.fingerprint
             outcomes.append(outcome)
         return outcomes
 
