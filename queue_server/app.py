@@ -21,6 +21,7 @@ from queue_server.access.middleware import AccessMiddleware
 from queue_server.access.ratelimit import create_limiter
 from queue_server.access.routes import ACCESS_ENDPOINTS
 from queue_server.access.sessions import SessionSigner, development_secret
+from queue_server.api.announcements import speech
 from queue_server.api.http import (
     BodyLimit,
     http_error_handler,
@@ -62,6 +63,7 @@ class Rigi:
     listeners: list[Any] = field(default_factory=list)
     hub: Any = None
     printing: Any = None  # set by the printing lifespan part
+    speech: Any = None  # set by the speech lifespan part
     ready: bool = False
 
     async def ticket_view(self, ticket_id: str) -> dict[str, Any]:
@@ -152,5 +154,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.extensions = [realtime, printing]  # printing delivers through the hub
+    app.state.extensions = [realtime, printing, speech]  # printing delivers through the hub
     return app

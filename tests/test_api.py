@@ -269,6 +269,30 @@ async def test_a_browser_display_can_fetch_the_spoken_call_as_wav(live_server: L
         assert (await anonymous.get(path)).status_code == 401
 
 
+async def test_a_crash_in_the_speech_engine_costs_one_announcement_not_the_server(
+    live_server: LiveServer,
+) -> None:
+    """espeak-ng runs in a worker process: when it dies (here: SIGKILL, as a segfault would),
+    that announcement gets 503 and the next one a fresh worker; the queue server goes on."""
+    import os
+    import shutil
+    import signal
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("install espeak-ng (Debian package espeak-ng) for speech")
+    path = f"{B}/announcement.wav?letter=B&number=7&counter=2&languages=ka"
+    async with live_server.client("display") as display:
+        assert (await display.get(path)).status_code == 200
+        (worker,) = live_server.rigi.speech.worker_pids()
+        os.kill(worker, signal.SIGKILL)
+        lost = await display.get(path.replace("number=7", "number=8"))
+        assert (lost.status_code, lost.json()["code"]) == (503, "speech_unavailable")
+        assert (await display.get("/healthz")).status_code == 200
+        again = await display.get(path.replace("number=7", "number=9"))
+        assert again.status_code == 200 and again.headers["content-type"] == "audio/wav"
+        assert live_server.rigi.speech.worker_pids() != [worker]
+
+
 async def test_health_and_readiness_answer_for_load_balancers(live_server: LiveServer) -> None:
     async with live_server.client(None) as anonymous:
         health = await anonymous.get("/healthz")

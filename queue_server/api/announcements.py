@@ -1,12 +1,19 @@
 """The spoken announcement of a call as a WAV, for lobby displays that are only a browser.
 
-Synthesis runs on display_client's single speech thread (espeak-ng allows one engine per
-process) and each announcement is made once and cached under its cache key.
+Synthesis runs in a child process (`SpeechWorker`), on display_client's speech thread there
+(espeak-ng allows one engine per process); each announcement is made once and cached in it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import multiprocessing
+from collections.abc import AsyncIterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -19,9 +26,70 @@ MAX_COUNTER = 999
 LANGUAGE_CODES = ("ka", "en", "ru", "az", "hy")
 
 
+log = logging.getLogger(__name__)
+
+
 class SpeechUnavailable(RigiError):
     code = "speech_unavailable"
     status = 503
+
+
+class SpeechWorker:
+    """espeak-ng in a child process of its own. espeak-ng is a C library driven through
+    ctypes: a crash inside it (a segfault was seen once, under fuzzing) would take the whole
+    queue server down with it. Out of process it costs one announcement (503), and the next
+    request starts a fresh worker."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _worker(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn: a fork of this multi-threaded process could inherit a held lock
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        return self._pool
+
+    async def synthesize(
+        self, letter: str, number: int, counter: int, languages: list[str]
+    ) -> bytes:
+        from display_client.announce import synthesize_announcement
+
+        pool = self._worker()
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                pool, synthesize_announcement, letter, number, counter, languages
+            )
+        except BrokenProcessPool:
+            log.error("the speech worker died; a new one starts with the next announcement")
+            if self._pool is pool:
+                self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise SpeechUnavailable(
+                "The speech engine stopped; it restarts with the next request."
+            ) from None
+
+    def worker_pids(self) -> list[int]:
+        """The child's process id, once it runs (for operations, and for tests)."""
+        processes: dict[int, Any] = getattr(self._pool, "_processes", None) or {}
+        return list(processes)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+@contextlib.asynccontextmanager
+async def speech(rigi: Any) -> AsyncIterator[SpeechWorker]:
+    """Lifespan part: the speech worker, started on the first announcement, stopped at exit."""
+    worker = SpeechWorker()
+    rigi.speech = worker
+    try:
+        yield worker
+    finally:
+        await asyncio.to_thread(worker.close)
 
 
 class AnnouncementQuery(BaseModel):
@@ -42,16 +110,12 @@ async def announcement_wav(request: Request, branch: str) -> Response:
             "Give letter (A–Z), number, counter and optionally languages (e.g. ka,en).",
             code="bad_announcement",
         ) from None
-    from display_client.announce import synthesize_announcement
     from display_client.errors import SpeechFailed
 
+    worker: SpeechWorker = request.app.state.rigi.speech
     try:
-        audio = await asyncio.to_thread(
-            synthesize_announcement,
-            query.letter,
-            query.number,
-            query.counter,
-            query.languages.split(","),
+        audio = await worker.synthesize(
+            query.letter, query.number, query.counter, query.languages.split(",")
         )
     except (SpeechFailed, OSError) as exc:
         raise SpeechUnavailable(f"Speech is not available on this server: {exc}") from None
