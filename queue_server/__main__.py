@@ -1,3 +1,4 @@
 from queue_server.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # guarded like any main module: the speech worker is spawned
+    raise SystemExit(main())
