@@ -60,10 +60,6 @@ class GroupCommit(Generic[Request, Result]):
         # A caller that gives up (client gone) does not cancel the batch others wait on.
         return await asyncio.shield(pending.answer)
 
-    async def close(self) -> None:
-        """Let the batches in flight finish (their callers are waiting for them)."""
-        await asyncio.gather(*self._writers.values(), return_exceptions=True)
-
     async def _drain(self, key: str) -> None:
         try:
             while waiting := self._waiting.pop(key, None):
@@ -73,8 +69,11 @@ class GroupCommit(Generic[Request, Result]):
                 await self._write(key, batch)
         finally:
             # No await between finding the queue empty and leaving: a request submitted from
-            # now on starts a new writer.
+            # now on starts a new writer. Requests still here mean the writer was cancelled
+            # (shutdown): nobody may wait forever.
             del self._writers[key]
+            for pending in self._waiting.pop(key, []):
+                pending.answer.cancel()
 
     async def _write(self, key: str, batch: list[_Pending[Request, Result]]) -> None:
         try:
