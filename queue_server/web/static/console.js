@@ -29,6 +29,7 @@ const state = {
   message: null,
   error: null,
   busy: false,
+  next: null, // a shortcut pressed while a request was in flight: done right after it
   outcome: "served",
   connection: "connecting",
 };
@@ -113,6 +114,10 @@ async function send(action, body) {
     state.busy = false;
     render();
   }
+  // A clerk who presses F then N at once means both: the second key is not dropped.
+  const next = state.next;
+  state.next = null;
+  if (next && !state.error) act(next);
 }
 
 function chooseCounter(counterId) {
@@ -344,7 +349,8 @@ document.addEventListener("keydown", (event) => {
   if (action.id === "pause") field("pause-reason").focus();
   else if (action.id === "call") field("call-label").focus();
   else if (action.id === "transfer" && !field("transfer-target").value) field("transfer-target").focus();
-  else if (!state.busy) act(action.id);
+  else if (state.busy) state.next = action.id;
+  else act(action.id);
 });
 
 setInterval(() => {
