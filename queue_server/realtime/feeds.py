@@ -46,11 +46,6 @@ class Hello(BaseModel):
     after_seq: int | None = Field(default=None, ge=0)
 
 
-def board_json(event: Event) -> str:
-    """An event as a lobby screen may see it (`Event.public_encoded`)."""
-    return event.public_encoded
-
-
 def _dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
@@ -182,10 +177,10 @@ async def board_feed(websocket: WebSocket) -> None:
             listener.last_seq = hello.after_seq or 0
             for event in replay:
                 listener.last_seq = event.seq
-                await websocket.send_text(board_json(event))
+                await websocket.send_text(event.public_encoded)
 
         async def send(event: Event) -> None:
-            await websocket.send_text(board_json(event))
+            await websocket.send_text(event.public_encoded)
 
         await Connection(websocket, listener, principal).run(send)
 

@@ -12,11 +12,11 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from queue_server.domain.public import public_ticket
 from queue_server.store.schema import branch_streams, events
+from queue_server.store.statements import upsert_insert
 
 
 @dataclass(frozen=True)
@@ -87,10 +87,6 @@ class StreamHead:
     seq: int
 
 
-def _insert(conn: AsyncConnection):  # type: ignore[no-untyped-def]
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
-
-
 async def take_seqs(conn: AsyncConnection, branch_id: str, count: int = 1) -> StreamHead:
     """Take the branch's next `count` sequence numbers; returns the last of them. On PostgreSQL
     this row lock also orders the branch's transactions, so take it last, after any ticket row
@@ -103,7 +99,7 @@ async def take_seqs(conn: AsyncConnection, branch_id: str, count: int = 1) -> St
 @functools.cache
 def _take_seqs(dialect: str) -> Any:
     """The sequence upsert of a dialect, built once (see store/statements.py for why)."""
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert(branch_streams)
+    insert = upsert_insert(dialect)(branch_streams)
     return (
         insert.values(
             branch_id=bindparam("branch_id"), epoch=bindparam("epoch"), last_seq=bindparam("count")

@@ -18,7 +18,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Row, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -82,10 +81,6 @@ class Change:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _insert(conn: AsyncConnection):  # type: ignore[no-untyped-def]
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
 
 
 class QueueStore:
@@ -165,7 +160,8 @@ class QueueStore:
                 # is cached, so this is one small query while nothing else changed.
                 line, counters, times = await self._estimator_inputs(conn, branch_id, now)
                 outcomes = await self._resolve_keys(conn, branch_id, batch)
-                fresh = [batch[i] for i, outcome in enumerate(outcomes) if outcome is None]
+                fresh_index = [i for i, outcome in enumerate(outcomes) if outcome is None]
+                fresh = [batch[i] for i in fresh_index]
                 runs = [(request.letter, local_day(request.at, timezone)) for request in fresh]
                 numbers = await _take_numbers(conn, branch_id, runs)
                 rows, views = [], []
@@ -182,7 +178,6 @@ class QueueStore:
             self._waiting_cache.pop(branch_id, None)  # the line holds tickets never stored
             raise
         self._remember_issued(branch_id, line, stored)
-        fresh_index = [i for i, outcome in enumerate(outcomes) if outcome is None]
         issued = {
             i: Change(view, [event])
             for i, view, event in zip(fresh_index, views, stored, strict=True)
@@ -259,10 +254,10 @@ class QueueStore:
             key = request.idempotency_key
             outcome: Change | Exception | _SameKey | None = None
             if key in stored:
-                outcome = _key_reused()
-                if stored[key].fingerprint == request.fingerprint:
-                    row = await _ticket_row(conn, stored[key].ticket_id)
-                    outcome = Change(self._view(row), [], created=False)
+                try:
+                    outcome = await self._stored_answer(conn, stored[key], request.fingerprint)
+                except Conflict as conflict:
+                    outcome = conflict
             elif key in fresh_keys:
                 outcome = _SameKey(key)
                 if fresh_keys[key] != request.fingerprint:
@@ -726,6 +721,13 @@ class QueueStore:
         ).one_or_none()
         if stored is None:
             return None
+        return await self._stored_answer(conn, stored, fingerprint)
+
+    async def _stored_answer(
+        self, conn: AsyncConnection, stored: Row[Any], fingerprint: str
+    ) -> Change:
+        """The answer to a retry: the ticket stored under its key, or a conflict when the key
+        came with a different request."""
         if stored.fingerprint != fingerprint:
             raise _key_reused()
         row = await _ticket_row(conn, stored.ticket_id)
@@ -849,7 +851,7 @@ async def _counter_rows(conn: AsyncConnection, branch_id: str) -> dict[str, Row[
 async def _upsert_counter(
     conn: AsyncConnection, branch_id: str, counter_id: str, values: dict[str, Any]
 ) -> None:
-    insert = _insert(conn)(counter_states).values(
+    insert = statements.upsert_insert(conn.dialect.name)(counter_states).values(
         branch_id=branch_id, counter_id=counter_id, **values
     )
     await conn.execute(
@@ -868,7 +870,7 @@ async def _take_numbers(
     counts = Counter(wanted)
     last: dict[tuple[str, Any], int] = {}
     for (letter, day), count in sorted(counts.items()):  # a fixed order: no lock cycles
-        insert = _insert(conn)(ticket_numbers).values(
+        insert = statements.upsert_insert(conn.dialect.name)(ticket_numbers).values(
             branch_id=branch_id, letter=letter, day=day, last_number=count
         )
         upsert = insert.on_conflict_do_update(

@@ -7,7 +7,10 @@ its parameters, and SQLAlchemy reuses its compiled form.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from queue_server.domain.tickets import TicketStatus
 from queue_server.store.schema import counter_states, tickets
@@ -41,3 +44,8 @@ UPDATE_COUNTER = update(counter_states).where(
     counter_states.c.branch_id == bindparam("key_branch_id"),
     counter_states.c.counter_id == bindparam("key_counter_id"),
 )
+
+
+def upsert_insert(dialect: str) -> Any:
+    """The dialect's INSERT, which has `on_conflict_do_update` on both backends."""
+    return (postgresql if dialect == "postgresql" else sqlite).insert
