@@ -129,7 +129,9 @@ class DisplayClient:
         while True:
             try:
                 if catching_up:
-                    raw = await asyncio.wait_for(ws.recv(), self.catch_up_quiet)
+                    # not wait_for: on Python 3.11 it can swallow a cancellation (gh-86296)
+                    async with asyncio.timeout(self.catch_up_quiet):
+                        raw = await ws.recv()
                 else:
                     raw = await ws.recv()
             except TimeoutError:

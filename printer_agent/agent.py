@@ -53,8 +53,12 @@ class PrinterWorker:
         return await asyncio.get_running_loop().run_in_executor(self.executor, func, *args)
 
     async def _idle(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+        # that lands as its wait ends (CPython gh-86296), and this loop polls every 50 ms, so
+        # stopping the agent hung now and then (a 120 s CI timeout).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self.wake.wait()
         self.wake.clear()
 
     async def check_health(self) -> Health:
