@@ -220,6 +220,7 @@ def main() -> int:
     started = time.monotonic()
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     results: dict[str, Any] = {}
+    _step("warm-up: one bare round, not measured", {}, "warm_up", realtime_bench.warm_up)
     single = _step("call-to-display, one process", results, "single", realtime_bench.single_process)
     if single:
         latency, frame = single

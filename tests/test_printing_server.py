@@ -27,7 +27,7 @@ from printer_agent.layout import Fonts
 from queue_server.printing import request_print
 from queue_server.settings import Settings
 from queue_server.store.events import events_after
-from tests.support import LiveServer
+from tests.support import LiveServer, test_settings
 
 BRANCH = "testhall"
 KIOSK = "kiosk-1"
@@ -326,3 +326,21 @@ async def test_job_without_an_ack_is_sent_again_and_pings_are_answered(
                "reprint": False}  # fmt: skip
         await ws.send(json.dumps(ack))
         await eventually(lambda: _status_is(server, ticket["id"], "printed"), "the ack")
+
+
+async def test_an_agent_stays_connected_through_the_hubs_heartbeats(
+    database_url: str, printer: FakePrinter, fonts: Fonts, tmp_path: Path
+) -> None:
+    """The hub's heartbeat reaches every listener of a branch, an agent's too: the agent's
+    connection skips it (it pings on its own) instead of failing on it and reconnecting."""
+    server = LiveServer(test_settings(database_url, tmp_path, heartbeat_s=0.1)).start()
+    try:
+        async with agent(server, tmp_path, printer.port, fonts):
+            await asyncio.sleep(1.0)  # ten heartbeats
+            assert not await _health_has(server, connected=False)  # never dropped
+            assert server.rigi.printing.serves_here(BRANCH, PRINTER)
+            ticket = await issue_at_kiosk(server)
+            await eventually(lambda: printer.tickets, "the ticket issued after the heartbeats")
+        assert ticket["label"] in printer.tickets[0].text
+    finally:
+        server.stop()

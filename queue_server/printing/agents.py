@@ -191,16 +191,22 @@ class AgentConnection:
         return listener
 
     async def _follow(self, listener: Any) -> None:
-        while True:
-            event = await listener.queue.get()
-            if event is None:
-                # The hub lost track (a slow reader, a bus outage): reconnecting re-sends all.
-                await _close(self.websocket, CLOSE_TOO_SLOW, "resync")
-                return
-            listener.last_seq = max(listener.last_seq, event.seq)
-            message = await self.service.jobs.queued_message(event.data["ticket_id"])
-            if message is not None:
-                await self.send_jobs([message])
+        """Send each queued job for our printers as its event comes. Heartbeats are this
+        connection's own (`_ping`), so the hub's are skipped."""
+        from queue_server.realtime.hub import Beat
+
+        async def on_item(item: Any) -> bool:
+            if item is None:
+                return False  # the hub lost track (a bus outage): reconnecting re-sends all
+            if not isinstance(item, Beat):
+                listener.last_seq = max(listener.last_seq, item.seq)
+                message = await self.service.jobs.queued_message(item.data["ticket_id"])
+                if message is not None:
+                    await self.send_jobs([message])
+            return True
+
+        await listener.consume(on_item)
+        await _close(self.websocket, CLOSE_TOO_SLOW, "resync")
 
     async def _resend_overdue(self) -> None:
         jobs = self.service.jobs

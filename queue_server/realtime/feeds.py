@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from queue_server.access.policy import authorize
 from queue_server.access.principal import ANONYMOUS, Principal
 from queue_server.errors import RigiError
-from queue_server.realtime.hub import Beat, Hub, Listener
+from queue_server.realtime.hub import Beat, Hub, Item, Listener
 from queue_server.store.events import Event, events_after, prune_events, stream_head
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ CLOSE_RESYNC = 4009
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 MAX_REPLAY = 5_000
+PING = '{"type":"ping"}'
 
 
 class Hello(BaseModel):
@@ -75,47 +76,50 @@ class Connection:
         self.principal = principal
         self.last_pong = asyncio.get_running_loop().time()
         self.heartbeat_s: float = websocket.app.state.settings.heartbeat_s
+        self._on_event: Callable[[Event], Awaitable[None]]
 
     async def run(self, on_event: Callable[[Event], Awaitable[None]]) -> None:
-        """Send events (and heartbeats) in one task, read pongs in another: with the ASGI
-        task itself, three tasks a connection, which keeps 1,000 idle displays cheap."""
-        sender = asyncio.create_task(self._send_events(on_event))
+        """Hand events (and heartbeats) to `on_event` as the hub offers them, and read pongs:
+        one task a connection besides the ASGI one, which keeps 1,000 idle displays cheap."""
+        self._on_event = on_event
         reader = asyncio.create_task(self._read())
-        self.listener.on_drop = sender.cancel
+        finished = self.listener.consume(self._handle)
         try:
-            await asyncio.wait((sender, reader), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((finished, reader), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (sender, reader):
-                task.cancel()
-            await asyncio.gather(sender, reader, return_exceptions=True)
+            self.listener.stop()
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        if finished.done() and finished.exception() is not None:
+            log.debug("feed connection ended: %r", finished.exception())
         if self.listener.overflowed:
-            # The sender may have been stuck in a send to this client: it was cancelled, and
+            # The handler may have been stuck in a send to this client: it was cancelled, and
             # the close frame goes out once the client reads again (or the close times out).
             await _close(self.websocket, CLOSE_TOO_SLOW, "too slow: resume from last seq")
 
-    async def _send_events(self, on_event: Callable[[Event], Awaitable[None]]) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            event = await self.listener.queue.get()
-            if self.listener.ping_due:  # set by the hub's heartbeat (`Hub.beat`)
-                self.listener.ping_due = False
-                if loop.time() - self.last_pong > self.heartbeat_s * MISSED_PONGS:
-                    await _close(self.websocket, CLOSE_TOO_SLOW, "no pong")
-                    return
-                await self.websocket.send_text('{"type":"ping"}')
-            if isinstance(event, Beat):
-                continue
-            if event is None:
-                if not self.listener.overflowed:
-                    await _close(self.websocket, CLOSE_RESYNC, "resync: resume from last seq")
-                return
-            if event.seq <= self.listener.last_seq:
-                continue
-            if event.kind == "device.revoked" and event.data.get("device_id") == self.principal.id:
-                await _close(self.websocket, CLOSE_FORBIDDEN, "device revoked")
-                return
-            self.listener.last_seq = event.seq
-            await on_event(event)
+    async def _handle(self, item: Item) -> bool:
+        """Send one item; False once the connection is closed. A board's events come here
+        straight from the hub (an eager listener), so nothing here may use `asyncio.timeout`
+        before its first wait (see `realtime.eager`)."""
+        if self.listener.ping_due:  # set by the hub's heartbeat (`Hub.beat`)
+            self.listener.ping_due = False
+            if asyncio.get_running_loop().time() - self.last_pong > self.heartbeat_s * MISSED_PONGS:
+                await _close(self.websocket, CLOSE_TOO_SLOW, "no pong")
+                return False
+            await self.websocket.send_text(PING)
+        if isinstance(item, Beat):
+            return True
+        if item is None:
+            await _close(self.websocket, CLOSE_RESYNC, "resync: resume from last seq")
+            return False
+        if item.seq <= self.listener.last_seq:
+            return True
+        if item.kind == "device.revoked" and item.data.get("device_id") == self.principal.id:
+            await _close(self.websocket, CLOSE_FORBIDDEN, "device revoked")
+            return False
+        self.listener.last_seq = item.seq
+        await self._on_event(item)
+        return True
 
     async def _read(self) -> None:
         while True:
@@ -164,7 +168,7 @@ async def board_feed(websocket: WebSocket) -> None:
         return
     rigi = _rigi(websocket)
     hub: Hub = rigi.hub
-    listener = Listener(branch)
+    listener = Listener(branch, eager=True)  # its handler is a plain send
     async with hub.listen(listener):
         replay = await _replay(rigi, branch, hello)
         if replay is None:
@@ -213,8 +217,8 @@ async def ticket_feed(websocket: WebSocket) -> None:
 
         async def refresh(event: Event) -> None:
             nonlocal last
-            if not listener.queue.empty():
-                return  # more events queued: refresh once, after the last of them
+            if listener.pending:
+                return  # more events waiting: refresh once, after the last of them
             current = await rigi.ticket_view(view["id"])
             if current != last:
                 last = current
@@ -253,7 +257,7 @@ async def counter_feed(websocket: WebSocket) -> None:
 
         async def refresh(event: Event) -> None:
             nonlocal last
-            if not listener.queue.empty():
+            if listener.pending:
                 return
             current = await state()
             if current != last:

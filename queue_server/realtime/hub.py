@@ -3,7 +3,7 @@
 Every process publishes its committed events on the bus and receives everyone's (its own
 included) from it. Per branch the hub forwards events strictly in `seq` order: a duplicate is
 dropped, a gap (an event lost while Redis was away, or overtaken) is filled from the event table,
-so a connection sees each event once and in order. Each connection has a bounded queue; one
+so a connection sees each event once and in order. What waits for a connection is bounded; one
 that overflows is closed so that it resyncs, and never slows the others.
 """
 
@@ -12,18 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from queue_server.bus.base import Bus, BusUnavailable, Gap
+from queue_server.realtime.eager import start_eagerly
 from queue_server.store.database import Database
 from queue_server.store.events import Event, events_after, stream_head
 
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "branch:"
-SEND_QUEUE_LIMIT = 512  # messages a connection may fall behind before it is dropped
+SEND_QUEUE_LIMIT = 512  # items a connection may fall behind before it is dropped
 GAP_FILL_LIMIT = 5_000
 
 
@@ -32,52 +34,116 @@ def channel_of(branch_id: str) -> str:
 
 
 class Beat:
-    """Wakes an idle sender when a heartbeat is due (`Listener.beat`)."""
+    """Tells an idle connection that a heartbeat is due (`Listener.beat`)."""
 
 
 BEAT = Beat()
 
+# What a connection is handed: an event; BEAT: nothing, but look at `ping_due`; None: close
+# the connection so that it resyncs.
+Item = Event | Beat | None
+Handler = Callable[[Item], Awaitable[bool]]
+
 
 @dataclass(eq=False)
 class Listener:
-    """One connection's view of a branch stream: what it has been sent and what is queued."""
+    """One connection's view of a branch stream: what it has been sent and what waits.
+
+    The hub `offer`s items; the connection `consume`s them with a handler. An idle listener
+    costs no task: an offer starts a pump that hands the waiting items to the handler, in
+    order, until none are left. An `eager` listener's pump starts inside the offer itself
+    (`start_eagerly`): for a lobby board, whose handler is a plain send, the hub then writes
+    each socket in one pass and wakes no task, unless a send has to wait for its client.
+    """
 
     branch: str
     accepts: Callable[[Event], bool] = lambda event: True
-    # Events to send; None: close the connection; BEAT: nothing, but look at `ping_due`.
-    queue: asyncio.Queue[Event | Beat | None] = field(
-        default_factory=lambda: asyncio.Queue(SEND_QUEUE_LIMIT)
-    )
+    eager: bool = False
     last_seq: int = 0
     epoch: str | None = None
     overflowed: bool = False
     ping_due: bool = False
-    # Called on overflow. The sender may be stuck in a send to a client that stopped reading,
-    # so the connection is told directly rather than through the queue it no longer reads.
-    on_drop: Callable[[], object] = lambda: None
+    pending: deque[Item] = field(default_factory=deque)
+    _handler: Handler | None = None
+    _finished: asyncio.Future[None] | None = None
+    _pumping: bool = False
+    _pump_task: asyncio.Task[None] | None = None
 
-    def offer(self, event: Event | Beat) -> None:
+    def offer(self, item: Event | Beat) -> None:
         if self.overflowed:
             return
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
-            self.overflowed = True
-            self.queue = asyncio.Queue(1)
-            self.queue.put_nowait(None)  # wakes the sender, which closes the connection
-            self.on_drop()
+        if len(self.pending) >= SEND_QUEUE_LIMIT:
+            self._overflow()
+            return
+        self.pending.append(item)
+        self._kick()
 
     def beat(self) -> None:
-        """A heartbeat is due. A busy sender sees the flag after its current event; an idle one
-        is woken. (A BEAT only ever goes into an empty queue, so it is never queued behind an
-        event: a feed that waits for an empty queue before refreshing still sees the last one.)"""
+        """A heartbeat is due. A busy connection sees the flag with its next item; an idle one
+        is handed a BEAT. (A BEAT only ever goes to an empty listener, so it is never queued
+        behind an event: a feed that refreshes after the last waiting event still sees it.)"""
         self.ping_due = True
-        if self.queue.empty():
+        if not self.pending:
             self.offer(BEAT)
 
     def close(self) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(None)
+        """Ask the connection to close and resync, after what it was already handed."""
+        if not self.overflowed:
+            self.pending.append(None)
+            self._kick()
+
+    def consume(self, handler: Handler) -> asyncio.Future[None]:
+        """Hand every item to `handler`, in order, from now on; the handler returns False to
+        stop. The future is done when it stops, when it raises (with that error), or when
+        the listener overflows: then the connection is too slow and must resync."""
+        self._finished = asyncio.get_running_loop().create_future()
+        self._handler = handler
+        self._kick()
+        return self._finished
+
+    def stop(self) -> None:
+        """The connection is ending: hand nothing more, and cancel a handler that waits."""
+        self._handler = None
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+
+    def _overflow(self) -> None:
+        # The handler may be stuck in a send to a client that stopped reading, so it is
+        # cancelled rather than told through the items it no longer takes.
+        self.overflowed = True
+        self.pending.clear()
+        self.stop()
+        self._finish(None)
+
+    def _kick(self) -> None:
+        if self._pumping or self._handler is None or not self.pending:
+            return
+        self._pumping = True
+        if self.eager:
+            self._pump_task = start_eagerly(self._pump())
+        else:
+            self._pump_task = asyncio.get_running_loop().create_task(self._pump())
+
+    async def _pump(self) -> None:
+        try:
+            while self.pending and self._handler is not None:
+                if not await self._handler(self.pending.popleft()):
+                    self._handler = None
+                    self._finish(None)
+        except Exception as error:
+            self._handler = None
+            self._finish(error)
+        finally:
+            self._pumping = False
+            self._pump_task = None
+
+    def _finish(self, error: Exception | None) -> None:
+        if self._finished is None or self._finished.done():
+            return
+        if error is None:
+            self._finished.set_result(None)
+        else:
+            self._finished.set_exception(error)
 
 
 @dataclass
@@ -184,7 +250,7 @@ class Hub:
         if stream.epoch is not None and event.epoch != stream.epoch:
             log.warning("branch %s changed epoch: listeners resync", event.branch)
             stream.epoch, stream.last_seq = event.epoch, event.seq
-            for listener in stream.listeners:
+            for listener in list(stream.listeners):
                 listener.close()
             return
         stream.epoch = event.epoch
@@ -201,7 +267,7 @@ class Hub:
             missed = await events_after(conn, branch, stream.last_seq, GAP_FILL_LIMIT)
         if missed is None:
             log.warning("branch %s: gap too old to fill, listeners resync", branch)
-            for listener in stream.listeners:
+            for listener in list(stream.listeners):
                 listener.close()
             async with self.database.read() as conn:
                 head = await stream_head(conn, branch)
@@ -215,7 +281,7 @@ class Hub:
 
     def _deliver(self, stream: _BranchStream, event: Event) -> None:
         stream.last_seq = event.seq
-        for listener in stream.listeners:
+        for listener in list(stream.listeners):
             if event.seq > listener.last_seq and listener.accepts(event):
                 listener.offer(event)
 
