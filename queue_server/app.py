@@ -4,7 +4,7 @@ tears them down in reverse order. Nothing is created at import time."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +62,7 @@ class Rigi:
     limiter: Any
     listeners: list[Any] = field(default_factory=list)
     hub: Any = None
+    ticket_watch: Any = None  # set by the realtime lifespan part
     printing: Any = None  # set by the printing lifespan part
     speech: Any = None  # set by the speech lifespan part
     ready: bool = False
@@ -72,6 +73,15 @@ class Rigi:
         if self.printing is not None:
             view["print"] = await self.printing.jobs.status(ticket_id)
         return view
+
+    async def ticket_views(self, ticket_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """`ticket_view` for several tickets at once (the phones following a branch)."""
+        views = await self.store.tickets(ticket_ids)
+        if self.printing is not None:
+            printed = await self.printing.jobs.statuses(list(views))
+            for ticket_id, view in views.items():
+                view["print"] = printed.get(ticket_id)
+        return views
 
     async def publish(self, events: Sequence[Event]) -> None:
         """Tell the feeds after the commit. The database already holds every event, so a

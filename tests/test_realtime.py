@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
@@ -378,6 +379,58 @@ async def test_a_citizen_and_an_operator_follow_their_ticket_and_counter(
             assert called["ticket"]["counter_number"] == 1
             state = json.loads(await asyncio.wait_for(console.recv(), RECV_TIMEOUT_S))
             assert state["current"]["id"] == ticket["id"] and state["waiting"] == []
+
+
+PHONES = 12
+
+
+async def test_phones_following_their_tickets_are_refreshed_by_one_shared_read(
+    live_server: LiveServer,
+) -> None:
+    """Each call changes every waiting ticket's people ahead, so every phone gets a new view,
+    the one its holder would read over HTTP; the views are read together, not phone by phone."""
+    async with live_server.client("manager") as client:
+        tickets = []
+        for _ in range(PHONES):
+            response = await client.post(f"{B}/tickets", json={"service_id": "stamp"})
+            tickets.append(response.json())
+        await open_counters(client, 1, 2, 3)
+        statements: list[str] = []
+
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)
+
+        engine = live_server.rigi.database.engine.sync_engine
+        sqlalchemy.event.listen(engine, "before_cursor_execute", count)
+        async with contextlib.AsyncExitStack() as stack:
+            followed = [*tickets, tickets[-1]]  # two phones on the last ticket
+            phones = [
+                await stack.enter_async_context(
+                    connect(f"{live_server.ws_url}/ws/tickets/{t['id']}")
+                )
+                for t in followed
+            ]
+            for phone, ahead in zip(phones, [*range(PHONES), PHONES - 1], strict=True):
+                first = json.loads(await asyncio.wait_for(phone.recv(), RECV_TIMEOUT_S))
+                assert first["ticket"]["people_ahead"] == ahead
+            for called in range(3):
+                statements.clear()
+                assert (await client.post(counter(called + 1) + "/call-next")).status_code == 200
+                seen = [
+                    json.loads(await asyncio.wait_for(phone.recv(), RECV_TIMEOUT_S))["ticket"]
+                    for phone in phones[called:]
+                ]
+                reads = [s for s in statements if "FROM tickets" in s and " IN (" in s]
+                assert 1 <= len(reads) <= 2, reads  # not one per phone
+                for view in seen:
+                    answer = await client.get(f"/api/v1/tickets/{view['id']}")
+                    assert view == answer.json()
+                assert seen[0]["status"] == "called"
+                assert [v["people_ahead"] for v in seen[1:]] == [
+                    *range(PHONES - called - 1),
+                    PHONES - called - 2,
+                ]
+        sqlalchemy.event.remove(engine, "before_cursor_execute", count)
 
 
 async def test_a_lobby_screen_never_receives_names_or_ticket_ids(

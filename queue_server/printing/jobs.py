@@ -8,7 +8,7 @@ Every change of a job or of a printer's health is one transaction that also appe
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -274,9 +274,21 @@ class PrintJobs:
 
     async def status(self, ticket_id: str) -> dict[str, Any] | None:
         """The `print` part of a ticket's view; None when it was never meant to be printed."""
+        return (await self.statuses([ticket_id])).get(ticket_id)
+
+    async def statuses(self, ticket_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The `print` parts of several tickets' views, read together (tickets never meant to
+        be printed are left out)."""
         async with self.database.read() as conn:
-            job = await _job_row(conn, ticket_id)
-            return await self._view(conn, job) if job is not None else None
+            jobs = (
+                await conn.execute(select(print_jobs).where(print_jobs.c.id.in_(list(ticket_ids))))
+            ).all()
+            known: dict[str, dict[str, Row[Any]]] = {}
+            for branch_id in {job.branch_id for job in jobs if job.printer_id is not None}:
+                known[branch_id] = await _printer_rows(conn, branch_id)
+        return {
+            job.id: job_view(job, known.get(job.branch_id, {}).get(job.printer_id)) for job in jobs
+        }
 
     async def jobs(self, branch_id: str, statuses: Iterable[PrintStatus]) -> list[dict[str, Any]]:
         """Jobs of a branch in the given states, oldest first, for staff to act on."""

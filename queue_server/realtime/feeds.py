@@ -22,6 +22,7 @@ from queue_server.access.policy import authorize
 from queue_server.access.principal import ANONYMOUS, Principal
 from queue_server.errors import RigiError
 from queue_server.realtime.hub import Beat, Hub, Item, Listener
+from queue_server.realtime.phones import TicketWatch
 from queue_server.store.events import Event, events_after, prune_events, stream_head
 
 log = logging.getLogger(__name__)
@@ -210,21 +211,24 @@ async def ticket_feed(websocket: WebSocket) -> None:
     except RigiError as error:
         await _close(websocket, CLOSE_UNKNOWN, error.code)
         return
-    listener = Listener(view["branch"])
-    async with rigi.hub.listen(listener):
-        last = view
-        await websocket.send_text(_dumps({"type": "ticket", "ticket": view}))
+    branch, ticket_id = view["branch"], view["id"]
+    watch: TicketWatch = rigi.ticket_watch
+    listener = Listener(branch)
+    with watch.follow(branch, ticket_id):
+        async with rigi.hub.listen(listener):
+            last = view
+            await websocket.send_text(_dumps({"type": "ticket", "ticket": view}))
 
-        async def refresh(event: Event) -> None:
-            nonlocal last
-            if listener.pending:
-                return  # more events waiting: refresh once, after the last of them
-            current = await rigi.ticket_view(view["id"])
-            if current != last:
-                last = current
-                await websocket.send_text(_dumps({"type": "ticket", "ticket": current}))
+            async def refresh(event: Event) -> None:
+                nonlocal last
+                if listener.pending:
+                    return  # more events waiting: refresh once, after the last of them
+                current = await watch.view(ticket_id, after=event)
+                if current is not None and current != last:
+                    last = current
+                    await websocket.send_text(_dumps({"type": "ticket", "ticket": current}))
 
-        await Connection(websocket, listener).run(refresh)
+            await Connection(websocket, listener).run(refresh)
 
 
 async def counter_feed(websocket: WebSocket) -> None:
@@ -285,6 +289,7 @@ async def realtime(rigi: Any):  # type: ignore[no-untyped-def]
     await bus.connect()
     hub = Hub(bus, rigi.database)
     rigi.hub = hub
+    rigi.ticket_watch = TicketWatch(rigi.ticket_views)
     rigi.listeners.append(hub.publish)
     pruning = asyncio.create_task(_prune_history(rigi), name="prune-event-history")
     heartbeat = asyncio.create_task(hub.beat(settings.heartbeat_s), name="heartbeat")

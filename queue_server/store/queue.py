@@ -11,7 +11,7 @@ import hashlib
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -269,22 +269,46 @@ class QueueStore:
 
     async def ticket(self, ticket_id: str) -> dict[str, Any]:
         """A ticket as its holder sees it: status, people ahead, estimated wait, counter."""
+        views = await self.tickets([ticket_id])
+        if ticket_id not in views:
+            raise NotFound("No such ticket.", code="unknown_ticket")
+        return views[ticket_id]
+
+    async def tickets(self, ticket_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """Several tickets as their holders see them, read together: one query for the
+        tickets and one estimate's inputs per branch, however many phones follow them.
+        Unknown ids are left out."""
         async with self.database.read() as conn:
-            row = await _ticket_row(conn, ticket_id)
-            guess = None
-            if row.status == TicketStatus.WAITING:
-                now = self.clock()
-                line, counters, times = await self._estimator_inputs(conn, row.branch_id, now)
-                queued = _queued(row, self.catalog)
-                guess = estimate.estimate_wait(queued, line, counters, times, now)
-            view = self._view(row, guess)
-            if row.status == TicketStatus.TRANSFERRED:
-                view["transferred_to"] = (
-                    await conn.execute(
-                        select(tickets.c.id).where(tickets.c.transferred_from == ticket_id)
+            rows = (
+                await conn.execute(select(tickets).where(tickets.c.id.in_(list(ticket_ids))))
+            ).all()
+            views: dict[str, dict[str, Any]] = {}
+            now = self.clock()
+            inputs: dict[str, Any] = {}
+            for row in rows:
+                guess = None
+                if row.status == TicketStatus.WAITING:
+                    if row.branch_id not in inputs:
+                        inputs[row.branch_id] = await self._estimator_inputs(
+                            conn, row.branch_id, now
+                        )
+                    line, counters, times = inputs[row.branch_id]
+                    guess = estimate.estimate_wait(
+                        _queued(row, self.catalog), line, counters, times, now
                     )
-                ).scalar()
-            return view
+                views[row.id] = self._view(row, guess)
+            transferred = [r.id for r in rows if r.status == TicketStatus.TRANSFERRED]
+            for ticket_id in transferred:
+                views[ticket_id]["transferred_to"] = None
+            if transferred:
+                successors = await conn.execute(
+                    select(tickets.c.transferred_from, tickets.c.id).where(
+                        tickets.c.transferred_from.in_(transferred)
+                    )
+                )
+                for old_id, new_id in successors:
+                    views[old_id]["transferred_to"] = new_id
+            return views
 
     async def cancel_ticket(self, ticket_id: str, actor: str = "citizen") -> Change:
         async with self.database.write() as conn:
