@@ -253,9 +253,15 @@ class Fleet:
         self, url: str, count: int, hello: str, *, compression: str | None = None
     ) -> None:
         """Connect `count` clients, each sending `hello` and waiting for its first answer."""
+        await self.open_each([url] * count, hello, compression=compression)
+
+    async def open_each(
+        self, urls: list[str], hello: str, *, compression: str | None = None
+    ) -> None:
+        """One client per URL, as `open` (phones: each follows its own ticket)."""
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-        async def one() -> None:
+        async def one(url: str) -> None:
             async with gate:
                 ws = await connect(
                     url, compression=compression, open_timeout=30, ping_interval=None,
@@ -266,7 +272,7 @@ class Fleet:
                 self.connections.append(ws)
                 self._readers.append(asyncio.create_task(self._read(ws)))
 
-        await asyncio.gather(*(one() for _ in range(count)))
+        await asyncio.gather(*(one(url) for url in urls))
 
     async def _read(self, ws: ClientConnection) -> None:
         with contextlib.suppress(Exception):

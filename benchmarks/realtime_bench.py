@@ -20,6 +20,7 @@ import httpx
 
 from benchmarks._support import (
     BRANCH,
+    PONG,
     POSTGRES_URL,
     REDIS_URL,
     B,
@@ -165,6 +166,48 @@ def bare_broadcast(frame: str, displays: int = DISPLAYS, calls: int = CALLS) -> 
         env = rigi_environment(Path(folder), None, "memory://")
         with bare(env) as server:
             return asyncio.run(_bare_calls(server.url, displays, calls, frame))
+
+
+PHONES = 200
+PHONE_MARKER = '"type":"ticket"'
+
+
+async def _phone_calls(url: str, ws_url: str, phones: int, calls: int) -> Latency:
+    """PHONES citizens follow their waiting tickets; each call moves every one of them up, so
+    every phone gets a new view. The time is from the POST to each phone's new view."""
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        await sign_in(client)
+        (await client.post(f"{B}/counters/{COUNTER}/open")).raise_for_status()
+        ids = []
+        for _ in range(WARM_UP_CALLS + calls + phones):  # the first ones are called
+            response = await client.post(f"{B}/tickets", json={"service_id": "stamp"})
+            ids.append(response.raise_for_status().json()["id"])
+        fleet = Fleet(PHONE_MARKER)
+        await fleet.open_each([f"{ws_url}/ws/tickets/{i}" for i in ids[-phones:]], PONG)
+        try:
+
+            async def call() -> None:
+                (await client.post(f"{B}/counters/{COUNTER}/call-next")).raise_for_status()
+
+            async def after() -> None:
+                (await client.post(f"{B}/counters/{COUNTER}/no-show")).raise_for_status()
+
+            return await _calls(fleet, call, after, calls)
+        finally:
+            await fleet.close()
+
+
+def phones(database: str = "sqlite", count: int = PHONES, calls: int = CALLS) -> Latency:
+    """Phones following their tickets on one `queue-server serve` (memory bus)."""
+    url = None
+    if database == "postgresql":
+        reset_postgres()
+        url = POSTGRES_URL
+    with tempfile.TemporaryDirectory() as folder:
+        env = rigi_environment(Path(folder), url, "memory://")
+        create_admin(env)
+        with rigi_cli(env) as server:
+            return asyncio.run(_phone_calls(server.url, server.ws_url, count, calls))
 
 
 def warm_up(displays: int = DISPLAYS) -> None:

@@ -116,6 +116,17 @@ def _report(results: dict[str, Any], date: str, seconds: float) -> tuple[str, li
             goals.append(f"{what}: {_verdict(met)} ({r50:.2f}× p50, {r99:.2f}× p99)")
         else:
             goals.append(f"{what}: not measured (see the run's output)")
+    phones, bare_phones = results.get("phones"), results.get("bare_phones")
+    if phones and bare_phones:
+        count = realtime_bench.PHONES
+        rows.append(
+            f"| phones following their tickets, {count} phones, {calls} calls: call-next → "
+            f"each phone's new view (SQLite) | p50 {phones.p50_ms:.1f} ms, "
+            f"p99 {phones.p99_ms:.1f} ms | {_ratio(phones.p50_ms, bare_phones.p50_ms):.2f}× / "
+            f"{_ratio(phones.p99_ms, bare_phones.p99_ms):.2f}× a bare broadcast to {count} "
+            f"(p50 {bare_phones.p50_ms:.1f} ms, p99 {bare_phones.p99_ms:.1f} ms) "
+            f"| missing {phones.missing}; no goal set |"
+        )
     for database in ("sqlite", "postgresql"):
         rigi, base = results.get(f"issue_{database}"), results.get(f"bare_issue_{database}")
         if base:
@@ -195,6 +206,10 @@ Last run: {date}, {seconds:.0f} s, on {_machine()}.
   calls on A, displays on B, both `queue-server serve` on PostgreSQL with the Redis bus. With
   {calls} calls of {displays} displays each, p99 is the tail of the slowest call or two: one
   pause of the server (a full garbage collection) shows there.
+- **Phones**: {realtime_bench.PHONES} citizens follow their own waiting tickets on the ticket
+  feed; each call moves every one of them up, so each phone gets a new view (people ahead, wait),
+  computed for all of them after the commit. Timed like the displays; the baseline is the bare
+  broadcast of one frame to as many clients.
 - **Issue rate**: {issue_bench.CLIENTS} keep-alive clients post `{{"service_id": "stamp"}}` for
   {issue_bench.DURATION_S:.0f} s after {issue_bench.WARM_UP_S:.0f} s of warm-up; the bare
   endpoint does one INSERT and commit through SQLAlchemy Core on the same driver (SQLite: one
@@ -232,6 +247,18 @@ def main() -> int:
         )  # fmt: skip
         if bare:
             print(bare.line("bare broadcast"))
+        phones = _step(
+            f"phones following their tickets, {realtime_bench.PHONES}", results, "phones",
+            realtime_bench.phones,
+        )  # fmt: skip
+        if phones:
+            print(phones.line("rigi, phones"))
+        bare_phones = _step(
+            f"bare broadcast, {realtime_bench.PHONES} clients", results, "bare_phones",
+            lambda: realtime_bench.bare_broadcast(frame, realtime_bench.PHONES),
+        )  # fmt: skip
+        if bare_phones:
+            print(bare_phones.line("bare broadcast"))
     on_postgres = _step(
         "call-to-display, one process on PostgreSQL", results, "single_postgresql",
         lambda: realtime_bench.single_process("postgresql"),

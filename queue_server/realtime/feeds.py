@@ -1,8 +1,8 @@
 """WebSocket feeds: the lobby board, a counter's console, a citizen's ticket (docs/protocol.md).
 
 Each connection: accept, read `hello`, register with the hub, send the replay or a snapshot,
-then live events. Per connection a sender (events, and a ping when the hub's heartbeat is due)
-and a reader (pongs) end together.
+then live events. The hub hands each connection its events (and a ping when the heartbeat is
+due) through its listener; a reader task takes pongs; either ending ends the connection.
 """
 
 from __future__ import annotations
