@@ -62,7 +62,8 @@ class Rigi:
     limiter: Any
     listeners: list[Any] = field(default_factory=list)
     hub: Any = None
-    ticket_watch: Any = None  # set by the realtime lifespan part
+    phones: Any = None  # shared reads of followed tickets, set by the realtime lifespan part
+    consoles: Any = None  # shared reads of followed counters, likewise
     printing: Any = None  # set by the printing lifespan part
     speech: Any = None  # set by the speech lifespan part
     ready: bool = False

@@ -381,6 +381,22 @@ async def test_a_citizen_and_an_operator_follow_their_ticket_and_counter(
             assert state["current"]["id"] == ticket["id"] and state["waiting"] == []
 
 
+@contextlib.contextmanager
+def recorded_statements(server: LiveServer) -> Iterator[list[str]]:
+    """The SQL the server runs meanwhile, as its engine sends it."""
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = server.rigi.database.engine.sync_engine
+    sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", record)
+
+
 PHONES = 12
 
 
@@ -395,14 +411,8 @@ async def test_phones_following_their_tickets_are_refreshed_by_one_shared_read(
             response = await client.post(f"{B}/tickets", json={"service_id": "stamp"})
             tickets.append(response.json())
         await open_counters(client, 1, 2, 3)
-        statements: list[str] = []
-
-        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            statements.append(statement)
-
-        engine = live_server.rigi.database.engine.sync_engine
-        sqlalchemy.event.listen(engine, "before_cursor_execute", count)
         async with contextlib.AsyncExitStack() as stack:
+            statements = stack.enter_context(recorded_statements(live_server))
             followed = [*tickets, tickets[-1]]  # two phones on the last ticket
             phones = [
                 await stack.enter_async_context(
@@ -430,7 +440,50 @@ async def test_phones_following_their_tickets_are_refreshed_by_one_shared_read(
                     *range(PHONES - called - 1),
                     PHONES - called - 2,
                 ]
-        sqlalchemy.event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_consoles_get_their_waiting_lists_from_one_shared_read(
+    live_server: LiveServer,
+) -> None:
+    """A call changes every console's waiting list. Each console gets the list its counter's
+    HTTP route gives, but the branch's waiting tickets are read once, not once per console."""
+    async with live_server.client("manager") as client:
+        await open_counters(client, 1, 2, 3)
+        await issue(client, 10, "stamp")
+        cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+        async with contextlib.AsyncExitStack() as stack:
+            statements = stack.enter_context(recorded_statements(live_server))
+            consoles = {}
+            for number in (1, 1, 2, 3):  # two screens on counter 1
+                url = f"{live_server.ws_url}/ws/branches/{BRANCH}/counters/c{number:02d}"
+                ws = await stack.enter_async_context(
+                    connect(url, additional_headers={"Cookie": cookie})
+                )
+                await ws.send(json.dumps({"type": "hello", "token": None}))
+                first = json.loads(await asyncio.wait_for(ws.recv(), RECV_TIMEOUT_S))
+                assert len(first["waiting"]) == 10
+                consoles[ws] = number
+            for round_ in range(3):
+                statements.clear()
+                assert (await client.post(counter(round_ + 1) + "/call-next")).status_code == 200
+                frames = {
+                    ws: json.loads(await asyncio.wait_for(ws.recv(), RECV_TIMEOUT_S))
+                    for ws in consoles
+                }
+                queue_reads = [
+                    s for s in statements if "tickets.call_seq" in s and "tickets.status =" in s
+                ]
+                assert 1 <= len(queue_reads) <= 2, queue_reads  # not one per console
+                for ws, number in consoles.items():
+                    frame = frames[ws]
+                    waiting = (await client.get(counter(number) + "/waiting")).json()
+                    assert [t["id"] for t in frame["waiting"]] == [t["id"] for t in waiting]
+                    assert len(waiting) == 10 - round_ - 1
+                    state = frame["counter"]
+                    assert state["counter_id"] == f"c{number:02d}"
+                    in_hand = frame["current"]["id"] if frame["current"] else None
+                    assert state["current_ticket_id"] == in_hand
+                assert frames[next(iter(consoles))]["current"]["status"] == "called"
 
 
 async def test_a_lobby_screen_never_receives_names_or_ticket_ids(

@@ -22,7 +22,7 @@ from queue_server.access.policy import authorize
 from queue_server.access.principal import ANONYMOUS, Principal
 from queue_server.errors import RigiError
 from queue_server.realtime.hub import Beat, Hub, Item, Listener
-from queue_server.realtime.phones import TicketWatch
+from queue_server.realtime.shared_reads import SharedReads
 from queue_server.store.events import Event, events_after, prune_events, stream_head
 
 log = logging.getLogger(__name__)
@@ -211,24 +211,7 @@ async def ticket_feed(websocket: WebSocket) -> None:
     except RigiError as error:
         await _close(websocket, CLOSE_UNKNOWN, error.code)
         return
-    branch, ticket_id = view["branch"], view["id"]
-    watch: TicketWatch = rigi.ticket_watch
-    listener = Listener(branch)
-    with watch.follow(branch, ticket_id):
-        async with rigi.hub.listen(listener):
-            last = view
-            await websocket.send_text(_dumps({"type": "ticket", "ticket": view}))
-
-            async def refresh(event: Event) -> None:
-                nonlocal last
-                if listener.pending:
-                    return  # more events waiting: refresh once, after the last of them
-                current = await watch.view(ticket_id, after=event)
-                if current is not None and current != last:
-                    last = current
-                    await websocket.send_text(_dumps({"type": "ticket", "ticket": current}))
-
-            await Connection(websocket, listener).run(refresh)
+    await _follow(websocket, rigi.phones, view["branch"], view["id"])
 
 
 async def counter_feed(websocket: WebSocket) -> None:
@@ -244,31 +227,52 @@ async def counter_feed(websocket: WebSocket) -> None:
     except RigiError as error:
         await _close(websocket, CLOSE_UNKNOWN, error.code)
         return
+    await _follow(websocket, rigi.consoles, branch, counter, principal)
 
-    async def state() -> str:
-        counters = await rigi.store.counters(branch)
-        mine = next(c for c in counters if c["counter_id"] == counter)
-        current = None
-        if mine["current_ticket_id"]:
-            current = await rigi.store.ticket(mine["current_ticket_id"])
-        waiting = await rigi.store.waiting_tickets(branch, counter)
-        return _dumps({"type": "counter", "counter": mine, "current": current, "waiting": waiting})
 
+async def _follow(
+    websocket: WebSocket,
+    reads: SharedReads,
+    branch: str,
+    key: str,
+    principal: Principal = ANONYMOUS,
+) -> None:
+    """Send the client its frame for `key` now, and again whenever an event changes it. It is
+    registered with the hub before its first frame is read, so no change falls between."""
     listener = Listener(branch)
-    async with rigi.hub.listen(listener):
-        last = await state()
-        await websocket.send_text(last)
-
-        async def refresh(event: Event) -> None:
-            nonlocal last
-            if listener.pending:
+    with reads.follow(branch, key):
+        async with _rigi(websocket).hub.listen(listener):
+            last = await reads.read_now(branch, key)
+            if last is None:
+                await _close(websocket, CLOSE_UNKNOWN, "gone")
                 return
-            current = await state()
-            if current != last:
-                last = current
-                await websocket.send_text(current)
+            await websocket.send_text(last)
 
-        await Connection(websocket, listener, principal).run(refresh)
+            async def refresh(event: Event) -> None:
+                nonlocal last
+                if listener.pending:
+                    return  # more events waiting: refresh once, after the last of them
+                current = await reads.view(key, after=event)
+                if current is not None and current != last:
+                    last = current
+                    await websocket.send_text(current)
+
+            await Connection(websocket, listener, principal).run(refresh)
+
+
+def shared_reads(rigi: Any) -> tuple[SharedReads, SharedReads]:
+    """The phones' and the consoles' shared reads; each gives a client its frame, encoded once
+    however many clients show the same (several screens on one counter)."""
+
+    async def tickets(branch: str, ticket_ids: frozenset[str]) -> dict[str, str]:
+        views = await rigi.ticket_views(ticket_ids)
+        return {i: _dumps({"type": "ticket", "ticket": view}) for i, view in views.items()}
+
+    async def consoles(branch: str, counter_ids: frozenset[str]) -> dict[str, str]:
+        states = await rigi.store.consoles(branch, counter_ids)
+        return {c: _dumps({"type": "counter", **state}) for c, state in states.items()}
+
+    return SharedReads(tickets), SharedReads(consoles)
 
 
 def feed_routes() -> list[WebSocketRoute]:
@@ -289,7 +293,7 @@ async def realtime(rigi: Any):  # type: ignore[no-untyped-def]
     await bus.connect()
     hub = Hub(bus, rigi.database)
     rigi.hub = hub
-    rigi.ticket_watch = TicketWatch(rigi.ticket_views)
+    rigi.phones, rigi.consoles = shared_reads(rigi)
     rigi.listeners.append(hub.publish)
     pruning = asyncio.create_task(_prune_history(rigi), name="prune-event-history")
     heartbeat = asyncio.create_task(hub.beat(settings.heartbeat_s), name="heartbeat")

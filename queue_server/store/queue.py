@@ -516,28 +516,57 @@ class QueueStore:
 
     async def waiting_tickets(self, branch_id: str, counter_id: str) -> list[dict[str, Any]]:
         """The waiting list a counter sees: what it may serve, most urgent first."""
-        profile = self.catalog.profile(branch_id, counter_id)
+        self.catalog.counter(branch_id, counter_id)  # an unknown counter is a NotFound
+        waiting: list[dict[str, Any]] = (await self.consoles(branch_id, [counter_id]))[counter_id][
+            "waiting"
+        ]
+        return waiting
+
+    async def consoles(
+        self, branch_id: str, counter_ids: Collection[str]
+    ) -> dict[str, dict[str, Any]]:
+        """What each of these counters' consoles shows: the counter, its visit in hand and its
+        waiting list (what it may serve, most urgent first). One read for all of them: the
+        waiting tickets are read and viewed once, and ranked for each counter."""
+        branch = self.catalog.branch(branch_id)
         now = self.clock()
         async with self.database.read() as conn:
-            waiting = await _waiting(conn, branch_id, self.catalog)
-            rows = {
-                r.id: r
-                for r in (
-                    await conn.execute(
-                        select(tickets).where(
-                            tickets.c.branch_id == branch_id,
-                            tickets.c.status == TicketStatus.WAITING,
-                        )
+            states = await _counter_rows(conn, branch_id)
+            waiting = (
+                await conn.execute(
+                    select(tickets).where(
+                        tickets.c.branch_id == branch_id, tickets.c.status == TicketStatus.WAITING
                     )
-                ).all()
+                )
+            ).all()
+            in_hand = [s.current_ticket_id for s in states.values() if s.current_ticket_id]
+            current: dict[str | None, dict[str, Any]] = {}
+            if in_hand:
+                rows = await conn.execute(select(tickets).where(tickets.c.id.in_(in_hand)))
+                current = {row.id: self._view(row) for row in rows}
+        queued = [_queued(row, self.catalog) for row in waiting]
+        views = {row.id: self._view(row) for row in waiting}
+        consoles = {}
+        for counter in branch.counters:
+            if counter.id not in counter_ids:
+                continue
+            state = _counter_view(counter, states.get(counter.id))
+            ranked = dispatch.rank_for_counter(
+                queued, counter.id, self.catalog.profile(branch_id, counter.id), now
+            )
+            consoles[counter.id] = {
+                "counter": state,
+                "current": current.get(state["current_ticket_id"]),
+                "waiting": [
+                    views[pick.ticket.id]
+                    | {
+                        "waited_s": round((now - pick.ticket.queued_at).total_seconds()),
+                        "reason": pick.reason,
+                    }
+                    for pick in ranked
+                ],
             }
-        ranked = dispatch.rank_for_counter(waiting, counter_id, profile, now)
-        return [
-            self._view(rows[p.ticket.id])
-            | {"waited_s": round((now - p.ticket.queued_at).total_seconds()), "reason": p.reason}
-            for p in ranked
-            if p.ticket.id in rows
-        ]
+        return consoles
 
     async def counters(self, branch_id: str) -> list[dict[str, Any]]:
         branch = self.catalog.branch(branch_id)

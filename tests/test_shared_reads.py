@@ -1,4 +1,4 @@
-"""TicketWatch: the phones of a branch share one read of their tickets' views per event."""
+"""SharedReads: the phones (or consoles) of a branch share one read of their views per event."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from queue_server.realtime.phones import TicketWatch
+from queue_server.realtime.shared_reads import SharedReads
 from queue_server.store.events import Event
 
 
@@ -22,7 +22,8 @@ class Reads:
         self.calls: list[frozenset[str]] = []
         self.release = asyncio.Event()
 
-    async def __call__(self, ticket_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    async def __call__(self, branch: str, ticket_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        assert branch == "testhall"
         self.calls.append(frozenset(ticket_ids))
         n = len(self.calls)
         await self.release.wait()
@@ -31,7 +32,7 @@ class Reads:
 
 async def test_phones_asking_for_one_event_share_one_read_of_every_followed_ticket() -> None:
     reads = Reads()
-    watch = TicketWatch(reads)
+    watch = SharedReads(reads)
     with watch.follow("testhall", "a"), watch.follow("testhall", "b"):
         asks = [asyncio.create_task(watch.view(t, after(5))) for t in ("a", "b", "a")]
         await asyncio.sleep(0)
@@ -48,7 +49,7 @@ async def test_phones_asking_for_one_event_share_one_read_of_every_followed_tick
 
 async def test_a_phone_that_leaves_during_the_read_does_not_cancel_it_for_the_others() -> None:
     reads = Reads()
-    watch = TicketWatch(reads)
+    watch = SharedReads(reads)
     with watch.follow("testhall", "a"), watch.follow("testhall", "b"):
         leaving = asyncio.create_task(watch.view("a", after(1)))
         staying = asyncio.create_task(watch.view("b", after(1)))

@@ -1,0 +1,73 @@
+"""What this process's clients follow in a branch, read together after each event.
+
+A phone follows its ticket and a console its counter. One event changes what many of them
+show: a call moves every waiting ticket up and changes every console's waiting list. Read one
+by one that is a few queries per client per event (and every console ranking the whole queue);
+here the first client to ask after an event reads everything followed in the branch in one
+go, and the clients asking for that event or an older one share the read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from queue_server.store.events import Event
+
+Read = Callable[[str, frozenset[str]], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class _Latest:
+    epoch: str
+    seq: int  # the newest event it is sure to include: it started after that was committed
+    keys: frozenset[str]
+    task: asyncio.Task[dict[str, Any]]
+
+
+class SharedReads:
+    """Who follows what, per branch, and the latest shared read of it. `read(branch, keys)`
+    returns a view per key (a key it does not know is left out)."""
+
+    def __init__(self, read: Read) -> None:
+        self._read = read
+        self._followed: dict[str, Counter[str]] = {}
+        self._latest: dict[str, _Latest] = {}
+
+    @contextlib.contextmanager
+    def follow(self, branch: str, key: str) -> Iterator[None]:
+        followed = self._followed.setdefault(branch, Counter())
+        followed[key] += 1
+        try:
+            yield
+        finally:
+            followed[key] -= 1
+            if followed[key] <= 0:
+                del followed[key]
+            if not followed:
+                del self._followed[branch]
+                self._latest.pop(branch, None)
+
+    async def read_now(self, branch: str, key: str) -> Any | None:
+        """The view of `key` read at once, on its own (a client that just arrived)."""
+        return (await self._read(branch, frozenset({key}))).get(key)
+
+    async def view(self, key: str, after: Event) -> Any | None:
+        """The view of `key` as of event `after` or later; None if there is no such thing."""
+        latest = self._latest.get(after.branch)
+        if (
+            latest is None
+            or latest.epoch != after.epoch
+            or latest.seq < after.seq
+            or key not in latest.keys
+        ):
+            keys = frozenset(self._followed.get(after.branch, ())) | {key}
+            task = asyncio.ensure_future(self._read(after.branch, keys))
+            latest = self._latest[after.branch] = _Latest(after.epoch, after.seq, keys, task)
+        # Shielded: a client that leaves while waiting must not cancel the others' read.
+        views = await asyncio.shield(latest.task)
+        return views.get(key)
