@@ -7,7 +7,9 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from queue_server.realtime.shared_reads import SharedReads
+import pytest
+
+from queue_server.realtime.shared_reads import SharedReadFailed, SharedReads
 from queue_server.store.events import Event
 
 
@@ -60,3 +62,26 @@ async def test_a_phone_that_leaves_during_the_read_does_not_cancel_it_for_the_ot
         assert await staying == {"id": "b", "read": 1}
         assert leaving.cancelled()
     assert not watch._followed and not watch._latest  # the branch is forgotten when nobody follows
+
+
+async def test_a_failed_read_is_logged_once_and_every_waiting_client_is_told(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls = 0
+
+    async def flaky(branch: str, keys: frozenset[str]) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0)
+        if calls == 1:
+            raise OSError("database went away")
+        return {key: calls for key in keys}
+
+    reads = SharedReads(flaky)
+    with reads.follow("testhall", "a"), reads.follow("testhall", "b"):
+        asks = [reads.view(key, after(1)) for key in ("a", "b", "a")]
+        outcomes = await asyncio.gather(*asks, return_exceptions=True)
+        assert all(isinstance(o, SharedReadFailed) for o in outcomes)
+        failures = [r for r in caplog.records if "shared read" in r.getMessage()]
+        assert len(failures) == 1 and failures[0].exc_info is not None
+        assert await reads.view("b", after(2)) == 2  # the next event reads afresh

@@ -22,7 +22,7 @@ from queue_server.access.policy import authorize
 from queue_server.access.principal import ANONYMOUS, Principal
 from queue_server.errors import RigiError
 from queue_server.realtime.hub import Beat, Hub, Item, Listener
-from queue_server.realtime.shared_reads import SharedReads
+from queue_server.realtime.shared_reads import SharedReadFailed, SharedReads
 from queue_server.store.events import Event, events_after, prune_events, stream_head
 
 log = logging.getLogger(__name__)
@@ -91,8 +91,11 @@ class Connection:
             self.listener.stop()
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
-        if finished.done() and finished.exception() is not None:
-            log.debug("feed connection ended: %r", finished.exception())
+        error = finished.exception() if finished.done() else None
+        if isinstance(error, WebSocketDisconnect | OSError | RuntimeError | SharedReadFailed):
+            log.debug("feed connection ended: %r", error)  # gone, or logged where it failed
+        elif error is not None:
+            log.warning("feed connection failed", exc_info=error)
         if self.listener.overflowed:
             # The handler may have been stuck in a send to this client: it was cancelled, and
             # the close frame goes out once the client reads again (or the close times out).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -18,7 +19,14 @@ from typing import Any
 
 from queue_server.store.events import Event
 
+log = logging.getLogger(__name__)
+
 Read = Callable[[str, frozenset[str]], Awaitable[dict[str, Any]]]
+
+
+class SharedReadFailed(Exception):
+    """The shared read failed (logged once, with its cause); each client waiting on it ends its
+    connection, and reconnects to a fresh read."""
 
 
 @dataclass
@@ -67,7 +75,16 @@ class SharedReads:
         ):
             keys = frozenset(self._followed.get(after.branch, ())) | {key}
             task = asyncio.ensure_future(self._read(after.branch, keys))
+            task.add_done_callback(_log_failure)
             latest = self._latest[after.branch] = _Latest(after.epoch, after.seq, keys, task)
-        # Shielded: a client that leaves while waiting must not cancel the others' read.
-        views = await asyncio.shield(latest.task)
+        try:
+            # Shielded: a client that leaves while waiting must not cancel the others' read.
+            views = await asyncio.shield(latest.task)
+        except Exception as error:
+            raise SharedReadFailed(str(error)) from error
         return views.get(key)
+
+
+def _log_failure(task: asyncio.Task[dict[str, Any]]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("a shared read for feeds failed", exc_info=task.exception())
