@@ -256,16 +256,22 @@ class Fleet:
         await self.open_each([url] * count, hello, compression=compression)
 
     async def open_each(
-        self, urls: list[str], hello: str, *, compression: str | None = None
+        self,
+        urls: list[str],
+        hello: str,
+        *,
+        compression: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        """One client per URL, as `open` (phones: each follows its own ticket)."""
+        """One client per URL, as `open` (phones: each follows its own ticket; consoles send
+        the operator's session cookie in `headers`)."""
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
         async def one(url: str) -> None:
             async with gate:
                 ws = await connect(
                     url, compression=compression, open_timeout=30, ping_interval=None,
-                    max_size=2**20,
+                    max_size=2**24, additional_headers=headers,
                 )  # fmt: skip
                 await ws.send(hello)
                 await asyncio.wait_for(ws.recv(), 30)  # the snapshot (or the bare ack)

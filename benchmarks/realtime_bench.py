@@ -5,6 +5,9 @@ Latency: the time from sending `POST …/call-next` to each display receiving th
 a POST that sends the very same frame (a real `ticket.called` event captured from Rigi) to the
 same number of WebSocket clients. Between calls the counter marks a no-show (one more event to
 every display) and everything settles for SETTLE_S, the same pause for the baseline.
+
+Followers, timed the same way: phones following their waiting tickets, and operator consoles
+following their counters' waiting lists; every call changes what each of them shows.
 """
 
 from __future__ import annotations
@@ -45,6 +48,12 @@ COUNTER = "c01"
 SETTLE_S = 0.3
 ARRIVAL_TIMEOUT_S = 10
 MARKER = '"kind":"ticket.called"'
+PHONES = 200
+PHONE_MARKER = '"type":"ticket"'
+CONSOLE_COUNTERS = 8
+CONSOLES_PER_COUNTER = 4
+CONSOLE_WAITING = 300
+CONSOLE_MARKER = '"type":"counter"'
 
 
 @dataclass
@@ -168,22 +177,31 @@ def bare_broadcast(frame: str, displays: int = DISPLAYS, calls: int = CALLS) -> 
             return asyncio.run(_bare_calls(server.url, displays, calls, frame))
 
 
-PHONES = 200
-PHONE_MARKER = '"type":"ticket"'
-
-
-async def _phone_calls(url: str, ws_url: str, phones: int, calls: int) -> Latency:
-    """PHONES citizens follow their waiting tickets; each call moves every one of them up, so
-    every phone gets a new view. The time is from the POST to each phone's new view."""
+async def _followers_calls(
+    url: str, ws_url: str, kind: str, followers: int, waiting: int, calls: int
+) -> Latency:
+    """Clients that follow what a call changes: `phones` (each its own waiting ticket, which
+    every call moves up) or `consoles` (on CONSOLE_COUNTERS counters, each showing the waiting
+    list, which every call shortens). The time is from the POST to each client's new frame."""
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         await sign_in(client)
-        (await client.post(f"{B}/counters/{COUNTER}/open")).raise_for_status()
+        counters = [f"c{n:02d}" for n in range(1, CONSOLE_COUNTERS + 1)]
+        for counter in counters if kind == "consoles" else [COUNTER]:
+            (await client.post(f"{B}/counters/{counter}/open")).raise_for_status()
         ids = []
-        for _ in range(WARM_UP_CALLS + calls + phones):  # the first ones are called
+        for _ in range(WARM_UP_CALLS + calls + waiting):  # the first ones are called
             response = await client.post(f"{B}/tickets", json={"service_id": "stamp"})
             ids.append(response.raise_for_status().json()["id"])
-        fleet = Fleet(PHONE_MARKER)
-        await fleet.open_each([f"{ws_url}/ws/tickets/{i}" for i in ids[-phones:]], PONG)
+        if kind == "phones":
+            fleet = Fleet(PHONE_MARKER)
+            await fleet.open_each([f"{ws_url}/ws/tickets/{i}" for i in ids[-followers:]], PONG)
+        else:
+            fleet = Fleet(CONSOLE_MARKER)
+            cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+            urls = [f"{ws_url}/ws/branches/{BRANCH}/counters/{c}" for c in counters]
+            await fleet.open_each(
+                urls * (followers // len(urls)), '{"type":"hello"}', headers={"Cookie": cookie}
+            )
         try:
 
             async def call() -> None:
@@ -197,8 +215,13 @@ async def _phone_calls(url: str, ws_url: str, phones: int, calls: int) -> Latenc
             await fleet.close()
 
 
-def phones(database: str = "sqlite", count: int = PHONES, calls: int = CALLS) -> Latency:
-    """Phones following their tickets on one `queue-server serve` (memory bus)."""
+def followers(kind: str, database: str = "sqlite", calls: int = CALLS) -> Latency:
+    """`phones` or `consoles` following a branch on one `queue-server serve` (memory bus)."""
+    count, waiting = (
+        (PHONES, PHONES)
+        if kind == "phones"
+        else (CONSOLE_COUNTERS * CONSOLES_PER_COUNTER, CONSOLE_WAITING)
+    )
     url = None
     if database == "postgresql":
         reset_postgres()
@@ -207,7 +230,9 @@ def phones(database: str = "sqlite", count: int = PHONES, calls: int = CALLS) ->
         env = rigi_environment(Path(folder), url, "memory://")
         create_admin(env)
         with rigi_cli(env) as server:
-            return asyncio.run(_phone_calls(server.url, server.ws_url, count, calls))
+            return asyncio.run(
+                _followers_calls(server.url, server.ws_url, kind, count, waiting, calls)
+            )
 
 
 def warm_up(displays: int = DISPLAYS) -> None:

@@ -127,6 +127,15 @@ def _report(results: dict[str, Any], date: str, seconds: float) -> tuple[str, li
             f"(p50 {bare_phones.p50_ms:.1f} ms, p99 {bare_phones.p99_ms:.1f} ms) "
             f"| missing {phones.missing}; no goal set |"
         )
+    consoles = results.get("consoles")
+    if consoles:
+        rows.append(
+            f"| operator consoles, {realtime_bench.CONSOLE_COUNTERS} counters × "
+            f"{realtime_bench.CONSOLES_PER_COUNTER}, {realtime_bench.CONSOLE_WAITING} waiting, "
+            f"{calls} calls: call-next → each console's new list (SQLite, "
+            f"{consoles.frame_bytes // 1000} kB frames) | p50 {consoles.p50_ms:.1f} ms, "
+            f"p99 {consoles.p99_ms:.1f} ms | — | missing {consoles.missing}; no goal set |"
+        )
     for database in ("sqlite", "postgresql"):
         rigi, base = results.get(f"issue_{database}"), results.get(f"bare_issue_{database}")
         if base:
@@ -209,7 +218,10 @@ Last run: {date}, {seconds:.0f} s, on {_machine()}.
 - **Phones**: {realtime_bench.PHONES} citizens follow their own waiting tickets on the ticket
   feed; each call moves every one of them up, so each phone gets a new view (people ahead, wait),
   computed for all of them after the commit. Timed like the displays; the baseline is the bare
-  broadcast of one frame to as many clients.
+  broadcast of one frame to as many clients. **Consoles**: {realtime_bench.CONSOLE_COUNTERS}
+  counters with {realtime_bench.CONSOLES_PER_COUNTER} console screens each and
+  {realtime_bench.CONSOLE_WAITING} tickets waiting; each call shortens every console's waiting
+  list, so each console gets a new frame (no bare equivalent: the frames are the whole list).
 - **Issue rate**: {issue_bench.CLIENTS} keep-alive clients post `{{"service_id": "stamp"}}` for
   {issue_bench.DURATION_S:.0f} s after {issue_bench.WARM_UP_S:.0f} s of warm-up; the bare
   endpoint does one INSERT and commit through SQLAlchemy Core on the same driver (SQLite: one
@@ -249,7 +261,7 @@ def main() -> int:
             print(bare.line("bare broadcast"))
         phones = _step(
             f"phones following their tickets, {realtime_bench.PHONES}", results, "phones",
-            realtime_bench.phones,
+            lambda: realtime_bench.followers("phones"),
         )  # fmt: skip
         if phones:
             print(phones.line("rigi, phones"))
@@ -259,6 +271,12 @@ def main() -> int:
         )  # fmt: skip
         if bare_phones:
             print(bare_phones.line("bare broadcast"))
+        consoles = _step(
+            "operator consoles following their counters", results, "consoles",
+            lambda: realtime_bench.followers("consoles"),
+        )  # fmt: skip
+        if consoles:
+            print(consoles.line("rigi, consoles"))
     on_postgres = _step(
         "call-to-display, one process on PostgreSQL", results, "single_postgresql",
         lambda: realtime_bench.single_process("postgresql"),
