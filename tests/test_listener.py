@@ -93,6 +93,26 @@ async def test_cancelling_the_task_cancels_the_wait_inside_the_coroutine() -> No
     assert gate.cancelled()
 
 
+async def test_a_task_cancelled_before_its_first_step_still_cancels_the_coroutine() -> None:
+    """A listener that overflows cancels its pump at once, maybe before the task ever ran."""
+    gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    seen: list[str] = []
+
+    async def stuck() -> None:
+        try:
+            await gate
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    task = start_eagerly(stuck())
+    assert task is not None
+    task.cancel()  # no loop turn in between
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert seen == ["cancelled"]
+
+
 class Client:
     """Stands in for a socket: takes items at once, or blocks while `reading` is clear."""
 

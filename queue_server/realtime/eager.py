@@ -33,38 +33,34 @@ def start_eagerly(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None] | 
         awaited = coroutine.send(None)
     except StopIteration:
         return None
-    return loop.create_task(_finish(coroutine, awaited))
+    return loop.create_task(_Rest(coroutine, awaited))
 
 
-async def _finish(coroutine: Coroutine[Any, Any, None], awaited: Any) -> None:
-    await _Rest(coroutine, awaited)
+class _Rest(Coroutine[Any, Any, None]):
+    """The rest of a started coroutine, for a task to drive as if it had run it from the
+    start: the task's first step gets what the coroutine is waiting on (a future, or None for a
+    bare yield), and every later step, or a cancellation even before the first, goes to the
+    coroutine itself."""
 
-
-class _Rest:
-    """The rest of a started coroutine, for a task to drive: the task first gets what the
-    coroutine is waiting on (a future, or None for a bare yield), then every resumption and
-    every cancellation is relayed to the coroutine, as if the task had run it from the start."""
-
-    __slots__ = ("_awaited", "_coroutine")
+    __slots__ = ("_awaited", "_coroutine", "_started")
 
     def __init__(self, coroutine: Coroutine[Any, Any, None], awaited: Any) -> None:
         self._coroutine = coroutine
         self._awaited = awaited
+        self._started = False
+
+    def send(self, value: Any) -> Any:
+        if not self._started:
+            self._started = True
+            return self._awaited
+        return self._coroutine.send(value)
+
+    def throw(self, error: Any, *_: Any) -> Any:  # type: ignore[override]
+        self._started = True
+        return self._coroutine.throw(error)
+
+    def close(self) -> None:
+        self._coroutine.close()
 
     def __await__(self) -> Generator[Any, Any, None]:
-        coroutine, awaited = self._coroutine, self._awaited
-        while True:
-            try:
-                sent = yield awaited
-            except GeneratorExit:
-                coroutine.close()
-                raise
-            except BaseException as error:  # cancellation, or what the future raised
-                step: Any = coroutine.throw
-                value: Any = error
-            else:
-                step, value = coroutine.send, sent
-            try:
-                awaited = step(value)
-            except StopIteration:
-                return
+        raise TypeError("_Rest is driven by a task, not awaited")
