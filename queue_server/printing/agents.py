@@ -205,7 +205,10 @@ class AgentConnection:
                     await self.send_jobs([message])
             return True
 
-        await listener.consume(on_item)
+        try:
+            await listener.consume(on_item)
+        finally:
+            listener.stop()  # this connection is ending: no job is sent on after it
         await _close(self.websocket, CLOSE_TOO_SLOW, "resync")
 
     async def _resend_overdue(self) -> None:

@@ -263,7 +263,7 @@ async def _follow(
             await Connection(websocket, listener, principal).run(refresh)
 
 
-def shared_reads(rigi: Any) -> tuple[SharedReads, SharedReads]:
+def follower_reads(rigi: Any) -> tuple[SharedReads, SharedReads]:
     """The phones' and the consoles' shared reads; each gives a client its frame, encoded once
     however many clients show the same (several screens on one counter)."""
 
@@ -296,7 +296,7 @@ async def realtime(rigi: Any):  # type: ignore[no-untyped-def]
     await bus.connect()
     hub = Hub(bus, rigi.database)
     rigi.hub = hub
-    rigi.phones, rigi.consoles = shared_reads(rigi)
+    rigi.phones, rigi.consoles = follower_reads(rigi)
     rigi.listeners.append(hub.publish)
     pruning = asyncio.create_task(_prune_history(rigi), name="prune-event-history")
     heartbeat = asyncio.create_task(hub.beat(settings.heartbeat_s), name="heartbeat")
