@@ -311,9 +311,11 @@ class QueueStore:
             return views
 
     async def cancel_ticket(self, ticket_id: str, actor: str = "citizen") -> Change:
-        async with self.database.write() as conn:
+        async def cancel(conn: AsyncConnection) -> Change:
             row = await _ticket_row(conn, ticket_id, lock=True)
             return await self._apply(conn, row, TicketAction.CANCEL, actor, None)
+
+        return await self.database.transaction(cancel)
 
     # ---- counters ------------------------------------------------------------------------
 
@@ -362,7 +364,8 @@ class QueueStore:
         profile = self.catalog.profile(branch_id, counter_id)
         counter = self.catalog.counter(branch_id, counter_id)
         now = self.clock()
-        async with self.database.write() as conn:
+
+        async def call(conn: AsyncConnection) -> Change:
             await self._require_free_counter(conn, branch_id, counter_id)
             waiting = await _waiting(conn, branch_id, self.catalog)
             for pick in dispatch.rank_for_counter(waiting, counter_id, profile, now):
@@ -374,14 +377,17 @@ class QueueStore:
                 )
                 change.result["reason"] = pick.reason
                 return change
-        raise NotFound("No ticket is waiting for this counter.", code="queue_empty")
+            raise NotFound("No ticket is waiting for this counter.", code="queue_empty")
+
+        return await self.database.transaction(call)
 
     async def call_ticket(
         self, branch_id: str, counter_id: str, ticket_id: str, *, actor: str
     ) -> Change:
         """Call one particular waiting ticket (e.g. a citizen who came to the counter)."""
         counter = self.catalog.counter(branch_id, counter_id)
-        async with self.database.write() as conn:
+
+        async def call(conn: AsyncConnection) -> Change:
             await self._require_free_counter(conn, branch_id, counter_id)
             row = await _ticket_row(conn, ticket_id, lock=True)
             if row.branch_id != branch_id:
@@ -389,6 +395,8 @@ class QueueStore:
             return await self._apply(
                 conn, row, TicketAction.CALL, actor, counter.number, counter_id=counter_id
             )
+
+        return await self.database.transaction(call)
 
     async def act_on_current(
         self,
@@ -401,11 +409,14 @@ class QueueStore:
     ) -> Change:
         """Recall, recycle, start, finish or mark no-show the counter's current visit."""
         counter = self.catalog.counter(branch_id, counter_id)
-        async with self.database.write() as conn:
+
+        async def act(conn: AsyncConnection) -> Change:
             row = await self._current_ticket(conn, branch_id, counter_id)
             return await self._apply(
                 conn, row, action, actor, counter.number, counter_id=counter_id, outcome=outcome
             )
+
+        return await self.database.transaction(act)
 
     async def transfer(
         self,
