@@ -331,7 +331,8 @@ class QueueStore:
         """Open, pause (with a reason) or close a counter. Closing needs no visit in hand."""
         counter = self.catalog.counter(branch_id, counter_id)
         now = self.clock()
-        async with self.database.write() as conn:
+
+        async def change(conn: AsyncConnection) -> Change:
             current = await _counter_row(conn, branch_id, counter_id, lock=True)
             if state is CounterState.CLOSED and current and current.current_ticket_id:
                 raise Conflict(
@@ -357,7 +358,9 @@ class QueueStore:
             }
             kind = COUNTER_EVENT[state]
             event = await append_event(conn, branch_id, kind, now, view, actor)
-        return Change(view, [event])
+            return Change(view, [event])
+
+        return await self.database.transaction(change)
 
     async def call_next(self, branch_id: str, counter_id: str, *, actor: str) -> Change:
         """Call the most urgent ticket this counter may serve; atomic across processes."""
@@ -435,7 +438,8 @@ class QueueStore:
         if to_counter_id is not None:
             self.catalog.counter(branch_id, to_counter_id)
         now = self.clock()
-        async with self.database.write() as conn:
+
+        async def move(conn: AsyncConnection) -> Change:
             row = await self._current_ticket(conn, branch_id, counter_id)
             target_service = service_id or row.service_id
             self.catalog.service(target_service)
@@ -484,6 +488,8 @@ class QueueStore:
             change.events.append(event)
             change.result["transferred_to"] = view
             return change
+
+        return await self.database.transaction(move)
 
     # ---- branch views --------------------------------------------------------------------
 
