@@ -16,8 +16,10 @@ import asyncio
 import json
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 
@@ -28,6 +30,7 @@ from benchmarks._support import (
     REDIS_URL,
     B,
     Fleet,
+    Server,
     bare,
     create_admin,
     display_token,
@@ -40,6 +43,8 @@ from benchmarks._support import (
     rss_mb,
     sign_in,
 )
+
+T = TypeVar("T")
 
 DISPLAYS = 1_000
 CALLS = 20
@@ -147,6 +152,14 @@ def single_process(
 ) -> tuple[Latency, str]:
     """One `queue-server serve` with the memory bus, on the default SQLite file or (as in
     production) on PostgreSQL."""
+    return _on_one_process(
+        database, lambda server: _rigi_calls(server.url, server.ws_url, displays, calls)
+    )
+
+
+def _on_one_process(database: str, run: Callable[[Server], Coroutine[Any, Any, T]]) -> T:
+    """`run` against one `queue-server serve` with the memory bus, on a fresh SQLite file or
+    PostgreSQL database."""
     url = None
     if database == "postgresql":
         reset_postgres()
@@ -155,7 +168,7 @@ def single_process(
         env = rigi_environment(Path(folder), url, "memory://")
         create_admin(env)
         with rigi_cli(env) as server:
-            return asyncio.run(_rigi_calls(server.url, server.ws_url, displays, calls))
+            return asyncio.run(run(server))
 
 
 def two_processes(displays: int = DISPLAYS, calls: int = CALLS) -> Latency:
@@ -222,17 +235,10 @@ def followers(kind: str, database: str = "sqlite", calls: int = CALLS) -> Latenc
         if kind == "phones"
         else (CONSOLE_COUNTERS * CONSOLES_PER_COUNTER, CONSOLE_WAITING)
     )
-    url = None
-    if database == "postgresql":
-        reset_postgres()
-        url = POSTGRES_URL
-    with tempfile.TemporaryDirectory() as folder:
-        env = rigi_environment(Path(folder), url, "memory://")
-        create_admin(env)
-        with rigi_cli(env) as server:
-            return asyncio.run(
-                _followers_calls(server.url, server.ws_url, kind, count, waiting, calls)
-            )
+    return _on_one_process(
+        database,
+        lambda server: _followers_calls(server.url, server.ws_url, kind, count, waiting, calls),
+    )
 
 
 def warm_up(displays: int = DISPLAYS) -> None:

@@ -57,6 +57,16 @@ def _step(title: str, results: dict[str, Any], key: str, work: Callable[[], Any]
     return results[key]
 
 
+def _latency_step(
+    title: str, results: dict[str, Any], key: str, work: Callable[[], Any], label: str
+) -> Any:
+    """A step that measures a `Latency`, printed under `label` when it was measured."""
+    latency = _step(title, results, key, work)
+    if latency:
+        print(latency.line(label))
+    return latency
+
+
 def _announce() -> dict[str, float]:
     from benchmarks import announce_bench
 
@@ -253,30 +263,22 @@ def main() -> int:
         latency, frame = single
         results["single"] = latency
         print(latency.line("rigi, one process"))
-        bare = _step(
+        _latency_step(
             "bare broadcast", results, "bare_broadcast",
-            lambda: realtime_bench.bare_broadcast(frame),
+            lambda: realtime_bench.bare_broadcast(frame), "bare broadcast",
         )  # fmt: skip
-        if bare:
-            print(bare.line("bare broadcast"))
-        phones = _step(
+        _latency_step(
             f"phones following their tickets, {realtime_bench.PHONES}", results, "phones",
-            lambda: realtime_bench.followers("phones"),
+            lambda: realtime_bench.followers("phones"), "rigi, phones",
         )  # fmt: skip
-        if phones:
-            print(phones.line("rigi, phones"))
-        bare_phones = _step(
+        _latency_step(
             f"bare broadcast, {realtime_bench.PHONES} clients", results, "bare_phones",
-            lambda: realtime_bench.bare_broadcast(frame, realtime_bench.PHONES),
+            lambda: realtime_bench.bare_broadcast(frame, realtime_bench.PHONES), "bare broadcast",
         )  # fmt: skip
-        if bare_phones:
-            print(bare_phones.line("bare broadcast"))
-        consoles = _step(
+        _latency_step(
             "operator consoles following their counters", results, "consoles",
-            lambda: realtime_bench.followers("consoles"),
+            lambda: realtime_bench.followers("consoles"), "rigi, consoles",
         )  # fmt: skip
-        if consoles:
-            print(consoles.line("rigi, consoles"))
     on_postgres = _step(
         "call-to-display, one process on PostgreSQL", results, "single_postgresql",
         lambda: realtime_bench.single_process("postgresql"),
@@ -284,10 +286,8 @@ def main() -> int:
     if on_postgres:
         results["single_postgresql"] = on_postgres[0]
         print(on_postgres[0].line("rigi, one process on PostgreSQL"))
-    scale = _step("call-to-display, two processes", results, "scale_out",
-                  realtime_bench.two_processes)  # fmt: skip
-    if scale:
-        print(scale.line("rigi, two processes through Redis"))
+    _latency_step("call-to-display, two processes", results, "scale_out",
+                  realtime_bench.two_processes, "rigi, two processes through Redis")  # fmt: skip
     for database in ("sqlite", "postgresql"):
         for key, work, what in (
             (f"issue_{database}", issue_bench.rigi_rate, "rigi"),

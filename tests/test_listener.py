@@ -70,20 +70,21 @@ async def test_an_error_before_the_first_wait_reaches_the_caller_and_one_after_t
         await task
 
 
+async def stuck(gate: asyncio.Future[None], seen: list[str]) -> None:
+    """Waits on `gate` and says in `seen` how its wait ended."""
+    try:
+        await gate
+    except asyncio.CancelledError:
+        seen.append("cancelled")
+        raise
+    finally:
+        seen.append("cleaned up")
+
+
 async def test_cancelling_the_task_cancels_the_wait_inside_the_coroutine() -> None:
     gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     seen: list[str] = []
-
-    async def stuck() -> None:
-        try:
-            await gate
-        except asyncio.CancelledError:
-            seen.append("cancelled")
-            raise
-        finally:
-            seen.append("cleaned up")
-
-    task = start_eagerly(stuck())
+    task = start_eagerly(stuck(gate, seen))
     assert task is not None
     await asyncio.sleep(0)
     task.cancel()
@@ -97,20 +98,12 @@ async def test_a_task_cancelled_before_its_first_step_still_cancels_the_coroutin
     """A listener that overflows cancels its pump at once, maybe before the task ever ran."""
     gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     seen: list[str] = []
-
-    async def stuck() -> None:
-        try:
-            await gate
-        except asyncio.CancelledError:
-            seen.append("cancelled")
-            raise
-
-    task = start_eagerly(stuck())
+    task = start_eagerly(stuck(gate, seen))
     assert task is not None
     task.cancel()  # no loop turn in between
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert seen == ["cancelled"]
+    assert seen == ["cancelled", "cleaned up"]
 
 
 class Client:
