@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -18,10 +18,10 @@ from starlette.routing import BaseRoute, Route
 
 from queue_server.access.accounts import Accounts
 from queue_server.access.middleware import AccessMiddleware
-from queue_server.access.ratelimit import create_limiter
+from queue_server.access.ratelimit import MemoryLimiter, RedisLimiter, create_limiter
 from queue_server.access.routes import ACCESS_ENDPOINTS
 from queue_server.access.sessions import SessionSigner, development_secret
-from queue_server.api.announcements import speech
+from queue_server.api.announcements import SpeechWorker, speech
 from queue_server.api.http import (
     BodyLimit,
     http_error_handler,
@@ -34,9 +34,11 @@ from queue_server.api.openapi import openapi_routes
 from queue_server.api.routes import ENDPOINTS
 from queue_server.catalog.loader import Catalog, load_catalog
 from queue_server.errors import RigiError
-from queue_server.printing import PRINTING_ENDPOINTS, printing
+from queue_server.printing import PRINTING_ENDPOINTS, PrintService, printing
 from queue_server.printing.agents import printer_feed_route
 from queue_server.realtime.feeds import feed_routes, realtime
+from queue_server.realtime.hub import Hub
+from queue_server.realtime.shared_reads import SharedReads
 from queue_server.settings import Settings, load_settings
 from queue_server.store.database import Database
 from queue_server.store.events import Event
@@ -59,13 +61,12 @@ class Rigi:
     store: QueueStore
     accounts: Accounts
     sessions: SessionSigner
-    limiter: Any
-    listeners: list[Any] = field(default_factory=list)
-    hub: Any = None
-    phones: Any = None  # shared reads of followed tickets, set by the realtime lifespan part
-    consoles: Any = None  # shared reads of followed counters, likewise
-    printing: Any = None  # set by the printing lifespan part
-    speech: Any = None  # set by the speech lifespan part
+    limiter: MemoryLimiter | RedisLimiter
+    hub: Hub | None = None  # set by the realtime lifespan part
+    phones: SharedReads | None = None  # shared reads of followed tickets, likewise
+    consoles: SharedReads | None = None  # shared reads of followed counters, likewise
+    printing: PrintService | None = None  # set by the printing lifespan part
+    speech: SpeechWorker | None = None  # set by the speech lifespan part
     ready: bool = False
 
     async def ticket_view(self, ticket_id: str) -> dict[str, Any]:
@@ -85,13 +86,9 @@ class Rigi:
         return views
 
     async def publish(self, events: Sequence[Event]) -> None:
-        """Tell the feeds after the commit. The database already holds every event, so a
-        failure here is logged and clients catch up from the event table."""
-        for listener in self.listeners:
-            try:
-                await listener(events)
-            except Exception:
-                log.exception("publishing %d events failed", len(events))
+        """Tell the feeds of events again (transactions publish their own after the commit;
+        the hub drops what it has already seen)."""
+        await self.database.publish(events)
 
 
 async def healthz(request: Request) -> Response:

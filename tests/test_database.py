@@ -1,12 +1,15 @@
-"""Database.transaction: one write transaction, committed or rolled back whole. On a SQLite
-file it runs in the writer thread on a synchronous connection (one thread crossing instead of
-several per statement); on PostgreSQL on the pool's connection. Both on real databases."""
+"""Database.transaction: one write transaction, a plain function of a Connection, committed or
+rolled back whole, that publishes the events it appended after its commit. On a SQLite file it
+runs in the writer thread on a synchronous connection (one thread crossing instead of several
+per statement); on PostgreSQL through `run_sync` on the pool's connection. On real databases."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import AsyncIterator
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,6 +17,8 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select
 
 from queue_server.errors import Conflict
 from queue_server.store.database import Database
+from queue_server.store.events import Event, append_event
+from queue_server.store.migrate import migrate
 
 metadata = MetaData()
 notes = Table(
@@ -44,11 +49,11 @@ async def test_a_transaction_commits_what_its_body_wrote_and_returns_its_result(
 ) -> None:
     threads: list[str] = []
 
-    async def body(conn: Any) -> int:
+    def body(conn: Any) -> int:
         threads.append(threading.current_thread().name)
-        await conn.execute(insert(notes).values(text="first"))
-        await conn.execute(insert(notes).values(text="second"))
-        return len((await conn.execute(select(notes.c.id))).all())
+        conn.execute(insert(notes).values(text="first"))
+        conn.execute(insert(notes).values(text="second"))
+        return len(conn.execute(select(notes.c.id)).all())
 
     assert await database.transaction(body) == 2
     assert await stored(database) == ["first", "second"]
@@ -59,8 +64,8 @@ async def test_a_transaction_commits_what_its_body_wrote_and_returns_its_result(
 async def test_an_error_in_the_body_rolls_everything_back_and_reaches_the_caller(
     database: Database,
 ) -> None:
-    async def body(conn: Any) -> None:
-        await conn.execute(insert(notes).values(text="half done"))
+    def body(conn: Any) -> None:
+        conn.execute(insert(notes).values(text="half done"))
         raise Conflict("The counter is busy.", code="counter_busy")
 
     with pytest.raises(Conflict) as raised:
@@ -69,20 +74,24 @@ async def test_an_error_in_the_body_rolls_everything_back_and_reaches_the_caller
     assert await stored(database) == []
 
 
-async def test_a_body_that_waits_on_something_else_is_refused_on_sqlite(
+async def test_a_body_that_would_wait_is_refused_and_writes_nothing(
     database: Database,
 ) -> None:
-    async def body(conn: Any) -> None:
-        await conn.execute(insert(notes).values(text="never"))
-        await asyncio.sleep(0)  # not the connection: in the writer thread there is no loop
+    """A body runs the same way on both backends, so it cannot wait on anything: an async body
+    is refused before it runs, and one that hands back an awaitable is rolled back."""
 
-    if database.is_sqlite:
-        with pytest.raises(RuntimeError, match="awaited something besides its connection"):
-            await database.transaction(body)
-        assert await stored(database) == []
-    else:
-        await database.transaction(body)  # an ordinary coroutine on PostgreSQL
-        assert await stored(database) == ["never"]
+    async def waiting_body(conn: Any) -> None:
+        await asyncio.sleep(0)
+
+    def body_returning_a_coroutine(conn: Any) -> Any:
+        conn.execute(insert(notes).values(text="never"))
+        return asyncio.sleep(0)
+
+    with pytest.raises(TypeError, match="plain function"):
+        await database.transaction(waiting_body)
+    with pytest.raises(TypeError, match="plain function"):
+        await database.transaction(body_returning_a_coroutine)
+    assert await stored(database) == []
 
 
 async def test_writes_keep_their_order_across_both_kinds_of_transaction(
@@ -91,8 +100,8 @@ async def test_writes_keep_their_order_across_both_kinds_of_transaction(
     """`write()` (aiosqlite) and `transaction()` (the writer thread) share the write lock."""
 
     async def through_transaction(text: str) -> None:
-        async def body(conn: Any) -> None:
-            await conn.execute(insert(notes).values(text=text))
+        def body(conn: Any) -> None:
+            conn.execute(insert(notes).values(text=text))
 
         await database.transaction(body)
 
@@ -104,3 +113,64 @@ async def test_writes_keep_their_order_across_both_kinds_of_transaction(
         *((through_transaction if n % 2 else through_write)(f"note {n}") for n in range(20))
     )
     assert sorted(await stored(database)) == sorted(f"note {n}" for n in range(20))
+
+
+@pytest.fixture
+async def migrated(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
+    await migrate(db)
+    yield db
+    await db.dispose()
+
+
+async def test_a_committed_transaction_publishes_its_events_once_after_the_commit(
+    migrated: Database,
+) -> None:
+    heard: list[tuple[list[int], list[str]]] = []
+
+    async def listener(events: Sequence[Event]) -> None:
+        # Published after the commit: another connection already sees the rows.
+        heard.append(([e.seq for e in events], await stored_kinds(migrated)))
+
+    migrated.listeners.append(listener)
+    now = datetime.now(UTC)
+
+    def body(conn: Any) -> str:
+        append_event(conn, "unit-branch", "unit.first", now, {})
+        append_event(conn, "unit-branch", "unit.second", now, {})
+        return "done"
+
+    assert await migrated.transaction(body) == "done"
+    assert len(heard) == 1
+    seqs, kinds_then = heard[0]
+    assert seqs[1] == seqs[0] + 1
+    assert kinds_then[-2:] == ["unit.first", "unit.second"]
+
+
+async def test_a_transaction_that_raises_publishes_nothing(migrated: Database) -> None:
+    heard: list[Sequence[Event]] = []
+
+    async def listener(events: Sequence[Event]) -> None:
+        heard.append(events)
+
+    migrated.listeners.append(listener)
+    before = await stored_kinds(migrated)
+
+    def body(conn: Any) -> None:
+        append_event(conn, "unit-branch", "unit.never", datetime.now(UTC), {})
+        raise Conflict("The counter is busy.", code="counter_busy")
+
+    with pytest.raises(Conflict):
+        await migrated.transaction(body)
+    assert heard == []
+    assert await stored_kinds(migrated) == before
+
+
+async def stored_kinds(db: Database) -> list[str]:
+    from queue_server.store.schema import events
+
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(events.c.kind).where(events.c.branch_id == "unit-branch").order_by(events.c.seq)
+        )
+        return list(rows.scalars())

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from queue_server.domain import dispatch
 from queue_server.domain.dispatch import QueuedTicket
-from queue_server.domain.estimate import CounterState, ServiceTimes, WaitingLine, estimate_wait
+from queue_server.domain.estimate import EstimatorCounter, ServiceTimes, WaitingLine, estimate_wait
 from queue_server.domain.tickets import Priority
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -97,7 +97,7 @@ def test_the_line_counts_whom_the_dispatcher_ranks_first(
 
 
 def test_people_issued_one_after_another_each_wait_behind_all_before_them() -> None:
-    counters = [CounterState("c1", True, {"a": 1.0}, busy=True)]
+    counters = [EstimatorCounter("c1", True, {"a": 1.0}, busy=True)]
     times = ServiceTimes({"a": 300.0})
     line = WaitingLine()
     seen = []
@@ -110,7 +110,7 @@ def test_people_issued_one_after_another_each_wait_behind_all_before_them() -> N
 
 
 def test_a_priority_ticket_is_estimated_ahead_of_walk_ins_until_they_have_aged_past_it() -> None:
-    counters = [CounterState("c1", True, {"a": 1.0}, busy=True)]
+    counters = [EstimatorCounter("c1", True, {"a": 1.0}, busy=True)]
     times = ServiceTimes({"a": 300.0})
     walk_ins = [
         QueuedTicket(f"w{minutes}", "a", Priority.NORMAL, NOW - timedelta(minutes=minutes), 600.0)
@@ -120,3 +120,15 @@ def test_a_priority_ticket_is_estimated_ahead_of_walk_ins_until_they_have_aged_p
     priority = QueuedTicket("p", "a", Priority.PRIORITY, NOW, 600.0)
     # One target (10 min) head start: only walk-ins that waited longer than that stay ahead.
     assert estimate_wait(priority, line, counters, times, NOW).people_ahead == 2
+
+
+def test_a_copy_of_the_line_grows_on_its_own_while_readers_keep_the_original() -> None:
+    counters = [EstimatorCounter("c1", True, {"a": 1.0}, busy=True)]
+    times = ServiceTimes({"a": 300.0})
+    original = WaitingLine([QueuedTicket("w1", "a", Priority.NORMAL, NOW, 600.0)])
+    copy = original.copy()
+    copy.add(QueuedTicket("w2", "a", Priority.NORMAL, NOW + US, 600.0))
+    copy.add(_due_appointment("x"))
+    probe = QueuedTicket("probe", "a", Priority.NORMAL, NOW + 2 * US, 600.0)
+    assert estimate_wait(probe, original, counters, times, NOW + 2 * US).people_ahead == 1
+    assert estimate_wait(probe, copy, counters, times, NOW + 2 * US).people_ahead == 3

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
-from queue_server.store.queue import CounterState
+from queue_server.store.queue import CounterMode
 from tests.support import PASSWORD, LiveServer
 
 EXAMPLES_PER_OPERATION = 15
@@ -70,7 +70,7 @@ async def _issue_and_open(server: LiveServer) -> list[str]:
     for service in SERVICES * 4:
         ids.append((await store.issue_ticket(BRANCH, service, actor="test")).result["id"])
     for counter in COUNTERS[:2]:
-        await store.set_counter_state(BRANCH, counter, CounterState.OPEN, actor="test")
+        await store.set_counter_mode(BRANCH, counter, CounterMode.OPEN, actor="test")
     return ids
 
 

@@ -178,8 +178,7 @@ async def test_a_display_behind_the_kept_history_gets_a_snapshot_of_the_server_s
 
         database = Database(live_server.settings.resolved_database_url)
         try:
-            async with database.write() as conn:
-                assert await prune_events(conn, BRANCH, keep=3) > 0
+            assert await database.transaction(lambda conn: prune_events(conn, BRANCH, keep=3)) > 0
         finally:
             await database.dispose()
 

@@ -10,12 +10,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from queue_server.access.passwords import hash_password, verify_password
 from queue_server.access.principal import DEVICES, PEOPLE, Principal, Role
 from queue_server.errors import Conflict, NotFound, ValidationFailed
+from queue_server.store.change import Clock
 from queue_server.store.database import Database
 from queue_server.store.events import Event, append_event
 from queue_server.store.schema import devices, users
@@ -30,7 +31,7 @@ def token_hash(token: str) -> str:
 
 
 class Accounts:
-    def __init__(self, database: Database, clock: Any) -> None:
+    def __init__(self, database: Database, clock: Clock) -> None:
         self.database = database
         self.clock = clock
         self._device_cache: dict[str, tuple[float, Principal | None]] = {}
@@ -58,14 +59,15 @@ class Accounts:
             "session_version": 1,
             "created_at": self.clock(),
         }
+
+        def store(conn: Connection) -> None:
+            conn.execute(users.insert().values(**row))
+            if row["branch_id"]:
+                data = {"username": username, "role": role.value}
+                append_event(conn, row["branch_id"], "user.created", row["created_at"], data, by)
+
         try:
-            async with self.database.write() as conn:
-                await conn.execute(users.insert().values(**row))
-                if row["branch_id"]:
-                    await append_event(
-                        conn, branch, "user.created",  # type: ignore[arg-type]
-                        row["created_at"], {"username": username, "role": role.value}, by,
-                    )  # fmt: skip
+            await self.database.transaction(store)
         except IntegrityError:
             raise Conflict(f"The username {username!r} is taken.", code="username_taken") from None
         return _user_view(row)
@@ -99,12 +101,12 @@ class Accounts:
 
     async def end_sessions(self, user_id: str) -> None:
         """Logging out ends every session of the user, also copies of the cookie."""
-        async with self.database.write() as conn:
-            await conn.execute(
-                update(users)
-                .where(users.c.id == user_id)
-                .values(session_version=users.c.session_version + 1)
-            )
+        statement = (
+            update(users)
+            .where(users.c.id == user_id)
+            .values(session_version=users.c.session_version + 1)
+        )
+        await self.database.transaction(lambda conn: conn.execute(statement))
 
     # ---- devices ---------------------------------------------------------------------------
 
@@ -126,10 +128,13 @@ class Accounts:
             "created_at": now,
             "revoked_at": None,
         }
-        async with self.database.write() as conn:
-            await conn.execute(devices.insert().values(**row))
-            view = _device_view(row)
-            event = await append_event(conn, branch, "device.created", now, {"device": view}, by)
+        view = _device_view(row)
+
+        def store(conn: Connection) -> Event:
+            conn.execute(devices.insert().values(**row))
+            return append_event(conn, branch, "device.created", now, {"device": view}, by)
+
+        event = await self.database.transaction(store)
         return view, token, event
 
     async def list_devices(self, branch: str) -> list[dict[str, Any]]:
@@ -141,21 +146,20 @@ class Accounts:
 
     async def revoke_device(self, device_id: str, *, by: Principal) -> tuple[dict[str, Any], Event]:
         now: datetime = self.clock()
-        async with self.database.write() as conn:
-            row = (
-                await conn.execute(select(devices).where(devices.c.id == device_id))
-            ).one_or_none()
+
+        def revoke(conn: Connection) -> tuple[dict[str, Any], Event]:
+            row = conn.execute(select(devices).where(devices.c.id == device_id)).one_or_none()
             if row is None or (by.role is not Role.ADMIN and row.branch_id != by.branch):
                 raise NotFound("No such device.", code="unknown_device")
             if row.revoked_at is not None:
                 raise Conflict("This device is already revoked.", code="already_revoked")
-            await conn.execute(
-                update(devices).where(devices.c.id == device_id).values(revoked_at=now)
-            )
+            conn.execute(update(devices).where(devices.c.id == device_id).values(revoked_at=now))
             view = _device_view(dict(row._mapping) | {"revoked_at": now})
-            event = await append_event(
-                conn, row.branch_id, "device.revoked", now, {"device_id": device_id}, by.actor
-            )
+            data = {"device_id": device_id}
+            event = append_event(conn, row.branch_id, "device.revoked", now, data, by.actor)
+            return view, event
+
+        view, event = await self.database.transaction(revoke)
         self._device_cache.clear()
         return view, event
 

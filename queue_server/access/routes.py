@@ -143,10 +143,9 @@ async def create_user(request: Request, body: NewUser) -> Response:
 async def create_device(request: Request, branch: str, body: NewDevice) -> Response:
     rigi = _rigi(request)
     rigi.catalog.branch(branch)
-    view, token, event = await rigi.accounts.create_device(
+    view, token, _ = await rigi.accounts.create_device(
         branch, Role(body.role), body.name, by=principal_of(request).actor
     )
-    await rigi.publish([event])
     return json_response({"device": view, "token": token}, 201)
 
 
@@ -157,9 +156,8 @@ async def list_devices(request: Request, branch: str) -> list[dict[str, Any]]:
 
 async def revoke_device(request: Request, device_id: str) -> dict[str, Any]:
     rigi = _rigi(request)
-    view, event = await rigi.accounts.revoke_device(device_id, by=principal_of(request))
-    await rigi.publish([event])
-    return view  # type: ignore[no-any-return]
+    view, _ = await rigi.accounts.revoke_device(device_id, by=principal_of(request))
+    return view
 
 
 async def audit_log(request: Request, branch: str) -> list[dict[str, Any]]:

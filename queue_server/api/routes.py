@@ -16,7 +16,7 @@ from queue_server.catalog.models import LANGUAGES
 from queue_server.domain.tickets import TicketAction
 from queue_server.errors import BadRequest
 from queue_server.printing.service import request_print
-from queue_server.store.queue import Change, CounterState, QueueStore
+from queue_server.store.queue import CounterMode, QueueStore
 
 IDEMPOTENCY_KEY_MAX = 128
 
@@ -44,11 +44,6 @@ async def _limit_issuing(request: Request) -> None:
     await rigi.limiter.hit(key, Limit.parse(limit))
 
 
-async def _publish(request: Request, change: Change) -> dict[str, Any]:
-    await request.app.state.rigi.publish(change.events)
-    return change.result
-
-
 def _localized(text: Any) -> dict[str, str | None]:
     return {language: getattr(text, language) for language in LANGUAGES}
 
@@ -73,7 +68,6 @@ async def issue_ticket(request: Request, branch: str, body: schemas.IssueTicket)
         idempotency_key=key,
         actor=actor_of(request),
     )
-    await _publish(request, change)
     principal = principal_of(request)
     if principal.role is Role.KIOSK:
         # Printed right after the commit; a kiosk retrying with its Idempotency-Key after a
@@ -94,9 +88,8 @@ async def read_ticket(request: Request, ticket_id: str) -> dict[str, Any]:
 
 
 async def cancel_ticket(request: Request, ticket_id: str) -> dict[str, Any]:
-    return await _publish(
-        request, await _store(request).cancel_ticket(ticket_id, actor_of(request))
-    )
+    change = await _store(request).cancel_ticket(ticket_id, actor_of(request))
+    return change.result
 
 
 # ---- counters ----------------------------------------------------------------------------
@@ -104,32 +97,32 @@ async def cancel_ticket(request: Request, ticket_id: str) -> dict[str, Any]:
 
 async def open_counter(request: Request, branch: str, counter: str) -> dict[str, Any]:
     store = _store(request)
-    change = await store.set_counter_state(
-        branch, counter, CounterState.OPEN, actor=actor_of(request)
+    change = await store.set_counter_mode(
+        branch, counter, CounterMode.OPEN, actor=actor_of(request)
     )
-    return await _publish(request, change)
+    return change.result
 
 
 async def pause_counter(
     request: Request, branch: str, counter: str, body: schemas.PauseCounter
 ) -> dict[str, Any]:
-    change = await _store(request).set_counter_state(
-        branch, counter, CounterState.PAUSED, actor=actor_of(request), reason=body.reason
+    change = await _store(request).set_counter_mode(
+        branch, counter, CounterMode.PAUSED, actor=actor_of(request), reason=body.reason
     )
-    return await _publish(request, change)
+    return change.result
 
 
 async def close_counter(request: Request, branch: str, counter: str) -> dict[str, Any]:
     store = _store(request)
-    change = await store.set_counter_state(
-        branch, counter, CounterState.CLOSED, actor=actor_of(request)
+    change = await store.set_counter_mode(
+        branch, counter, CounterMode.CLOSED, actor=actor_of(request)
     )
-    return await _publish(request, change)
+    return change.result
 
 
 async def call_next(request: Request, branch: str, counter: str) -> dict[str, Any]:
     change = await _store(request).call_next(branch, counter, actor=actor_of(request))
-    return await _publish(request, change)
+    return change.result
 
 
 async def call_ticket(
@@ -138,7 +131,7 @@ async def call_ticket(
     change = await _store(request).call_ticket(
         branch, counter, body.ticket_id, actor=actor_of(request)
     )
-    return await _publish(request, change)
+    return change.result
 
 
 def _current_visit_action(action: TicketAction, doc: str):  # type: ignore[no-untyped-def]
@@ -146,7 +139,7 @@ def _current_visit_action(action: TicketAction, doc: str):  # type: ignore[no-un
         change = await _store(request).act_on_current(
             branch, counter, action, actor=actor_of(request)
         )
-        return await _publish(request, change)
+        return change.result
 
     handler.__name__ = f"{action.value}_current"
     handler.__doc__ = doc
@@ -165,7 +158,7 @@ async def finish_visit(
     change = await _store(request).act_on_current(
         branch, counter, TicketAction.FINISH, actor=actor_of(request), outcome=body.outcome
     )
-    return await _publish(request, change)
+    return change.result
 
 
 async def transfer_visit(
@@ -181,7 +174,7 @@ async def transfer_visit(
         to_counter_id=body.counter_id,
         keep_queue_time=body.keep_queue_time,
     )
-    return await _publish(request, change)
+    return change.result
 
 
 async def counter_waiting(request: Request, branch: str, counter: str) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ MIN_OBSERVATIONS = 3  # below this many finished visits, trust the configured ti
 
 
 @dataclass(frozen=True, slots=True)
-class CounterState:
+class EstimatorCounter:
     """What the estimator needs of a counter: is it open, and what does it serve."""
 
     id: str
@@ -82,6 +82,14 @@ class WaitingLine:
         for starts in self._starts.values():
             starts.sort()
 
+    def copy(self) -> WaitingLine:
+        """An independent copy: a writer adds to it while readers keep using the original."""
+        line = WaitingLine()
+        line._starts = {service: list(starts) for service, starts in self._starts.items()}
+        line._targets_us = dict(self._targets_us)
+        line._appointments = list(self._appointments)
+        return line
+
     def add(self, ticket: QueuedTicket) -> None:
         """Put a newly queued ticket in the line."""
         if ticket.priority is Priority.APPOINTMENT:
@@ -145,7 +153,7 @@ _MICROSECOND = timedelta(microseconds=1)
 def estimate_wait(
     ticket: QueuedTicket,
     line: WaitingLine,
-    counters: Sequence[CounterState],
+    counters: Sequence[EstimatorCounter],
     times: ServiceTimes,
     now: datetime,
 ) -> WaitEstimate:
@@ -181,7 +189,7 @@ def estimate_wait(
 
 
 def _share_served(
-    service_id: str, mine: Sequence[CounterState], open_counters: Sequence[CounterState]
+    service_id: str, mine: Sequence[EstimatorCounter], open_counters: Sequence[EstimatorCounter]
 ) -> float:
     """The part of a service's queue that `mine` take, by their weights among the open counters
     that serve it (a ticket ahead that other counters will most likely take does not delay us)."""

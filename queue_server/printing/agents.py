@@ -137,7 +137,7 @@ class AgentConnection:
 
     async def run(self) -> None:
         jobs = self.service.jobs
-        await self.rigi.publish(await jobs.connect_agent(self.branch, self.declared))
+        await jobs.connect_agent(self.branch, self.declared)
         self.service.attach(self)
         log.info("printer agent for %s connected: %s", self.branch, sorted(self.printer_ids))
         try:
@@ -169,8 +169,7 @@ class AgentConnection:
             log.info("printer agent for %s disconnected", self.branch)
             if released:
                 with contextlib.suppress(Exception):
-                    events = await jobs.disconnect_agent(self.branch, released)
-                    await self.rigi.publish(events)
+                    await jobs.disconnect_agent(self.branch, released)
 
     async def _listen(self, stack: contextlib.AsyncExitStack) -> Any:
         """Follow the branch's `printer.job` events for our printers, if the hub runs."""
@@ -251,20 +250,17 @@ class AgentConnection:
         kind = message.get("type")
         jobs = self.service.jobs
         if kind == "ack":
-            change = await jobs.acknowledge(self.branch, message)
-            if change is not None:
-                await self.rigi.publish(change.events)
+            await jobs.acknowledge(self.branch, message)
         elif kind == "health":
             printer_id = message["printer"]
             if printer_id not in self.printer_ids:
                 return
-            events = await jobs.record_health(
+            await jobs.record_health(
                 self.branch,
                 printer_id,
                 online=bool(message.get("online")),
                 paper=str(message.get("paper") or "unknown"),
             )
-            await self.rigi.publish(events)
         elif kind == "ping":
             await self.send({"type": "pong"})
 

@@ -14,9 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Row, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, Row, delete, or_, select, update
 
 from queue_server.catalog.loader import Catalog
 from queue_server.catalog.models import LANGUAGES
@@ -24,6 +22,7 @@ from queue_server.errors import Conflict, NotFound
 from queue_server.store.database import Database
 from queue_server.store.events import Event, append_event
 from queue_server.store.schema_printing import print_jobs, printer_kiosks, printers
+from queue_server.store.statements import upsert_insert
 
 ERROR_MESSAGE_MAX = 500
 PRINTING_ACTOR = "printing"
@@ -51,10 +50,6 @@ class PrintChange:
     result: dict[str, Any]
     events: list[Event] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _insert(conn: AsyncConnection):  # type: ignore[no-untyped-def]
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
 
 
 def print_message(job: Row[Any] | dict[str, Any]) -> dict[str, Any]:
@@ -133,14 +128,15 @@ class PrintJobs:
         branch_id = ticket_view["branch"]
         ticket_id = ticket_view["id"]
         now = self.clock()
-        async with self.database.write() as conn:
-            job = await _job_row(conn, ticket_id, lock=True)
+
+        def body(conn: Connection) -> Any:
+            job = _job_row(conn, ticket_id, lock=True)
             if job is not None and not reprint:
-                return PrintChange(await self._view(conn, job))
+                return PrintChange(self._view(conn, job))
             if job is not None:
-                return await self._requeue(conn, job, now)
+                return self._requeue(conn, job, now)
             printer_id = (
-                await conn.execute(
+                conn.execute(
                     select(printer_kiosks.c.printer_id).where(
                         printer_kiosks.c.branch_id == branch_id,
                         printer_kiosks.c.kiosk_id == kiosk_id,
@@ -160,34 +156,39 @@ class PrintJobs:
                 "updated_at": now,
                 "sent_at": None,
             }
-            await conn.execute(print_jobs.insert().values(**row))
-            job = await _job_row(conn, ticket_id)
+            conn.execute(print_jobs.insert().values(**row))
+            job = _job_row(conn, ticket_id)
             assert job is not None
-            view = await self._view(conn, job)
-            event = await _job_event(conn, job, view, now)
-        messages = [print_message(job)] if printer_id else []
-        return PrintChange(view, [event], messages)
+            view = self._view(conn, job)
+            event = _job_event(conn, job, view, now)
+            messages = [print_message(job)] if printer_id else []
+            return PrintChange(view, [event], messages)
+
+        return await self.database.transaction(body)
 
     async def reprint(self, ticket_id: str) -> PrintChange:
         """Staff ask for a ticket to be printed again at the kiosk it was issued at."""
         now = self.clock()
-        async with self.database.write() as conn:
-            job = await _job_row(conn, ticket_id, lock=True)
+
+        def body(conn: Connection) -> Any:
+            job = _job_row(conn, ticket_id, lock=True)
             if job is None:
                 raise NotFound("This ticket was never printed.", code="no_print_job")
             if job.printer_id is None:
                 raise Conflict(
                     "The kiosk this ticket was issued at has no printer.", code="no_printer"
                 )
-            return await self._requeue(conn, job, now)
+            return self._requeue(conn, job, now)
 
-    async def _requeue(self, conn: AsyncConnection, job: Row[Any], now: datetime) -> PrintChange:
+        return await self.database.transaction(body)
+
+    def _requeue(self, conn: Connection, job: Row[Any], now: datetime) -> PrintChange:
         if job.status == PrintStatus.QUEUED:
             # Not printed yet: sending it again is enough, and it must not say REPRINT.
-            return PrintChange(await self._view(conn, job), [], [print_message(job)])
+            return PrintChange(self._view(conn, job), [], [print_message(job)])
         if job.printer_id is None:
-            return PrintChange(await self._view(conn, job))
-        await conn.execute(
+            return PrintChange(self._view(conn, job))
+        conn.execute(
             update(print_jobs)
             .where(print_jobs.c.id == job.id)
             .values(
@@ -199,10 +200,10 @@ class PrintJobs:
                 sent_at=None,
             )
         )
-        requeued = await _job_row(conn, job.id)
+        requeued = _job_row(conn, job.id)
         assert requeued is not None
-        view = await self._view(conn, requeued)
-        event = await _job_event(conn, requeued, view, now)
+        view = self._view(conn, requeued)
+        event = _job_event(conn, requeued, view, now)
         return PrintChange(view, [event], [print_message(requeued)])
 
     async def acknowledge(self, branch_id: str, ack: dict[str, Any]) -> PrintChange | None:
@@ -211,8 +212,9 @@ class PrintJobs:
         job_id = str(ack.get("job_id") or "")
         printed = ack.get("result") == "printed"
         now = self.clock()
-        async with self.database.write() as conn:
-            job = await _job_row(conn, job_id, lock=True)
+
+        def body(conn: Connection) -> Any:
+            job = _job_row(conn, job_id, lock=True)
             if job is None or job.branch_id != branch_id:
                 return None
             if job.status != PrintStatus.QUEUED:
@@ -229,12 +231,14 @@ class PrintJobs:
                     "error_code": str(error.get("code") or "print_failed")[:32],
                     "error_message": str(error.get("message") or "")[:ERROR_MESSAGE_MAX],
                 }
-            await conn.execute(update(print_jobs).where(print_jobs.c.id == job_id).values(**values))
-            job = await _job_row(conn, job_id)
+            conn.execute(update(print_jobs).where(print_jobs.c.id == job_id).values(**values))
+            job = _job_row(conn, job_id)
             assert job is not None
-            view = await self._view(conn, job)
-            event = await _job_event(conn, job, view, now)
-        return PrintChange(view, [event])
+            view = self._view(conn, job)
+            event = _job_event(conn, job, view, now)
+            return PrintChange(view, [event])
+
+        return await self.database.transaction(body)
 
     async def pending(
         self, branch_id: str, printer_ids: Iterable[str], *, sent_before: datetime | None = None
@@ -250,27 +254,36 @@ class PrintJobs:
             query = query.where(
                 or_(print_jobs.c.sent_at.is_(None), print_jobs.c.sent_at < sent_before)
             )
-        async with self.database.read() as conn:
-            rows = (await conn.execute(query.order_by(print_jobs.c.created_at))).all()
-        return [print_message(row) for row in rows]
+
+        def body(conn: Connection) -> Any:
+            rows = (conn.execute(query.order_by(print_jobs.c.created_at))).all()
+            return [print_message(row) for row in rows]
+
+        return await self.database.reading(body)
 
     async def queued_message(self, job_id: str) -> dict[str, Any] | None:
-        async with self.database.read() as conn:
-            job = await _job_row(conn, job_id)
-        if job is None or job.status != PrintStatus.QUEUED:
-            return None
-        return print_message(job)
+
+        def body(conn: Connection) -> Any:
+            job = _job_row(conn, job_id)
+            if job is None or job.status != PrintStatus.QUEUED:
+                return None
+            return print_message(job)
+
+        return await self.database.reading(body)
 
     async def mark_sent(self, job_ids: list[str]) -> None:
         """Remember when jobs went out, so that an ack that never comes sends them again."""
         if not job_ids:
             return
-        async with self.database.write() as conn:
-            await conn.execute(
+
+        def body(conn: Connection) -> Any:
+            conn.execute(
                 update(print_jobs)
                 .where(print_jobs.c.id.in_(job_ids), print_jobs.c.status == PrintStatus.QUEUED)
                 .values(sent_at=self.clock())
             )
+
+        return await self.database.transaction(body)
 
     async def status(self, ticket_id: str) -> dict[str, Any] | None:
         """The `print` part of a ticket's view; None when it was never meant to be printed."""
@@ -279,23 +292,28 @@ class PrintJobs:
     async def statuses(self, ticket_ids: Collection[str]) -> dict[str, dict[str, Any]]:
         """The `print` parts of several tickets' views, read together (tickets never meant to
         be printed are left out)."""
-        async with self.database.read() as conn:
+
+        def body(conn: Connection) -> Any:
             jobs = (
-                await conn.execute(select(print_jobs).where(print_jobs.c.id.in_(list(ticket_ids))))
+                conn.execute(select(print_jobs).where(print_jobs.c.id.in_(list(ticket_ids))))
             ).all()
             known: dict[str, dict[str, Row[Any]]] = {}
             for branch_id in {job.branch_id for job in jobs if job.printer_id is not None}:
-                known[branch_id] = await _printer_rows(conn, branch_id)
-        return {
-            job.id: job_view(job, known.get(job.branch_id, {}).get(job.printer_id)) for job in jobs
-        }
+                known[branch_id] = _printer_rows(conn, branch_id)
+            return {
+                job.id: job_view(job, known.get(job.branch_id, {}).get(job.printer_id))
+                for job in jobs
+            }
+
+        return await self.database.reading(body)
 
     async def jobs(self, branch_id: str, statuses: Iterable[PrintStatus]) -> list[dict[str, Any]]:
         """Jobs of a branch in the given states, oldest first, for staff to act on."""
         self.catalog.branch(branch_id)
-        async with self.database.read() as conn:
+
+        def body(conn: Connection) -> Any:
             rows = (
-                await conn.execute(
+                conn.execute(
                     select(print_jobs)
                     .where(
                         print_jobs.c.branch_id == branch_id,
@@ -304,19 +322,21 @@ class PrintJobs:
                     .order_by(print_jobs.c.created_at)
                 )
             ).all()
-            known = await _printer_rows(conn, branch_id)
-        return [
-            {
-                "ticket_id": row.id,
-                "label": json.loads(row.ticket)["label"],
-                "kiosk_id": row.kiosk_id,
-                "printer_id": row.printer_id,
-                "created_at": row.created_at.isoformat(),
-                "updated_at": row.updated_at.isoformat(),
-            }
-            | job_view(row, known.get(row.printer_id))
-            for row in rows
-        ]
+            known = _printer_rows(conn, branch_id)
+            return [
+                {
+                    "ticket_id": row.id,
+                    "label": json.loads(row.ticket)["label"],
+                    "kiosk_id": row.kiosk_id,
+                    "printer_id": row.printer_id,
+                    "created_at": row.created_at.isoformat(),
+                    "updated_at": row.updated_at.isoformat(),
+                }
+                | job_view(row, known.get(row.printer_id))
+                for row in rows
+            ]
+
+        return await self.database.reading(body)
 
     # ---- printers ------------------------------------------------------------------------
 
@@ -324,7 +344,8 @@ class PrintJobs:
         """An agent said hello: remember its printers and which kiosks print where."""
         now = self.clock()
         events: list[Event] = []
-        async with self.database.write() as conn:
+
+        def body(conn: Connection) -> Any:
             for printer in declared:
                 kiosks = list(dict.fromkeys(printer["kiosks"]))
                 values = {
@@ -333,15 +354,15 @@ class PrintJobs:
                     "connected": True,
                     "updated_at": now,
                 }
-                insert = _insert(conn)(printers).values(
+                insert = upsert_insert(conn.dialect.name)(printers).values(
                     branch_id=branch_id, printer_id=printer["id"], paper=Paper.UNKNOWN, **values
                 )
-                await conn.execute(
+                conn.execute(
                     insert.on_conflict_do_update(
                         index_elements=[printers.c.branch_id, printers.c.printer_id], set_=values
                     )
                 )
-                await conn.execute(
+                conn.execute(
                     delete(printer_kiosks).where(
                         printer_kiosks.c.branch_id == branch_id,
                         or_(
@@ -351,15 +372,17 @@ class PrintJobs:
                     )
                 )
                 if kiosks:
-                    await conn.execute(
+                    conn.execute(
                         printer_kiosks.insert(),
                         [
                             {"branch_id": branch_id, "kiosk_id": k, "printer_id": printer["id"]}
                             for k in kiosks
                         ],
                     )
-                events.append(await self._health_event(conn, branch_id, printer["id"], now))
-        return events
+                events.append(self._health_event(conn, branch_id, printer["id"], now))
+            return events
+
+        return await self.database.transaction(body)
 
     async def record_health(
         self, branch_id: str, printer_id: str, *, online: bool, paper: str
@@ -367,54 +390,63 @@ class PrintJobs:
         """A health report; an event only when something changed."""
         now = self.clock()
         paper = paper if paper in set(Paper) else Paper.UNKNOWN
-        async with self.database.write() as conn:
-            row = await _printer_row(conn, branch_id, printer_id)
+
+        def body(conn: Connection) -> Any:
+            row = _printer_row(conn, branch_id, printer_id)
             if row is None:
                 return []  # a printer the agent did not declare in its hello
             if row.online is online and row.paper == paper and row.connected:
                 return []
-            await conn.execute(
+            conn.execute(
                 update(printers)
                 .where(printers.c.branch_id == branch_id, printers.c.printer_id == printer_id)
                 .values(online=online, paper=paper, connected=True, updated_at=now)
             )
-            return [await self._health_event(conn, branch_id, printer_id, now)]
+            return [self._health_event(conn, branch_id, printer_id, now)]
+
+        return await self.database.transaction(body)
 
     async def disconnect_agent(self, branch_id: str, printer_ids: Iterable[str]) -> list[Event]:
         """The agent's connection ended: its printers cannot print until it is back."""
         now = self.clock()
         events: list[Event] = []
-        async with self.database.write() as conn:
+
+        def body(conn: Connection) -> Any:
             for printer_id in printer_ids:
-                await conn.execute(
+                conn.execute(
                     update(printers)
                     .where(printers.c.branch_id == branch_id, printers.c.printer_id == printer_id)
                     .values(connected=False, updated_at=now)
                 )
-                events.append(await self._health_event(conn, branch_id, printer_id, now))
-        return events
+                events.append(self._health_event(conn, branch_id, printer_id, now))
+            return events
+
+        return await self.database.transaction(body)
 
     async def printers(self, branch_id: str) -> list[dict[str, Any]]:
         self.catalog.branch(branch_id)
-        async with self.database.read() as conn:
-            rows = await _printer_rows(conn, branch_id)
-        return [printer_view(row) for row in rows.values()]  # type: ignore[misc]
+
+        def body(conn: Connection) -> Any:
+            rows = _printer_rows(conn, branch_id)
+            return [printer_view(row) for row in rows.values()]  # type: ignore[misc]
+
+        return await self.database.reading(body)
 
     # ---- internals -----------------------------------------------------------------------
 
-    async def _view(self, conn: AsyncConnection, job: Row[Any]) -> dict[str, Any]:
+    def _view(self, conn: Connection, job: Row[Any]) -> dict[str, Any]:
         printer = None
         if job.printer_id is not None:
-            printer = await _printer_row(conn, job.branch_id, job.printer_id)
+            printer = _printer_row(conn, job.branch_id, job.printer_id)
         return job_view(job, printer)
 
-    async def _health_event(
-        self, conn: AsyncConnection, branch_id: str, printer_id: str, now: datetime
+    def _health_event(
+        self, conn: Connection, branch_id: str, printer_id: str, now: datetime
     ) -> Event:
-        row = await _printer_row(conn, branch_id, printer_id)
+        row = _printer_row(conn, branch_id, printer_id)
         data = printer_view(row)
         assert data is not None
-        return await append_event(conn, branch_id, "printer.health", now, data, PRINTING_ACTOR)
+        return append_event(conn, branch_id, "printer.health", now, data, PRINTING_ACTOR)
 
     def _ticket_json(self, view: dict[str, Any]) -> dict[str, Any]:
         """What the agent lays out: names in every language it may need, nothing personal."""
@@ -432,25 +464,23 @@ class PrintJobs:
         }
 
 
-async def _job_event(
-    conn: AsyncConnection, job: Row[Any], view: dict[str, Any], now: datetime
-) -> Event:
+def _job_event(conn: Connection, job: Row[Any], view: dict[str, Any], now: datetime) -> Event:
     data = {"ticket_id": job.id, "kiosk_id": job.kiosk_id, "printer_id": job.printer_id}
-    return await append_event(
+    return append_event(
         conn, job.branch_id, "printer.job", now, data | {"print": view}, PRINTING_ACTOR
     )
 
 
-async def _job_row(conn: AsyncConnection, job_id: str, *, lock: bool = False) -> Row[Any] | None:
+def _job_row(conn: Connection, job_id: str, *, lock: bool = False) -> Row[Any] | None:
     query = select(print_jobs).where(print_jobs.c.id == job_id)
     if lock:
         query = query.with_for_update()
-    return (await conn.execute(query)).one_or_none()
+    return (conn.execute(query)).one_or_none()
 
 
-async def _printer_row(conn: AsyncConnection, branch_id: str, printer_id: str) -> Row[Any] | None:
+def _printer_row(conn: Connection, branch_id: str, printer_id: str) -> Row[Any] | None:
     return (
-        await conn.execute(
+        conn.execute(
             select(printers).where(
                 printers.c.branch_id == branch_id, printers.c.printer_id == printer_id
             )
@@ -458,8 +488,8 @@ async def _printer_row(conn: AsyncConnection, branch_id: str, printer_id: str) -
     ).one_or_none()
 
 
-async def _printer_rows(conn: AsyncConnection, branch_id: str) -> dict[str, Row[Any]]:
-    rows = await conn.execute(
+def _printer_rows(conn: Connection, branch_id: str) -> dict[str, Row[Any]]:
+    rows = conn.execute(
         select(printers).where(printers.c.branch_id == branch_id).order_by(printers.c.printer_id)
     )
     return {row.printer_id: row for row in rows}

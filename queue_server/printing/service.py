@@ -57,9 +57,9 @@ class PrintService:
         return released
 
     async def apply(self, change: PrintChange, branch: str) -> dict[str, Any]:
-        """Publish a committed change and send its jobs. With a hub the agents' connections
-        (here or in another process) pick the jobs up from the `printer.job` events."""
-        await self.rigi.publish(change.events)
+        """Send a committed change's jobs (its transaction published its events). With a hub
+        the agents' connections (here or in another process) pick the jobs up from the
+        `printer.job` events."""
         if change.messages and (self.rigi.hub is None or not change.events):
             for message in change.messages:
                 agent = self._agents.get((branch, message["printer"]))

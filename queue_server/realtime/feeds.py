@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -297,7 +298,7 @@ async def realtime(rigi: Any):  # type: ignore[no-untyped-def]
     hub = Hub(bus, rigi.database)
     rigi.hub = hub
     rigi.phones, rigi.consoles = follower_reads(rigi)
-    rigi.listeners.append(hub.publish)
+    rigi.database.listeners.append(hub.publish)
     pruning = asyncio.create_task(_prune_history(rigi), name="prune-event-history")
     heartbeat = asyncio.create_task(hub.beat(settings.heartbeat_s), name="heartbeat")
     try:
@@ -306,7 +307,7 @@ async def realtime(rigi: Any):  # type: ignore[no-untyped-def]
         for task in (pruning, heartbeat):
             task.cancel()
         await asyncio.gather(pruning, heartbeat, return_exceptions=True)
-        rigi.listeners.remove(hub.publish)
+        rigi.database.listeners.remove(hub.publish)
         await hub.close()
         await bus.disconnect()
 
@@ -321,9 +322,11 @@ async def _prune_history(rigi: Any) -> None:
     while True:
         try:
             pruned = 0
+            keep = rigi.settings.history_events
             for branch in rigi.catalog.branches:
-                async with rigi.database.write() as conn:
-                    pruned += await prune_events(conn, branch, rigi.settings.history_events)
+                pruned += await rigi.database.transaction(
+                    functools.partial(prune_events, branch_id=branch, keep=keep)
+                )
             if pruned:
                 log.info("pruned %d old events", pruned)
         except Exception:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 
 from queue_server.domain.dispatch import QueuedTicket
-from queue_server.domain.estimate import CounterState, ServiceTimes, WaitingLine, estimate_wait
+from queue_server.domain.estimate import EstimatorCounter, ServiceTimes, WaitingLine, estimate_wait
 from queue_server.domain.tickets import Priority
 from queue_server.simulation.arrivals import Visits
 from queue_server.simulation.policies import OneLinePerCounter, Policy, PooledFcfs, RigiDispatch
@@ -228,7 +228,7 @@ def _estimates(
 ) -> tuple[float, float]:
     """The real estimator's wait, and the naive one: people ahead in the ticket's own line ×
     the configured mean service time ÷ the open counters that serve it."""
-    states = [CounterState(c.id, c.on_duty, c.profile, c.busy) for c in counters]
+    states = [EstimatorCounter(c.id, c.on_duty, c.profile, c.busy) for c in counters]
     estimate = estimate_wait(ticket, WaitingLine(rigi.waiting()), states, times, now)
     open_counters = sum(1 for c in capable if c.on_duty) or len(capable)
     mean_s = times.configured_s[ticket.service_id]

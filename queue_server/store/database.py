@@ -1,42 +1,59 @@
-"""The engine and how transactions are taken on each backend.
+"""The engine, and the one way state changes are written: `Database.transaction`.
 
-SQLite allows one writer at a time: many pooled writers contend on its lock (p99 near a
-second), so writes go through one asyncio lock per process. PostgreSQL takes row locks
-instead, so writes run concurrently across processes.
+A transaction body is a plain synchronous function of a SQLAlchemy `Connection`. It runs the
+same way on both backends, so it cannot await anything by construction:
 
-Through aiosqlite every SQLite statement crosses to its thread and back (three or four thread
-handoffs); a counter action runs nine statements and the commit. `Database.transaction` runs a
-whole write transaction in one writer thread on a synchronous connection instead: measured,
-3.5 ms for such a transaction through aiosqlite, 0.6 ms in one crossing.
+- on a SQLite file, in the one writer thread on a synchronous pysqlite connection, under the
+  process's write lock (SQLite allows one writer; many pooled writers contend on its lock, p99
+  near a second). Through aiosqlite every statement crosses to its thread and back; a counter
+  action runs nine statements and the commit: measured 3.5 ms that way, 0.6 ms in one crossing;
+- on PostgreSQL (and an in-memory SQLite), through `AsyncConnection.run_sync`, which runs the
+  body over the async driver through greenlets. Row locks order writers across processes.
+
+The events a body appends (`store.events.append_events`) are collected on its connection and
+published through `listeners` after the commit, here and nowhere else: no caller has to
+remember, and a body that raises publishes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+if TYPE_CHECKING:
+    from queue_server.store.events import Event
+
 T = TypeVar("T")
+Body = Callable[[Connection], T]
+Listener = Callable[[Sequence["Event"]], Awaitable[None]]
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 POSTGRES_POOL_SIZE = 10
 POSTGRES_COMMAND_TIMEOUT_S = 10
+# Key of `Connection.info` under which a running transaction collects its appended events.
+PENDING_EVENTS = "rigi.pending_events"
 
 
 class Database:
-    """One engine plus the rule for taking a write transaction."""
+    """One engine, the rule for taking a write transaction, and who hears of its events."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         self.engine: AsyncEngine = _create_engine(url, self.is_sqlite)
+        self.listeners: list[Listener] = []  # told of every committed transaction's events
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer: ThreadPoolExecutor | None = None
         self._sync_engine: Engine | None = None
@@ -44,14 +61,22 @@ class Database:
             self._sync_engine = _create_sync_sqlite_engine(url)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
 
-    async def transaction(self, body: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def transaction(self, body: Body[T]) -> T:
         """Run `body` as one write transaction: committed when it returns, rolled back when it
-        raises (its error reaches the caller). On a SQLite file the whole body runs in the
-        writer thread, so it may await nothing but its connection's `execute`, and must not
-        touch state that the event loop's thread reads meanwhile."""
+        raises (its error reaches the caller). After the commit the events it appended are
+        published. The body must not touch state that the event loop reads meanwhile: it may
+        run in another thread; return what changed and apply it after."""
+        if inspect.iscoroutinefunction(body):
+            raise TypeError("a transaction body is a plain function of a Connection")
         if self._writer is None:
-            async with self.write() as conn:
-                return await body(conn)
+            async with self._locked(), self.engine.begin() as conn:
+                result, events = await conn.run_sync(_collecting, body)
+        else:
+            result, events = await self._in_writer(body)
+        await self.publish(events)
+        return result
+
+    async def _in_writer(self, body: Body[T]) -> tuple[T, list[Event]]:
         assert self._write_lock is not None
         async with self._write_lock:
             done = asyncio.get_running_loop().run_in_executor(
@@ -60,23 +85,42 @@ class Database:
             try:
                 return await asyncio.shield(done)
             except asyncio.CancelledError:
-                # The thread cannot be stopped: the next writer waits until it has finished.
+                # The thread cannot be stopped: the next writer waits until it has finished,
+                # and what it committed is still told.
                 await asyncio.wait([done])
+                if not done.cancelled() and done.exception() is None:
+                    await self.publish(done.result()[1])
                 raise
 
-    def _run_in_writer(self, body: Callable[[Any], Awaitable[T]]) -> T:
+    def _run_in_writer(self, body: Body[T]) -> tuple[T, list[Event]]:
         assert self._sync_engine is not None
         with self._sync_engine.begin() as conn:
-            return _run_to_end(body(_InThread(conn)))
+            return _collecting(conn, body)
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        """Tell the listeners after the commit. The database already holds every event, so a
+        failure here is logged and clients catch up from the event table."""
+        if not events:
+            return
+        for listener in list(self.listeners):
+            try:
+                await listener(events)
+            except Exception:
+                log.exception("publishing %d events failed", len(events))
+
+    async def reading(self, body: Body[T]) -> T:
+        """Run a read of plain synchronous queries (the same helpers the writes use)."""
+        async with self.read() as conn:
+            return await conn.run_sync(body)
+
+    def _locked(self) -> AbstractAsyncContextManager[Any]:
+        return self._write_lock if self._write_lock is not None else nullcontext()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that commits on success and rolls back on any error."""
-        if self._write_lock is None:
-            async with self.engine.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock, self.engine.begin() as conn:
+        """A raw transaction for schema work (migrations, tests' tables); state changes go
+        through `transaction`. Shares the write lock with it."""
+        async with self._locked(), self.engine.begin() as conn:
             yield conn
 
     @asynccontextmanager
@@ -105,27 +149,19 @@ class Database:
         await self.engine.dispose()
 
 
-class _InThread:
-    """The face of an `AsyncConnection` that the store's transactions use, over a synchronous
-    connection in the writer thread: `execute` returns at once."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self.dialect = conn.dialect
-
-    async def execute(self, statement: Any, parameters: Any = None) -> Any:
-        return self._conn.execute(statement, parameters)
-
-
-def _run_to_end(coroutine: Awaitable[T]) -> T:
-    """Step a coroutine that never waits (it awaits only `_InThread.execute`) to its result."""
-    assert isinstance(coroutine, Coroutine)
+def _collecting(conn: Connection, body: Body[T]) -> tuple[T, list[Event]]:
+    """Run `body`, collecting the events it appends on `conn` (see `store.events`)."""
+    pending: list[Event] = []
+    conn.info[PENDING_EVENTS] = pending
     try:
-        coroutine.send(None)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    coroutine.close()
-    raise RuntimeError("a SQLite write transaction awaited something besides its connection")
+        result = body(conn)
+    finally:
+        conn.info.pop(PENDING_EVENTS, None)
+    if inspect.isawaitable(result):
+        if inspect.iscoroutine(result):
+            result.close()
+        raise TypeError("a transaction body is a plain function of a Connection")
+    return result, pending
 
 
 def _create_engine(url: str, is_sqlite: bool) -> AsyncEngine:

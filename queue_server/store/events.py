@@ -11,10 +11,11 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from queue_server.domain.public import public_ticket
+from queue_server.store.database import PENDING_EVENTS
 from queue_server.store.schema import branch_streams, events
 from queue_server.store.statements import upsert_insert
 
@@ -87,12 +88,12 @@ class StreamHead:
     seq: int
 
 
-async def take_seqs(conn: AsyncConnection, branch_id: str, count: int = 1) -> StreamHead:
+def take_seqs(conn: Connection, branch_id: str, count: int = 1) -> StreamHead:
     """Take the branch's next `count` sequence numbers; returns the last of them. On PostgreSQL
     this row lock also orders the branch's transactions, so take it last, after any ticket row
     locks (no lock cycles)."""
     params = {"branch_id": branch_id, "epoch": uuid.uuid4().hex, "count": count, "step": count}
-    row = (await conn.execute(_take_seqs(conn.dialect.name), params)).one()
+    row = conn.execute(_take_seqs(conn.dialect.name), params).one()
     return StreamHead(row.epoch, row.last_seq)
 
 
@@ -123,18 +124,17 @@ class NewEvent:
     actor: str | None = None
 
 
-async def append_events(
-    conn: AsyncConnection, branch_id: str, new: Sequence[NewEvent]
-) -> list[Event]:
+def append_events(conn: Connection, branch_id: str, new: Sequence[NewEvent]) -> list[Event]:
     """Store events with the branch's next sequence numbers, in order, inside the caller's
-    transaction: one sequence update and one multi-row insert however many there are."""
-    head = await take_seqs(conn, branch_id, len(new))
+    transaction: one sequence update and one multi-row insert however many there are. Inside
+    `Database.transaction` they are published after its commit."""
+    head = take_seqs(conn, branch_id, len(new))
     first = head.seq - len(new) + 1
     stored = [
         Event(branch_id, head.epoch, first + offset, item.kind, item.at, item.data)
         for offset, item in enumerate(new)
     ]
-    await conn.execute(
+    conn.execute(
         events.insert(),
         [
             {
@@ -149,11 +149,14 @@ async def append_events(
             for event, item in zip(stored, new, strict=True)
         ],
     )
+    pending = conn.info.get(PENDING_EVENTS)
+    if pending is not None:
+        pending.extend(stored)
     return stored
 
 
-async def append_event(
-    conn: AsyncConnection,
+def append_event(
+    conn: Connection,
     branch_id: str,
     kind: str,
     at: datetime,
@@ -161,18 +164,23 @@ async def append_event(
     actor: str | None = None,
 ) -> Event:
     """Store one event with the branch's next sequence number, inside the caller's transaction."""
-    return (await append_events(conn, branch_id, [NewEvent(kind, at, data, actor)]))[0]
+    return append_events(conn, branch_id, [NewEvent(kind, at, data, actor)])[0]
+
+
+_HEAD = select(branch_streams.c.epoch, branch_streams.c.last_seq).where(
+    branch_streams.c.branch_id == bindparam("branch_id")
+)
+
+
+def current_head(conn: Connection, branch_id: str) -> StreamHead | None:
+    """The branch's newest epoch and sequence number (None before its first event)."""
+    row = conn.execute(_HEAD, {"branch_id": branch_id}).one_or_none()
+    return StreamHead(row.epoch, row.last_seq) if row else None
 
 
 async def stream_head(conn: AsyncConnection, branch_id: str) -> StreamHead | None:
-    row = (
-        await conn.execute(
-            select(branch_streams.c.epoch, branch_streams.c.last_seq).where(
-                branch_streams.c.branch_id == branch_id
-            )
-        )
-    ).one_or_none()
-    return StreamHead(row.epoch, row.last_seq) if row else None
+    """`current_head` on an async read connection."""
+    return await conn.run_sync(current_head, branch_id)
 
 
 async def events_after(
@@ -192,14 +200,14 @@ async def events_after(
     return [Event(r.branch_id, r.epoch, r.seq, r.kind, r.at, json.loads(r.data)) for r in rows]
 
 
-async def prune_events(conn: AsyncConnection, branch_id: str, keep: int) -> int:
+def prune_events(conn: Connection, branch_id: str, keep: int) -> int:
     """Drop all but the newest `keep` events of a branch; older gaps resync by snapshot."""
-    newest = (
-        await conn.execute(select(func.max(events.c.seq)).where(events.c.branch_id == branch_id))
+    newest = conn.execute(
+        select(func.max(events.c.seq)).where(events.c.branch_id == branch_id)
     ).scalar()
     if newest is None or newest <= keep:
         return 0
-    result = await conn.execute(
+    result = conn.execute(
         delete(events).where(events.c.branch_id == branch_id, events.c.seq <= newest - keep)
     )
     return result.rowcount or 0

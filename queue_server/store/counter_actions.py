@@ -1,0 +1,301 @@
+"""What operators do at a counter, and a citizen's cancel: each one transaction that changes
+state and appends its event (published by the transaction after its commit).
+
+Lock order, to keep PostgreSQL free of lock cycles: the counter's row, then ticket rows, then
+the branch's event stream (taken by `append_event`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, select
+
+from queue_server.catalog.loader import Catalog
+from queue_server.domain import dispatch
+from queue_server.domain.tickets import Outcome, TicketAction, TicketStatus, transition
+from queue_server.errors import Conflict, NotFound
+from queue_server.store import rows, statements
+from queue_server.store.change import Change, Clock
+from queue_server.store.database import Database
+from queue_server.store.events import append_event
+from queue_server.store.rows import CounterMode
+from queue_server.store.schema import tickets
+from queue_server.store.views import ticket_view
+
+COUNTER_EVENT = {
+    CounterMode.OPEN: "counter.opened",
+    CounterMode.PAUSED: "counter.paused",
+    CounterMode.CLOSED: "counter.closed",
+}
+
+_EVENT_KIND = {
+    TicketAction.CALL: "called",
+    TicketAction.RECALL: "recalled",
+    TicketAction.RECYCLE: "recycled",
+    TicketAction.START: "started",
+    TicketAction.FINISH: "finished",
+    TicketAction.NO_SHOW: "no_show",
+    TicketAction.TRANSFER: "transferred",
+    TicketAction.CANCEL: "cancelled",
+}
+
+
+class CounterActions:
+    """Counter modes and the life-cycle steps of the visit a counter has in hand."""
+
+    def __init__(self, database: Database, catalog: Catalog, clock: Clock) -> None:
+        self.database = database
+        self.catalog = catalog
+        self.clock = clock
+
+    async def cancel_ticket(self, ticket_id: str, actor: str = "citizen") -> Change:
+        def cancel(conn: Connection) -> Change:
+            row = rows.ticket_row(conn, ticket_id, lock=True)
+            return self._apply(conn, row, TicketAction.CANCEL, actor, None)
+
+        return await self.database.transaction(cancel)
+
+    async def set_counter_mode(
+        self,
+        branch_id: str,
+        counter_id: str,
+        mode: CounterMode,
+        *,
+        actor: str,
+        reason: str | None = None,
+    ) -> Change:
+        """Open, pause (with a reason) or close a counter. Closing needs no visit in hand."""
+        counter = self.catalog.counter(branch_id, counter_id)
+        now = self.clock()
+
+        def change(conn: Connection) -> Change:
+            current = rows.counter_row(conn, branch_id, counter_id, lock=True)
+            if mode is CounterMode.CLOSED and current and current.current_ticket_id:
+                raise Conflict(
+                    "Finish or hand back the current visit before closing the counter.",
+                    code="counter_busy",
+                )
+            if mode is CounterMode.PAUSED and (current is None or current.state == "closed"):
+                raise Conflict("Open the counter before pausing it.", code="counter_closed")
+            values = {
+                "state": mode.value,
+                "pause_reason": reason if mode is CounterMode.PAUSED else None,
+                "operator": actor if mode is not CounterMode.CLOSED else None,
+                "updated_at": now,
+            }
+            rows.upsert_counter(conn, branch_id, counter_id, values)
+            view = {
+                "branch": branch_id,
+                "counter_id": counter_id,
+                "counter_number": counter.number,
+                "state": mode.value,
+                "pause_reason": values["pause_reason"],
+                "current_ticket_id": current.current_ticket_id if current else None,
+            }
+            event = append_event(conn, branch_id, COUNTER_EVENT[mode], now, view, actor)
+            return Change(view, [event])
+
+        return await self.database.transaction(change)
+
+    async def call_next(self, branch_id: str, counter_id: str, *, actor: str) -> Change:
+        """Call the most urgent ticket this counter may serve; atomic across processes."""
+        profile = self.catalog.profile(branch_id, counter_id)
+        counter = self.catalog.counter(branch_id, counter_id)
+        now = self.clock()
+
+        def call(conn: Connection) -> Change:
+            self._require_free_counter(conn, branch_id, counter_id)
+            waiting = rows.waiting(conn, branch_id, self.catalog)
+            for pick in dispatch.rank_for_counter(waiting, counter_id, profile, now):
+                row = rows.ticket_row(conn, pick.ticket.id, lock=True, skip_locked=True)
+                if row is None or row.status != TicketStatus.WAITING:
+                    continue  # another counter is taking it right now
+                change = self._apply(
+                    conn, row, TicketAction.CALL, actor, counter.number, counter_id=counter_id
+                )
+                change.result["reason"] = pick.reason
+                return change
+            raise NotFound("No ticket is waiting for this counter.", code="queue_empty")
+
+        return await self.database.transaction(call)
+
+    async def call_ticket(
+        self, branch_id: str, counter_id: str, ticket_id: str, *, actor: str
+    ) -> Change:
+        """Call one particular waiting ticket (e.g. a citizen who came to the counter)."""
+        counter = self.catalog.counter(branch_id, counter_id)
+
+        def call(conn: Connection) -> Change:
+            self._require_free_counter(conn, branch_id, counter_id)
+            row = rows.ticket_row(conn, ticket_id, lock=True)
+            if row.branch_id != branch_id:
+                raise NotFound("No such ticket in this branch.", code="unknown_ticket")
+            return self._apply(
+                conn, row, TicketAction.CALL, actor, counter.number, counter_id=counter_id
+            )
+
+        return await self.database.transaction(call)
+
+    async def act_on_current(
+        self,
+        branch_id: str,
+        counter_id: str,
+        action: TicketAction,
+        *,
+        actor: str,
+        outcome: Outcome | None = None,
+    ) -> Change:
+        """Recall, recycle, start, finish or mark no-show the counter's current visit."""
+        counter = self.catalog.counter(branch_id, counter_id)
+
+        def act(conn: Connection) -> Change:
+            row = self._current_ticket(conn, branch_id, counter_id)
+            return self._apply(
+                conn, row, action, actor, counter.number, counter_id=counter_id, outcome=outcome
+            )
+
+        return await self.database.transaction(act)
+
+    async def transfer(
+        self,
+        branch_id: str,
+        counter_id: str,
+        *,
+        actor: str,
+        service_id: str | None = None,
+        to_counter_id: str | None = None,
+        keep_queue_time: bool = True,
+    ) -> Change:
+        """End the current visit as transferred and queue a new visit for another service or
+        counter. The citizen keeps the printed number and, unless asked otherwise, the time
+        already waited."""
+        counter = self.catalog.counter(branch_id, counter_id)
+        if to_counter_id is not None:
+            self.catalog.counter(branch_id, to_counter_id)
+        now = self.clock()
+
+        def move(conn: Connection) -> Change:
+            row = self._current_ticket(conn, branch_id, counter_id)
+            target_service = service_id or row.service_id
+            self.catalog.service(target_service)
+            if not self.catalog.serves(branch_id, target_service):
+                raise NotFound(
+                    f"Service {target_service} is not offered at {branch_id}.",
+                    code="service_not_offered",
+                )
+            change = self._apply(
+                conn, row, TicketAction.TRANSFER, actor, counter.number, counter_id=counter_id
+            )
+            visit = conn.execute(
+                select(func.max(tickets.c.visit)).where(
+                    tickets.c.branch_id == branch_id,
+                    tickets.c.letter == row.letter,
+                    tickets.c.day == row.day,
+                    tickets.c.number == row.number,
+                )
+            ).scalar_one()
+            new = {
+                "id": uuid.uuid4().hex,
+                "branch_id": branch_id,
+                "service_id": target_service,
+                "letter": row.letter,
+                "number": row.number,
+                "day": row.day,
+                "priority": row.priority,
+                "language": row.language,
+                "status": TicketStatus.WAITING.value,
+                "target_counter_id": to_counter_id,
+                "issued_at": row.issued_at,
+                "queued_at": row.queued_at if keep_queue_time else now,
+                "appointment_at": row.appointment_at,
+                "recalls": 0,
+                "visit": visit + 1,
+                "transferred_from": row.id,
+            }
+            conn.execute(tickets.insert().values(**new))
+            rows.record(conn, new["id"], None, TicketStatus.WAITING, "issue", now, actor)
+            view = ticket_view(self.catalog, new)
+            event = append_event(conn, branch_id, "ticket.issued", now, {"ticket": view}, actor)
+            change.events.append(event)
+            change.result["transferred_to"] = view
+            return change
+
+        return await self.database.transaction(move)
+
+    def _apply(
+        self,
+        conn: Connection,
+        row: Row[Any],
+        action: TicketAction,
+        actor: str,
+        counter_number: int | None,
+        *,
+        counter_id: str | None = None,
+        outcome: Outcome | None = None,
+    ) -> Change:
+        """Run one life-cycle step on a locked ticket row and store its event."""
+        now = self.clock()
+        step = transition(
+            TicketStatus(row.status),
+            action,
+            at=now,
+            actor=actor,
+            counter_id=counter_id,
+            outcome=outcome,
+        )
+        values: dict[str, Any] = {"status": step.to_status.value}
+        if step.outcome is not None:
+            values["outcome"] = step.outcome.value
+        if action is TicketAction.CALL:
+            values |= {"counter_id": counter_id, "called_at": now}
+        elif action is TicketAction.RECALL:
+            values["recalls"] = row.recalls + 1
+        elif action is TicketAction.RECYCLE:
+            values |= {"counter_id": None, "called_at": None, "call_seq": None}
+        elif action is TicketAction.START:
+            values["started_at"] = now
+        elif step.to_status in (TicketStatus.DONE, TicketStatus.NO_SHOW, TicketStatus.TRANSFERRED):
+            values["finished_at"] = now
+        conn.execute(statements.UPDATE_TICKET, values | {"ticket_id": row.id})
+        rows.record(conn, row.id, step.from_status, step.to_status, action, now, actor, step)
+        if row.counter_id or counter_id:
+            holding = step.to_status in (TicketStatus.CALLED, TicketStatus.SERVING)
+            conn.execute(
+                statements.UPDATE_COUNTER,
+                {
+                    "current_ticket_id": row.id if holding else None,
+                    "updated_at": now,
+                    "key_branch_id": row.branch_id,
+                    "key_counter_id": counter_id or row.counter_id,
+                },
+            )
+        merged = dict(row._mapping) | values
+        view = ticket_view(self.catalog, merged, counter_number=counter_number)
+        data: dict[str, Any] = {"ticket": view}
+        if action in (TicketAction.CALL, TicketAction.RECALL):
+            data |= {"counter_id": view["counter_id"], "counter_number": counter_number}
+        kind = "ticket." + _EVENT_KIND[action]
+        event = append_event(conn, row.branch_id, kind, now, data, actor)
+        if action in (TicketAction.CALL, TicketAction.RECALL):
+            conn.execute(statements.UPDATE_TICKET, {"call_seq": event.seq, "ticket_id": row.id})
+        return Change(view, [event])
+
+    def _require_free_counter(self, conn: Connection, branch_id: str, counter_id: str) -> None:
+        state = rows.counter_row(conn, branch_id, counter_id, lock=True)
+        if state is None or state.state != CounterMode.OPEN:
+            raise Conflict("Open the counter first.", code="counter_not_open")
+        if state.current_ticket_id:
+            raise Conflict(
+                "This counter already has a visit in hand: finish it, mark a no-show or "
+                "put it back in the queue first.",
+                code="counter_busy",
+                ticket_id=state.current_ticket_id,
+            )
+
+    def _current_ticket(self, conn: Connection, branch_id: str, counter_id: str) -> Row[Any]:
+        state = rows.counter_row(conn, branch_id, counter_id, lock=True)
+        if state is None or not state.current_ticket_id:
+            raise Conflict("This counter has no visit in hand.", code="no_current_ticket")
+        return rows.ticket_row(conn, state.current_ticket_id, lock=True)
