@@ -21,7 +21,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._support import (  # noqa: E402
+from benchmarks._support import (
     B,
     create_admin,
     percentile,

@@ -26,7 +26,7 @@ from queue_server.store import rows
 from queue_server.store.batching import GroupCommit
 from queue_server.store.change import Change, Clock
 from queue_server.store.database import Database
-from queue_server.store.estimates import EstimatorInputs, Estimates
+from queue_server.store.estimates import Estimates, EstimatorInputs
 from queue_server.store.events import Event, NewEvent, append_events
 from queue_server.store.schema import idempotency_keys, ticket_transitions, tickets
 from queue_server.store.views import ticket_view
