@@ -34,7 +34,7 @@ from queue_server.api.openapi import openapi_routes
 from queue_server.api.routes import ENDPOINTS
 from queue_server.catalog.loader import Catalog, load_catalog
 from queue_server.errors import RigiError
-from queue_server.printing import PRINTING_ENDPOINTS, PrintService, printing
+from queue_server.printing import PRINTING_ENDPOINTS, PrintService, printing, request_print
 from queue_server.printing.agents import printer_feed_route
 from queue_server.realtime.feeds import feed_routes, realtime
 from queue_server.realtime.hub import Hub
@@ -84,6 +84,15 @@ class Rigi:
             for ticket_id, view in views.items():
                 view["print"] = printed.get(ticket_id)
         return views
+
+    async def print_ticket(
+        self, ticket_view: dict[str, Any], kiosk_id: str
+    ) -> dict[str, Any] | None:
+        """Print a ticket issued at a kiosk (the issue route's hook into printing); None when
+        printing does not run in this app."""
+        if self.printing is None:
+            return None
+        return await request_print(self, ticket_view, kiosk_id)
 
     async def publish(self, events: Sequence[Event]) -> None:
         """Tell the feeds of events again (transactions publish their own after the commit;

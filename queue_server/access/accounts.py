@@ -49,22 +49,24 @@ class Accounts:
             password_hash = await asyncio.to_thread(hash_password, password)
         except ValueError as exc:
             raise ValidationFailed(str(exc).capitalize() + ".", code="weak_password") from None
+        branch_id = branch if role is not Role.ADMIN else None
+        created_at = self.clock()
         row = {
             "id": uuid.uuid4().hex,
             "username": username,
             "password_hash": password_hash,
             "role": role.value,
-            "branch_id": branch if role is not Role.ADMIN else None,
+            "branch_id": branch_id,
             "active": True,
             "session_version": 1,
-            "created_at": self.clock(),
+            "created_at": created_at,
         }
 
         def store(conn: Connection) -> None:
             conn.execute(users.insert().values(**row))
-            if row["branch_id"]:
+            if branch_id:
                 data = {"username": username, "role": role.value}
-                append_event(conn, row["branch_id"], "user.created", row["created_at"], data, by)
+                append_event(conn, branch_id, "user.created", created_at, data, by)
 
         try:
             await self.database.transaction(store)

@@ -12,7 +12,7 @@ import hmac
 import logging
 from collections.abc import Iterable
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers
@@ -20,8 +20,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from queue_server.access.principal import ANONYMOUS, Principal
 from queue_server.access.sessions import COOKIE_NAME, CSRF_HEADER
-from queue_server.api.http import error_response
 from queue_server.errors import BadRequest, Forbidden
+from queue_server.responses import error_response
+
+if TYPE_CHECKING:
+    from queue_server.app import Rigi
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,7 @@ class AccessMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        rigi: Any = scope["app"].state.rigi
+        rigi: Rigi = scope["app"].state.rigi
         headers = Headers(scope=scope)
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if any(name in query for name in URL_TOKEN_NAMES):
@@ -83,7 +86,7 @@ class AccessMiddleware:
         scope["rigi.actor"] = principal.actor
         await self.app(scope, receive, send)
 
-    async def _principal(self, rigi: Any, headers: Headers) -> tuple[Principal, bool]:
+    async def _principal(self, rigi: Rigi, headers: Headers) -> tuple[Principal, bool]:
         authorization = headers.get("authorization", "")
         if authorization.lower().startswith("bearer "):
             device = await rigi.accounts.device_for_token(authorization[7:].strip())
@@ -97,7 +100,7 @@ class AccessMiddleware:
                     return _with_csrf(user, session.csrf_token), True
         return ANONYMOUS, False
 
-    def _csrf_ok(self, scope: Scope, headers: Headers, principal: Principal, rigi: Any) -> bool:
+    def _csrf_ok(self, scope: Scope, headers: Headers, principal: Principal, rigi: Rigi) -> bool:
         sent = headers.get(CSRF_HEADER, "")
         if not principal.csrf_token or not hmac.compare_digest(sent, principal.csrf_token):
             return False

@@ -21,13 +21,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from queue_server.access.policy import authorize
 from queue_server.access.principal import ANONYMOUS, Principal
-from queue_server.errors import (
-    BadRequest,
-    PayloadTooLarge,
-    RateLimited,
-    RigiError,
-    ValidationFailed,
-)
+from queue_server.errors import BadRequest, PayloadTooLarge, RigiError, ValidationFailed
+from queue_server.responses import error_response, json_response
+
+__all__ = ["Endpoint", "error_response", "json_response", "principal_of", "route"]
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +52,6 @@ class Endpoint:
     @property
     def name(self) -> str:
         return self.handler.__name__
-
-
-def json_response(
-    payload: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(body, status, headers=headers, media_type="application/json")
-
-
-def error_response(error: RigiError) -> Response:
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
-    return json_response(error.to_dict(), error.status, headers)
 
 
 async def read_json(request: Request, model: type[BaseModel]) -> BaseModel:

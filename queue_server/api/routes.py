@@ -15,7 +15,6 @@ from queue_server.api.http import Endpoint, json_response, principal_of
 from queue_server.catalog.models import LANGUAGES
 from queue_server.domain.tickets import TicketAction
 from queue_server.errors import BadRequest
-from queue_server.printing.service import request_print
 from queue_server.store.queue import CounterMode, QueueStore
 
 IDEMPOTENCY_KEY_MAX = 128
@@ -73,7 +72,7 @@ async def issue_ticket(request: Request, branch: str, body: schemas.IssueTicket)
         # Printed right after the commit; a kiosk retrying with its Idempotency-Key after a
         # crash in between gets the job then (request_print is idempotent).
         ticket = change.result | {"status_url": f"{public_base(request)}/t/{change.result['id']}"}
-        change.result["print"] = await request_print(request.app.state.rigi, ticket, principal.id)
+        change.result["print"] = await request.app.state.rigi.print_ticket(ticket, principal.id)
     return json_response(change.result, 201 if change.created else 200)
 
 

@@ -54,10 +54,6 @@ class Outcome(StrEnum):
     TRANSFERRED = "transferred"
 
 
-TERMINAL = frozenset(
-    {TicketStatus.DONE, TicketStatus.NO_SHOW, TicketStatus.CANCELLED, TicketStatus.TRANSFERRED}
-)
-
 TRANSITIONS: dict[tuple[TicketStatus, TicketAction], TicketStatus] = {
     (TicketStatus.WAITING, TicketAction.CALL): TicketStatus.CALLED,
     (TicketStatus.WAITING, TicketAction.CANCEL): TicketStatus.CANCELLED,

@@ -11,16 +11,19 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from queue_server.errors import RigiError
+from queue_server.access.principal import Role
 from queue_server.printing.jobs import PrintStatus
 from queue_server.printing.service import PrintService
 from queue_server.store.events import Event
+
+if TYPE_CHECKING:
+    from queue_server.app import Rigi
 
 log = logging.getLogger(__name__)
 
@@ -67,45 +70,19 @@ class AgentRefused(Exception):
         self.reason = reason
 
 
-async def authenticate_agent(rigi: Any, hello: PrinterHello) -> str:
-    """The branch a printer agent serves, from its device token. Raises AgentRefused."""
-    device: Any = None
-    access = getattr(rigi, "access", None)
-    accounts = getattr(rigi, "accounts", None)
-    if access is not None and hasattr(access, "authenticate_device"):
-        try:
-            device = await access.authenticate_device(hello.token, role="printer")
-        except RigiError as error:
-            raise AgentRefused(CLOSE_BAD_TOKEN, error.code) from None
-    elif accounts is not None and hasattr(accounts, "device_for_token"):
-        device = await accounts.device_for_token(hello.token)
-        if device is not None and str(getattr(device, "role", "")) != "printer":
-            raise AgentRefused(CLOSE_FORBIDDEN, "not a printer token")
-    else:
-        # No device tokens on this server yet: any token, for the branch the hello names or
-        # the only branch there is.
-        return _branch_without_tokens(rigi, hello)
+async def authenticate_agent(rigi: Rigi, hello: PrinterHello) -> str:
+    """The branch a printer agent serves, from its printer device token. Raises AgentRefused:
+    an agent must present a live printer token, for the branch its hello names if any."""
+    device = await rigi.accounts.device_for_token(hello.token)
     if device is None:
         raise AgentRefused(CLOSE_BAD_TOKEN, "bad token")
-    branch = getattr(device, "branch", None)
-    if branch is None and isinstance(device, dict):
-        branch = device.get("branch")
-    if not branch:
+    if device.role is not Role.PRINTER:
+        raise AgentRefused(CLOSE_FORBIDDEN, "not a printer token")
+    if not device.branch:
         raise AgentRefused(CLOSE_FORBIDDEN, "the token names no branch")
-    if hello.branch is not None and hello.branch != branch:
+    if hello.branch is not None and hello.branch != device.branch:
         raise AgentRefused(CLOSE_FORBIDDEN, "the token belongs to another branch")
-    return str(branch)
-
-
-def _branch_without_tokens(rigi: Any, hello: PrinterHello) -> str:
-    branches = rigi.catalog.branches
-    if hello.branch is not None:
-        if hello.branch not in branches:
-            raise AgentRefused(CLOSE_FORBIDDEN, "unknown branch")
-        return hello.branch
-    if len(branches) == 1:
-        return str(next(iter(branches)))
-    raise AgentRefused(CLOSE_FORBIDDEN, "name the branch in the hello")
+    return device.branch
 
 
 class AgentConnection:
@@ -123,7 +100,7 @@ class AgentConnection:
         self._last_heard = asyncio.get_running_loop().time()
 
     @property
-    def rigi(self) -> Any:
+    def rigi(self) -> Rigi:
         return self.service.rigi
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -268,8 +245,8 @@ class AgentConnection:
 async def printers_feed(websocket: WebSocket) -> None:
     """`/ws/printers`: authenticate the agent by its hello, then serve its printers."""
     await websocket.accept()
-    rigi = websocket.app.state.rigi
-    service: PrintService | None = getattr(rigi, "printing", None)
+    rigi: Rigi = websocket.app.state.rigi
+    service = rigi.printing
     try:
         raw = await asyncio.wait_for(websocket.receive_text(), HELLO_TIMEOUT_S)
         hello = PrinterHello.model_validate_json(raw)

@@ -428,7 +428,7 @@ class PrintJobs:
 
         def body(conn: Connection) -> Any:
             rows = _printer_rows(conn, branch_id)
-            return [printer_view(row) for row in rows.values()]  # type: ignore[misc]
+            return [printer_view(row) for row in rows.values()]
 
         return await self.database.reading(body)
 

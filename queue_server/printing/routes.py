@@ -6,11 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
-from starlette.routing import BaseRoute
 
-from queue_server.api.http import Endpoint, route
+from queue_server.api.http import Endpoint
 from queue_server.errors import BadRequest
-from queue_server.printing.agents import printer_feed_route
 from queue_server.printing.jobs import Paper, PrintStatus
 from queue_server.printing.service import PrintService, reprint_ticket
 
@@ -105,8 +103,3 @@ PRINTING_ENDPOINTS: tuple[Endpoint, ...] = (
              "Print a ticket again at its kiosk, marked REPRINT", response=PrintView,
              errors=(404, 409), access="staff", tags=("printing", "tickets")),
 )  # fmt: skip
-
-
-def printing_routes() -> list[BaseRoute]:
-    """The HTTP routes and the `/ws/printers` feed, for the app's route table."""
-    return [*[route(endpoint) for endpoint in PRINTING_ENDPOINTS], printer_feed_route()]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from queue_server.printing.jobs import PrintChange, PrintJobs
 
 if TYPE_CHECKING:
+    from queue_server.app import Rigi
     from queue_server.printing.agents import AgentConnection
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ RESEND_CHECK_S = 5.0
 class PrintService:
     """Reachable as `rigi.printing` once the `printing` extension runs."""
 
-    rigi: Any
+    rigi: Rigi
     jobs: PrintJobs
     ack_timeout: timedelta = ACK_TIMEOUT
     resend_check_s: float = RESEND_CHECK_S
@@ -69,20 +70,20 @@ class PrintService:
 
 
 async def request_print(
-    rigi: Any, ticket_view: dict[str, Any], kiosk_id: str, reprint: bool = False
+    rigi: Rigi, ticket_view: dict[str, Any], kiosk_id: str, reprint: bool = False
 ) -> dict[str, Any]:
     """Print a ticket issued at `kiosk_id`: store its job and send it to the agent serving that
     kiosk. Returns the ticket's `print` status ({status, error, reprint, printer}); a kiosk
     without a printer gets `no_printer`. Safe to call again for the same ticket (a retried
     issue): nothing is stored or printed twice unless `reprint` is asked for."""
-    service: PrintService = rigi.printing
+    service = _running(rigi)
     change = await service.jobs.request(ticket_view, kiosk_id, reprint=reprint)
     return await service.apply(change, ticket_view["branch"])
 
 
-async def reprint_ticket(rigi: Any, ticket_id: str) -> dict[str, Any]:
+async def reprint_ticket(rigi: Rigi, ticket_id: str) -> dict[str, Any]:
     """Print a ticket again at its kiosk, marked REPRINT."""
-    service: PrintService = rigi.printing
+    service = _running(rigi)
     change = await service.jobs.reprint(ticket_id)
     branch = change.events[0].branch if change.events else None
     if branch is None:
@@ -92,7 +93,7 @@ async def reprint_ticket(rigi: Any, ticket_id: str) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def printing(rigi: Any) -> AsyncIterator[PrintService]:
+async def printing(rigi: Rigi) -> AsyncIterator[PrintService]:
     """Lifespan part: the print service (`Rigi.ticket_view` then adds each ticket's `print`).
 
     Enter it after `realtime` so that jobs travel through the hub.
@@ -103,3 +104,9 @@ async def printing(rigi: Any) -> AsyncIterator[PrintService]:
         yield service
     finally:
         rigi.printing = None
+
+
+def _running(rigi: Rigi) -> PrintService:
+    if rigi.printing is None:
+        raise RuntimeError("printing is not running")
+    return rigi.printing

@@ -13,7 +13,7 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.routing import WebSocketRoute
@@ -25,6 +25,9 @@ from queue_server.errors import RigiError
 from queue_server.realtime.hub import Beat, Hub, Item, Listener
 from queue_server.realtime.shared_reads import SharedReadFailed, SharedReads
 from queue_server.store.events import Event, events_after, prune_events, stream_head
+
+if TYPE_CHECKING:
+    from queue_server.app import Rigi
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +172,7 @@ async def board_feed(websocket: WebSocket) -> None:
     """Lobby displays: replay from the client's last seq, or a snapshot, then live events."""
     branch = websocket.path_params["branch"]
     hello, principal = await _open(websocket, branch, "display")
-    if hello is None:
+    if hello is None or principal is None:
         return
     rigi = _rigi(websocket)
     hub: Hub = rigi.hub
@@ -194,7 +197,7 @@ async def board_feed(websocket: WebSocket) -> None:
         await Connection(websocket, listener, principal).run(send)
 
 
-async def _replay(rigi: Any, branch: str, hello: Hello) -> list[Event] | None:
+async def _replay(rigi: Rigi, branch: str, hello: Hello) -> list[Event] | None:
     """The events the client missed, or None when it must take a snapshot instead."""
     if hello.epoch is None or hello.after_seq is None:
         return None
@@ -223,7 +226,7 @@ async def counter_feed(websocket: WebSocket) -> None:
     branch = websocket.path_params["branch"]
     counter = websocket.path_params["counter"]
     hello, principal = await _open(websocket, branch, "operator")
-    if hello is None:
+    if hello is None or principal is None:
         return
     rigi = _rigi(websocket)
     try:
@@ -264,7 +267,7 @@ async def _follow(
             await Connection(websocket, listener, principal).run(refresh)
 
 
-def follower_reads(rigi: Any) -> tuple[SharedReads, SharedReads]:
+def follower_reads(rigi: Rigi) -> tuple[SharedReads, SharedReads]:
     """The phones' and the consoles' shared reads; each gives a client its frame, encoded once
     however many clients show the same (several screens on one counter)."""
 
@@ -288,7 +291,7 @@ def feed_routes() -> list[WebSocketRoute]:
 
 
 @contextlib.asynccontextmanager
-async def realtime(rigi: Any):  # type: ignore[no-untyped-def]
+async def realtime(rigi: Rigi):  # type: ignore[no-untyped-def]
     """Lifespan part: connect the bus, start the hub, publish committed events through it."""
     from queue_server.bus import create_bus
 
@@ -315,7 +318,7 @@ async def realtime(rigi: Any):  # type: ignore[no-untyped-def]
 PRUNE_INTERVAL_S = 600.0
 
 
-async def _prune_history(rigi: Any) -> None:
+async def _prune_history(rigi: Rigi) -> None:
     """Keep the newest `history_events` events per branch for replay; a client whose gap is
     older resyncs by snapshot. Events of staff stay in the audit log only as long as this
     history, so size `RIGI_HISTORY_EVENTS` for both."""

@@ -3,7 +3,7 @@ the queues, the counters and their consoles. Plain queries run through `Database
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -163,7 +163,7 @@ class Reads:
         branch = self.catalog.branch(branch_id)
         now = self.clock()
 
-        def read(conn: Connection) -> tuple[dict[str, Any], list[Any], dict[Any, Any]]:
+        def read(conn: Connection) -> tuple[dict[str, Any], Sequence[Any], dict[Any, Any]]:
             states = rows.counter_rows(conn, branch_id)
             waiting = conn.execute(
                 select(tickets).where(

@@ -1,0 +1,24 @@
+"""JSON responses and error bodies, shared by the API routes and the access middleware (which
+runs before any route, so it must not import the API)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.responses import Response
+
+from queue_server.errors import RateLimited, RigiError
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(body, status, headers=headers, media_type="application/json")
+
+
+def error_response(error: RigiError) -> Response:
+    """An error's JSON body with its status (and `Retry-After` when rate limited)."""
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+    return json_response(error.to_dict(), error.status, headers)
