@@ -105,13 +105,7 @@ def simulate_day(
     naive = np.full(n, np.nan)
     times = ServiceTimes(configured_s={s.id: s.mean_service_s for s in services})
     counters = [_Counter(i, c.id, c.profile) for i, c in enumerate(scenario.counters)]
-    capable = {
-        sid: sorted(
-            (c for c in counters if c.profile.get(sid, 0.0) > 0.0),
-            key=lambda c, sid=sid: (-c.profile[sid], c.index),
-        )
-        for sid in service_ids
-    }
+    capable = {sid: _serving(counters, sid) for sid in service_ids}
 
     events: list[tuple[float, int, int, int]] = []
     for i, plan in enumerate(scenario.counters):
@@ -216,6 +210,15 @@ def simulate_day(
         waiting_samples=np.array(change_waiting)[at_grid],
         learned_s={sid: times.mean_s(sid) for sid in service_ids},
     )
+
+
+def _serving(counters: list[_Counter], service_id: str) -> list[_Counter]:
+    """The counters that serve `service_id`, the heaviest weight first (then the lowest index)."""
+
+    def order(counter: _Counter) -> tuple[float, int]:
+        return (-counter.profile[service_id], counter.index)
+
+    return sorted((c for c in counters if c.profile.get(service_id, 0.0) > 0.0), key=order)
 
 
 def _estimates(
