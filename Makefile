@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint fmt clean system-deps
+.PHONY: run test bench lint typecheck fmt clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,9 @@ run: $(STAMP)
 	$(BIN)/queue-server migrate
 	$(BIN)/queue-server serve --host 127.0.0.1 --port 8000
 
+# The whole suite with the coverage figure; `make test PYTEST_ARGS="tests/bus -x"` narrows it.
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
@@ -25,6 +26,10 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# mypy over the tree as configured in pyproject.toml (strict on queue_server.domain).
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

@@ -4,6 +4,7 @@ baseline measured in the same run; prints medians and p99 and writes docs/benchm
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import platform
@@ -294,12 +295,12 @@ def main() -> int:
             (f"bare_issue_{database}", issue_bench.bare_rate, "bare"),
         ):
             rate = _step(f"issue rate, {what}, {database}", results, key,
-                         lambda work=work, database=database: work(database))  # fmt: skip
+                         functools.partial(work, database))  # fmt: skip
             if rate:
                 print(rate.line(f"{what} {database}"))
     for deflate in (False, True):
         memory = _step(f"idle memory, deflate {deflate}", results, f"memory_deflate_{deflate}",
-                       lambda deflate=deflate: realtime_bench.idle_memory(deflate))  # fmt: skip
+                       functools.partial(realtime_bench.idle_memory, deflate))  # fmt: skip
         if memory:
             print(f"server RSS {memory[0]:.1f} → {memory[1]:.1f} MB")
     _step("printer agent", results, "printer", _printer)

@@ -110,10 +110,10 @@ def _create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulate(args: argparse.Namespace) -> int:
+def _simulate(argv: list[str]) -> int:
     from queue_server.simulation.cli import main as simulate
 
-    return simulate(args.rest)
+    return simulate(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,9 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("username")
     admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     admin.set_defaults(run=_create_admin)
-    simulate = commands.add_parser("simulate", help="simulate a day of a branch", add_help=False)
-    simulate.add_argument("rest", nargs=argparse.REMAINDER)
-    simulate.set_defaults(run=_simulate)
+    # Listed here for --help; main() hands its arguments, options first too, to its own parser.
+    commands.add_parser("simulate", help="simulate a day of a branch", add_help=False)
+    words = sys.argv[1:] if argv is None else argv
+    if words[:1] == ["simulate"]:
+        return _simulate(words[1:])
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["serve", *(argv or sys.argv[1:])])

@@ -446,3 +446,16 @@ def test_a_bad_row_of_the_centre_list_names_its_line(tmp_path: Path) -> None:
         f"{tmp_path / 'community_centres.csv'}: line 3: name.ka: "
         "String should have at least 1 character (got '')"
     ]
+
+
+def test_a_name_not_written_in_a_language_is_given_in_english() -> None:
+    from queue_server.catalog.models import LocalizedText
+
+    name = LocalizedText(ka="პასპორტი", en="Passport", ru="Паспорт")
+    assert [name.get(language) for language in ("ka", "en", "ru")] == [
+        "პასპორტი",
+        "Passport",
+        "Паспорт",
+    ]
+    assert name.get("az") == "Passport"  # not written in Azerbaijani
+    assert name.get("de") == "Passport"  # not a language of the halls

@@ -1,5 +1,6 @@
-"""Two server processes on the machine's PostgreSQL and Redis, as in production: operators call
-on both, displays watch both, Redis restarts in the middle, and every display ends the same."""
+"""Two server processes on the machine's PostgreSQL and a Redis of the test's own, as in
+production: operators call on both, displays watch both, Redis restarts in the middle, and every
+display ends the same. (The test restarts a Redis it started itself, never a shared one.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -24,8 +24,10 @@ from tests.support import (
     POSTGRES_ENV,
     REDIS_ENV,
     TEST_CATALOG,
+    RedisServer,
     free_port,
     need_service,
+    own_redis,
     reset_postgres,
 )
 
@@ -45,7 +47,7 @@ MANAGER = "manager-scaleout"
 class Cluster:
     urls: list[str]
     display_token: str
-    redis_url: str
+    redis: RedisServer
 
 
 def _environment(database_url: str, redis_url: str, data_dir: Path) -> dict[str, str]:
@@ -94,9 +96,13 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     database_url = need_service(POSTGRES_ENV, "PostgreSQL")
-    redis_url = need_service(REDIS_ENV, "Redis")
     reset_postgres(database_url)
-    env = _environment(database_url, redis_url, tmp_path)
+    with own_redis(tmp_path / "redis") as redis:
+        yield from _serve(database_url, redis, tmp_path)
+
+
+def _serve(database_url: str, redis: RedisServer, tmp_path: Path) -> Iterator[Cluster]:
+    env = _environment(database_url, redis.url, tmp_path)
     command = [sys.executable, "-m", "queue_server"]
     subprocess.run([*command, "migrate"], env=env, check=True, timeout=60, capture_output=True)
     token = asyncio.run(_accounts(database_url))
@@ -108,7 +114,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         urls = [f"http://127.0.0.1:{port}" for port in ports]
         for url, process in zip(urls, processes, strict=True):
             _wait_ready(url, process)
-        yield Cluster(urls, token, redis_url)
+        yield Cluster(urls, token, redis)
     finally:
         for process in processes:
             process.terminate()
@@ -118,28 +124,6 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def restart_redis(redis_url: str) -> None:
-    """Stop the Redis server and start it again with the machine's usual command line."""
-    port = urlsplit(redis_url).port or 6379
-    subprocess.run(
-        ["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True, timeout=10
-    )
-    subprocess.run(
-        ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1",
-         "--port", str(port), "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
-         "--logfile", "/var/log/redis/ci.log"],
-        check=True, timeout=10,
-    )  # fmt: skip
-    for _ in range(100):
-        ping = subprocess.run(
-            ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True, timeout=5
-        )
-        if ping.stdout.strip() == "PONG":
-            return
-        subprocess.run(["sleep", "0.05"], check=True)
-    raise RuntimeError("Redis did not come back")
 
 
 async def _sign_in(url: str) -> httpx.AsyncClient:
@@ -207,7 +191,7 @@ async def test_two_processes_call_every_ticket_once_and_every_display_converges(
 
             operators = [asyncio.create_task(operator(number)) for number in range(1, COUNTERS + 1)]
             await halfway.wait()
-            await asyncio.to_thread(restart_redis, cluster.redis_url)
+            await asyncio.to_thread(cluster.redis.restart)
             await asyncio.gather(*operators)
 
             assert len(called) == CALLS

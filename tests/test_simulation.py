@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from queue_server.cli import main as queue_server
 from queue_server.domain.dispatch import QueuedTicket, call_next, rank_for_counter
 from queue_server.domain.tickets import Priority
 from queue_server.simulation.cli import main
@@ -108,3 +109,17 @@ def test_unknown_scenario_is_named_in_the_error(capsys):
     assert "atlantis" in capsys.readouterr().err
     with pytest.raises(ScenarioError):
         load_scenario("atlantis")
+
+
+def test_queue_server_simulate_help_shows_the_simulators_options(capsys):
+    with pytest.raises(SystemExit) as exited:
+        queue_server(["simulate", "--help"])
+    assert exited.value.code == 0
+    usage = capsys.readouterr().out
+    assert "queue-server simulate" in usage and "--replications" in usage
+
+
+def test_queue_server_simulate_takes_options_before_the_scenario(capsys):
+    command = ["simulate", "--seed", "3", "--replications", "1", "community-centre"]
+    assert queue_server(command) == 0
+    assert "(1 days, seed 3," in capsys.readouterr().out

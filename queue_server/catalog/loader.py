@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from queue_server.catalog.documents import read_yaml, shown, validate
 from queue_server.catalog.models import Agency, Branch, Counter, Service
 from queue_server.errors import ConfigError, NotFound
 
@@ -42,7 +42,6 @@ DEFAULT_CENTRE_AREA = {
     "name": {"ka": "მომსახურების დარბაზი", "en": "Service hall", "ru": "Зал обслуживания"},
 }
 
-_INPUT_SHOWN_MAX_CHARS = 40
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 
@@ -176,7 +175,7 @@ def load_catalog(directory: Path) -> Catalog:
     problems: list[str] = []
     catalog = _read(Path(directory), problems)
     if problems or catalog is None:
-        raise ConfigError("\n".join(problems) or f"{_shown(Path(directory))}: cannot be loaded")
+        raise ConfigError("\n".join(problems) or f"{shown(Path(directory))}: cannot be loaded")
     return catalog
 
 
@@ -186,7 +185,7 @@ def check_config(directory: Path) -> list[str]:
     try:
         _read(Path(directory), problems)
     except Exception as exc:  # a bug in the checker must still come out as a report
-        problems.append(f"{_shown(Path(directory))}: cannot be checked: {exc!r}")
+        problems.append(f"{shown(Path(directory))}: cannot be checked: {exc!r}")
     return problems
 
 
@@ -195,7 +194,7 @@ def check_config(directory: Path) -> list[str]:
 
 def _read(directory: Path, problems: list[str]) -> Catalog | None:
     if not directory.is_dir():
-        problems.append(f"{_shown(directory)}: not a configuration directory")
+        problems.append(f"{shown(directory)}: not a configuration directory")
         return None
     agencies_file, services_file = directory / AGENCIES_FILE, directory / SERVICES_FILE
     agencies, declared_agencies = _read_list(agencies_file, "agencies", Agency, problems)
@@ -205,7 +204,7 @@ def _read(directory: Path, problems: list[str]) -> Catalog | None:
     services, declared_services = _read_list(services_file, "services", Service, problems)
     _unique(services, services_file, "services", "service", problems)
     for index, service in services:
-        where = f"{_shown(services_file)}: services[{index}]"
+        where = f"{shown(services_file)}: services[{index}]"
         if declared_agencies is not None and service.agency not in declared_agencies:
             problems.append(
                 f"{where}.agency: unknown agency {service.agency!r} "
@@ -238,23 +237,23 @@ def _read_list(
     """Validate each item of a file's one top-level list on its own, so that one bad item
     hides none of the others' problems. Returns (index, model) for the valid items, and the
     ids the file declares (None when the file could not be read as a list at all)."""
-    document = _read_yaml(path, problems)
+    document = read_yaml(path, problems)
     if document is None:
         return [], None
     if not isinstance(document, dict) or set(document) != {key}:
         found = sorted(document) if isinstance(document, dict) else type(document).__name__
-        problems.append(f"{_shown(path)}: expected one top-level key {key!r}, found {found}")
+        problems.append(f"{shown(path)}: expected one top-level key {key!r}, found {found}")
         return [], None
     items = document[key]
     if not isinstance(items, list) or not items:
-        problems.append(f"{_shown(path)}: {key}: expected a non-empty list")
+        problems.append(f"{shown(path)}: {key}: expected a non-empty list")
         return [], None
     valid: list[tuple[int, _ModelT]] = []
     declared: set[str] = set()
     for index, item in enumerate(items):
         if isinstance(item, dict) and isinstance(item.get("id"), str):
             declared.add(item["id"])
-        parsed = _validate(model, item, _shown(path), f"{key}[{index}]", problems)
+        parsed = validate(model, item, shown(path), f"{key}[{index}]", problems)
         if parsed is not None:
             valid.append((index, parsed))
     return valid, declared
@@ -278,16 +277,16 @@ def _read_branches(
         else []
     )
     for path in files:
-        document = _read_yaml(path, problems)
+        document = read_yaml(path, problems)
         if document is None:
             continue
-        branch = _validate(Branch, document, _shown(path), "", problems)
+        branch = validate(Branch, document, shown(path), "", problems)
         if branch is None:
             continue
         if branch.id in written:
             problems.append(
-                f"{_shown(path)}: id: branch id {branch.id!r} is already used by "
-                f"{_shown(written_in[branch.id])}"
+                f"{shown(path)}: id: branch id {branch.id!r} is already used by "
+                f"{shown(written_in[branch.id])}"
             )
             continue
         _check_branch(branch, path, services, agency_ids, declared, problems)
@@ -300,7 +299,7 @@ def _read_branches(
         branches[branch_id] = written.get(branch_id, centre)
     if not branches and not files and not centres:
         problems.append(
-            f"{_shown(directory)}: no branches: add {BRANCHES_DIRECTORY}/*.yaml "
+            f"{shown(directory)}: no branches: add {BRANCHES_DIRECTORY}/*.yaml "
             f"or {COMMUNITY_CENTRES_FILE}"
         )
     return branches
@@ -317,14 +316,14 @@ def _read_centres(path: Path, problems: list[str]) -> dict[str, Branch]:
             reader = csv.DictReader(handle)
             missing = [c for c in COMMUNITY_CENTRE_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
-                problems.append(f"{_shown(path)}: line 1: missing columns {missing}")
+                problems.append(f"{shown(path)}: line 1: missing columns {missing}")
                 return {}
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        problems.append(f"{_shown(path)}: cannot be read: {exc}")
+        problems.append(f"{shown(path)}: cannot be read: {exc}")
         return {}
     for index, row in enumerate(rows):
-        where = f"{_shown(path)}: line {index + 2}"
+        where = f"{shown(path)}: line {index + 2}"
         number = (row.get("number") or "").strip()
         village = (row.get("village") or "").strip()
         if not number.isdigit() or not village:
@@ -346,7 +345,7 @@ def _read_centres(path: Path, problems: list[str]) -> dict[str, Branch]:
                 for n in range(1, DEFAULT_CENTRE_COUNTERS + 1)
             ],
         }
-        centre = _validate(Branch, document, where, "", problems)
+        centre = validate(Branch, document, where, "", problems)
         if centre is None:
             continue
         if centre.id in centres:
@@ -369,7 +368,7 @@ def _check_branch(
 ) -> None:
     """What pydantic cannot see inside one model: the time zone exists, areas and serves keys
     refer to something known, and every counter serves at least one service."""
-    where = _shown(path)
+    where = shown(path)
     try:
         ZoneInfo(branch.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -397,66 +396,6 @@ def _check_branch(
             problems.append(f"{at}.serves: serves no service (every weight is 0)")
 
 
-def _read_yaml(path: Path, problems: list[str]) -> Any:
-    """The parsed document, or None after recording why it could not be read."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        problems.append(f"{_shown(path)}: missing")
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"{_shown(path)}: cannot be read: {exc}")
-        return None
-    try:
-        document = yaml.load(text, Loader=_StrictLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        place = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        what = " ".join(part for part in (exc.context, exc.problem) if part)
-        problems.append(f"{_shown(path)}: {place}YAML syntax error: {what}")
-        return None
-    except yaml.YAMLError as exc:
-        problems.append(f"{_shown(path)}: YAML error: {exc}")
-        return None
-    if document is None:
-        problems.append(f"{_shown(path)}: empty")
-    return document
-
-
-def _validate(
-    model: type[_ModelT], data: Any, where: str, prefix: str, problems: list[str]
-) -> _ModelT | None:
-    """The model, or None after recording each error as `<where>: <key path>: <message>`."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        for error in exc.errors():
-            key = _key_path(prefix, error["loc"])
-            problems.append(f"{where}: {key or '(top level)'}: {_describe(error)}")
-        return None
-
-
-def _key_path(prefix: str, loc: Iterable[int | str]) -> str:
-    """('counters', 3, 'serves', 'x') → 'counters[3].serves.x', after an optional prefix."""
-    text = prefix
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part != "[key]":
-            text += f".{part}" if text else str(part)
-    return text
-
-
-def _describe(error: Mapping[str, Any]) -> str:
-    message = str(error["msg"])
-    value = error.get("input")
-    if error.get("type") != "missing" and isinstance(value, str | int | float | bool):
-        shown = repr(value)
-        if len(shown) <= _INPUT_SHOWN_MAX_CHARS:
-            message += f" (got {shown})"
-    return message
-
-
 def _unique(
     items: list[tuple[int, Agency]] | list[tuple[int, Service]],
     path: Path,
@@ -470,7 +409,7 @@ def _unique(
     for index, item in items:
         if item.id in first:
             problems.append(
-                f"{_shown(path)}: {key}[{index}].id: {what} id {item.id!r} repeats "
+                f"{shown(path)}: {key}[{index}].id: {what} id {item.id!r} repeats "
                 f"{key}[{first[item.id]}]"
             )
             continue
@@ -498,39 +437,3 @@ def _unknown_keys(
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-
-
-def _shown(path: Path) -> str:
-    """A path as the user typed it when it lies under the working directory, else absolute."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """A safe YAML loader that refuses a key written twice in one mapping (plain YAML keeps
-    the last silently, so `{id_card: 3, id_card: 1}` would hide a typo)."""
-
-
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        try:
-            repeated = key in seen
-        except TypeError:
-            continue  # an unhashable key fails in construct_mapping with its own message
-        if repeated:
-            raise yaml.constructor.ConstructorError(
-                "while reading a mapping",
-                node.start_mark,
-                f"the key {key!r} appears twice",
-                key_node.start_mark,
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)

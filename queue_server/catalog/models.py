@@ -24,7 +24,8 @@ class LocalizedText(_Strict):
     hy: str | None = None
 
     def get(self, language: str) -> str:
-        """The text in `language`, falling back to Georgian then English."""
+        """The text in `language`; English when it is not written in that language (or the
+        language is unknown). Georgian and English are always written."""
         return getattr(self, language, None) or self.en if language != "ka" else self.ka
 
 

@@ -1,21 +1,23 @@
 """Bus fixtures: the backends under test, and the Redis they need.
 
-A Redis test skips when Redis cannot be reached on a developer's machine, but fails when `CI` is
-set, so a broken CI service can never turn the Redis tests into silent skips.
+A Redis test uses only the Redis named by RIGI_TEST_REDIS_URL, never a guessed one (the machine's
+6379 may hold someone's data). Without the variable, or when that Redis cannot be reached, it skips
+on a developer's machine but fails when `CI` is set, so a broken CI service can never turn the
+Redis tests into silent skips. A test that stops Redis starts a `redis-server` of its own.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from queue_server.bus import REDIS_PREFIX, Bus, create_bus
+from tests.support import REDIS_ENV, RedisServer, need_service, own_redis
 
-REDIS_ENV = "RIGI_TEST_REDIS_URL"
-DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 # Fast reconnects keep the restart test short; the shipped defaults are gentler on a real outage.
 TEST_BACKOFF_MAX = 0.5
 
@@ -26,7 +28,7 @@ def redis_or_skip() -> str:
     """The test Redis URL if it answers a PING; otherwise skip, or fail when `CI` is set."""
     import redis
 
-    url = os.environ.get(REDIS_ENV, DEFAULT_TEST_REDIS_URL)
+    url = need_service(REDIS_ENV, "Redis")
     client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
     try:
         client.ping()
@@ -82,6 +84,23 @@ async def make_redis_bus(redis_url: str, channel_prefix: str) -> AsyncIterator[B
     """
     defaults = {"channel_prefix": channel_prefix, "backoff_max": TEST_BACKOFF_MAX}
     async for factory in _connected_buses(redis_url, defaults):
+        yield factory
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A `redis-server` of this test's own, which the test may stop and start."""
+    with own_redis(tmp_path / "redis") as server:
+        yield server
+
+
+@pytest.fixture
+async def make_own_redis_bus(
+    redis_server: RedisServer, channel_prefix: str
+) -> AsyncIterator[BusFactory]:
+    """Like `make_redis_bus`, on the test's own Redis."""
+    defaults = {"channel_prefix": channel_prefix, "backoff_max": TEST_BACKOFF_MAX}
+    async for factory in _connected_buses(redis_server.url, defaults):
         yield factory
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
@@ -19,6 +17,7 @@ from queue_server.bus import (
     Subscription,
     create_bus,
 )
+from tests.support import RedisServer
 
 BusFactory = Callable[..., Awaitable[Bus]]
 
@@ -26,15 +25,6 @@ pytestmark = pytest.mark.redis
 
 GUARD = 10.0  # a guard against a hang, never a measurement
 POLL = 0.05
-
-
-def restart_command(port: int) -> list[str]:
-    """How this machine's Redis is started (the command from the project's CI notes)."""
-    return [
-        "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1",
-        "--port", str(port), "--save", "", "--appendonly", "no",
-        "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log",
-    ]  # fmt: skip
 
 
 async def take(subscription: Subscription, count: int) -> list[Message | Gap]:
@@ -64,21 +54,6 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
             return
         await asyncio.sleep(POLL)
     pytest.fail(f"gave up waiting: {what}")
-
-
-async def wait_until(url: str, *, up: bool) -> None:
-    async def in_state() -> bool:
-        return await answers(url) == up
-
-    await eventually(in_state, f"Redis at {url} to be {'up' if up else 'down'}")
-
-
-async def run(*argv: str) -> None:
-    process = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-    )
-    async with asyncio.timeout(GUARD):
-        await process.wait()
 
 
 @pytest.fixture
@@ -145,44 +120,36 @@ async def test_start_up_fails_clearly_when_redis_is_unreachable(unused_tcp_port:
 
 
 async def test_a_redis_restart_gives_subscribers_a_gap_then_live_events(
-    process_a: Bus, process_b: Bus, redis_url: str
+    make_own_redis_bus: BusFactory, redis_server: RedisServer
 ) -> None:
-    parts = urlsplit(redis_url)
-    if parts.hostname not in ("127.0.0.1", "localhost", "::1") or not shutil.which("redis-server"):
-        pytest.skip(f"cannot restart the Redis at {parts.hostname}: not this machine's")
-    port = parts.port or 6379
-
+    # The test's own Redis: stopping the one in RIGI_TEST_REDIS_URL would hit other users of it.
+    process_a = await make_own_redis_bus()
+    process_b = await make_own_redis_bus()
     async with (
         process_a.subscribe("board:tbilisi") as before_outage,
         process_b.subscribe("board:tbilisi") as elsewhere,
     ):
-        try:
-            await run("redis-cli", "-p", str(port), "shutdown", "nosave")
-            await wait_until(redis_url, up=False)
+        await asyncio.to_thread(redis_server.stop)
+        assert not await answers(redis_server.url)
 
-            # Redis is down: publishing fails fast and plainly, and subscribing still works.
-            async with asyncio.timeout(GUARD):
-                with pytest.raises(BusUnavailable):
-                    await process_a.publish("board:tbilisi", "lost in the outage")
-            async with process_a.subscribe("board:tbilisi") as during_outage:
-                await run(*restart_command(port))
-                await wait_until(redis_url, up=True)
+        # Redis is down: publishing fails fast and plainly, and subscribing still works.
+        async with asyncio.timeout(GUARD):
+            with pytest.raises(BusUnavailable):
+                await process_a.publish("board:tbilisi", "lost in the outage")
+        async with process_a.subscribe("board:tbilisi") as during_outage:
+            await asyncio.to_thread(redis_server.start)
 
-                # Everyone learns that messages may be missing, then live events flow again.
-                gap = Gap("board:tbilisi", GAP_RECONNECTED)
-                assert await take(before_outage, 1) == [gap]
-                assert await take(during_outage, 1) == [gap]
-                assert await take(elsewhere, 1) == [gap]
-                await process_a.publish("board:tbilisi", "from A after")
-                await process_b.publish("board:tbilisi", "from B after")
-                after = [
-                    Message("board:tbilisi", "from A after"),
-                    Message("board:tbilisi", "from B after"),
-                ]
-                assert await take(before_outage, 2) == after
-                assert await take(during_outage, 2) == after
-                assert await take(elsewhere, 2) == after
-        finally:
-            if not await answers(redis_url):
-                await run(*restart_command(port))
-                await wait_until(redis_url, up=True)
+            # Everyone learns that messages may be missing, then live events flow again.
+            gap = Gap("board:tbilisi", GAP_RECONNECTED)
+            assert await take(before_outage, 1) == [gap]
+            assert await take(during_outage, 1) == [gap]
+            assert await take(elsewhere, 1) == [gap]
+            await process_a.publish("board:tbilisi", "from A after")
+            await process_b.publish("board:tbilisi", "from B after")
+            after = [
+                Message("board:tbilisi", "from A after"),
+                Message("board:tbilisi", "from B after"),
+            ]
+            assert await take(before_outage, 2) == after
+            assert await take(during_outage, 2) == after
+            assert await take(elsewhere, 2) == after
