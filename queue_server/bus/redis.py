@@ -340,7 +340,8 @@ class RedisBus(Bus):
         """Hand one pub/sub frame to local subscriptions; return the channel of a confirmation."""
         if not isinstance(response, list) or len(response) < 2:
             return None  # PONG and other replies
-        kind, key = response[0], response[1]
+        kind: str = response[0]
+        key: str = response[1]
         if kind == "subscribe":
             future = self._confirmations.get(key)
             if future is not None and not future.done():
@@ -408,9 +409,9 @@ class RedisBus(Bus):
     async def _open_subscriber(self, channels: Iterable[str]) -> AbstractConnection:
         """A new subscriber connection, subscribed to `channels` with every one confirmed."""
         assert self._pool is not None
-        conn = self._pool.make_connection()
+        conn: AbstractConnection = self._pool.make_connection()  # type: ignore[no-untyped-call]
         try:
-            await conn.connect()
+            await conn.connect()  # type: ignore[no-untyped-call]
             pending = {self._prefix + channel for channel in channels}
             if pending:
                 await conn.send_command("SUBSCRIBE", *sorted(pending))
