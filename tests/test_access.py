@@ -64,6 +64,8 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     "GET /api/v1/branches/{branch}/devices": MANAGERS,
     "POST /api/v1/devices/{device_id}/revoke": MANAGERS,
     "GET /api/v1/branches/{branch}/audit": MANAGERS,
+    "GET /api/v1/audit": MANAGERS,
+    "GET /api/v1/audit.csv": MANAGERS,
     "GET /api/v1/branches": EVERYONE,
     "GET /api/v1/branches/{branch}": EVERYONE,
     "GET /api/v1/branches/{branch}/queues": STAFF,
@@ -89,6 +91,7 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
             "transfer",
         )
     },
+    "POST /api/v1/branches/{branch}/counters/{counter}/take-over": MANAGERS,
     "GET /api/v1/branches/{branch}/counters/{counter}/waiting": STAFF,
     "GET /api/v1/branches/{branch}/print-jobs": STAFF,
     "GET /api/v1/branches/{branch}/printers": STAFF,
