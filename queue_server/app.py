@@ -45,6 +45,7 @@ from queue_server.store.database import Database
 from queue_server.store.events import Event
 from queue_server.store.migrate import migrate
 from queue_server.store.queue import Clock, QueueStore, utc_now
+from queue_server.web.admin_pages import admin_routes
 from queue_server.web.pages import web_routes
 
 log = logging.getLogger("queue_server")
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         *openapi_routes(ALL_ENDPOINTS),
         *feed_routes(),
         printer_feed_route(),
+        *admin_routes(),
         *web_routes(),
     ]
     app = Starlette(
