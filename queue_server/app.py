@@ -22,6 +22,7 @@ from queue_server.access.ratelimit import MemoryLimiter, RedisLimiter, create_li
 from queue_server.access.routes import ACCESS_ENDPOINTS
 from queue_server.access.sessions import SessionSigner, development_secret
 from queue_server.api.announcements import SpeechWorker, speech
+from queue_server.api.audit import AUDIT_ENDPOINTS, audit_pruning
 from queue_server.api.http import (
     BodyLimit,
     http_error_handler,
@@ -44,11 +45,12 @@ from queue_server.store.database import Database
 from queue_server.store.events import Event
 from queue_server.store.migrate import migrate
 from queue_server.store.queue import Clock, QueueStore, utc_now
+from queue_server.web.admin_pages import admin_routes
 from queue_server.web.pages import web_routes
 
 log = logging.getLogger("queue_server")
 
-ALL_ENDPOINTS = ENDPOINTS + ACCESS_ENDPOINTS + PRINTING_ENDPOINTS
+ALL_ENDPOINTS = ENDPOINTS + ACCESS_ENDPOINTS + PRINTING_ENDPOINTS + AUDIT_ENDPOINTS
 
 
 @dataclass
@@ -155,6 +157,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         *openapi_routes(ALL_ENDPOINTS),
         *feed_routes(),
         printer_feed_route(),
+        *admin_routes(),
         *web_routes(),
     ]
     app = Starlette(
@@ -171,5 +174,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.extensions = [realtime, printing, speech]  # printing delivers through the hub
+    # printing delivers through the hub
+    app.state.extensions = [realtime, printing, speech, audit_pruning]
     return app

@@ -29,7 +29,10 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     history_events: int = Field(
-        default=100_000, ge=10, description="events kept per branch for replay and audit"
+        default=100_000, ge=10, description="events kept per branch for replay"
+    )
+    audit_days: int = Field(
+        default=400, ge=1, description="days the audit trail is kept, whatever the volume"
     )
     allowed_origins: tuple[str, ...] = ()
     public_url: str | None = Field(default=None, description="e.g. https://rigi.example.ge")

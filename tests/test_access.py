@@ -64,6 +64,10 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     "GET /api/v1/branches/{branch}/devices": MANAGERS,
     "POST /api/v1/devices/{device_id}/revoke": MANAGERS,
     "GET /api/v1/branches/{branch}/audit": MANAGERS,
+    "GET /api/v1/audit": MANAGERS,
+    "GET /api/v1/people": MANAGERS,
+    "POST /api/v1/people/{user_id}/disable": MANAGERS,
+    "GET /api/v1/audit.csv": MANAGERS,
     "GET /api/v1/branches": EVERYONE,
     "GET /api/v1/branches/{branch}": EVERYONE,
     "GET /api/v1/branches/{branch}/queues": STAFF,
@@ -89,6 +93,7 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
             "transfer",
         )
     },
+    "POST /api/v1/branches/{branch}/counters/{counter}/take-over": MANAGERS,
     "GET /api/v1/branches/{branch}/counters/{counter}/waiting": STAFF,
     "GET /api/v1/branches/{branch}/print-jobs": STAFF,
     "GET /api/v1/branches/{branch}/printers": STAFF,
@@ -160,12 +165,21 @@ class _Fixture:
         )
         return str(view["id"])
 
+    def new_operator(self) -> str:
+        view = self.server.run(
+            self.server.rigi.accounts.create_user(
+                f"spare-op-{next(self.names)}", PASSWORD, Role.OPERATOR, BRANCH, by="test"
+            )
+        )
+        return str(view["id"])
+
     def path(self, template: str) -> str:
         values = {
             "branch": BRANCH,
             "counter": "c01",
             "ticket_id": next(self.ticket_ids) if "{ticket_id}" in template else "",
             "device_id": self.new_device() if "{device_id}" in template else "",
+            "user_id": self.new_operator() if "{user_id}" in template else "",
         }
         unknown = set(re.findall(r"{(\w+)}", template)) - values.keys()
         assert not unknown, f"the matrix has no value for {unknown} in {template}"

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from queue_server.access import people
 from queue_server.access.principal import Principal, Role
 from queue_server.access.ratelimit import Limit
 from queue_server.access.sessions import COOKIE_NAME, SESSION_MAX_AGE_S
@@ -160,6 +161,16 @@ async def revoke_device(request: Request, device_id: str) -> dict[str, Any]:
     return view  # type: ignore[no-any-return]
 
 
+async def list_people(request: Request) -> list[dict[str, Any]]:
+    return await people.list_people(_rigi(request).database, principal_of(request))
+
+
+async def disable_person(request: Request, user_id: str) -> dict[str, Any]:
+    rigi = _rigi(request)
+    return await people.disable_person(rigi.database, rigi.accounts.clock, user_id,
+                                       principal_of(request))  # fmt: skip
+
+
 async def audit_log(request: Request, branch: str) -> list[dict[str, Any]]:
     """Every operator and manager action at the branch, newest first: the event log's actors."""
     rigi = _rigi(request)
@@ -210,6 +221,12 @@ ACCESS_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/v1/devices/{device_id}/revoke", revoke_device,
              "Revoke a device: its feeds close within seconds", response=DeviceView,
              access="manager", errors=(404, 409), tags=("access",)),
+    Endpoint("GET", "/api/v1/people", list_people,
+             "The people you manage (admin: everyone; manager: their branch's operators)",
+             access="manager", tags=("people",)),
+    Endpoint("POST", "/api/v1/people/{user_id}/disable", disable_person,
+             "Disable a person: every session and open feed of theirs ends at once",
+             access="manager", errors=(404, 409), tags=("people",)),
     Endpoint("GET", "/api/v1/branches/{branch}/audit", audit_log,
              "Who did what, when, at which counter", response=list[AuditEntry],
              access="manager", errors=(404,), tags=("access",)),

@@ -119,6 +119,12 @@ async def close_counter(request: Request, branch: str, counter: str) -> dict[str
     return change.result
 
 
+async def take_over_counter(request: Request, branch: str, counter: str) -> dict[str, Any]:
+    """A manager (or an admin) takes an open counter over from the operator holding it."""
+    change = await _store(request).take_over(branch, counter, actor=actor_of(request))
+    return change.result
+
+
 async def call_next(request: Request, branch: str, counter: str) -> dict[str, Any]:
     change = await _store(request).call_next(branch, counter, actor=actor_of(request))
     return change.result
@@ -277,6 +283,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     _counter("/pause", pause_counter, "Pause a counter with a reason", schemas.PauseCounter,
              schemas.CounterChange),
     _counter("/close", close_counter, "Close a counter", response=schemas.CounterChange),
+    Endpoint("POST", C + "/take-over", take_over_counter,
+             "Take an open counter over from the operator holding it (audited)",
+             response=schemas.CounterChange, access="manager", errors=COUNTER_ERRORS,
+             tags=("counters",)),
     _counter("/call-next", call_next, "Call the next ticket"),
     _counter("/call", call_ticket, "Call a particular ticket", schemas.CallTicket),
     _counter("/recall", recall, "Recall the called ticket"),

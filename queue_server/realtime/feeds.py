@@ -125,6 +125,9 @@ class Connection:
         if item.kind == "device.revoked" and item.data.get("device_id") == self.principal.id:
             await _close(self.websocket, CLOSE_FORBIDDEN, "device revoked")
             return False
+        if item.kind == "user.disabled" and item.data.get("user_id") == self.principal.id:
+            await _close(self.websocket, CLOSE_FORBIDDEN, "signed out: person disabled")
+            return False
         self.listener.last_seq = item.seq
         await self._on_event(item)
         return True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, func, select, update
 
 from queue_server.catalog.loader import Catalog
 from queue_server.domain import dispatch
@@ -21,8 +21,10 @@ from queue_server.store.change import Change, Clock
 from queue_server.store.database import Database
 from queue_server.store.events import append_event
 from queue_server.store.rows import CounterMode
-from queue_server.store.schema import tickets
+from queue_server.store.schema import counter_states, tickets
 from queue_server.store.views import ticket_view
+
+TAKEN_OVER = "counter.taken_over"
 
 COUNTER_EVENT = {
     CounterMode.OPEN: "counter.opened",
@@ -71,7 +73,8 @@ class CounterActions:
         now = self.clock()
 
         def change(conn: Connection) -> Change:
-            current = rows.counter_row(conn, branch_id, counter_id, lock=True)
+            current = _locked_counter(conn, branch_id, counter_id, now)
+            _require_holder(current, actor, counter.number)
             if mode is CounterMode.CLOSED and current and current.current_ticket_id:
                 raise Conflict(
                     "Finish or hand back the current visit before closing the counter.",
@@ -106,7 +109,7 @@ class CounterActions:
         now = self.clock()
 
         def call(conn: Connection) -> Change:
-            self._require_free_counter(conn, branch_id, counter_id)
+            self._require_free_counter(conn, branch_id, counter_id, actor, counter.number)
             waiting = rows.waiting(conn, branch_id, self.catalog)
             for pick in dispatch.rank_for_counter(waiting, counter_id, profile, now):
                 row = rows.ticket_row(conn, pick.ticket.id, lock=True, skip_locked=True)
@@ -128,7 +131,7 @@ class CounterActions:
         counter = self.catalog.counter(branch_id, counter_id)
 
         def call(conn: Connection) -> Change:
-            self._require_free_counter(conn, branch_id, counter_id)
+            self._require_free_counter(conn, branch_id, counter_id, actor, counter.number)
             row = rows.ticket_row(conn, ticket_id, lock=True)
             if row.branch_id != branch_id:
                 raise NotFound("No such ticket in this branch.", code="unknown_ticket")
@@ -151,7 +154,7 @@ class CounterActions:
         counter = self.catalog.counter(branch_id, counter_id)
 
         def act(conn: Connection) -> Change:
-            row = self._current_ticket(conn, branch_id, counter_id)
+            row = self._current_ticket(conn, branch_id, counter_id, actor, counter.number)
             return self._apply(
                 conn, row, action, actor, counter.number, counter_id=counter_id, outcome=outcome
             )
@@ -177,7 +180,7 @@ class CounterActions:
         now = self.clock()
 
         def move(conn: Connection) -> Change:
-            row = self._current_ticket(conn, branch_id, counter_id)
+            row = self._current_ticket(conn, branch_id, counter_id, actor, counter.number)
             target_service = service_id or row.service_id
             self.catalog.service(target_service)
             if not self.catalog.serves(branch_id, target_service):
@@ -223,6 +226,42 @@ class CounterActions:
             return change
 
         return await self.database.transaction(move)
+
+    async def take_over(self, branch_id: str, counter_id: str, *, actor: str) -> Change:
+        """Bind an open or paused counter to `actor` in place of the operator holding it (who
+        may be away from the desk). The event tells the first operator's console; who may do
+        this is the edge's decision (managers and admins)."""
+        counter = self.catalog.counter(branch_id, counter_id)
+        now = self.clock()
+
+        def take(conn: Connection) -> Change:
+            state = rows.counter_row(conn, branch_id, counter_id, lock=True)
+            if state is None or state.state == CounterMode.CLOSED:
+                raise Conflict("Nobody holds this counter: open it instead.", code="counter_closed")
+            if state.operator == actor:
+                raise Conflict("You already hold this counter.", code="counter_already_held")
+            conn.execute(
+                update(counter_states)
+                .where(
+                    counter_states.c.branch_id == branch_id,
+                    counter_states.c.counter_id == counter_id,
+                )
+                .values(operator=actor, updated_at=now)
+            )
+            view = {
+                "branch": branch_id,
+                "counter_id": counter_id,
+                "counter_number": counter.number,
+                "state": state.state,
+                "pause_reason": state.pause_reason,
+                "current_ticket_id": state.current_ticket_id,
+                "operator": holder_name(actor),
+                "previous_operator": holder_name(state.operator),
+            }
+            event = append_event(conn, branch_id, TAKEN_OVER, now, view, actor)
+            return Change(view, [event])
+
+        return await self.database.transaction(take)
 
     def _apply(
         self,
@@ -282,10 +321,13 @@ class CounterActions:
             conn.execute(statements.UPDATE_TICKET, {"call_seq": event.seq, "ticket_id": row.id})
         return Change(view, [event])
 
-    def _require_free_counter(self, conn: Connection, branch_id: str, counter_id: str) -> None:
+    def _require_free_counter(
+        self, conn: Connection, branch_id: str, counter_id: str, actor: str, number: int
+    ) -> None:
         state = rows.counter_row(conn, branch_id, counter_id, lock=True)
         if state is None or state.state != CounterMode.OPEN:
             raise Conflict("Open the counter first.", code="counter_not_open")
+        _require_holder(state, actor, number)
         if state.current_ticket_id:
             raise Conflict(
                 "This counter already has a visit in hand: finish it, mark a no-show or "
@@ -294,8 +336,48 @@ class CounterActions:
                 ticket_id=state.current_ticket_id,
             )
 
-    def _current_ticket(self, conn: Connection, branch_id: str, counter_id: str) -> Row[Any]:
+    def _current_ticket(
+        self, conn: Connection, branch_id: str, counter_id: str, actor: str, number: int
+    ) -> Row[Any]:
         state = rows.counter_row(conn, branch_id, counter_id, lock=True)
+        _require_holder(state, actor, number)
         if state is None or not state.current_ticket_id:
             raise Conflict("This counter has no visit in hand.", code="no_current_ticket")
         return rows.ticket_row(conn, state.current_ticket_id, lock=True)
+
+
+def holder_name(actor: str | None) -> str | None:
+    """The name an actor is shown by: `operator:nino` → `nino`."""
+    if actor is None:
+        return None
+    return actor.split(":", 1)[1] if ":" in actor else actor
+
+
+def _require_holder(state: Row[Any] | None, actor: str, counter_number: int) -> None:
+    """An open or paused counter belongs to the operator who opened it: anyone else must take
+    it over first (`take_over`), so two people never work one counter unknowingly."""
+    if state is None or state.state == CounterMode.CLOSED or not state.operator:
+        return
+    if state.operator != actor:
+        name = holder_name(state.operator)
+        raise Conflict(
+            f"Counter {counter_number} is held by {name}. Ask them to close it, or ask a "
+            "manager to take it over.",
+            code="counter_held_by_other",
+            held_by=name,
+        )
+
+
+def _locked_counter(conn: Connection, branch_id: str, counter_id: str, now: Any) -> Row[Any] | None:
+    """The counter's state row, locked. A row (closed) is made first when there is none, so two
+    operators opening a never-used counter at once queue on its lock on PostgreSQL instead of
+    both finding nothing to lock. Returns None for a counter that was never opened."""
+    insert = statements.upsert_insert(conn.dialect.name)(counter_states).values(
+        branch_id=branch_id,
+        counter_id=counter_id,
+        state=CounterMode.CLOSED.value,
+        updated_at=now,
+    )
+    created = conn.execute(insert.on_conflict_do_nothing()).rowcount
+    row = rows.counter_row(conn, branch_id, counter_id, lock=True)
+    return None if created else row

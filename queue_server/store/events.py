@@ -15,9 +15,13 @@ from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from queue_server.domain.public import public_ticket
+from queue_server.store.audit import record_events
 from queue_server.store.database import PENDING_EVENTS
 from queue_server.store.schema import branch_streams, events
 from queue_server.store.statements import upsert_insert
+
+# Keys of a counter event that a public board never gets: the visit's id and staff names.
+_NOT_PUBLIC = frozenset({"current_ticket_id", "operator", "previous_operator"})
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class Event:
             data = dict(self.data)
             data["ticket"] = public_ticket(self.data["ticket"])
         elif self.kind.startswith("counter."):
-            data = {k: v for k, v in self.data.items() if k != "current_ticket_id"}
+            data = {k: v for k, v in self.data.items() if k not in _NOT_PUBLIC}
         return json.dumps(
             self.to_message() | {"data": data}, ensure_ascii=False, separators=(",", ":")
         )
@@ -149,6 +153,7 @@ def append_events(conn: Connection, branch_id: str, new: Sequence[NewEvent]) -> 
             for event, item in zip(stored, new, strict=True)
         ],
     )
+    record_events(conn, branch_id, [(i.kind, i.at, i.data, i.actor) for i in new])
     pending = conn.info.get(PENDING_EVENTS)
     if pending is not None:
         pending.extend(stored)

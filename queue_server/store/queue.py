@@ -39,6 +39,7 @@ class QueueStore:
         self.call_ticket = self._actions.call_ticket
         self.act_on_current = self._actions.act_on_current
         self.transfer = self._actions.transfer
+        self.take_over = self._actions.take_over
         # Reads
         self.ticket = self._reads.ticket
         self.tickets = self._reads.tickets

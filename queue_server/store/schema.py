@@ -175,3 +175,23 @@ devices = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
 )
+
+# The audit trail: who did what, when. Written in the same transaction as each staff or device
+# action and pruned only by age (`RIGI_AUDIT_DAYS`), never with the replay history (`events`).
+# It names staff and devices, never citizens: a ticket is its printed label.
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("branch_id", NAME),  # None for a network-wide action (an admin's)
+    Column("actor", String(120), nullable=False),  # as the events name it: `operator:nino`
+    Column("role", String(16), nullable=False),
+    Column("person", NAME),  # the username, when a person acted
+    Column("device", String(100)),  # the device's name, when a device acted
+    Column("kind", String(32), nullable=False),  # `counter.opened`, `user.disabled`, …
+    Column("target", String(100)),  # a counter, a ticket label, a username, a device
+    Column("detail", Text, nullable=False),  # a small JSON object
+    Index("ix_audit_branch_at", "branch_id", "at"),
+    Index("ix_audit_at", "at"),
+)

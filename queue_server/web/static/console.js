@@ -136,6 +136,7 @@ function chooseCounter(counterId) {
     {
       onMessage(message) {
         if (message.type !== "counter") return;
+        noticeTakeOver(state.counter?.operator, message.counter?.operator);
         state.counter = message.counter;
         state.current = message.current;
         state.waiting = message.waiting;
@@ -150,6 +151,13 @@ function chooseCounter(counterId) {
     },
   ).start();
   render();
+}
+
+/** Someone else (a manager) took over the counter this operator held: say who. */
+function noticeTakeOver(before, after) {
+  const me = session.user ? `${session.user.role}:${session.user.username}` : null;
+  if (!me || before !== me || !after || after === me) return;
+  state.error = t("console.taken_over", { name: after.slice(after.indexOf(":") + 1) });
 }
 
 function counterChooser() {
