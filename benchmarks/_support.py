@@ -22,12 +22,13 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.redis_server import RedisServer
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_CATALOG = ROOT / "tests" / "fixtures" / "catalog"
 FIXTURE_BRANCH = "testhall"
-# Redis pub/sub channels are global to the server (the db number does not separate them), so
-# the benchmark runs under a channel prefix of its own (and a branch name of its own besides):
-# other runs' `testhall` events must not reach it.
+# The benchmark's events run under a channel prefix and a branch name of their own, so that
+# they can never be mistaken for a test's `testhall` events, whichever Redis carries them.
 BRANCH = "benchhall"
 CHANNEL_PREFIX = "rigi-bench:bus:"
 B = f"/api/v1/branches/{BRANCH}"
@@ -36,7 +37,6 @@ PASSWORD = "bench password 0123456789"
 POSTGRES_URL = os.environ.get(
     "RIGI_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/rigi_bench"
 )
-REDIS_URL = os.environ.get("RIGI_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 OPEN_FILES = 8192
 START_TIMEOUT_S = 40
 CONNECT_CONCURRENCY = 64
@@ -142,14 +142,17 @@ def reset_postgres(url: str = POSTGRES_URL) -> None:
     asyncio.run(_reset())
 
 
-def flush_redis(url: str = REDIS_URL) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=5)
+@contextlib.contextmanager
+def own_redis(folder: Path) -> Iterator[str]:
+    """The URL of a `redis-server` of the benchmark's own, started empty on a free loopback port
+    in `folder` and stopped afterwards: a benchmark never flushes a Redis it did not start."""
+    if shutil.which("redis-server") is None:
+        raise RuntimeError("redis-server is not installed (scripts/system-deps.sh installs it)")
+    server = RedisServer(folder).start()
     try:
-        client.flushdb()
+        yield server.url
     finally:
-        client.close()
+        server.stop()
 
 
 @dataclass

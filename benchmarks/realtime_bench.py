@@ -27,14 +27,13 @@ from benchmarks._support import (
     BRANCH,
     PONG,
     POSTGRES_URL,
-    REDIS_URL,
     B,
     Fleet,
     Server,
     bare,
     create_admin,
     display_token,
-    flush_redis,
+    own_redis,
     percentile,
     reset_postgres,
     rigi_cli,
@@ -174,9 +173,8 @@ def _on_one_process(database: str, run: Callable[[Server], Coroutine[Any, Any, T
 def two_processes(displays: int = DISPLAYS, calls: int = CALLS) -> Latency:
     """Calls on process A, displays on process B: PostgreSQL and Redis in between."""
     reset_postgres()
-    flush_redis()
-    with tempfile.TemporaryDirectory() as folder:
-        env = rigi_environment(Path(folder), POSTGRES_URL, REDIS_URL)
+    with tempfile.TemporaryDirectory() as folder, own_redis(Path(folder) / "redis") as redis_url:
+        env = rigi_environment(Path(folder), POSTGRES_URL, redis_url)
         create_admin(env)
         with rigi_cli(env) as a, rigi_cli(env) as b:
             latency, _ = asyncio.run(_rigi_calls(a.url, b.ws_url, displays, calls))

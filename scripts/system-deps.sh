@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Debian packages Rigi uses beyond Python: speech (espeak-ng, aplay), ticket fonts (DejaVu),
-# audio checks (sox) and headless Chromium for the page tests. Installs only what is missing.
+# audio checks (sox), headless Chromium for the page tests, a redis-server the Redis tests and the
+# benchmark start of their own, and pg_isready (.ci/run's PostgreSQL check). Installs only what is
+# missing.
 set -euo pipefail
 packages=()
 command -v espeak-ng >/dev/null || packages+=(espeak-ng)
 command -v aplay >/dev/null || packages+=(alsa-utils)
 command -v sox >/dev/null || packages+=(sox)
 command -v chromium >/dev/null || packages+=(chromium)
+command -v redis-server >/dev/null || packages+=(redis-server)
+command -v pg_isready >/dev/null || packages+=(postgresql-client)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || packages+=(fonts-dejavu-core)
 if [ ${#packages[@]} -eq 0 ]; then
     exit 0

@@ -7,9 +7,7 @@ import contextlib
 import os
 import shutil
 import socket
-import subprocess
 import threading
-import time
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ import uvicorn
 from queue_server.app import create_app
 from queue_server.errors import Conflict
 from queue_server.settings import Settings
+from tests.redis_server import RedisServer
 
 TEST_CATALOG = Path(__file__).resolve().parent / "fixtures" / "catalog"
 POSTGRES_ENV = "RIGI_TEST_DATABASE_URL"
@@ -79,64 +78,6 @@ def reset_postgres(url: str) -> None:
             await conn.close()
 
     asyncio.run(_reset())
-
-
-class RedisServer:
-    """A `redis-server` of the test's own, on a free loopback port, in the test's temporary folder.
-
-    A test that stops or restarts Redis does it to this one: never to a Redis it did not start
-    (on a developer's laptop the one on 6379 holds their data; on a shared machine, others' tests).
-    Nothing is persisted, so a restart comes back empty, like `shutdown nosave`."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        """Start it (again, on the same port) and wait until it answers a PING."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        command = [
-            "redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
-            "--save", "", "--appendonly", "no", "--dir", str(self.folder),
-            "--logfile", str(self.folder / "redis.log"),
-        ]  # fmt: skip
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not self.answers():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"redis-server did not start; see {self.folder / 'redis.log'}")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        """Stop it and wait until it has exited (its port is free again)."""
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
 
 
 @contextlib.contextmanager

@@ -127,7 +127,9 @@ def _expected_refusal(route_roles: frozenset[str], role: str) -> tuple[int, str]
 def _served_routes(routes: list[BaseRoute]) -> tuple[set[str], set[str], list[str]]:
     """The app's HTTP operations and feeds under /api/ and /ws/, and anything else that is not
     a read-only page (those must be public and are not listed)."""
-    http, feeds, unexpected = set(), set(), []
+    http: set[str] = set()
+    feeds: set[str] = set()
+    unexpected: list[str] = []
     for route in routes:
         if isinstance(route, WebSocketRoute):
             feeds.add(route.path)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from queue_server.settings import Settings
 from tests.support import LiveServer
 
 B = "/api/v1/branches/testhall"
@@ -64,6 +67,17 @@ CASES: list[tuple[str, str, str, Any, dict[str, str], int, str]] = [
     ("a state change by GET", "GET", f"{C}/call-next", None, {}, 405, "method_not_allowed"),
     ("no such path", "GET", "/api/v1/nothing-here", None, {}, 404, "not_found"),
 ]  # fmt: skip
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    """A server whose clock stands still: the state compared holds time-derived figures (a
+    queue's `longest_wait_s`), which would tick over between the two reads of a slow run and
+    fail the test for a change no request made."""
+    frozen = datetime.now(UTC)
+    server = LiveServer(settings, clock=lambda: frozen).start()
+    yield server
+    server.stop()
 
 
 async def state(client: httpx.AsyncClient) -> list[Any]:

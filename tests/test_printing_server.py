@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -229,7 +230,7 @@ async def test_job_sent_while_the_agent_is_away_is_printed_exactly_once_after_it
     printer.online = True
     async with agent(server, tmp_path, printer.port, fonts):
         for ticket in (first, second):
-            await eventually(lambda t=ticket: _status_is(server, t["id"], "printed"), "printed")
+            await eventually(partial(_status_is, server, ticket["id"], "printed"), "printed")
     labels = [next(t for t in (first, second) if t["label"] in p.text) for p in printer.tickets]
     assert sorted(t["id"] for t in labels) == sorted([first["id"], second["id"]])
     assert all("REPRINT" not in paper.text for paper in printer.tickets)

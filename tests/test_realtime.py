@@ -264,7 +264,7 @@ class StuckDisplay:
             self.protocol.receive_data(data)
         for event in self.protocol.events_received():
             if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
-                self.messages.append(json.loads(event.data))
+                self.messages.append(json.loads(bytes(event.data)))
         await self._flush()
         return bool(data)
 

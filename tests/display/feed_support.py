@@ -54,6 +54,7 @@ class FakeBoardFeed:
                 "counters": {}}  # fmt: skip
 
     async def _handler(self, ws: ServerConnection) -> None:
+        assert ws.request is not None  # set once the handshake is done, before the handler
         self.paths.append(ws.request.path)
         if not self.accepting:
             await ws.close(1013, "try again later")

@@ -168,6 +168,7 @@ async def test_reconnecting_after_ten_calls_reads_out_no_backlog(
             first = await ok(await staff.post(f"{B}/counters/c01/call-next"))
             assert [spoken(a) for a in await announced(announcer, 1)] == [called(first)]
             seen = display.board.seq
+            assert seen is not None  # the board has taken the server's snapshot
         # The display is stopped (its connection closed) while ten calls are made.
         missed = await ten_calls(staff)
         async with running(display):  # the same display comes back and resumes from its seq

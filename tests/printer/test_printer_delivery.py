@@ -141,7 +141,8 @@ def test_a_reprint_asked_while_the_first_ack_is_on_its_way_is_printed(tmp_path: 
         fresh, entry = journal.accept("t1", "p", {"id": "t1"}, reprint=True)
         assert fresh and entry.must_say_reprint
         journal.mark_acked("t1")  # the late ack of the first print does not cover the reprint
-        assert journal.get("t1").acked is False
+        reprint = journal.get("t1")
+        assert reprint is not None and reprint.acked is False
     finally:
         journal.close()
 

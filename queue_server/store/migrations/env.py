@@ -23,8 +23,17 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+def _database_url() -> str:
+    """The URL queue_server.store.migrate puts in the Alembic config (an `alembic` run without
+    it has no database to migrate)."""
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("the Alembic config names no sqlalchemy.url to migrate")
+    return url
+
+
 async def _run_online() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_async_engine(_database_url())
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_run)
