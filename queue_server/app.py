@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from queue_server.access.accounts import Accounts
+from queue_server.access.edge import EdgeMiddleware
 from queue_server.access.middleware import AccessMiddleware
 from queue_server.access.ratelimit import create_limiter
 from queue_server.access.routes import ACCESS_ENDPOINTS
@@ -146,7 +147,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         Route("/healthz", healthz, include_in_schema=False),
         Route("/readyz", readyz, include_in_schema=False),
         *[route(endpoint) for endpoint in ALL_ENDPOINTS],
-        *openapi_routes(ALL_ENDPOINTS),
+        *(openapi_routes(ALL_ENDPOINTS) if settings.docs_enabled else []),
         *feed_routes(),
         printer_feed_route(),
         *web_routes(),
@@ -154,6 +155,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(
+                EdgeMiddleware,
+                trusted_proxies=settings.trusted_networks,
+                hsts=settings.env == "production",
+            ),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
             Middleware(AccessMiddleware),
         ],

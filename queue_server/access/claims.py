@@ -50,7 +50,7 @@ def caller_scope(request: Request, principal: Principal) -> str:
     if principal.role is not None:
         return f"{principal.role.value}:{principal.id}"
     sent = request.headers.get(CLIENT_HEADER, "")
-    if _CLIENT_ID.match(sent):
+    if _CLIENT_ID.fullmatch(sent):
         return f"client:{sent}"
     return f"address:{request.client.host if request.client else 'unknown'}"
 

@@ -1,0 +1,121 @@
+"""What every request passes first: its real client address, a path sanity check, HSTS.
+
+The client address decides the rate-limit buckets (phones' tickets, sign-in), so it must not
+be something a client can write. `X-Forwarded-For` and `X-Forwarded-Proto` are believed only
+when the direct peer is a configured trusted proxy (`RIGI_TRUSTED_PROXIES`, none by default);
+then the client is the right-most address in the chain that is not itself a trusted proxy
+(everything left of it was written by the client and proves nothing). uvicorn's own
+proxy-header handling, which trusts 127.0.0.1 by default, is switched off by `queue-server
+serve`: this middleware is the only place that reads those headers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from queue_server.api.http import error_response
+from queue_server.errors import BadRequest
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+HSTS = b"max-age=31536000; includeSubDomains"
+_SECURE = {"http": "https", "websocket": "wss"}
+_PLAIN = {"http": "http", "websocket": "ws"}
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """'10.0.0.1, 192.168.0.0/16, ::1' → networks; a bad entry raises ValueError naming it."""
+    networks = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"not an address or CIDR: {entry!r}") from None
+    return tuple(networks)
+
+
+def _is_trusted(address: str, trusted: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def client_address(peer: str, forwarded_for: str, trusted: Sequence[Network]) -> str:
+    """The client behind a chain of proxies: the right-most untrusted hop, if `peer` is a
+    trusted proxy; otherwise the peer itself."""
+    if not _is_trusted(peer, trusted):
+        return peer
+    client = peer
+    for hop in reversed([part.strip() for part in forwarded_for.split(",") if part.strip()]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break  # garbage a trusted proxy passed on: the last good hop is the client
+        client = hop
+        if not _is_trusted(hop, trusted):
+            break
+    return client
+
+
+class EdgeMiddleware:
+    """Sets `scope["client"]` and `scope["scheme"]` from a trusted proxy's headers, refuses a
+    NUL byte in a path (no file or route has one; static files would fail on it), and sends
+    HSTS in production."""
+
+    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[Network], hsts: bool) -> None:
+        self.app = app
+        self.trusted = tuple(trusted_proxies)
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if self.trusted and scope.get("client"):
+            scope = self._behind_proxy(scope)
+        if "\x00" in scope["path"]:
+            if kind == "http":
+                refused = BadRequest("A path cannot contain a NUL byte.", code="bad_path")
+                await error_response(refused)(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        if kind == "http" and self.hsts:
+            send = self._with_hsts(send)
+        await self.app(scope, receive, send)
+
+    def _behind_proxy(self, scope: Scope) -> Scope:
+        peer = scope["client"][0]
+        if not _is_trusted(peer, self.trusted):
+            return scope
+        forwarded_for: list[str] = []
+        proto = None
+        for name, value in scope["headers"]:
+            if name == b"x-forwarded-for":
+                forwarded_for.append(value.decode("latin-1"))
+            elif name == b"x-forwarded-proto":
+                proto = value.decode("latin-1").split(",")[-1].strip().lower()
+        scope = dict(scope)
+        if forwarded_for:
+            scope["client"] = (client_address(peer, ",".join(forwarded_for), self.trusted), 0)
+        if proto in ("http", "https"):
+            scheme = _SECURE if proto == "https" else _PLAIN
+            scope["scheme"] = scheme[scope["type"]]
+        return scope
+
+    def _with_hsts(self, send: Send) -> Send:
+        async def _send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"strict-transport-security", HSTS))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return _send
