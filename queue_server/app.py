@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
             database = Database(settings.resolved_database_url)
             stack.push_async_callback(database.dispose)
             await migrate(database)
-            limiter = create_limiter(settings.bus_url)
+            limiter = create_limiter(settings.bus_url, settings.bus_channel_prefix)
             stack.push_async_callback(limiter.close)
             secret = (
                 settings.secret_key.get_secret_value()

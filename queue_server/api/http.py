@@ -75,9 +75,10 @@ async def read_json(request: Request, model: type[BaseModel]) -> BaseModel:
     if raw.strip():
         try:
             data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            # RecursionError: nesting deeper than the parser goes (a hostile body, not JSON
-            # any client of ours sends).
+        except (ValueError, RecursionError):
+            # JSONDecodeError and UnicodeDecodeError are ValueErrors, and so is an integer of
+            # more than 4,300 digits (Python's int limit); RecursionError: nesting deeper than
+            # the parser goes. Hostile bodies, not JSON any client of ours sends.
             raise BadRequest("The body is not valid JSON.", code="malformed_json") from None
     else:
         data = {}
