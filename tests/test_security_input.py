@@ -1,0 +1,73 @@
+"""Anonymous requests that used to end in a 500 (issue 18), a revoked kiosk that used to issue
+tickets as a phone, and rate-limit keys that ignored the deployment's prefix."""
+
+from __future__ import annotations
+
+import pytest
+
+from queue_server.access.ratelimit import Limit, RedisLimiter
+from tests.support import REDIS_ENV, LiveServer, need_service
+
+B = "/api/v1/branches/testhall"
+JSON = {"Content-Type": "application/json"}
+HUGE_INTEGER = "9" * 4301  # past Python's 4,300-digit limit for int()
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (f"{B}/tickets", '{"service_id": "id_card", "x": ' + HUGE_INTEGER + "}"),
+        ("/api/v1/session", '{"username": "nino", "password": ' + HUGE_INTEGER + "}"),
+    ],
+    ids=["ticket", "sign-in"],
+)
+async def test_a_json_integer_of_4301_digits_is_a_bad_request(
+    sqlite_server: LiveServer, path: str, body: str
+) -> None:
+    async with sqlite_server.client(None) as client:
+        response = await client.post(path, content=body, headers=JSON)
+    assert (response.status_code, response.json()["code"]) == (400, "malformed_json")
+
+
+@pytest.mark.parametrize(
+    "path", ["/static/kiosk%00.js", "/static/%00", "/docs/assets/swagger-ui.css%00", "/t/%00"]
+)
+async def test_a_nul_byte_in_a_path_is_a_bad_request(sqlite_server: LiveServer, path: str) -> None:
+    async with sqlite_server.client(None) as client:
+        response = await client.get(path)
+    assert (response.status_code, response.json()["code"]) == (400, "bad_path")
+
+
+async def test_a_revoked_kiosk_gets_401_and_issues_nothing(sqlite_server: LiveServer) -> None:
+    async with sqlite_server.client("manager") as manager:
+        made = await manager.post(f"{B}/devices", json={"role": "kiosk", "name": "Kiosk 9"})
+        device, token = made.json()["device"], made.json()["token"]
+        kiosk = {"Authorization": f"Bearer {token}"}
+        issued = await manager.post(f"{B}/tickets", json={"service_id": "id_card"}, headers=kiosk)
+        assert issued.status_code == 201
+        await manager.post(f"/api/v1/devices/{device['id']}/revoke")
+        before = (await manager.get(f"{B}/snapshot")).json()["seq"]
+    async with sqlite_server.client(None) as anyone:
+        refused = await anyone.post(f"{B}/tickets", json={"service_id": "id_card"}, headers=kiosk)
+        assert (refused.status_code, refused.json()["code"]) == (401, "unauthorized")
+    async with sqlite_server.client("manager") as manager:
+        assert (await manager.get(f"{B}/snapshot")).json()["seq"] == before
+
+
+@pytest.mark.redis
+async def test_rate_limit_keys_live_under_the_deployments_prefix() -> None:
+    import redis.asyncio as redis
+
+    url = need_service(REDIS_ENV, "Redis")
+    client = redis.Redis.from_url(url)
+    limiter = RedisLimiter(url, prefix="holes-deployment:")
+    try:
+        await client.flushdb()
+        await limiter.hit("issue:kiosk-1", Limit.parse("5/minute"))
+        await limiter.hold("login-user:nino:hold", 30)
+        keys = sorted(key.decode() for key in await client.keys("*"))
+        assert keys and all(key.startswith("holes-deployment:rate:") for key in keys), keys
+    finally:
+        await limiter.close()
+        await client.flushdb()
+        await client.aclose()
