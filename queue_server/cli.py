@@ -78,6 +78,9 @@ def _serve(args: argparse.Namespace) -> int:
         # uvicorn would believe X-Forwarded-For from 127.0.0.1; EdgeMiddleware reads it instead,
         # and only from RIGI_TRUSTED_PROXIES.
         proxy_headers=False,
+        # Clients send hellos, acks and pongs: a WebSocket message has the HTTP body's bound,
+        # not uvicorn's 16 MiB.
+        ws_max_size=settings.max_body_bytes,
         timeout_graceful_shutdown=10,
     )
     return 0

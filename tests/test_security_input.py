@@ -1,11 +1,19 @@
-"""Anonymous requests that used to end in a 500 (issue 18), a revoked kiosk that used to issue
-tickets as a phone, and rate-limit keys that ignored the deployment's prefix."""
+"""Anonymous requests that used to end in a 500 (issue 18), a 16 MiB WebSocket hello, a revoked
+kiosk that used to issue tickets as a phone, and rate-limit keys that ignored the deployment's
+prefix."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
+
 import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
 
 from queue_server.access.ratelimit import Limit, RedisLimiter
+from tests.security_server import serve
 from tests.support import REDIS_ENV, LiveServer, need_service
 
 B = "/api/v1/branches/testhall"
@@ -71,3 +79,20 @@ async def test_rate_limit_keys_live_under_the_deployments_prefix() -> None:
         await limiter.close()
         await client.flushdb()
         await client.aclose()
+
+
+async def test_a_websocket_hello_just_under_16_mib_is_refused_as_too_big(tmp_path: Path) -> None:
+    with serve(tmp_path) as server:
+        url = server.url.replace("http://", "ws://") + "/ws/branches/testhall/board"
+        async with websockets.connect(url, max_size=None, open_timeout=10) as feed:
+            huge = json.dumps({"type": "hello", "token": "x" * (16 * 1024 * 1024 - 1024)})
+            with pytest.raises(ConnectionClosed) as closed:
+                await feed.send(huge)
+                await asyncio.wait_for(feed.recv(), timeout=30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # too big
+        # An ordinary hello is read as before (and refused: no display token here).
+        async with websockets.connect(url, open_timeout=10) as feed:
+            await feed.send(json.dumps({"type": "hello"}))
+            with pytest.raises(ConnectionClosed) as refused:
+                await asyncio.wait_for(feed.recv(), timeout=10)
+        assert refused.value.rcvd is not None and refused.value.rcvd.code == 4401
