@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
@@ -96,3 +99,18 @@ async def test_a_websocket_hello_just_under_16_mib_is_refused_as_too_big(tmp_pat
             with pytest.raises(ConnectionClosed) as refused:
                 await asyncio.wait_for(feed.recv(), timeout=10)
         assert refused.value.rcvd is not None and refused.value.rcvd.code == 4401
+
+
+def test_a_client_leaving_mid_body_leaves_no_traceback_in_the_log(tmp_path: Path) -> None:
+    with serve(tmp_path) as server:
+        for path in (f"{B}/tickets", "/api/v1/session"):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+                raw.sendall(
+                    f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    'Content-Length: 1000\r\n\r\n{"service_id": '.encode()
+                )
+                time.sleep(0.3)
+        time.sleep(0.5)
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    log = server.log_text()
+    assert "Traceback" not in log and "unexpected error" not in log, log

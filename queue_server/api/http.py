@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -71,7 +71,12 @@ def error_response(error: RigiError) -> Response:
 
 async def read_json(request: Request, model: type[BaseModel]) -> BaseModel:
     """Parse and validate a JSON body; an empty body means an empty object."""
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:
+        # The client went away mid-body: nothing was done, and nobody is left to answer.
+        log.info("client left during %s %s", request.method, request.url.path)
+        raise BadRequest("The body ended early.", code="client_disconnected") from None
     if raw.strip():
         try:
             data = json.loads(raw)
