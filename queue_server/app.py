@@ -159,8 +159,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
                 EdgeMiddleware,
                 trusted_proxies=settings.trusted_networks,
                 hsts=settings.env == "production",
+                max_header_bytes=settings.max_header_bytes,
+                ws_per_address=settings.ws_per_address,
             ),
-            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(
+                BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+            ),
             Middleware(AccessMiddleware),
         ],
         exception_handlers={

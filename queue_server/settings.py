@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     config: Path = SHIPPED_CONFIG
     secret_key: SecretStr | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    body_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="a request body must arrive within this"
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=4096, description="larger request headers get 431"
+    )
+    ws_per_address: int = Field(
+        default=1_000, ge=1, description="open WebSockets per client address and process"
+    )
     history_events: int = Field(
         default=100_000, ge=10, description="events kept per branch for replay and audit"
     )

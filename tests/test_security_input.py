@@ -5,19 +5,21 @@ prefix."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import websockets
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from queue_server.access.ratelimit import Limit, RedisLimiter
 from tests.security_server import serve
-from tests.support import REDIS_ENV, LiveServer, need_service
+from tests.support import REDIS_ENV, LiveServer, need_service, test_settings
 
 B = "/api/v1/branches/testhall"
 JSON = {"Content-Type": "application/json"}
@@ -114,3 +116,51 @@ def test_a_client_leaving_mid_body_leaves_no_traceback_in_the_log(tmp_path: Path
         assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
     log = server.log_text()
     assert "Traceback" not in log and "unexpected error" not in log, log
+
+
+@pytest.fixture
+def limits_server(tmp_path: Path) -> Iterator[LiveServer]:
+    settings = test_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'rigi.sqlite3'}", tmp_path,
+        body_timeout_s=1.0, ws_per_address=3,
+    )  # fmt: skip
+    server = LiveServer(settings).start()
+    yield server
+    server.stop()
+
+
+async def test_oversized_headers_get_431(limits_server: LiveServer) -> None:
+    async with limits_server.client(None) as client:
+        response = await client.get("/api/v1/branches", headers={"X-Padding": "a" * 20_000})
+        assert (response.status_code, response.json()["code"]) == (431, "headers_too_large")
+        assert (await client.get("/api/v1/branches")).status_code == 200
+
+
+def test_a_body_that_trickles_in_is_cut_off_with_408(limits_server: LiveServer) -> None:
+    with socket.create_connection(("127.0.0.1", limits_server.port), timeout=10) as raw:
+        started = time.monotonic()
+        raw.sendall(
+            f"POST {B}/tickets HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            'Content-Length: 100\r\n\r\n{"service_id": '.encode()
+        )
+        answer = raw.recv(4096).decode()
+        waited = time.monotonic() - started
+    assert answer.startswith("HTTP/1.1 408") and "body_timeout" in answer, answer
+    assert 0.9 <= waited < 5
+
+
+async def test_websockets_per_address_are_bounded(limits_server: LiveServer) -> None:
+    async with limits_server.client(None) as phone:
+        ticket = (await phone.post(f"{B}/tickets", json={"service_id": "id_card"})).json()
+    url = f"{limits_server.ws_url}/ws/tickets/{ticket['id']}"
+    async with contextlib.AsyncExitStack() as stack:
+        feeds = [await stack.enter_async_context(websockets.connect(url)) for _ in range(3)]
+        for feed in feeds:
+            assert json.loads(await asyncio.wait_for(feed.recv(), 10))["type"] == "ticket"
+        with pytest.raises(InvalidStatus):
+            async with websockets.connect(url):
+                pass
+        await feeds[0].close()
+        await asyncio.sleep(0.2)
+        async with websockets.connect(url) as again:
+            assert json.loads(await asyncio.wait_for(again.recv(), 10))["type"] == "ticket"

@@ -1,4 +1,4 @@
-"""What every request passes first: its real client address, a path sanity check, HSTS.
+"""What every request passes first: its real client address, sanity checks, HSTS.
 
 The client address decides the rate-limit buckets (phones' tickets, sign-in), so it must not
 be something a client can write. `X-Forwarded-For` and `X-Forwarded-Proto` are believed only
@@ -12,15 +12,22 @@ serve`: this middleware is the only place that reads those headers.
 from __future__ import annotations
 
 import ipaddress
+import logging
+from collections import Counter
 from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from queue_server.api.http import error_response
-from queue_server.errors import BadRequest
+from queue_server.errors import BadRequest, RigiError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 HSTS = b"max-age=31536000; includeSubDomains"
+DEFAULT_MAX_HEADER_BYTES = 16 * 1024
+DEFAULT_WS_PER_ADDRESS = 1_000  # a hall's screens and consoles, or phones behind a carrier NAT
+CLOSE_POLICY = 1008
+CLOSE_TRY_AGAIN_LATER = 1013
+log = logging.getLogger(__name__)
 _SECURE = {"http": "https", "websocket": "wss"}
 _PLAIN = {"http": "http", "websocket": "ws"}
 
@@ -64,14 +71,25 @@ def client_address(peer: str, forwarded_for: str, trusted: Sequence[Network]) ->
 
 
 class EdgeMiddleware:
-    """Sets `scope["client"]` and `scope["scheme"]` from a trusted proxy's headers, refuses a
-    NUL byte in a path (no file or route has one; static files would fail on it), and sends
-    HSTS in production."""
+    """Sets `scope["client"]` and `scope["scheme"]` from a trusted proxy's headers; refuses a
+    NUL byte in a path (no file or route has one; static files would fail on it), headers
+    over `max_header_bytes` (431) and WebSockets past `ws_per_address` open ones from one
+    client address in this process; sends HSTS in production."""
 
-    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[Network], hsts: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        trusted_proxies: Sequence[Network],
+        hsts: bool,
+        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+        ws_per_address: int = DEFAULT_WS_PER_ADDRESS,
+    ) -> None:
         self.app = app
         self.trusted = tuple(trusted_proxies)
         self.hsts = hsts
+        self.max_header_bytes = max_header_bytes
+        self.ws_per_address = ws_per_address
+        self._open_sockets: Counter[str] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -80,16 +98,48 @@ class EdgeMiddleware:
             return
         if self.trusted and scope.get("client"):
             scope = self._behind_proxy(scope)
-        if "\x00" in scope["path"]:
+        refusal = self._refusal(scope)
+        if refusal is not None:
             if kind == "http":
-                refused = BadRequest("A path cannot contain a NUL byte.", code="bad_path")
-                await error_response(refused)(scope, receive, send)
+                await error_response(refusal)(scope, receive, send)
             else:
-                await send({"type": "websocket.close", "code": 1008})
+                await send(
+                    {"type": "websocket.close", "code": CLOSE_POLICY, "reason": refusal.code}
+                )
             return
-        if kind == "http" and self.hsts:
+        if kind == "websocket":
+            await self._counted_websocket(scope, receive, send)
+            return
+        if self.hsts:
             send = self._with_hsts(send)
         await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> RigiError | None:
+        if "\x00" in scope["path"]:
+            return BadRequest("A path cannot contain a NUL byte.", code="bad_path")
+        if sum(len(name) + len(value) for name, value in scope["headers"]) > self.max_header_bytes:
+            error = RigiError(
+                f"The request headers are larger than {self.max_header_bytes} bytes.",
+                code="headers_too_large",
+            )
+            error.status = 431
+            return error
+        return None
+
+    async def _counted_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        address = scope["client"][0] if scope.get("client") else "unknown"
+        if self._open_sockets[address] >= self.ws_per_address:
+            log.warning("refused a WebSocket from %s: %d open", address, self.ws_per_address)
+            await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER,
+                        "reason": "too_many_connections"})  # fmt: skip
+            return
+        self._open_sockets[address] += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._open_sockets[address] -= 1
+            if self._open_sockets[address] <= 0:
+                del self._open_sockets[address]
 
     def _behind_proxy(self, scope: Scope) -> Scope:
         peer = scope["client"][0]

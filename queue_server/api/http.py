@@ -6,6 +6,7 @@ nothing else (no stack trace, no framework page) reaches a client.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from queue_server.errors import (
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Awaitable[Any]]
+BODY_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -154,13 +156,21 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> Response
     )
 
 
+def _body_timeout(timeout_s: float) -> RigiError:
+    error = RigiError(f"The body did not arrive within {timeout_s:g} s.", code="body_timeout")
+    error.status = 408
+    return error
+
+
 class BodyLimit:
     """Refuses bodies over `max_bytes` with 413 before the app reads them, whether the client
-    announced the length or streams it."""
+    announced the length or streams it, and bodies that trickle in slower than `timeout_s`
+    for the whole body with 408 (a slow client must not hold a request open for ever)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = BODY_TIMEOUT_S) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -172,14 +182,23 @@ class BodyLimit:
             await error_response(too_large)(scope, receive, send)
             return
         received = 0
+        complete = False
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
 
         async def _limited() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # after the body: waiting for a disconnect is not bounded
+                return await receive()
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                message = await asyncio.wait_for(receive(), max(left, 0.001))
+            except TimeoutError:
+                raise _body_timeout(self.timeout_s) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise too_large
+                complete = not message.get("more_body", False)
             return message
 
         await self.app(scope, _limited, send)
