@@ -179,7 +179,7 @@ class RedisLimiter(_Windows):
         if self._down:
             return await self.fallback.held_for(key)
         try:
-            left_ms = await self._redis.pttl(self.prefix + key)
+            left_ms = int(await self._redis.pttl(self.prefix + key))
             return max(0.0, left_ms / 1000, await self.fallback.held_for(key))
         except (RedisError, OSError) as exc:
             self._outage(exc)

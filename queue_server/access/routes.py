@@ -112,7 +112,7 @@ async def _sign_in_slots(request: Request) -> asyncio.Semaphore:
     slots = getattr(request.app.state, "sign_in_slots", None)
     if slots is None:
         slots = request.app.state.sign_in_slots = asyncio.Semaphore(SIGN_IN_CONCURRENCY)
-    return slots  # type: ignore[no-any-return]
+    return slots
 
 
 async def login(request: Request, body: Login) -> Response:
