@@ -164,3 +164,20 @@ async def test_websockets_per_address_are_bounded(limits_server: LiveServer) -> 
         await asyncio.sleep(0.2)
         async with websockets.connect(url) as again:
             assert json.loads(await asyncio.wait_for(again.recv(), 10))["type"] == "ticket"
+
+
+async def test_a_boards_snapshot_is_what_the_openapi_document_says(
+    sqlite_server: LiveServer,
+) -> None:
+    import jsonschema
+
+    async with sqlite_server.client("operator") as operator:
+        await operator.post(f"{B}/counters/c01/open")
+        await operator.post(f"{B}/tickets", json={"service_id": "id_card"})
+        await operator.post(f"{B}/counters/c01/call-next")
+    async with sqlite_server.client("display") as display:
+        snapshot = (await display.get(f"{B}/snapshot")).json()
+        document = (await display.get("/openapi.json")).json()
+    assert snapshot["board"]["calls"], snapshot
+    schema = {"$ref": "#/components/schemas/SnapshotView"} | {"components": document["components"]}
+    jsonschema.validate(snapshot, schema)  # raises on a missing `ticket_id` or a wrong type
