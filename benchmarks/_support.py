@@ -94,6 +94,7 @@ def rigi_environment(data_dir: Path, database_url: str | None, bus_url: str) -> 
         "RIGI_SECRET_KEY": "benchmark-secret-" + "x" * 40,
         "RIGI_ISSUE_RATE_DEVICE": "1000000/minute",
         "RIGI_ISSUE_RATE_ADDRESS": "1000000/minute",
+        "RIGI_WS_PER_ADDRESS": "1000000",  # every simulated display connects from loopback
         "RIGI_LOG_LEVEL": "warning",
         "PYTHONPATH": str(ROOT),
     }

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from queue_server.access.accounts import Accounts
+from queue_server.access.edge import EdgeMiddleware
 from queue_server.access.middleware import AccessMiddleware
 from queue_server.access.ratelimit import MemoryLimiter, RedisLimiter, create_limiter
 from queue_server.access.routes import ACCESS_ENDPOINTS
@@ -126,7 +127,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
             database = Database(settings.resolved_database_url)
             stack.push_async_callback(database.dispose)
             await migrate(database)
-            limiter = create_limiter(settings.bus_url)
+            limiter = create_limiter(settings.bus_url, settings.bus_channel_prefix)
             stack.push_async_callback(limiter.close)
             secret = (
                 settings.secret_key.get_secret_value()
@@ -154,7 +155,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         Route("/healthz", healthz, include_in_schema=False),
         Route("/readyz", readyz, include_in_schema=False),
         *[route(endpoint) for endpoint in ALL_ENDPOINTS],
-        *openapi_routes(ALL_ENDPOINTS),
+        *(openapi_routes(ALL_ENDPOINTS) if settings.docs_enabled else []),
         *feed_routes(),
         printer_feed_route(),
         *admin_routes(),
@@ -163,7 +164,16 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(
+                EdgeMiddleware,
+                trusted_proxies=settings.trusted_networks,
+                hsts=settings.env == "production",
+                max_header_bytes=settings.max_header_bytes,
+                ws_per_address=settings.ws_per_address,
+            ),
+            Middleware(
+                BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+            ),
             Middleware(AccessMiddleware),
         ],
         exception_handlers={

@@ -6,6 +6,8 @@ import argparse
 import contextlib
 import gc
 import logging
+import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +17,32 @@ from queue_server.settings import load_settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+PRIVATE_UMASK = 0o077  # the database, its journal and the secret key: owner only (0600)
+SECRET_QUERY = re.compile(r"(?<=[?&])(setup|token|access_token|auth)=[^&\s]*", re.IGNORECASE)
+
+
+class _RedactSecretsInAccessLog(logging.Filter):
+    """A kiosk opens `/kiosk/B?setup=<device token>` once: the access log keeps the path but
+    never the token (uvicorn logs the full path with its query as the third argument)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3:
+            args = list(record.args)
+            args[2] = SECRET_QUERY.sub(r"\1=[redacted]", str(args[2]))
+            record.args = tuple(args)
+        return True
+
+
+def _keep_files_private(settings: Any) -> None:
+    """Files this process creates are the owner's alone, and an older SQLite file made
+    world-readable is closed up too."""
+    os.umask(PRIVATE_UMASK)
+    url = settings.resolved_database_url
+    if url.startswith("sqlite+aiosqlite:///"):
+        database = Path(url.removeprefix("sqlite+aiosqlite:///"))
+        for path in (database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))):
+            if path.exists():
+                path.chmod(0o600)
 
 
 @contextlib.asynccontextmanager
@@ -34,9 +62,11 @@ def _serve(args: argparse.Namespace) -> int:
     from queue_server.app import create_app
 
     settings = load_settings()
+    _keep_files_private(settings)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("uvicorn.access").addFilter(_RedactSecretsInAccessLog())
     app = create_app(settings)
     app.state.extensions.append(_freeze_startup_objects)
     uvicorn.run(
@@ -45,6 +75,12 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=settings.log_level,
         ws_per_message_deflate=False,  # doubles idle memory, slows small broadcasts
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1; EdgeMiddleware reads it instead,
+        # and only from RIGI_TRUSTED_PROXIES.
+        proxy_headers=False,
+        # Clients send hellos, acks and pongs: a WebSocket message has the HTTP body's bound,
+        # not uvicorn's 16 MiB.
+        ws_max_size=settings.max_body_bytes,
         timeout_graceful_shutdown=10,
     )
     return 0
@@ -54,6 +90,7 @@ def _migrate(args: argparse.Namespace) -> int:
     from queue_server.store.migrate import migrate_blocking
 
     settings = load_settings()
+    _keep_files_private(settings)
     migrate_blocking(settings.resolved_database_url)
     print(f"database is up to date: {settings.resolved_database_url.split('@')[-1]}")
     return 0
@@ -83,16 +120,27 @@ def _create_admin(args: argparse.Namespace) -> int:
     from queue_server.store.migrate import migrate
     from queue_server.store.queue import utc_now
 
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
+    settings = load_settings()
+    if args.password_stdin or not sys.stdin.isatty():
+        # `echo "$PW" | queue-server create-admin x`: a pipe has no terminal to prompt on.
+        password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = getpass.getpass("Password for the new admin: ")
-        if getpass.getpass("Again: ") != password:
+        try:
+            password = getpass.getpass("Password for the new admin: ")
+            again = getpass.getpass("Again: ")
+        except (EOFError, KeyboardInterrupt):
+            print("\nNo admin created.", file=sys.stderr)
+            return 1
+        if again != password:
             print("The passwords differ.", file=sys.stderr)
             return 1
+    if not password:
+        print("No password given: no admin created.", file=sys.stderr)
+        return 1
+    _keep_files_private(settings)
 
     async def _create() -> None:
-        database = Database(load_settings().resolved_database_url)
+        database = Database(settings.resolved_database_url)
         try:
             await migrate(database)
             await Accounts(database, utc_now).create_user(

@@ -64,6 +64,11 @@ class PayloadTooLarge(RigiError):
     status = 413
 
 
+class UnsupportedMediaType(RigiError):
+    code = "unsupported_media_type"
+    status = 415
+
+
 class RateLimited(RigiError):
     code = "rate_limited"
     status = 429

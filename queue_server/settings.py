@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "config"
+SECRET_MIN_LENGTH = 32
+SECRET_MIN_BITS = 80  # zxcvbn scores a random 32-character hex secret about 100
+
+
+def secret_bits(secret: str) -> float:
+    """How many bits an attacker must guess: zxcvbn's estimate (which sees repeats, sequences,
+    words and keyboard walks) of the first 72 characters. 32 spaces or `0123…` score under
+    20, `secrets.token_hex(16)` about 104, `secrets.token_urlsafe(48)` about 210."""
+    from zxcvbn import zxcvbn
+
+    return float(zxcvbn(secret[:72])["guesses_log10"]) * math.log2(10)
 
 
 class Settings(BaseSettings):
@@ -28,6 +40,15 @@ class Settings(BaseSettings):
     config: Path = SHIPPED_CONFIG
     secret_key: SecretStr | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    body_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="a request body must arrive within this"
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=4096, description="larger request headers get 431"
+    )
+    ws_per_address: int = Field(
+        default=1_000, ge=1, description="open WebSockets per client address and process"
+    )
     history_events: int = Field(
         default=100_000, ge=10, description="events kept per branch for replay"
     )
@@ -40,6 +61,16 @@ class Settings(BaseSettings):
     issue_rate_device: str = "60/minute"
     issue_rate_address: str = "10/hour"
     login_rate: str = "10/5m"
+    login_rate_address: str = Field(
+        default="30/5m", description="failed sign-ins from one address before it must wait"
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses/CIDRs of proxies whose X-Forwarded-For is believed",
+    )
+    api_docs: bool | None = Field(
+        default=None, description="serve /docs and /openapi.json (default: not in production)"
+    )
     log_level: str = "info"
     heartbeat_s: float = Field(
         default=15.0, gt=0, le=300, description="between pings; two unanswered drop a client"
@@ -61,7 +92,15 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
-    @field_validator("issue_rate_device", "issue_rate_address", "login_rate")
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from queue_server.access.edge import parse_networks
+
+        parse_networks(value)
+        return value
+
+    @field_validator("issue_rate_device", "issue_rate_address", "login_rate", "login_rate_address")
     @classmethod
     def _rate(cls, value: str) -> str:
         from queue_server.access.ratelimit import Limit
@@ -72,12 +111,28 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _production_needs_secret(self) -> Settings:
         if self.env == "production" and (
-            self.secret_key is None or len(self.secret_key.get_secret_value()) < 32
+            self.secret_key is None
+            or len(self.secret_key.get_secret_value()) < SECRET_MIN_LENGTH
+            or secret_bits(self.secret_key.get_secret_value()) < SECRET_MIN_BITS
         ):
             raise ValueError(
-                "RIGI_SECRET_KEY must be set (32+ characters) when RIGI_ENV=production"
+                f"RIGI_SECRET_KEY must be set to a random secret ({SECRET_MIN_LENGTH}+ "
+                f"characters, {SECRET_MIN_BITS}+ bits, e.g. python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))') when RIGI_ENV=production"
             )
         return self
+
+    @property
+    def trusted_networks(self) -> tuple[Any, ...]:
+        """The trusted proxies as networks (validated at start-up)."""
+        from queue_server.access.edge import parse_networks
+
+        return parse_networks(self.trusted_proxies)
+
+    @property
+    def docs_enabled(self) -> bool:
+        """/docs and /openapi.json: on in development, off in production unless asked for."""
+        return self.api_docs if self.api_docs is not None else self.env != "production"
 
     @property
     def resolved_database_url(self) -> str:

@@ -603,7 +603,10 @@ def test_production_refuses_to_start_without_a_secret_key(
         load_settings(env="production", data_dir=tmp_path)
     assert "RIGI_SECRET_KEY" in str(stopped.value)
     assert (
-        load_settings(env="production", secret_key="s" * 40, data_dir=tmp_path).env == "production"
+        load_settings(
+            env="production", secret_key="kX3v-9qLm_2Rz7Tw8YpNa4Hc6Jd1Ue5F", data_dir=tmp_path
+        ).env
+        == "production"
     )
 
     env = _cli_env(tmp_path) | {"RIGI_ENV": "production"}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import secrets
 import time
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from queue_server.access.passwords import hash_password, verify_password
@@ -22,6 +23,9 @@ from queue_server.store.events import Event, append_event
 from queue_server.store.schema import devices, users
 
 TOKEN_PREFIX = "rigi_"
+# Usernames are ASCII letters, digits, '.', '_' and '-' (no spaces, markup or look-alikes),
+# kept in lower case so that `ADMIN` can never stand beside `admin`.
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
 DEVICE_CACHE_S = 2.0  # a revoked token stops working within this many seconds everywhere
 
 
@@ -41,12 +45,13 @@ class Accounts:
     async def create_user(
         self, username: str, password: str, role: Role, branch: str | None, *, by: str
     ) -> dict[str, Any]:
+        username = valid_username(username)
         if role not in PEOPLE:
             raise ValidationFailed(f"{role} is not a role for people.", code="bad_role")
         if role is not Role.ADMIN and branch is None:
             raise ValidationFailed("Operators and managers belong to a branch.", code="no_branch")
         try:
-            password_hash = await asyncio.to_thread(hash_password, password)
+            password_hash = await asyncio.to_thread(hash_password, password, [username])
         except ValueError as exc:
             raise ValidationFailed(str(exc).capitalize() + ".", code="weak_password") from None
         branch_id = branch if role is not Role.ADMIN else None
@@ -77,9 +82,14 @@ class Accounts:
     async def login(self, username: str, password: str) -> Principal | None:
         """The principal for a correct username and password, else None (same time either way)."""
         async with self.database.read() as conn:
-            row = (
-                await conn.execute(select(users).where(users.c.username == username))
-            ).one_or_none()
+            rows = (
+                await conn.execute(
+                    select(users).where(func.lower(users.c.username) == username.lower())
+                )
+            ).all()
+        # Names are unique ignoring case since they are stored in lower case; an older
+        # database may still hold `Nino` beside `nino`: the exact spelling wins there.
+        row = next((r for r in rows if r.username == username), rows[0] if rows else None)
         stored = row.password_hash if row is not None and row.active else None
         # argon2 is deliberately slow (tens of ms of CPU): keep it off the event loop.
         if not await asyncio.to_thread(verify_password, stored, password) or row is None:
@@ -184,6 +194,17 @@ class Accounts:
             self._device_cache.clear()
         self._device_cache[digest] = (now, principal)
         return principal
+
+
+def valid_username(username: str) -> str:
+    """The username as stored (lower case), or ValidationFailed `bad_username`."""
+    if not USERNAME.fullmatch(username):
+        raise ValidationFailed(
+            "A username is 2 to 64 letters (a-z), digits, '.', '_' or '-', starting with a "
+            "letter or a digit.",
+            code="bad_username",
+        )
+    return username.lower()
 
 
 def _user_principal(row: Any) -> Principal:

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from queue_server.access.principal import ANONYMOUS, Principal
 from queue_server.access.sessions import COOKIE_NAME, CSRF_HEADER
-from queue_server.errors import BadRequest, Forbidden
+from queue_server.errors import BadRequest, Forbidden, Unauthorized
 from queue_server.responses import error_response
 
 if TYPE_CHECKING:
@@ -69,6 +69,13 @@ class AccessMiddleware:
             await self._refuse(scope, receive, send, Forbidden("Foreign origin.", code="origin"))
             return
         principal, by_cookie = await self._principal(rigi, headers)
+        if principal is _INVALID_TOKEN and scope["type"] == "http":
+            # A revoked or unknown device token is refused, not served as an anonymous phone.
+            await self._refuse(
+                scope, receive, send,
+                Unauthorized("This device token is revoked or unknown."),
+            )  # fmt: skip
+            return
         if (
             scope["type"] == "http"
             and by_cookie
@@ -117,5 +124,6 @@ def _with_csrf(principal: Principal, csrf_token: str) -> Principal:
     return Principal(principal.role, principal.id, principal.name, principal.branch, csrf_token)
 
 
-# A bearer token that matches no live device: treated as nobody, so the route answers 401.
-_INVALID_TOKEN = ANONYMOUS
+# A bearer token that matches no live device: HTTP requests get 401; a feed treats it as
+# nobody (and refuses it where a device is needed).
+_INVALID_TOKEN = Principal(role=None, name="invalid token")

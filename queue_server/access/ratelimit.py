@@ -1,4 +1,10 @@
-"""Fixed-window rate limits: in memory for one process, in Redis when scaled out."""
+"""Rate limits and sign-in counters: in memory for one process, in Redis when scaled out.
+
+Two primitives serve every limit: a counter that expires (`incr`, `peek`) and a hold that
+expires (`hold`, `held_for`). `hit` is a fixed-window limit built on the counter. When Redis
+cannot answer, the same calls go to this process's own memory: the limit then holds per
+process instead of across them, but it never falls open.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,11 @@ from typing import Any
 
 from queue_server.errors import RateLimited
 
-REDIS_KEY_PREFIX = "rigi:rate:"
+DEFAULT_KEY_PREFIX = "rigi:"
+RATE_NAMESPACE = "rate:"  # after the deployment's prefix: `rigi:bus:rate:…`
+MEMORY_KEYS_MAX = 100_000
+OUTAGE_LOG_EVERY_S = 30.0
+REDIS_RETRY_AFTER_S = 5.0  # after a failure, memory answers alone this long (no 1 s timeouts)
 log = logging.getLogger(__name__)
 
 
@@ -33,50 +43,147 @@ class Limit:
         return cls(int(count), int(digits) * units[unit])
 
 
-class MemoryLimiter:
-    def __init__(self) -> None:
-        self._windows: dict[str, tuple[int, int]] = {}
+class _Windows:
+    """`hit` on top of a backend's `incr`: one counter per key and window."""
+
+    async def incr(self, key: str, ttl_s: float) -> int:
+        raise NotImplementedError
 
     async def hit(self, key: str, limit: Limit) -> None:
+        """Count one request; RateLimited once the window's count is used up."""
         now = time.time()
         window = int(now // limit.seconds)
-        start, count = self._windows.get(key, (window, 0))
-        if start != window:
-            start, count = window, 0
-        if count >= limit.count:
+        if await self.incr(f"{key}:{window}", limit.seconds + 1) > limit.count:
             raise _limited(limit, now)
-        self._windows[key] = (start, count + 1)
-        if len(self._windows) > 100_000:  # forget old windows rather than grow without bound
-            self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
+
+
+class MemoryLimiter(_Windows):
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, int]] = {}  # key → (expires at, count)
+
+    def _live(self, key: str, now: float) -> int:
+        entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] > now else 0
+
+    def _store(self, key: str, expires: float, value: int, now: float) -> None:
+        if len(self._entries) >= MEMORY_KEYS_MAX:  # forget expired entries before growing
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+        self._entries[key] = (expires, value)
+
+    async def incr(self, key: str, ttl_s: float) -> int:
+        """Add one to `key`'s counter, which expires `ttl_s` after its first count."""
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= now:
+            entry = (now + ttl_s, 0)
+        self._store(key, entry[0], entry[1] + 1, now)
+        return entry[1] + 1
+
+    async def peek(self, key: str) -> int:
+        return self._live(key, time.monotonic())
+
+    async def reset(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    async def hold(self, key: str, seconds: float) -> None:
+        now = time.monotonic()
+        self._store(key, now + seconds, 1, now)
+
+    async def held_for(self, key: str) -> float:
+        """Seconds left on a hold, 0 when none."""
+        entry = self._entries.get(key)
+        return max(0.0, entry[0] - time.monotonic()) if entry is not None else 0.0
 
     async def close(self) -> None:
         return None
 
 
-class RedisLimiter:
-    """Shared by every process: INCR on a key per window, which expires with the window."""
+class RedisLimiter(_Windows):
+    """Shared by every process, under the deployment's key prefix. When Redis cannot answer,
+    each call is answered from this process's memory instead (and the outage is logged)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = DEFAULT_KEY_PREFIX) -> None:
         import redis.asyncio as redis
 
         self._redis: Any = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self.prefix = prefix + RATE_NAMESPACE
+        self.fallback = MemoryLimiter()
+        self._last_outage_log = -math.inf
+        self._down_until = -math.inf
 
-    async def hit(self, key: str, limit: Limit) -> None:
-        """Count one request. If Redis cannot answer, the request is let through and logged:
-        a citizen's ticket matters more than a limit during an outage."""
+    @property
+    def _down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def _outage(self, exc: Exception) -> None:
+        now = time.monotonic()
+        self._down_until = now + REDIS_RETRY_AFTER_S
+        if now - self._last_outage_log >= OUTAGE_LOG_EVERY_S:
+            self._last_outage_log = now
+            log.warning("rate limits held in this process's memory, Redis unavailable: %s", exc)
+
+    async def incr(self, key: str, ttl_s: float) -> int:
         from redis.exceptions import RedisError
 
-        now = time.time()
-        window = int(now // limit.seconds)
-        name = f"{REDIS_KEY_PREFIX}{key}:{window}"
+        if self._down:
+            return await self.fallback.incr(key, ttl_s)
+        name = self.prefix + key
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
-                count, _ = await pipe.incr(name).expire(name, limit.seconds + 1).execute()
+                _, count = await (
+                    pipe.set(name, 0, px=int(ttl_s * 1000), nx=True).incr(name).execute()
+                )
+            return int(count)
         except (RedisError, OSError) as exc:
-            log.warning("rate limit not checked, Redis unavailable: %s", exc)
+            self._outage(exc)
+            return await self.fallback.incr(key, ttl_s)
+
+    async def peek(self, key: str) -> int:
+        from redis.exceptions import RedisError
+
+        if self._down:
+            return await self.fallback.peek(key)
+        try:
+            value = await self._redis.get(self.prefix + key)
+            # What was counted here while Redis was away still counts.
+            return max(int(value or 0), await self.fallback.peek(key))
+        except (RedisError, OSError) as exc:
+            self._outage(exc)
+            return await self.fallback.peek(key)
+
+    async def reset(self, key: str) -> None:
+        from redis.exceptions import RedisError
+
+        await self.fallback.reset(key)
+        if self._down:
             return
-        if count > limit.count:
-            raise _limited(limit, now)
+        try:
+            await self._redis.delete(self.prefix + key)
+        except (RedisError, OSError) as exc:
+            self._outage(exc)
+
+    async def hold(self, key: str, seconds: float) -> None:
+        from redis.exceptions import RedisError
+
+        if self._down:
+            return await self.fallback.hold(key, seconds)
+        try:
+            await self._redis.set(self.prefix + key, 1, px=max(1, int(seconds * 1000)))
+        except (RedisError, OSError) as exc:
+            self._outage(exc)
+            await self.fallback.hold(key, seconds)
+
+    async def held_for(self, key: str) -> float:
+        from redis.exceptions import RedisError
+
+        if self._down:
+            return await self.fallback.held_for(key)
+        try:
+            left_ms = int(await self._redis.pttl(self.prefix + key))
+            return max(0.0, left_ms / 1000, await self.fallback.held_for(key))
+        except (RedisError, OSError) as exc:
+            self._outage(exc)
+            return await self.fallback.held_for(key)
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -91,8 +198,8 @@ def _limited(limit: Limit, now: float) -> RateLimited:
     )
 
 
-def create_limiter(bus_url: str) -> MemoryLimiter | RedisLimiter:
+def create_limiter(bus_url: str, prefix: str = DEFAULT_KEY_PREFIX) -> MemoryLimiter | RedisLimiter:
     """Redis limits when the bus is Redis (several processes), memory otherwise."""
     if bus_url.startswith(("redis://", "rediss://")):
-        return RedisLimiter(bus_url)
+        return RedisLimiter(bus_url, prefix)
     return MemoryLimiter()

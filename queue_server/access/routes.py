@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any, Literal
@@ -11,17 +12,20 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from queue_server.access.middleware import allowed_origin
 from queue_server.access import people
 from queue_server.access.principal import Principal, Role
 from queue_server.access.ratelimit import Limit
 from queue_server.access.sessions import COOKIE_NAME, SESSION_MAX_AGE_S
+from queue_server.access.signin import check_sign_in, sign_in_failed, sign_in_succeeded
 from queue_server.api.http import Endpoint, json_response, principal_of
-from queue_server.errors import Forbidden, Unauthorized
+from queue_server.errors import Forbidden, Unauthorized, UnsupportedMediaType
 from queue_server.store.schema import events
 
 log = logging.getLogger(__name__)
 AUDIT_PAGE = 200
 STAFF_ACTORS = ("operator:", "manager:", "admin:")
+SIGN_IN_CONCURRENCY = 1  # password checks at once per process (argon2: ~50 ms of a core)
 
 
 class _Body(BaseModel):
@@ -90,16 +94,42 @@ def _session_view(principal: Principal, csrf_token: str) -> dict[str, Any]:
     return {"user": user | {"branch": principal.branch}, "csrf_token": csrf_token}
 
 
+def _refuse_cross_site_sign_in(request: Request) -> None:
+    """Sign-in takes JSON from the server's own pages only: a form or `text/plain` body from
+    another site (login CSRF: signing a victim in as the attacker) never gets this far."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaType(
+            "Send the sign-in as JSON (Content-Type: application/json).", code="json_required"
+        )
+    settings = _rigi(request).settings
+    if not allowed_origin(request.headers, request.url.scheme, settings.allowed_origins):
+        raise Forbidden("Sign in from this server's own pages.", code="origin")
+
+
+async def _sign_in_slots(request: Request) -> asyncio.Semaphore:
+    """At most SIGN_IN_CONCURRENCY password checks at once: argon2 is CPU-bound by design,
+    and a flood of sign-ins must not take every core from the queue."""
+    slots = getattr(request.app.state, "sign_in_slots", None)
+    if slots is None:
+        slots = request.app.state.sign_in_slots = asyncio.Semaphore(SIGN_IN_CONCURRENCY)
+    return slots
+
+
 async def login(request: Request, body: Login) -> Response:
     rigi = _rigi(request)
+    _refuse_cross_site_sign_in(request)
     address = request.client.host if request.client else "unknown"
-    await rigi.limiter.hit(
-        f"login:{body.username}:{address}", Limit.parse(rigi.settings.login_rate)
-    )
-    principal = await rigi.accounts.login(body.username, body.password)
+    per_user = Limit.parse(rigi.settings.login_rate)
+    per_address = Limit.parse(rigi.settings.login_rate_address)
+    await check_sign_in(rigi.limiter, body.username, address, per_address)
+    async with await _sign_in_slots(request):
+        principal = await rigi.accounts.login(body.username, body.password)
     if principal is None:
+        await sign_in_failed(rigi.limiter, body.username, address, per_user, per_address)
         log.warning("failed sign-in for %r from %s", body.username, address)
         raise Unauthorized("Wrong username or password.", code="bad_credentials")
+    await sign_in_succeeded(rigi.limiter, body.username)
     version = await rigi.accounts.session_version(principal.id)
     cookie, session = rigi.sessions.issue(principal.id, version)
     response = json_response(_session_view(principal, session.csrf_token))
@@ -204,7 +234,7 @@ async def audit_log(request: Request, branch: str) -> list[dict[str, Any]]:
 
 ACCESS_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/v1/session", login, "Sign in", body=Login, response=SessionView,
-             errors=(401, 429), tags=("access",)),
+             errors=(401, 403, 415, 429), tags=("access",)),
     Endpoint("GET", "/api/v1/session", read_session, "The signed-in person",
              response=SessionView, access="signed_in", tags=("access",)),
     Endpoint("POST", "/api/v1/session/logout", logout, "Sign out everywhere",

@@ -6,6 +6,7 @@ nothing else (no stack trace, no framework page) reaches a client.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -14,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,6 +30,7 @@ __all__ = ["Endpoint", "error_response", "json_response", "principal_of", "route
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Awaitable[Any]]
+BODY_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,19 @@ class Endpoint:
 
 async def read_json(request: Request, model: type[BaseModel]) -> BaseModel:
     """Parse and validate a JSON body; an empty body means an empty object."""
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:
+        # The client went away mid-body: nothing was done, and nobody is left to answer.
+        log.info("client left during %s %s", request.method, request.url.path)
+        raise BadRequest("The body ended early.", code="client_disconnected") from None
     if raw.strip():
         try:
             data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            # RecursionError: nesting deeper than the parser goes (a hostile body, not JSON
-            # any client of ours sends).
+        except (ValueError, RecursionError):
+            # JSONDecodeError and UnicodeDecodeError are ValueErrors, and so is an integer of
+            # more than 4,300 digits (Python's int limit); RecursionError: nesting deeper than
+            # the parser goes. Hostile bodies, not JSON any client of ours sends.
             raise BadRequest("The body is not valid JSON.", code="malformed_json") from None
     else:
         data = {}
@@ -133,13 +141,21 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> Response
     )
 
 
+def _body_timeout(timeout_s: float) -> RigiError:
+    error = RigiError(f"The body did not arrive within {timeout_s:g} s.", code="body_timeout")
+    error.status = 408
+    return error
+
+
 class BodyLimit:
     """Refuses bodies over `max_bytes` with 413 before the app reads them, whether the client
-    announced the length or streams it."""
+    announced the length or streams it, and bodies that trickle in slower than `timeout_s`
+    for the whole body with 408 (a slow client must not hold a request open for ever)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = BODY_TIMEOUT_S) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -151,14 +167,23 @@ class BodyLimit:
             await error_response(too_large)(scope, receive, send)
             return
         received = 0
+        complete = False
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
 
         async def _limited() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # after the body: waiting for a disconnect is not bounded
+                return await receive()
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                message = await asyncio.wait_for(receive(), max(left, 0.001))
+            except TimeoutError:
+                raise _body_timeout(self.timeout_s) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise too_large
+                complete = not message.get("more_body", False)
             return message
 
         await self.app(scope, _limited, send)

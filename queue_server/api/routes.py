@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from queue_server.access.claims import caller_scope, check_claims, scoped_key
 from queue_server.access.principal import Role
 from queue_server.access.ratelimit import Limit
 from queue_server.api import schemas
@@ -57,6 +58,8 @@ async def issue_ticket(request: Request, branch: str, body: schemas.IssueTicket)
             f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters.",
             code="bad_idempotency_key",
         )
+    principal = principal_of(request)
+    check_claims(principal, body.priority, body.appointment_at)
     await _limit_issuing(request)
     change = await _store(request).issue_ticket(
         branch,
@@ -64,10 +67,9 @@ async def issue_ticket(request: Request, branch: str, body: schemas.IssueTicket)
         priority=body.priority,
         language=body.language,
         appointment_at=body.appointment_at,
-        idempotency_key=key,
+        idempotency_key=None if key is None else scoped_key(caller_scope(request, principal), key),
         actor=actor_of(request),
     )
-    principal = principal_of(request)
     if principal.role is Role.KIOSK:
         # Printed right after the commit; a kiosk retrying with its Idempotency-Key after a
         # crash in between gets the job then (request_print is idempotent).
@@ -272,8 +274,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              response=schemas.SnapshotView, errors=(404,), access="display",
              tags=("branches",)),
     Endpoint("POST", B + "/tickets", issue_ticket, "Issue a ticket", body=schemas.IssueTicket,
-             response=schemas.TicketView, status=201, access="issue", errors=(404, 409),
-             tags=("tickets",), headers=("Idempotency-Key",)),
+             response=schemas.TicketView, status=201, access="issue", errors=(403, 404, 409),
+             tags=("tickets",), headers=("Idempotency-Key", "X-Rigi-Client")),
     Endpoint("GET", "/api/v1/tickets/{ticket_id}", read_ticket,
              "A ticket: status, people ahead, estimated wait", response=schemas.TicketView,
              errors=(404,), tags=("tickets",)),

@@ -99,7 +99,9 @@ class QueueView(BaseModel):
 
 
 class CallView(BaseModel):
-    ticket_id: str
+    # A board never sees a ticket's id (it opens and cancels the ticket): calls carry a one-way
+    # board key instead (domain/public.py).
+    key: str = Field(description="the call's board key, stable across recalls; not the id")
     label: str
     letter: str
     number: int

@@ -42,19 +42,34 @@ function newKey() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+// A phone (no device token) keeps one random client id: its Idempotency-Keys are scoped by it.
+function clientId() {
+  try {
+    let id = localStorage.getItem("rigi.client-id");
+    if (!id) localStorage.setItem("rigi.client-id", (id = newKey().replaceAll("-", "")));
+    return id;
+  } catch {
+    return null; // private mode: the server scopes by address
+  }
+}
+
 async function take(service) {
   state.error = null;
   const key = newKey();
+  const client = token ? null : clientId();
   try {
     const ticket = await api(
       "POST",
       `/api/v1/branches/${encodeURIComponent(boot.branch.id)}/tickets`,
       {
         service_id: service.id,
-        priority: state.priority ? "priority" : "normal",
+        priority: token && state.priority ? "priority" : "normal",
         language: document.documentElement.lang,
       },
-      { token, headers: { "Idempotency-Key": `kiosk-${key}` } },
+      {
+        token,
+        headers: { "Idempotency-Key": `kiosk-${key}`, ...(client && { "X-Rigi-Client": client }) },
+      },
     );
     showTicket(ticket);
   } catch (error) {
@@ -155,6 +170,8 @@ function chooseScreen() {
         h("label", { for: "search" }, t("kiosk.search")),
         search,
       ),
+      // Priority is granted at a kiosk (or by staff), never claimed from a phone (no token).
+      Boolean(token) &&
       h(
         "button",
         {
