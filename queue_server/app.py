@@ -20,8 +20,8 @@ from queue_server.access.accounts import Accounts
 from queue_server.access.edge import EdgeMiddleware
 from queue_server.access.middleware import AccessMiddleware
 from queue_server.access.ratelimit import MemoryLimiter, RedisLimiter, create_limiter
-from queue_server.access.routes import ACCESS_ENDPOINTS
 from queue_server.access.sessions import SessionSigner, development_secret
+from queue_server.api.access_routes import ACCESS_ENDPOINTS
 from queue_server.api.announcements import SpeechWorker, speech
 from queue_server.api.audit import AUDIT_ENDPOINTS, audit_pruning
 from queue_server.api.http import (

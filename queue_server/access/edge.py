@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from queue_server.api.http import error_response
 from queue_server.errors import BadRequest, RigiError
+from queue_server.responses import error_response
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 HSTS = b"max-age=31536000; includeSubDomains"

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from queue_server.access.middleware import allowed_origin
 from queue_server.access import people
+from queue_server.access.middleware import allowed_origin
 from queue_server.access.principal import Principal, Role
 from queue_server.access.ratelimit import Limit
 from queue_server.access.sessions import COOKIE_NAME, SESSION_MAX_AGE_S
