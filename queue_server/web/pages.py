@@ -117,21 +117,40 @@ def _branch_boot(request: Request, branch_id: str) -> dict[str, Any]:
     for service in services:
         if service.agency not in agencies:
             agencies[service.agency] = _localized(catalog.agencies[service.agency].name)
+    areas = _service_areas(catalog, branch_id)
     return {
         "branch": {"id": branch.id, "name": _localized(branch.name)},
         "agencies": [{"id": k, "name": v} for k, v in agencies.items()],
+        "areas": [{"id": a.id, "name": _localized(a.name)} for a in branch.areas],
         "services": [
             {
                 "id": s.id,
                 "agency": s.agency,
                 "letter": s.letter,
                 "target_wait_min": s.target_wait_min,
+                "popularity": s.popularity,
+                "areas": areas.get(s.id, []),
                 "name": _localized(s.name),
             }
             for s in services
         ],
-        "counters": [{"id": c.id, "number": c.number} for c in branch.counters],
+        "counters": [{"id": c.id, "number": c.number, "area": c.area} for c in branch.counters],
     }
+
+
+def _service_areas(catalog: Any, branch_id: str) -> dict[str, list[str]]:
+    """Service id → the areas whose counters serve it first (with the highest weight), so a
+    generalist counter that takes "*" does not pull every service into its area."""
+    best: dict[str, float] = {}
+    areas: dict[str, list[str]] = {}
+    for counter in catalog.branch(branch_id).counters:
+        for service_id, weight in catalog.profile(branch_id, counter.id).items():
+            if weight > best.get(service_id, 0):
+                best[service_id] = weight
+                areas[service_id] = [counter.area]
+            elif weight == best[service_id] and counter.area not in areas[service_id]:
+                areas[service_id].append(counter.area)
+    return areas
 
 
 def _branch_page(page: str):  # type: ignore[no-untyped-def]

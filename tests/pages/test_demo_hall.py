@@ -1,0 +1,159 @@
+"""The pages on the real demo hall (the shipped config/: Tbilisi, 59 services, 33 counters) with
+hundreds of people waiting, at the sizes of the devices they run on, in Georgian first."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from queue_server.settings import SHIPPED_CONFIG
+from tests.pages.browser import launch, serious_violations, with_pages
+from tests.support import PASSWORD, LiveServer, test_settings
+
+pytestmark = pytest.mark.browser
+
+BRANCH = "tbilisi"
+WAITING_TICKETS = 220
+CALLED_TICKETS = 12
+TV = {"width": 1920, "height": 1080}
+KIOSK = {"width": 1080, "height": 1920}
+CONSOLE = {"width": 1366, "height": 768}
+PHONE = {"width": 390, "height": 844}
+# A 1080p TV read from 5 m: letters at least 3 % of the screen's height.
+READABLE_AT_5M_PX = 32
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from launch()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wanted = os.environ.get("RIGI_SCREENSHOTS")
+    if wanted:
+        Path(wanted).mkdir(parents=True, exist_ok=True)
+        return Path(wanted)
+    return tmp_path_factory.mktemp("demo-hall-screenshots")
+
+
+@pytest.fixture(scope="module")
+def hall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The demo hall with WAITING_TICKETS people waiting over most of its services, a few
+    counters open and CALLED_TICKETS calls made."""
+    data = tmp_path_factory.mktemp("demo-hall")
+    settings = test_settings(
+        f"sqlite+aiosqlite:///{data / 'rigi.sqlite3'}", data, config=SHIPPED_CONFIG
+    )
+    live = with_pages(LiveServer(settings)).start()
+    services = [s for s in live.rigi.catalog.branch_services(BRANCH)]
+    weights = [1 + s.popularity for s in services]
+    chosen = random.Random(21).choices(
+        services, weights=weights, k=WAITING_TICKETS + CALLED_TICKETS
+    )
+    kiosk = {"Authorization": f"Bearer {live.device_token('kiosk', BRANCH)}"}
+    with httpx.Client(base_url=live.url, timeout=30) as client:
+        for number, service in enumerate(chosen):
+            client.post(
+                f"/api/v1/branches/{BRANCH}/tickets",
+                json={"service_id": service.id, "language": "ka"},
+                headers=kiosk | {"Idempotency-Key": f"demo-{number}"},
+            ).raise_for_status()
+    with staff(live, "operator") as client:
+        counters = [c.id for c in live.rigi.catalog.branch(BRANCH).counters]
+        for counter in counters[:CALLED_TICKETS]:
+            client.post(f"/api/v1/branches/{BRANCH}/counters/{counter}/open").raise_for_status()
+            client.post(f"/api/v1/branches/{BRANCH}/counters/{counter}/call-next")
+    yield live
+    live.stop()
+
+
+@contextlib.contextmanager
+def staff(live: LiveServer, role: str) -> Iterator[httpx.Client]:
+    """A signed-in client of `role` at the demo hall."""
+    with httpx.Client(base_url=live.url, timeout=30) as client:
+        response = client.post(
+            "/api/v1/session", json={"username": live.user(role, BRANCH), "password": PASSWORD}
+        )
+        response.raise_for_status()
+        client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        yield client
+
+
+def open_page(browser: Any, viewport: dict[str, int], language: str = "ka") -> Any:
+    context = browser.new_context(viewport=viewport, locale=f"{language}-GE")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.js_errors = errors
+    return page
+
+
+def sign_in(page: Any, live: LiveServer, role: str) -> None:
+    page.wait_for_selector("#signin")
+    page.fill("#username", live.user(role, BRANCH))
+    page.fill("#password", PASSWORD)
+    page.click("#signin-submit")
+    page.wait_for_selector("#signin", state="detached")
+
+
+def waiting_counts(live: LiveServer) -> dict[str, int]:
+    with staff(live, "manager") as client:
+        queues = client.get(f"/api/v1/branches/{BRANCH}/queues").json()
+    return {q["service_id"]: q["waiting"] for q in queues if q["waiting"]}
+
+
+def document_height(page: Any) -> int:
+    return int(page.evaluate("document.documentElement.scrollHeight"))
+
+
+@pytest.mark.parametrize("language", ["ka", "en"])
+def test_the_lobby_display_fits_a_1080p_tv_with_hundreds_waiting(
+    browser: Any, hall: LiveServer, shots: Path, language: str
+) -> None:
+    from playwright.sync_api import expect
+
+    waiting = waiting_counts(hall)
+    assert sum(waiting.values()) >= 200 and len(waiting) > 30
+    display = open_page(browser, TV, language)
+    token = hall.device_token("display", BRANCH)
+    display.goto(f"{hall.url}/display/{BRANCH}?lang={language}&setup={token}")
+    expect(display.locator("#connection.live")).to_be_visible()
+    expect(display.locator(".big-calls .call")).to_have_count(3)
+    display.screenshot(path=shots / f"display-hall-{language}.png")
+
+    assert document_height(display) <= TV["height"]
+    rows = display.locator("#waiting-list li")
+    assert rows.count() == len(waiting), "one row per service with people waiting, no others"
+    # The rows that do not fit rotate in pages; every waiting service shows on some page.
+    pages = int(display.locator("#waiting-list").get_attribute("data-pages"))
+    assert pages > 1
+    seen: dict[str, int] = {}
+    for _ in range(pages):
+        for row in display.locator("#waiting-list li:not([hidden])").all():
+            box = row.bounding_box()
+            assert box is not None and box["y"] + box["height"] <= TV["height"]
+            seen[row.get_attribute("data-service")] = int(row.locator(".count").inner_text())
+        display.evaluate("window.rigiDisplay.turnPage()")
+        assert document_height(display) <= TV["height"]
+    assert seen == waiting
+    # The calls stay on top, and everything is big enough to read across the hall.
+    calls_bottom = display.locator(".now").bounding_box()
+    lower_top = display.locator(".lower").bounding_box()
+    assert calls_bottom["y"] + calls_bottom["height"] <= lower_top["y"] + 1
+    smallest = display.evaluate(
+        """() => Math.min(...[...document.querySelectorAll(
+            '.waiting-list li:not([hidden]) .name, .call .label, .bar h1')]
+            .map(e => parseFloat(getComputedStyle(e).fontSize)))"""
+    )
+    assert smallest >= READABLE_AT_5M_PX
+    assert serious_violations(display) == []
+    assert display.js_errors == []
+    display.context.close()
