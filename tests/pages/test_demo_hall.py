@@ -157,3 +157,43 @@ def test_the_lobby_display_fits_a_1080p_tv_with_hundreds_waiting(
     assert serious_violations(display) == []
     assert display.js_errors == []
     display.context.close()
+
+
+MAIN_ACTIONS = ("call-next", "recall", "start", "finish", "no-show", "open", "pause", "close")
+
+
+def test_the_console_fits_1366x768_and_enables_only_what_is_valid(
+    browser: Any, hall: LiveServer, shots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    console = open_page(browser, CONSOLE)
+    console.goto(f"{hall.url}/console/{BRANCH}?counter=l01")
+    sign_in(console, hall, "operator")
+    expect(console.locator("#current-label")).to_be_visible()  # l01 called a ticket
+    console.screenshot(path=shots / "console-hall-ka.png")
+    for action in MAIN_ACTIONS:
+        box = console.locator(f"#action-{action}").bounding_box()
+        assert box is not None and box["y"] + box["height"] <= CONSOLE["height"], action
+    assert document_height(console) <= CONSOLE["height"] + 60  # only the shortcuts' summary below
+
+    def enabled() -> set[str]:
+        buttons = console.locator(".action:not([disabled])").all()
+        return {b.get_attribute("id").removeprefix("action-") for b in buttons}
+
+    assert enabled() == {"recall", "start", "no-show", "recycle", "pause"}
+    console.click("#action-start")
+    expect(console.locator("#action-finish")).to_be_enabled()
+    assert enabled() == {"finish", "transfer", "pause"}
+    console.click("#action-finish")
+    expect(console.locator("#current-label")).to_have_count(0)
+    assert enabled() == {"call-next", "call", "pause", "close"}
+    console.click("#action-close")
+    expect(console.locator("#action-open")).to_be_enabled()
+    assert enabled() == {"open"}
+    # A key for an action that is not valid now explains itself instead of failing on the server.
+    console.keyboard.press("n")
+    expect(console.locator("#error")).to_contain_text("ახლა შეუძლებელია")
+    assert serious_violations(console) == []
+    assert console.js_errors == []
+    console.context.close()
