@@ -327,6 +327,43 @@ def test_console_says_a_server_refusal_in_its_own_language(
     assert console.js_errors == []
 
 
+def test_the_start_page_leads_to_the_branch_pages(browser: Any, server: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    page = _page(browser)
+    response = page.goto(f"{server.url}/")
+    assert response.status == 200 and response.headers["content-type"].startswith("text/html")
+    branch = page.locator("[data-branch=testhall]")
+    expect(branch.locator("h3")).not_to_be_empty()
+    branch.locator("a.to-kiosk").click()
+    expect(page).to_have_url(f"{server.url}/kiosk/testhall")
+    assert page.js_errors == []
+
+
+@pytest.mark.parametrize(
+    ("locale", "path", "text"),
+    [
+        ("ka-GE", "/t/" + "0" * 32, "ასეთი ბილეთი არ არსებობს."),
+        ("ru-RU", "/t/not-a-ticket", "Такого талона нет."),
+        ("hy-AM", "/kiosk/nowhere", "Նման մասնաճյուղ չկա։"),
+        ("en-GB", "/display/nowhere?lang=az", "Belə filial yoxdur."),
+    ],
+)
+def test_a_stale_link_shows_a_page_in_the_citizens_language(
+    browser: Any, server: LiveServer, locale: str, path: str, text: str
+) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=PHONE, locale=locale)
+    page = context.new_page()
+    response = page.goto(server.url + path)
+    assert response.status == 404 and response.headers["content-type"].startswith("text/html")
+    expect(page.locator("#error-text")).to_have_text(text)
+    expect(page.locator("#home")).to_have_attribute("href", "/")
+    assert serious_violations(page) == []
+    context.close()
+
+
 PAGES = ("kiosk", "console", "display", "live", "ticket")
 
 

@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from queue_server.catalog.models import LANGUAGES
-from queue_server.errors import NotFound
+from queue_server.errors import NotFound, RigiError
 
 WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
@@ -60,9 +60,17 @@ def _template() -> Template:
     return Template(TEMPLATE.read_text("utf-8"))
 
 
-def _language(request: Request, fallback: str = DEFAULT_LANGUAGE) -> str:
-    wanted = request.query_params.get("lang", fallback)
-    return wanted if wanted in LANGUAGES else DEFAULT_LANGUAGE
+def _language(request: Request, fallback: str | None = None) -> str:
+    """`?lang=`, else the fallback (a ticket's own language), else the browser's first language
+    that we speak, else Georgian."""
+    wanted = request.query_params.get("lang") or fallback
+    if wanted in LANGUAGES:
+        return wanted
+    for part in request.headers.get("accept-language", "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return DEFAULT_LANGUAGE
 
 
 def _json_for_html(data: Any) -> str:
@@ -71,7 +79,7 @@ def _json_for_html(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _render(page: str, language: str, boot: dict[str, Any]) -> HTMLResponse:
+def _render(page: str, language: str, boot: dict[str, Any], status_code: int = 200) -> HTMLResponse:
     catalogue = messages(language)
     boot = boot | {
         "page": page,
@@ -89,6 +97,7 @@ def _render(page: str, language: str, boot: dict[str, Any]) -> HTMLResponse:
     )
     return HTMLResponse(
         html,
+        status_code=status_code,
         headers={
             "Content-Security-Policy": CONTENT_SECURITY_POLICY,
             "Cache-Control": "no-store",
@@ -153,9 +162,18 @@ def _service_areas(catalog: Any, branch_id: str) -> dict[str, list[str]]:
     return areas
 
 
+def _error_page(request: Request, error: RigiError, language: str | None = None) -> Response:
+    """A citizen who follows a stale link sees a page in their language, not raw JSON."""
+    boot = {"error": {"code": error.code, "status": error.status}}
+    return _render("error", language or _language(request), boot, status_code=error.status)
+
+
 def _branch_page(page: str):  # type: ignore[no-untyped-def]
     async def handler(request: Request) -> Response:
-        boot = _branch_boot(request, request.path_params["branch"])
+        try:
+            boot = _branch_boot(request, request.path_params["branch"])
+        except NotFound as error:
+            return _error_page(request, error)
         return _render(page, _language(request), boot)
 
     handler.__name__ = f"{page}_page"
@@ -166,11 +184,32 @@ def _branch_page(page: str):  # type: ignore[no-untyped-def]
 async def ticket_page(request: Request) -> Response:
     """A citizen's own ticket, in the language the ticket was taken in unless asked otherwise."""
     ticket_id = request.path_params["ticket_id"]
-    if not TICKET_ID.match(ticket_id):
-        raise NotFound("No such ticket.", code="unknown_ticket")
-    ticket = await request.app.state.rigi.store.ticket(ticket_id)
+    try:
+        if not TICKET_ID.match(ticket_id):
+            raise NotFound("No such ticket.", code="unknown_ticket")
+        ticket = await request.app.state.rigi.store.ticket(ticket_id)
+    except NotFound as error:
+        return _error_page(request, error)
     boot = _branch_boot(request, ticket["branch"]) | {"ticket_id": ticket_id}
-    return _render("ticket", _language(request, ticket.get("language", DEFAULT_LANGUAGE)), boot)
+    return _render("ticket", _language(request, ticket.get("language")), boot)
+
+
+async def start_page(request: Request) -> Response:
+    """`/`: the branches, each with the way to its kiosk, lobby screen, console and live view."""
+    catalog = request.app.state.rigi.catalog
+    branches = sorted(catalog.branches.values(), key=lambda b: (b.kind != "hall", b.name.get("en")))
+    boot = {
+        "branches": [
+            {
+                "id": b.id,
+                "kind": b.kind,
+                "name": _localized(b.name),
+                "municipality": b.municipality,
+            }
+            for b in branches
+        ]
+    }
+    return _render("start", _language(request), boot)
 
 
 async def ticket_qr(request: Request) -> Response:
@@ -206,6 +245,7 @@ async def locale(request: Request) -> Response:
 def web_routes() -> list[BaseRoute]:
     """The pages, their static files, translation catalogues and ticket QR codes."""
     return [
+        Route("/", start_page, name="start_page"),
         Route("/kiosk/{branch}", _branch_page("kiosk"), name="kiosk_page"),
         Route("/console/{branch}", _branch_page("console"), name="console_page"),
         Route("/display/{branch}", _branch_page("display"), name="display_page"),
