@@ -27,6 +27,7 @@ CALL_SHOWN_WITHIN_MS = 1_000
 LANGUAGES = ("ka", "en")
 SCREEN = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+KIOSK = {"width": 1080, "height": 1920}
 
 
 @pytest.fixture(scope="module")
@@ -235,8 +236,7 @@ def test_kiosk_search_matches_any_language_and_priority_is_sent(
     kiosk = _page(browser)
     kiosk.goto(f"{server.url}/kiosk/testhall{_device_query(server, 'kiosk')}")
     kiosk.fill("#search", "паспорт")  # Russian, on a Georgian screen
-    expect(kiosk.locator(".service")).to_have_count(1)
-    expect(kiosk.locator(".service")).to_have_text("Pპასპორტი")
+    expect(kiosk.locator("#results .service").first).to_have_text("Pპასპორტი")
     kiosk.fill("#search", "registry")  # English name of the agency and of the service
     expect(kiosk.locator("[data-service=stamp]")).to_be_visible()
     kiosk.fill("#search", "zzz")
@@ -279,6 +279,58 @@ def test_kiosk_says_plainly_when_the_printer_cannot_print(
     expect(kiosk.locator(".notice.warn")).to_contain_text("The printer is not working right now")
     expect(kiosk.locator(".qr img")).to_be_visible()
     kiosk.screenshot(path=screenshots / "kiosk-ticket-en.png", full_page=True)
+
+
+def test_a_kiosk_without_its_token_says_it_is_not_set_up(browser: Any, server: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    kiosk = _page(browser, KIOSK)
+    kiosk.goto(f"{server.url}/kiosk/testhall")
+    expect(kiosk.locator("#not-set-up")).to_contain_text("ბილეთის აღება ახლა შეუძლებელია")
+    expect(kiosk.locator("[data-service]")).to_have_count(0)
+    assert serious_violations(kiosk) == []
+    # A token the server does not know (revoked, or from another install) ends the same way.
+    kiosk.goto(f"{server.url}/kiosk/testhall?lang=en&setup=not-a-real-token")
+    expect(kiosk.locator("h1")).to_have_text("This kiosk is not set up")
+    with _staff_client(server) as staff:
+        queues = staff.get("/api/v1/branches/testhall/queues").json()
+    assert sum(q["waiting"] for q in queues) == 0, "nothing was issued"
+    assert kiosk.js_errors == []
+
+
+def test_the_qr_code_on_screen_leads_to_the_public_address_and_is_not_cached_publicly(
+    tmp_path: Path,
+) -> None:
+    import io
+
+    import qrcode
+    import qrcode.image.svg
+
+    public = "https://rigi.example.ge"
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'rigi.sqlite3'}",
+        data_dir=tmp_path,
+        config=TEST_CATALOG,
+        public_url=public,
+    )
+    live = with_pages(LiveServer(settings)).start()
+    try:
+        ticket = _issue(live)
+        answer = httpx.get(f"{live.url}/qr/{ticket['id']}.svg", headers={"Host": "10.0.0.5"})
+    finally:
+        live.stop()
+    assert answer.status_code == 200
+    cache = answer.headers["cache-control"]
+    assert "public" not in cache and ("private" in cache or "no-store" in cache)
+    expected = io.BytesIO()
+    qrcode.make(
+        f"{public}/t/{ticket['id']}",
+        image_factory=qrcode.image.svg.SvgPathImage,
+        error_correction=qrcode.constants.ERROR_CORRECT_M,
+        box_size=10,
+        border=2,
+    ).save(expected)
+    assert answer.content == expected.getvalue()
 
 
 def test_manager_sees_a_broken_target_as_an_alert(

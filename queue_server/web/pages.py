@@ -24,11 +24,13 @@ from starlette.staticfiles import StaticFiles
 
 from queue_server.catalog.models import LANGUAGES
 from queue_server.errors import NotFound, RigiError
+from queue_server.web.usage import recent_usage
 
 WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
 LOCALES_DIR = WEB_DIR / "locales"
 TEMPLATE = WEB_DIR / "templates" / "page.html"
+SEARCH_TERMS = WEB_DIR / "search_terms.json"
 DEFAULT_LANGUAGE = "ka"
 TICKET_ID = re.compile(r"^[0-9a-f]{32}$")
 # Pages load only their own scripts, styles and feeds; inline JSON data blocks are not scripts.
@@ -53,6 +55,13 @@ def messages(language: str) -> dict[str, str]:
     if language != "en":
         catalogue = messages("en") | {k: v for k, v in catalogue.items() if isinstance(v, str)}
     return {k: v for k, v in catalogue.items() if not k.startswith("_")}
+
+
+@lru_cache(maxsize=1)
+def search_terms() -> dict[str, list[str]]:
+    """Service id → the extra words citizens type for it (abbreviations, everyday words)."""
+    terms: dict[str, Any] = json.loads(SEARCH_TERMS.read_text("utf-8"))
+    return {k: v for k, v in terms.items() if not k.startswith("_")}
 
 
 @lru_cache(maxsize=1)
@@ -139,6 +148,7 @@ def _branch_boot(request: Request, branch_id: str) -> dict[str, Any]:
                 "target_wait_min": s.target_wait_min,
                 "popularity": s.popularity,
                 "areas": areas.get(s.id, []),
+                "terms": search_terms().get(s.id, []),
                 "name": _localized(s.name),
             }
             for s in services
@@ -170,10 +180,13 @@ def _error_page(request: Request, error: RigiError, language: str | None = None)
 
 def _branch_page(page: str):  # type: ignore[no-untyped-def]
     async def handler(request: Request) -> Response:
+        branch_id = request.path_params["branch"]
         try:
-            boot = _branch_boot(request, request.path_params["branch"])
+            boot = _branch_boot(request, branch_id)
         except NotFound as error:
             return _error_page(request, error)
+        if page == "kiosk":
+            boot["usage"] = await recent_usage(request.app.state.rigi, branch_id)
         return _render(page, _language(request), boot)
 
     handler.__name__ = f"{page}_page"
@@ -217,7 +230,12 @@ async def ticket_qr(request: Request) -> Response:
     ticket_id = request.path_params["ticket_id"]
     if not TICKET_ID.match(ticket_id):
         raise NotFound("No such ticket.", code="unknown_ticket")
-    target = str(request.url_for("ticket_page", ticket_id=ticket_id))
+    # A phone off the office network must reach it: the public address, not the Host header.
+    public_url = request.app.state.rigi.settings.public_url
+    if public_url:
+        target = f"{public_url.rstrip('/')}/t/{ticket_id}"
+    else:
+        target = str(request.url_for("ticket_page", ticket_id=ticket_id))
     image = qrcode.make(
         target,
         image_factory=qrcode.image.svg.SvgPathImage,
@@ -230,7 +248,7 @@ async def ticket_qr(request: Request) -> Response:
     return Response(
         buffer.getvalue(),
         media_type="image/svg+xml",
-        headers={"Cache-Control": "public, max-age=86400"},
+        headers={"Cache-Control": "private, max-age=86400"},  # a ticket's own: no shared cache
     )
 
 

@@ -3,6 +3,7 @@ hundreds of people waiting, at the sizes of the devices they run on, in Georgian
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import random
@@ -71,6 +72,7 @@ def hall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         for counter in counters[:CALLED_TICKETS]:
             client.post(f"/api/v1/branches/{BRANCH}/counters/{counter}/open").raise_for_status()
             client.post(f"/api/v1/branches/{BRANCH}/counters/{counter}/call-next")
+    live.issued = collections.Counter(s.id for s in chosen)  # type: ignore[attr-defined]
     yield live
     live.stop()
 
@@ -197,3 +199,64 @@ def test_the_console_fits_1366x768_and_enables_only_what_is_valid(
     assert serious_violations(console) == []
     assert console.js_errors == []
     console.context.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "first"),
+    [
+        ("pirado", "id_card"),  # Georgian typed in Latin letters
+        ("pasport", "passport"),
+        ("паспорт", "passport"),  # Russian
+        ("ID", "id_card"),  # a synonym, not everything with "id" inside
+        ("pasprot", "passport"),  # two letters swapped
+        ("sexsiyyet vesiqesi", "id_card"),  # Azerbaijani without its diacritics
+        ("propiska", "address_registration"),  # an everyday word
+        ("удостоверение", "id_card"),
+        ("apostili", "apostille"),
+    ],
+)
+def test_kiosk_search_finds_the_right_service_first(
+    browser: Any, hall: LiveServer, query: str, first: str
+) -> None:
+    from playwright.sync_api import expect
+
+    kiosk = open_page(browser, KIOSK)
+    kiosk.goto(f"{hall.url}/kiosk/{BRANCH}?setup={hall.device_token('kiosk', BRANCH)}")
+    kiosk.fill("#search", query)
+    expect(kiosk.locator("#results .service").first).to_have_attribute("data-service", first)
+    if query == "ID":
+        assert kiosk.locator("#results .service").count() <= 4, "whole words only"
+    assert kiosk.js_errors == []
+    kiosk.context.close()
+
+
+def test_kiosk_shows_the_most_used_services_first_on_one_screen(
+    browser: Any, hall: LiveServer, shots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    kiosk = open_page(browser, KIOSK)
+    kiosk.goto(f"{hall.url}/kiosk/{BRANCH}?setup={hall.device_token('kiosk', BRANCH)}")
+    tiles = kiosk.locator("#most-used .service")
+    expect(tiles).to_have_count(18)
+    kiosk.screenshot(path=shots / "kiosk-hall-ka.png")
+    assert document_height(kiosk) <= KIOSK["height"]
+    shown = [tile.get_attribute("data-service") for tile in tiles.all()]
+    top_counts = sorted(hall.issued.values(), reverse=True)[: len(shown)]
+    assert [hall.issued[service] for service in shown] == top_counts  # ties in any order
+    # Everything else is one touch away, A to Z, and the on-screen keyboard types Georgian.
+    kiosk.click("#all-services")
+    expect(kiosk.locator("#all .service")).to_have_count(59)
+    kiosk.click("#all-services")
+    kiosk.click("#keyboard-toggle")
+    for letter in "პასპ":
+        kiosk.click(f"#keyboard [data-key='{letter}']")
+    expect(kiosk.locator("#search")).to_have_value("პასპ")
+    expect(kiosk.locator("#results .service").first).to_have_attribute("data-service", "passport")
+    kiosk.click("#keyboard [data-layout=cyrillic]")
+    kiosk.click("#key-clear")
+    expect(kiosk.locator("#keyboard [data-key='ж']")).to_be_visible()
+    kiosk.screenshot(path=shots / "kiosk-keyboard-ka.png")
+    assert serious_violations(kiosk) == []
+    assert kiosk.js_errors == []
+    kiosk.context.close()
