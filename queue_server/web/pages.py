@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from queue_server.catalog.models import LANGUAGES
-from queue_server.errors import NotFound, RigiError
+from queue_server.errors import Forbidden, NotFound, RigiError
 from queue_server.web.usage import recent_usage
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -32,6 +32,7 @@ LOCALES_DIR = WEB_DIR / "locales"
 TEMPLATE = WEB_DIR / "templates" / "page.html"
 SEARCH_TERMS = WEB_DIR / "search_terms.json"
 DEFAULT_LANGUAGE = "ka"
+LIVE_VIEW_ROLES = frozenset({"manager", "admin"})
 TICKET_ID = re.compile(r"^[0-9a-f]{32}$")
 # Pages load only their own scripts, styles and feeds; inline JSON data blocks are not scripts.
 CONTENT_SECURITY_POLICY = (
@@ -178,6 +179,13 @@ def _error_page(request: Request, error: RigiError, language: str | None = None)
     return _render("error", language or _language(request), boot, status_code=error.status)
 
 
+def _may_watch_the_floor(request: Request) -> bool:
+    """The live view is for managers (and admins); a signed-in operator is turned away."""
+    principal = request.scope.get("rigi.principal")
+    role = getattr(getattr(principal, "role", None), "value", None)
+    return role is None or role in LIVE_VIEW_ROLES
+
+
 def _branch_page(page: str):  # type: ignore[no-untyped-def]
     async def handler(request: Request) -> Response:
         branch_id = request.path_params["branch"]
@@ -187,6 +195,9 @@ def _branch_page(page: str):  # type: ignore[no-untyped-def]
             return _error_page(request, error)
         if page == "kiosk":
             boot["usage"] = await recent_usage(request.app.state.rigi, branch_id)
+        if page == "live" and not _may_watch_the_floor(request):
+            boot["forbidden"] = True
+            return _render(page, _language(request), boot, status_code=Forbidden.status)
         return _render(page, _language(request), boot)
 
     handler.__name__ = f"{page}_page"

@@ -29,6 +29,7 @@ CONSOLE = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 # A 1080p TV read from 5 m: letters at least 3 % of the screen's height.
 READABLE_AT_5M_PX = 32
+LIVE_VIEW_MAX_PX = 2_600  # 1366 px wide, 56 services waiting, 33 counters
 
 
 @pytest.fixture(scope="module")
@@ -260,3 +261,46 @@ def test_kiosk_shows_the_most_used_services_first_on_one_screen(
     assert serious_violations(kiosk) == []
     assert kiosk.js_errors == []
     kiosk.context.close()
+
+
+def test_the_live_view_shows_a_manager_the_floor_by_area_with_totals_and_names(
+    browser: Any, hall: LiveServer, shots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    waiting = waiting_counts(hall)
+    live = open_page(browser, {"width": 1366, "height": 768})
+    live.goto(f"{hall.url}/live/{BRANCH}")
+    sign_in(live, hall, "manager")
+    expect(live.locator("#total-waiting")).to_have_text(str(sum(waiting.values())))
+    live.screenshot(path=shots / "live-hall-ka.png", full_page=True)
+    rows = live.locator("#queues tbody tr")
+    assert rows.count() == len(waiting), "rows only for services with people waiting"
+    areas = live.locator("#queues table").evaluate_all("ts => ts.map(t => t.dataset.area)")
+    assert len(areas) > 1 and len(set(areas)) == len(areas), "one table per area"
+    operators = live.locator("#counters .operator").all_inner_texts()
+    assert "operator-tbilisi" in operators and not any(":" in name for name in operators)
+    with staff(hall, "manager") as client:
+        counters = client.get(f"/api/v1/branches/{BRANCH}/counters").json()
+    opened = sum(1 for c in counters if c["state"] == "open")
+    expect(live.locator("#total-open")).to_have_text(f"{opened} / {len(counters)}")
+    # Was one 4,760 px table of all 59 queues; now one compact row per queue with people waiting.
+    assert document_height(live) < LIVE_VIEW_MAX_PX
+    assert serious_violations(live) == []
+    assert live.js_errors == []
+    live.context.close()
+
+
+def test_an_operator_is_turned_away_from_the_live_view(browser: Any, hall: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    live = open_page(browser, {"width": 1366, "height": 768})
+    live.goto(f"{hall.url}/live/{BRANCH}")
+    sign_in(live, hall, "operator")
+    expect(live.locator("#managers-only")).to_be_visible()
+    expect(live.locator("#queues")).to_have_count(0)
+    answer = live.reload()
+    assert answer.status == 403
+    expect(live.locator("#managers-only")).to_be_visible()
+    assert live.js_errors == []
+    live.context.close()
