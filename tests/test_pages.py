@@ -24,7 +24,7 @@ from tests.support import PASSWORD, TEST_CATALOG, LiveServer
 pytestmark = pytest.mark.browser
 
 CALL_SHOWN_WITHIN_MS = 1_000
-LANGUAGES = ("ka", "en")
+LANGUAGES = ("ka", "en", "ru", "az", "hy")
 SCREEN = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 KIOSK = {"width": 1080, "height": 1920}
@@ -416,7 +416,7 @@ def test_a_stale_link_shows_a_page_in_the_citizens_language(
     context.close()
 
 
-PAGES = ("kiosk", "console", "display", "live", "ticket")
+PAGES = ("start", "kiosk", "console", "display", "live", "ticket")
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -432,6 +432,9 @@ def test_every_page_passes_axe_without_serious_violations(
         if name == "ticket":
             page.goto(f"{server.url}/t/{ticket['id']}?lang={language}")
             expect(page.locator("#ticket-number")).to_have_text(ticket["label"])
+        elif name == "start":
+            page.goto(f"{server.url}/?lang={language}")
+            expect(page.locator("[data-branch=testhall]")).to_be_visible()
         else:
             device = {"kiosk": "kiosk", "display": "display"}.get(name)
             setup = f"&setup={server.device_token(device)}" if device and _auth(server) else ""

@@ -273,7 +273,7 @@ def test_the_live_view_shows_a_manager_the_floor_by_area_with_totals_and_names(
     live.goto(f"{hall.url}/live/{BRANCH}")
     sign_in(live, hall, "manager")
     expect(live.locator("#total-waiting")).to_have_text(str(sum(waiting.values())))
-    live.screenshot(path=shots / "live-hall-ka.png", full_page=True)
+    live.screenshot(path=shots / "live-hall-ka.png")
     rows = live.locator("#queues tbody tr")
     assert rows.count() == len(waiting), "rows only for services with people waiting"
     areas = live.locator("#queues table").evaluate_all("ts => ts.map(t => t.dataset.area)")
@@ -304,3 +304,34 @@ def test_an_operator_is_turned_away_from_the_live_view(browser: Any, hall: LiveS
     expect(live.locator("#managers-only")).to_be_visible()
     assert live.js_errors == []
     live.context.close()
+
+
+def test_a_citizens_phone_and_the_start_page_on_the_demo_hall(
+    browser: Any, hall: LiveServer, shots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    kiosk = {"Authorization": f"Bearer {hall.device_token('kiosk', BRANCH)}"}
+    ticket = httpx.post(
+        f"{hall.url}/api/v1/branches/{BRANCH}/tickets",
+        json={"service_id": "passport", "language": "ka"},
+        headers=kiosk,
+        timeout=30,
+    ).json()
+    phone = open_page(browser, PHONE)
+    phone.goto(f"{hall.url}/t/{ticket['id']}")
+    expect(phone.locator("#ticket-number")).to_have_text(ticket["label"])
+    expect(phone.locator("#people-ahead")).to_have_text(str(ticket["people_ahead"]))
+    phone.screenshot(path=shots / "ticket-hall-ka.png")
+    assert serious_violations(phone) == []
+    start = open_page(browser, CONSOLE)
+    start.goto(f"{hall.url}/")
+    expect(start.locator(".branch-item")).to_have_count(86)
+    start.fill("#branch-search", "შაშიან")
+    expect(start.locator(".branch-item")).to_have_count(1)
+    start.fill("#branch-search", "")
+    start.screenshot(path=shots / "start-ka.png")
+    assert serious_violations(start) == []
+    assert phone.js_errors == [] and start.js_errors == []
+    phone.context.close()
+    start.context.close()
