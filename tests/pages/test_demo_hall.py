@@ -162,6 +162,23 @@ def test_the_lobby_display_fits_a_1080p_tv_with_hundreds_waiting(
     display.context.close()
 
 
+def test_a_lobby_screen_can_show_only_its_own_areas(browser: Any, hall: LiveServer) -> None:
+    from playwright.sync_api import expect
+
+    catalog = hall.rigi.catalog
+    bank_counters = [c.id for c in catalog.branch(BRANCH).counters if c.area == "bank"]
+    bank_services = {s for c in bank_counters for s in catalog.profile(BRANCH, c)}
+    waiting = {s: n for s, n in waiting_counts(hall).items() if s in bank_services}
+    display = open_page(browser, TV)
+    token = hall.device_token("display", BRANCH)
+    display.goto(f"{hall.url}/display/{BRANCH}?area=bank&setup={token}")
+    expect(display.locator("#connection.live")).to_be_visible()
+    shown = display.locator("#waiting-list li").evaluate_all("ls => ls.map(l => l.dataset.service)")
+    assert set(shown) == set(waiting) and waiting
+    expect(display.locator("#waiting-total")).to_contain_text(str(sum(waiting.values())))
+    display.context.close()
+
+
 MAIN_ACTIONS = ("call-next", "recall", "start", "finish", "no-show", "open", "pause", "close")
 
 
