@@ -219,6 +219,23 @@ def test_the_console_fits_1366x768_and_enables_only_what_is_valid(
     console.context.close()
 
 
+@pytest.mark.parametrize("language", ["en", "ru", "az", "hy"])
+def test_the_console_fits_1366x768_in_every_language(
+    browser: Any, hall: LiveServer, language: str
+) -> None:
+    from playwright.sync_api import expect
+
+    console = open_page(browser, CONSOLE, language)
+    console.goto(f"{hall.url}/console/{BRANCH}?counter=q02&lang={language}")
+    sign_in(console, hall, "operator")
+    expect(console.locator("#counter-state")).to_be_visible()
+    for action in MAIN_ACTIONS:
+        box = console.locator(f"#action-{action}").bounding_box()
+        assert box is not None and box["y"] + box["height"] <= CONSOLE["height"], action
+    assert serious_violations(console) == []
+    console.context.close()
+
+
 @pytest.mark.parametrize(
     ("query", "first"),
     [
