@@ -39,7 +39,13 @@ EVERY_SERVICE = "*"
 DEFAULT_CENTRE_COUNTERS = 2
 DEFAULT_CENTRE_AREA = {
     "id": "main",
-    "name": {"ka": "მომსახურების დარბაზი", "en": "Service hall", "ru": "Зал обслуживания"},
+    "name": {
+        "ka": "მომსახურების დარბაზი",
+        "en": "Service hall",
+        "ru": "Зал обслуживания",
+        "az": "Xidmət zalı",
+        "hy": "Սպասարկման սրահ",
+    },
 }
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
@@ -332,7 +338,12 @@ def _read_centres(path: Path, problems: list[str]) -> dict[str, Branch]:
         document = {
             "id": f"cc{int(number):02d}-{_slug(village)}",
             "kind": "community_centre",
-            "name": {"ka": (row.get("name_ka") or "").strip(), "en": f"{village} Community Centre"},
+            "name": {"ka": (row.get("name_ka") or "").strip(), "en": f"{village} Community Centre"}
+            | {
+                lang: name
+                for lang in ("ru", "az", "hy")
+                if (name := _optional(row, f"name_{lang}"))
+            },
             "municipality": (row.get("municipality") or "").strip() or None,
             "areas": [DEFAULT_CENTRE_AREA],
             "counters": [
@@ -433,6 +444,11 @@ def _unknown_keys(
         for key in serves
         if key != EVERY_SERVICE and key not in services and key not in agencies
     }
+
+
+def _optional(row: Mapping[str, str | None], column: str) -> str | None:
+    """An optional CSV column's text, or None when absent or blank."""
+    return (row.get(column) or "").strip() or None
 
 
 def _slug(name: str) -> str:

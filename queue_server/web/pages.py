@@ -23,13 +23,16 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from queue_server.catalog.models import LANGUAGES
-from queue_server.errors import NotFound
+from queue_server.errors import Forbidden, NotFound, RigiError
+from queue_server.web.usage import recent_usage
 
 WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
 LOCALES_DIR = WEB_DIR / "locales"
 TEMPLATE = WEB_DIR / "templates" / "page.html"
+SEARCH_TERMS = WEB_DIR / "search_terms.json"
 DEFAULT_LANGUAGE = "ka"
+LIVE_VIEW_ROLES = frozenset({"manager", "admin"})
 TICKET_ID = re.compile(r"^[0-9a-f]{32}$")
 # Pages load only their own scripts, styles and feeds; inline JSON data blocks are not scripts.
 CONTENT_SECURITY_POLICY = (
@@ -56,13 +59,28 @@ def messages(language: str) -> dict[str, str]:
 
 
 @lru_cache(maxsize=1)
+def search_terms() -> dict[str, list[str]]:
+    """Service id → the extra words citizens type for it (abbreviations, everyday words)."""
+    terms: dict[str, Any] = json.loads(SEARCH_TERMS.read_text("utf-8"))
+    return {k: v for k, v in terms.items() if not k.startswith("_")}
+
+
+@lru_cache(maxsize=1)
 def _template() -> Template:
     return Template(TEMPLATE.read_text("utf-8"))
 
 
-def _language(request: Request, fallback: str = DEFAULT_LANGUAGE) -> str:
-    wanted = request.query_params.get("lang", fallback)
-    return wanted if wanted in LANGUAGES else DEFAULT_LANGUAGE
+def _language(request: Request, fallback: str | None = None) -> str:
+    """`?lang=`, else the fallback (a ticket's own language), else the browser's first language
+    that we speak, else Georgian."""
+    wanted = request.query_params.get("lang") or fallback
+    if wanted in LANGUAGES:
+        return wanted
+    for part in request.headers.get("accept-language", "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return DEFAULT_LANGUAGE
 
 
 def _json_for_html(data: Any) -> str:
@@ -71,7 +89,7 @@ def _json_for_html(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _render(page: str, language: str, boot: dict[str, Any]) -> HTMLResponse:
+def _render(page: str, language: str, boot: dict[str, Any], status_code: int = 200) -> HTMLResponse:
     catalogue = messages(language)
     boot = boot | {
         "page": page,
@@ -89,6 +107,7 @@ def _render(page: str, language: str, boot: dict[str, Any]) -> HTMLResponse:
     )
     return HTMLResponse(
         html,
+        status_code=status_code,
         headers={
             "Content-Security-Policy": CONTENT_SECURITY_POLICY,
             "Cache-Control": "no-store",
@@ -117,26 +136,68 @@ def _branch_boot(request: Request, branch_id: str) -> dict[str, Any]:
     for service in services:
         if service.agency not in agencies:
             agencies[service.agency] = _localized(catalog.agencies[service.agency].name)
+    areas = _service_areas(catalog, branch_id)
     return {
         "branch": {"id": branch.id, "name": _localized(branch.name)},
         "agencies": [{"id": k, "name": v} for k, v in agencies.items()],
+        "areas": [{"id": a.id, "name": _localized(a.name)} for a in branch.areas],
         "services": [
             {
                 "id": s.id,
                 "agency": s.agency,
                 "letter": s.letter,
                 "target_wait_min": s.target_wait_min,
+                "popularity": s.popularity,
+                "areas": areas.get(s.id, []),
+                "terms": search_terms().get(s.id, []),
                 "name": _localized(s.name),
             }
             for s in services
         ],
-        "counters": [{"id": c.id, "number": c.number} for c in branch.counters],
+        "counters": [{"id": c.id, "number": c.number, "area": c.area} for c in branch.counters],
     }
+
+
+def _service_areas(catalog: Any, branch_id: str) -> dict[str, list[str]]:
+    """Service id → the areas whose counters serve it first (with the highest weight), so a
+    generalist counter that takes "*" does not pull every service into its area."""
+    best: dict[str, float] = {}
+    areas: dict[str, list[str]] = {}
+    for counter in catalog.branch(branch_id).counters:
+        for service_id, weight in catalog.profile(branch_id, counter.id).items():
+            if weight > best.get(service_id, 0):
+                best[service_id] = weight
+                areas[service_id] = [counter.area]
+            elif weight == best[service_id] and counter.area not in areas[service_id]:
+                areas[service_id].append(counter.area)
+    return areas
+
+
+def _error_page(request: Request, error: RigiError, language: str | None = None) -> Response:
+    """A citizen who follows a stale link sees a page in their language, not raw JSON."""
+    boot = {"error": {"code": error.code, "status": error.status}}
+    return _render("error", language or _language(request), boot, status_code=error.status)
+
+
+def _may_watch_the_floor(request: Request) -> bool:
+    """The live view is for managers (and admins); a signed-in operator is turned away."""
+    principal = request.scope.get("rigi.principal")
+    role = getattr(getattr(principal, "role", None), "value", None)
+    return role is None or role in LIVE_VIEW_ROLES
 
 
 def _branch_page(page: str):  # type: ignore[no-untyped-def]
     async def handler(request: Request) -> Response:
-        boot = _branch_boot(request, request.path_params["branch"])
+        branch_id = request.path_params["branch"]
+        try:
+            boot = _branch_boot(request, branch_id)
+        except NotFound as error:
+            return _error_page(request, error)
+        if page == "kiosk":
+            boot["usage"] = await recent_usage(request.app.state.rigi, branch_id)
+        if page == "live" and not _may_watch_the_floor(request):
+            boot["forbidden"] = True
+            return _render(page, _language(request), boot, status_code=Forbidden.status)
         return _render(page, _language(request), boot)
 
     handler.__name__ = f"{page}_page"
@@ -147,11 +208,32 @@ def _branch_page(page: str):  # type: ignore[no-untyped-def]
 async def ticket_page(request: Request) -> Response:
     """A citizen's own ticket, in the language the ticket was taken in unless asked otherwise."""
     ticket_id = request.path_params["ticket_id"]
-    if not TICKET_ID.match(ticket_id):
-        raise NotFound("No such ticket.", code="unknown_ticket")
-    ticket = await request.app.state.rigi.store.ticket(ticket_id)
+    try:
+        if not TICKET_ID.match(ticket_id):
+            raise NotFound("No such ticket.", code="unknown_ticket")
+        ticket = await request.app.state.rigi.store.ticket(ticket_id)
+    except NotFound as error:
+        return _error_page(request, error)
     boot = _branch_boot(request, ticket["branch"]) | {"ticket_id": ticket_id}
-    return _render("ticket", _language(request, ticket.get("language", DEFAULT_LANGUAGE)), boot)
+    return _render("ticket", _language(request, ticket.get("language")), boot)
+
+
+async def start_page(request: Request) -> Response:
+    """`/`: the branches, each with the way to its kiosk, lobby screen, console and live view."""
+    catalog = request.app.state.rigi.catalog
+    branches = sorted(catalog.branches.values(), key=lambda b: (b.kind != "hall", b.name.get("en")))
+    boot = {
+        "branches": [
+            {
+                "id": b.id,
+                "kind": b.kind,
+                "name": _localized(b.name),
+                "municipality": b.municipality,
+            }
+            for b in branches
+        ]
+    }
+    return _render("start", _language(request), boot)
 
 
 async def ticket_qr(request: Request) -> Response:
@@ -159,7 +241,12 @@ async def ticket_qr(request: Request) -> Response:
     ticket_id = request.path_params["ticket_id"]
     if not TICKET_ID.match(ticket_id):
         raise NotFound("No such ticket.", code="unknown_ticket")
-    target = str(request.url_for("ticket_page", ticket_id=ticket_id))
+    # A phone off the office network must reach it: the public address, not the Host header.
+    public_url = request.app.state.rigi.settings.public_url
+    if public_url:
+        target = f"{public_url.rstrip('/')}/t/{ticket_id}"
+    else:
+        target = str(request.url_for("ticket_page", ticket_id=ticket_id))
     image = qrcode.make(
         target,
         image_factory=qrcode.image.svg.SvgPathImage,
@@ -172,7 +259,7 @@ async def ticket_qr(request: Request) -> Response:
     return Response(
         buffer.getvalue(),
         media_type="image/svg+xml",
-        headers={"Cache-Control": "public, max-age=86400"},
+        headers={"Cache-Control": "private, max-age=86400"},  # a ticket's own: no shared cache
     )
 
 
@@ -187,6 +274,7 @@ async def locale(request: Request) -> Response:
 def web_routes() -> list[BaseRoute]:
     """The pages, their static files, translation catalogues and ticket QR codes."""
     return [
+        Route("/", start_page, name="start_page"),
         Route("/kiosk/{branch}", _branch_page("kiosk"), name="kiosk_page"),
         Route("/console/{branch}", _branch_page("console"), name="console_page"),
         Route("/display/{branch}", _branch_page("display"), name="display_page"),

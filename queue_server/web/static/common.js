@@ -12,6 +12,13 @@ export function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 
+/** An API error in the page's language: its code's message, else the server's text. */
+export function errorText(error) {
+  if (error?.status === 0) return t("common.offline");
+  const key = `error.${error?.code}`;
+  return messages[key] ?? (error?.message || t("error.error"));
+}
+
 export function currentLanguage() {
   return language;
 }

@@ -4,6 +4,7 @@ import {
   api,
   boot,
   clockText,
+  errorText,
   Feed,
   h,
   languageSwitcher,
@@ -100,6 +101,7 @@ async function send(action, body) {
   state.error = null;
   try {
     const result = await api("POST", counterPath(action), body);
+    applyResult(action, result);
     state.message = result?.label
       ? t("console.done_ticket", { action: t(`console.did.${action}`), label: result.label })
       : t(`console.did.${action}`);
@@ -109,7 +111,7 @@ async function send(action, body) {
     if (error.status === 401 || error.status === 403) {
       state.auth = session.available ? "signed_out" : state.auth;
     }
-    state.error = error.status === 0 ? t("common.offline") : error.message || t("console.failed");
+    state.error = errorText(error);
   } finally {
     state.busy = false;
     render();
@@ -118,6 +120,22 @@ async function send(action, body) {
   const next = state.next;
   state.next = null;
   if (next && !state.error) act(next);
+}
+
+const IN_HAND = new Set(["called", "serving"]);
+
+/** Take the answer of an action as the new state at once (the counter feed confirms it a moment
+ *  later), so the buttons valid next are enabled without waiting for the feed. */
+function applyResult(action, result) {
+  if (!result) return;
+  if (["open", "pause", "close"].includes(action)) {
+    if (result.state && state.counter) {
+      state.counter = { ...state.counter, state: result.state, pause_reason: result.pause_reason };
+    }
+  } else if (result.status) {
+    state.current = IN_HAND.has(result.status) ? { ...(state.current ?? {}), ...result } : null;
+    if (result.status === "called") state.waiting = state.waiting.filter((w) => w.id !== result.id);
+  }
 }
 
 function chooseCounter(counterId) {
@@ -176,6 +194,26 @@ function counterChooser() {
   );
 }
 
+/** The actions valid now, from the counter's state and the visit in hand (the ticket life cycle:
+ *  called → recall, start, no-show, back to queue; serving → finish, transfer). */
+function validActions() {
+  const valid = new Set();
+  const counter = state.counter;
+  if (!counter) return valid;
+  const visit = state.current;
+  const open = counter.state === "open";
+  if (!open) valid.add("open");
+  if (open) valid.add("pause");
+  if (counter.state !== "closed" && !visit) valid.add("close");
+  if (open && !visit) {
+    valid.add("call-next");
+    if (state.waiting.length) valid.add("call");
+  }
+  if (visit?.status === "called") ["recall", "start", "no-show", "recycle"].forEach((a) => valid.add(a));
+  if (visit?.status === "serving") ["finish", "transfer"].forEach((a) => valid.add(a));
+  return valid;
+}
+
 function actionButton(action) {
   return h(
     "button",
@@ -184,7 +222,7 @@ function actionButton(action) {
       class: action.primary ? "primary action" : "action",
       id: `action-${action.id}`,
       "aria-keyshortcuts": action.key.toUpperCase(),
-      disabled: state.busy || !state.counterId,
+      disabled: state.busy || !state.counterId || !validActions().has(action.id),
       onclick: () => act(action.id),
     },
     t(action.label),
@@ -201,11 +239,13 @@ function currentVisit() {
     "section",
     { class: "current", "aria-labelledby": "current-heading" },
     h("h2", { id: "current-heading" }, t("console.current")),
-    h("p", { class: "ticket-number", id: "current-label" }, visit.label),
-    h("p", { class: "service-name" }, visit.service_name),
-    h("p", {}, t(`status.${visit.status}`), visit.recalls ? ` · ${t("console.recalls", { n: visit.recalls })}` : ""),
-    h("p", { class: "timer" }, t("console.since_called"), " ",
-      h("span", { id: "visit-timer", "data-since": visit.called_at ?? "" }, timerText(visit.called_at))),
+    h("div", { class: "visit" },
+      h("p", { class: "ticket-number", id: "current-label" }, visit.label),
+      h("div", {},
+        h("p", { class: "service-name" }, visit.service_name),
+        h("p", {}, t(`status.${visit.status}`), visit.recalls ? ` · ${t("console.recalls", { n: visit.recalls })}` : ""),
+        h("p", { class: "timer" }, t("console.since_called"), " ",
+          h("span", { id: "visit-timer", "data-since": visit.called_at ?? "" }, timerText(visit.called_at))))),
   );
 }
 
@@ -232,7 +272,7 @@ function waitingList() {
         " ", h("span", { class: "visually-hidden" }, t(`level.${level}`))),
       h("td", {}, h("button", {
         type: "button", class: "small",
-        disabled: state.busy,
+        disabled: state.busy || !validActions().has("call"),
         "aria-label": t("console.call_this", { label: ticket.label }),
         onclick: () => send("call", { ticket_id: ticket.id }),
       }, t("console.call"))),
@@ -243,29 +283,26 @@ function waitingList() {
     { class: "waiting", "aria-labelledby": "waiting-heading" },
     h("h2", { id: "waiting-heading" }, t("console.waiting", { n: state.waiting.length })),
     rows.length
-      ? h("table", { id: "waiting-table" },
+      ? h("div", { class: "scroll", tabindex: 0, role: "region", "aria-labelledby": "waiting-heading" },
+        h("table", { id: "waiting-table" },
           h("thead", {}, h("tr", {},
             h("th", { scope: "col" }, t("common.ticket")),
             h("th", { scope: "col" }, t("common.service")),
             h("th", { scope: "col" }, t("common.priority")),
             h("th", { scope: "col" }, t("console.waited")),
             h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, t("console.call"))))),
-          h("tbody", {}, rows))
+          h("tbody", {}, rows)))
       : h("p", { class: "empty" }, t("console.queue_empty")),
   );
 }
 
 function workArea() {
-  const counter = state.counter;
   const outcomes = ["served", "not_served", "referred"];
   return [
-    h("p", { class: "counter-state", id: "counter-state", role: "status" },
-      counter ? t("console.state_is", { n: counter.number, state: t(`counter.${counter.state}`) }) : t("common.loading"),
-      counter?.pause_reason ? ` — ${counter.pause_reason}` : ""),
     h("div", { class: "console-grid" },
-      h("div", {},
+      h("div", { class: "work" },
         currentVisit(),
-        h("div", { class: "actions", role: "group", "aria-label": t("console.actions") },
+        h("div", { class: "actions visit-actions", role: "group", "aria-label": t("console.actions") },
           ACTIONS.slice(0, 7).map(actionButton)),
         h("fieldset", { class: "outcome" },
           h("legend", {}, t("console.outcome")),
@@ -273,7 +310,7 @@ function workArea() {
             h("input", { type: "radio", name: "outcome", value: outcome, checked: state.outcome === outcome,
               onchange: () => { state.outcome = outcome; } }),
             " ", t(`outcome.${outcome}`)))),
-        h("div", { class: "field" },
+        h("div", { class: "field inline" },
           h("label", { for: "transfer-target" }, t("console.transfer_to")),
           h("select", { id: "transfer-target" },
             h("option", { value: "" }, "—"),
@@ -283,18 +320,33 @@ function workArea() {
               h("option", { value: `counter:${c.id}` }, t("console.counter_n", { n: c.number })))))),
         h("div", { class: "field inline" },
           h("label", { for: "call-label" }, t("console.call_ticket_label")),
-          h("input", { id: "call-label", autocomplete: "off", placeholder: "A012" }),
-          actionButton(ACTIONS[7])),
-        h("div", { class: "field inline" },
-          h("label", { for: "pause-reason" }, t("console.pause_reason")),
-          h("input", { id: "pause-reason", autocomplete: "off", maxlength: 200 }),
-          actionButton(ACTIONS[9])),
-        h("div", { class: "actions", role: "group", "aria-label": t("console.counter") },
-          actionButton(ACTIONS[8]), actionButton(ACTIONS[10]))),
+          h("input", { id: "call-label", autocomplete: "off", placeholder: "A012", size: 6 }),
+          actionButton(ACTIONS[7]))),
       waitingList()),
     h("details", { class: "shortcuts" }, h("summary", {}, t("console.shortcuts")),
       h("ul", {}, ACTIONS.map((a) => h("li", {}, h("kbd", {}, a.key.toUpperCase()), " ", t(a.label))))),
   ];
+}
+
+/** The counter line: which counter, its state, and open / pause (with a reason) / close. */
+function counterLine() {
+  const counter = state.counter;
+  return h("div", { class: "counter-line" },
+    counterChooser(),
+    state.counterId
+      ? [
+          h("p", { class: "counter-state", id: "counter-state", role: "status" },
+            counter ? t("console.state_is", { n: counter.number, state: t(`counter.${counter.state}`) }) : t("common.loading"),
+            counter?.pause_reason ? ` — ${counter.pause_reason}` : ""),
+          h("div", { class: "actions counter-actions", role: "group", "aria-label": t("console.counter") },
+            actionButton(ACTIONS[8]),
+            h("label", { for: "pause-reason", class: "visually-hidden" }, t("console.pause_reason")),
+            h("input", { id: "pause-reason", autocomplete: "off", maxlength: 200, size: 14,
+              placeholder: t("console.pause_reason") }),
+            actionButton(ACTIONS[9]),
+            actionButton(ACTIONS[10])),
+        ]
+      : null);
 }
 
 function render() {
@@ -315,8 +367,8 @@ function render() {
             " ", h("button", { type: "button", class: "small", onclick: async () => {
               await signOut(); state.auth = "signed_out"; render(); } }, t("console.signout")))
         : null,
-      h("p", { class: "connection", id: "connection", role: "status" }, state.counterId ? t(`display.${state.connection}`) : "")),
-    languageSwitcher(),
+      h("p", { class: "connection", id: "connection", role: "status" }, state.counterId ? t(`display.${state.connection}`) : ""),
+      languageSwitcher()),
     state.error ? h("p", { class: "error", role: "alert", id: "error" }, state.error) : null,
     state.message && !state.error ? h("p", { class: "notice", role: "status", id: "message" }, state.message) : null,
     needsSignIn
@@ -328,7 +380,7 @@ function render() {
           else render();
         })
       : null,
-    !needsSignIn && state.auth !== "checking" ? counterChooser() : null,
+    !needsSignIn && state.auth !== "checking" ? counterLine() : null,
     !needsSignIn && state.counterId ? workArea() : null,
   ].flat(Infinity).filter(Boolean));
   if (field("pause-reason")) field("pause-reason").value = keep.reason;
@@ -353,6 +405,13 @@ document.addEventListener("keydown", (event) => {
   const action = ACTIONS.find((a) => a.key === event.key.toLowerCase());
   if (!action) return;
   event.preventDefault();
+  // A key pressed while a request runs is queued (its validity is known only after); otherwise
+  // an action not valid now says why instead of sending a request that must fail.
+  if (!state.busy && !validActions().has(action.id)) {
+    state.error = t("console.not_now", { action: t(action.label) });
+    render();
+    return;
+  }
   // Actions that need a detail put the cursor in its field; the others act at once.
   if (action.id === "pause") field("pause-reason").focus();
   else if (action.id === "call") field("call-label").focus();

@@ -133,18 +133,37 @@ function callTile(call, big) {
   );
 }
 
+/** The services this screen shows: all of the branch's, or those of `?area=` (comma-separated
+ *  area ids: a service belongs to an area when one of the area's counters serves it). */
+function screenServices() {
+  const wanted = new URLSearchParams(location.search).get("area");
+  if (!wanted) return boot.services;
+  const areas = new Set(wanted.split(","));
+  const ids = new Set(boot.services.filter((s) => (s.areas ?? []).some((a) => areas.has(a))).map((s) => s.id));
+  return boot.services.filter((s) => ids.has(s.id));
+}
+
+/** Queue rows only for services with people waiting, the longest queue first. */
+function waitingRows() {
+  return screenServices()
+    .map((service) => ({ service, count: board.waiting[service.id] ?? 0 }))
+    .filter((row) => row.count > 0)
+    .sort((a, b) => b.count - a.count || a.service.letter.localeCompare(b.service.letter))
+    .map(({ service, count }) =>
+      h(
+        "li",
+        { "data-service": service.id },
+        h("span", { class: "letter" }, service.letter),
+        h("span", { class: "name" }, localized(service.name)),
+        h("span", { class: "count" }, count),
+      ),
+    );
+}
+
 function render() {
   const calls = board.calls;
-  const waiting = boot.services.map((service) =>
-    h(
-      "li",
-      { "data-service": service.id },
-      h("span", { class: "letter" }, service.letter),
-      h("span", { class: "name" }, localized(service.name)),
-      h("span", { class: "count" }, board.waiting[service.id] ?? 0),
-    ),
-  );
-  show(app, 
+  const rows = waitingRows();
+  show(app,
     h(
       "header",
       { class: "bar" },
@@ -173,15 +192,92 @@ function render() {
       h(
         "section",
         { class: "waiting", "aria-labelledby": "waiting-heading" },
-        h("h2", { id: "waiting-heading" }, t("display.waiting")),
-        h("ul", { class: "waiting-list" }, waiting),
+        h(
+          "h2",
+          { id: "waiting-heading" },
+          t("display.waiting"),
+          " ",
+          h("span", { class: "total", id: "waiting-total" }, t("display.people", { n: totalWaiting() })),
+          h("span", { class: "page-of", id: "waiting-page" }),
+        ),
+        rows.length
+          ? h("ul", { class: "waiting-list", id: "waiting-list" }, rows)
+          : h("p", { class: "empty" }, t("display.nobody_waiting")),
       ),
     ),
     liveRegion,
   );
   document.body.dataset.seq = board.seq ?? "";
   renderSoundButton();
+  fitEarlierCalls();
+  paginate();
 }
+
+/** Show only the earlier calls that fit their box whole (the newest first); never a cut tile. */
+function fitEarlierCalls() {
+  const list = document.querySelector(".small-calls");
+  if (!list) return;
+  const bottom = list.getBoundingClientRect().bottom;
+  for (const tile of list.children) {
+    tile.hidden = false;
+    if (tile.getBoundingClientRect().bottom > bottom + 1) tile.hidden = true;
+  }
+}
+
+function totalWaiting() {
+  const shown = new Set(screenServices().map((s) => s.id));
+  return Object.entries(board.waiting).reduce((sum, [id, n]) => sum + (shown.has(id) ? n : 0), 0);
+}
+
+// ---- pages of queue rows: the screen never scrolls; what does not fit rotates -----------------
+
+const PAGE_MS = 8_000;
+const pages = { count: 1, current: 0, timer: null };
+
+/** Split the queue rows into pages that fit the list's box, and show the current page. */
+function paginate() {
+  const list = document.getElementById("waiting-list");
+  const indicator = document.getElementById("waiting-page");
+  if (!list) {
+    pages.count = 1;
+    if (indicator) indicator.textContent = "";
+    return;
+  }
+  const items = [...list.children];
+  for (const item of items) item.hidden = false;
+  const room = list.clientHeight;
+  let page = 0;
+  let used = 0;
+  for (const item of items) {
+    const height = item.offsetHeight;
+    if (used > 0 && used + height > room) {
+      page += 1;
+      used = 0;
+    }
+    item.dataset.page = String(page);
+    used += height;
+  }
+  pages.count = page + 1;
+  if (pages.current >= pages.count) pages.current = 0;
+  for (const item of items) item.hidden = Number(item.dataset.page) !== pages.current;
+  if (indicator) {
+    indicator.textContent = pages.count > 1 ? t("display.page_of", { page: pages.current + 1, pages: pages.count }) : "";
+  }
+  list.dataset.pages = String(pages.count);
+  list.dataset.page = String(pages.current);
+}
+
+function turnPage() {
+  if (pages.count <= 1) return;
+  pages.current = (pages.current + 1) % pages.count;
+  paginate();
+}
+
+pages.timer = setInterval(turnPage, PAGE_MS);
+window.addEventListener("resize", () => {
+  fitEarlierCalls();
+  paginate();
+});
 
 function clock() {
   return new Intl.DateTimeFormat(document.documentElement.lang, {
@@ -246,4 +342,4 @@ setInterval(() => {
 }, 1000);
 render();
 feed.start();
-window.rigiDisplay = { board, feed };
+window.rigiDisplay = { board, feed, pages, turnPage };

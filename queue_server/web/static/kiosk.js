@@ -1,5 +1,6 @@
-// The ticket kiosk: language, service (grouped by agency, searchable in any language),
-// priority, then the ticket: number, people ahead, wait, a QR code and the printer's state.
+// The ticket kiosk: language, service (the branch's most used first, or found by a search that
+// reads any alphabet, typos and synonyms), priority, then the ticket: number, people ahead, wait,
+// a QR code and the printer's state. Without its device token it says it is not set up.
 import {
   api,
   boot,
@@ -13,28 +14,28 @@ import {
   t,
 } from "./common.js";
 
+import { Keyboard } from "./keyboard.js";
+import { rankServices, searchIndex } from "./search.js";
+
 const RESULT_SHOWN_MS = 45_000;
+const MOST_USED = 18;
 const token = deviceToken();
 const app = document.getElementById("app");
-const state = { screen: "choose", query: "", priority: false, ticket: null, error: null };
+const state = {
+  screen: token ? "choose" : "needs_setup",
+  query: "",
+  priority: false,
+  all: false,
+  keyboard: false,
+  ticket: null,
+  error: null,
+};
 let ticketFeed = null;
 let resetTimer = null;
-
-function fold(text) {
-  return (text || "").toLocaleLowerCase().normalize("NFKD").replace(/\p{M}/gu, "");
-}
-
-function matches(service, agency, query) {
-  if (!query) return true;
-  const haystack = [
-    service.letter,
-    ...Object.values(service.name),
-    ...Object.values(agency?.name ?? {}),
-  ]
-    .filter(Boolean)
-    .map(fold);
-  return haystack.some((text) => text.includes(query));
-}
+const agencies = new Map(boot.agencies.map((agency) => [agency.id, agency]));
+const index = boot.services.map((service) => searchIndex(service, agencies.get(service.agency)?.name));
+const usage = (service) => (boot.usage?.[service.id] ?? 0) * 1000 + (service.popularity ?? 0);
+const byUse = [...boot.services].sort((a, b) => usage(b) - usage(a));
 
 function newKey() {
   if (crypto.randomUUID && window.isSecureContext) return crypto.randomUUID();
@@ -73,6 +74,7 @@ async function take(service) {
     );
     showTicket(ticket);
   } catch (error) {
+    if (error.status === 401 || error.status === 403) state.screen = "needs_setup";
     state.error = error.status === 0 ? t("common.offline") : t("kiosk.error");
     render();
   }
@@ -100,58 +102,80 @@ function reset() {
   ticketFeed?.stop();
   ticketFeed = null;
   clearTimeout(resetTimer);
-  Object.assign(state, { screen: "choose", query: "", priority: false, ticket: null, error: null });
+  Object.assign(state, {
+    screen: "choose", query: "", priority: false, all: false, keyboard: false, ticket: null, error: null,
+  });
   if (document.documentElement.lang !== "ka") setLanguage("ka");
   else render();
 }
 
-function chooseScreen() {
-  const query = fold(state.query.trim());
-  const agencies = new Map(boot.agencies.map((agency) => [agency.id, agency]));
-  const groups = [];
-  for (const agency of boot.agencies) {
-    const services = boot.services.filter(
-      (service) => service.agency === agency.id && matches(service, agencies.get(agency.id), query),
-    );
-    if (services.length === 0) continue;
-    groups.push(
-      h(
-        "section",
-        { class: "agency", "aria-labelledby": `agency-${agency.id}` },
-        h("h2", { id: `agency-${agency.id}` }, localized(agency.name)),
-        h(
-          "div",
-          { class: "services" },
-          services.map((service) =>
-            h(
-              "button",
-              {
-                type: "button",
-                class: "service",
-                "data-service": service.id,
-                onclick: () => take(service),
-              },
-              h("span", { class: "letter", "aria-hidden": "true" }, service.letter),
-              h("span", { class: "name" }, localized(service.name)),
-            ),
-          ),
-        ),
-      ),
-    );
+function serviceButton(service, first = false) {
+  return h(
+    "button",
+    {
+      type: "button",
+      class: first ? "service best" : "service",
+      "data-service": service.id,
+      onclick: () => take(service),
+    },
+    h("span", { class: "letter", "aria-hidden": "true" }, service.letter),
+    h("span", { class: "name" }, localized(service.name)),
+  );
+}
+
+function setQuery(query) {
+  state.query = query;
+  render();
+  const again = document.getElementById("search");
+  if (!again) return;
+  again.focus({ preventScroll: true });
+  again.setSelectionRange(again.value.length, again.value.length);
+}
+
+const keyboard = new Keyboard({
+  type: (text) => setQuery(state.query + text),
+  erase: () => setQuery(state.query.slice(0, -1)),
+  clear: () => setQuery(""),
+});
+
+function serviceList() {
+  if (state.query.trim()) {
+    const found = rankServices(index, state.query, usage);
+    return found.length
+      ? h("section", { "aria-labelledby": "results-heading" },
+          h("h2", { id: "results-heading", role: "status" }, t("kiosk.found", { n: found.length })),
+          h("div", { class: "services", id: "results" }, found.map((s, i) => serviceButton(s, i === 0))))
+      : h("p", { class: "empty", role: "status" }, t("kiosk.no_match"));
   }
+  const language = document.documentElement.lang;
+  const everything = [...boot.services].sort((a, b) =>
+    localized(a.name).localeCompare(localized(b.name), language),
+  );
+  return [
+    h("section", { "aria-labelledby": "most-used-heading" },
+      h("h2", { id: "most-used-heading" }, t("kiosk.most_used")),
+      h("div", { class: "services", id: "most-used" }, byUse.slice(0, MOST_USED).map((s) => serviceButton(s)))),
+    h("button", {
+      type: "button", id: "all-services", class: "toggle-all", "aria-expanded": String(state.all),
+      onclick: () => { state.all = !state.all; render(); },
+    }, t(state.all ? "kiosk.fewer_services" : "kiosk.all_services", { n: boot.services.length })),
+    state.all
+      ? h("section", { "aria-labelledby": "all-heading" },
+          h("h2", { id: "all-heading" }, t("kiosk.all_heading")),
+          h("div", { class: "services compact", id: "all" }, everything.map((s) => serviceButton(s))))
+      : null,
+  ];
+}
+
+function chooseScreen() {
   const search = h("input", {
     id: "search",
     type: "search",
     autocomplete: "off",
+    spellcheck: "false",
     value: state.query,
     placeholder: t("kiosk.search_placeholder"),
-    oninput: (event) => {
-      state.query = event.target.value;
-      render();
-      const again = document.getElementById("search");
-      again.focus();
-      again.setSelectionRange(again.value.length, again.value.length);
-    },
+    oninput: (event) => setQuery(event.target.value),
   });
   return [
     h(
@@ -168,7 +192,13 @@ function chooseScreen() {
         "div",
         { class: "field search-field" },
         h("label", { for: "search" }, t("kiosk.search")),
-        search,
+        h("div", { class: "search-row" },
+          search,
+          h("button", {
+            type: "button", id: "keyboard-toggle", class: "keyboard-toggle", "aria-pressed": String(state.keyboard),
+            "aria-controls": state.keyboard ? "keyboard" : null,
+            onclick: () => { state.keyboard = !state.keyboard; render(); },
+          }, h("span", { "aria-hidden": "true" }, "⌨ "), t("kiosk.keyboard"))),
       ),
       // Priority is granted at a kiosk (or by staff), never claimed from a phone (no token).
       Boolean(token) &&
@@ -195,9 +225,21 @@ function chooseScreen() {
         ),
       ),
     ),
+    state.keyboard ? keyboard.element(document.documentElement.lang) : null,
     state.error ? h("p", { class: "error", role: "alert" }, state.error) : null,
-    h("p", { class: "lead" }, t("kiosk.choose_service")),
-    groups.length ? groups : h("p", { class: "empty", role: "status" }, t("kiosk.no_match")),
+    serviceList(),
+  ];
+}
+
+/** Shown instead of tickets when the kiosk has no device token: it must not issue anonymously. */
+function setupScreen() {
+  return [
+    h("header", { class: "bar" }, h("h1", {}, t("kiosk.not_set_up")),
+      h("p", { class: "branch" }, localized(boot.branch.name))),
+    languageSwitcher(),
+    h("div", { class: "notice warn", id: "not-set-up", role: "alert" },
+      h("p", {}, t("kiosk.not_set_up_citizen"))),
+    h("p", {}, t("kiosk.not_set_up_staff")),
   ];
 }
 
@@ -279,10 +321,27 @@ function ticketScreen() {
 }
 
 function render() {
-  app.replaceChildren(...[state.screen === "ticket" ? ticketScreen() : chooseScreen()].flat(Infinity).filter(Boolean));
+  const screens = { ticket: ticketScreen, needs_setup: setupScreen, choose: chooseScreen };
+  app.replaceChildren(...[screens[state.screen]()].flat(Infinity).filter(Boolean));
   app.className = `kiosk screen-${state.screen}`;
   if (state.screen === "ticket") document.getElementById("done").focus({ preventScroll: true });
 }
 
+/** Whether the server knows the kiosk's token. A token that matches no live device counts as
+ *  nobody (401), where a known kiosk is only refused a staff route (403); the server would
+ *  otherwise issue its tickets as an anonymous phone's. */
+async function checkToken() {
+  if (!token) return;
+  try {
+    await api("GET", "/api/v1/session", undefined, { token });
+  } catch (error) {
+    if (error.status === 401) {
+      state.screen = "needs_setup";
+      render();
+    }
+  }
+}
+
 onLanguageChange(render);
 render();
+checkToken();

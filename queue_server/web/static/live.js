@@ -1,16 +1,18 @@
-// The branch live view for managers: every counter and every queue against its target, with
-// alerts when a target is broken. Refreshed on every board event and every few seconds (waits
-// grow with time even when nothing happens).
+// The branch live view for managers: totals, alerts (a broken target, a printer without paper),
+// the queues with people waiting and the counters, both grouped by area, and printer health.
+// Refreshed on every board event and every few seconds (waits grow even when nothing happens).
 import {
   api,
   boot,
   deviceToken,
+  errorText,
   Feed,
   h,
   languageSwitcher,
   loadSession,
   session,
   signInForm,
+  signOut,
   localized,
   onLanguageChange,
   show,
@@ -20,11 +22,23 @@ import {
 const REFRESH_MS = 10_000;
 const DEBOUNCE_MS = 300;
 const NEAR_TARGET = 0.8;
+const MANAGERS = new Set(["manager", "admin"]);
 const app = document.getElementById("app");
 const services = new Map(boot.services.map((s) => [s.id, s]));
+const areaNames = new Map((boot.areas ?? []).map((a) => [a.id, a.name]));
 const base = `/api/v1/branches/${encodeURIComponent(boot.branch.id)}`;
 const token = deviceToken();
-const state = { needsSignIn: false, counters: [], queues: [], error: null, updated: null, connection: "connecting" };
+const state = {
+  needsSignIn: false,
+  notManager: Boolean(boot.forbidden),
+  counters: [],
+  queues: [],
+  printers: null,
+  devices: new Map(),
+  error: null,
+  updated: null,
+  connection: "connecting",
+};
 let pending = null;
 // counter id → label of its latest call, learnt from the board feed (a counter's visit in hand
 // is its latest call; boards carry no ticket ids)
@@ -38,18 +52,31 @@ function level(queue) {
 }
 
 const ICONS = { ok: "✓", near: "◐", over: "⚠", open: "●", paused: "Ⅱ", closed: "○" };
+const LEVEL_ORDER = { over: 0, near: 1, ok: 2 };
 
 async function refresh() {
+  if (session.user && !MANAGERS.has(session.user.role)) {
+    state.notManager = true;
+    render();
+    return;
+  }
   try {
     const [counters, queues] = await Promise.all([
       api("GET", `${base}/counters`, undefined, { token }),
       api("GET", `${base}/queues`, undefined, { token }),
     ]);
-    Object.assign(state, { counters, queues, error: null, updated: new Date() });
+    // Printer health and device names are extras: the floor shows without them.
+    const [printers, devices] = await Promise.allSettled([
+      api("GET", `${base}/printers`, undefined, { token }),
+      api("GET", `${base}/devices`, undefined, { token }),
+    ]);
+    Object.assign(state, { counters, queues, error: null, updated: new Date(), notManager: false });
+    state.printers = printers.status === "fulfilled" ? printers.value : null;
+    if (devices.status === "fulfilled") state.devices = new Map(devices.value.map((d) => [d.id, d.name]));
   } catch (error) {
     state.needsSignIn = error.status === 401;
     state.error =
-      error.status === 401 || error.status === 403 ? t("live.signin_needed") : t("common.offline");
+      error.status === 401 || error.status === 403 ? t("live.signin_needed") : errorText(error);
   }
   render();
 }
@@ -63,65 +90,169 @@ function minutes(seconds) {
   return Math.floor(seconds / 60);
 }
 
+/** A person as staff know them: "operator:nino" → "nino". */
+function personName(actor) {
+  if (!actor) return "—";
+  const name = actor.includes(":") ? actor.slice(actor.indexOf(":") + 1) : actor;
+  return name;
+}
+
+function areaOf(serviceId) {
+  return services.get(serviceId)?.areas?.[0] ?? "other";
+}
+
+function areaTitle(areaId) {
+  return areaId === "other" ? t("live.other_area") : localized(areaNames.get(areaId)) || areaId;
+}
+
+/** Group items by area, in the branch's order of areas. */
+function byArea(items, areaOfItem) {
+  const groups = new Map([...(boot.areas ?? []).map((a) => [a.id, []]), ["other", []]]);
+  for (const item of items) {
+    const area = areaOfItem(item);
+    (groups.get(area) ?? groups.get("other")).push(item);
+  }
+  return [...groups].filter(([, list]) => list.length);
+}
+
+function totals() {
+  const waiting = state.queues.reduce((sum, q) => sum + q.waiting, 0);
+  const longest = Math.max(0, ...state.queues.map((q) => q.longest_wait_s ?? 0));
+  const count = (st) => state.counters.filter((c) => c.state === st).length;
+  const facts = [
+    ["total-waiting", t("live.total_waiting"), waiting],
+    ["total-queues", t("live.total_queues"), state.queues.filter((q) => q.waiting).length],
+    ["total-open", t("live.total_open"), `${count("open")} / ${state.counters.length}`],
+    ["total-paused", t("live.total_paused"), count("paused")],
+    ["total-longest", t("live.longest"), t("common.minutes", { n: minutes(longest) })],
+    ["total-over", t("live.total_over"), state.queues.filter((q) => level(q) === "over").length],
+  ];
+  return h("section", { class: "totals", "aria-labelledby": "totals-heading" },
+    h("h2", { id: "totals-heading", class: "visually-hidden" }, t("live.totals")),
+    h("dl", { class: "total-list" }, facts.map(([id, label, value]) =>
+      h("div", { class: "total" }, h("dt", {}, label), h("dd", { id }, value)))));
+}
+
+function printerProblems() {
+  return (state.printers ?? []).filter((p) => !p.connected || p.online === false || p.paper === "out" || p.paper === "near_end");
+}
+
+function printerName(printer) {
+  return state.devices.get(printer.id) ?? printer.id;
+}
+
+function alerts() {
+  const over = state.queues.filter((q) => level(q) === "over");
+  const printers = printerProblems();
+  const items = [
+    ...over.map((q) => h("li", { class: "alert" },
+      h("span", { "aria-hidden": "true" }, "⚠ "),
+      t("live.alert_text", {
+        service: `${q.letter} · ${localized(services.get(q.service_id)?.name)}`,
+        waited: minutes(q.longest_wait_s),
+        target: minutes(q.target_wait_s),
+        n: q.waiting,
+      }))),
+    ...printers.map((p) => h("li", { class: "alert", "data-printer": p.id },
+      h("span", { "aria-hidden": "true" }, "⚠ "),
+      t("live.printer_alert", { name: printerName(p), problem: printerState(p) }))),
+  ];
+  return h("section", { class: "alerts", "aria-labelledby": "alerts-heading", "aria-live": "polite" },
+    h("h2", { id: "alerts-heading" }, t("live.alerts")),
+    items.length
+      ? h("ul", { id: "alerts" }, items)
+      : h("p", { class: "ok-line" }, h("span", { "aria-hidden": "true" }, "✓ "), t("live.no_alerts")));
+}
+
+function queuesSection() {
+  const waiting = state.queues
+    .filter((q) => q.waiting > 0)
+    .sort((a, b) => LEVEL_ORDER[level(a)] - LEVEL_ORDER[level(b)] || b.longest_wait_s - a.longest_wait_s);
+  const groups = byArea(waiting, (q) => areaOf(q.service_id));
+  return h("section", { "aria-labelledby": "queues-heading", id: "queues" },
+    h("h2", { id: "queues-heading" }, t("live.queues")),
+    groups.length ? null : h("p", { class: "empty" }, t("live.nobody_waiting")),
+    groups.map(([area, queues]) => h("table", { class: "area-queues", "data-area": area },
+      h("caption", {}, areaTitle(area), " · ", t("live.people", { n: queues.reduce((s, q) => s + q.waiting, 0) })),
+      h("thead", {}, h("tr", {},
+        h("th", { scope: "col" }, t("common.service")),
+        h("th", { scope: "col", class: "num" }, t("live.waiting")),
+        h("th", { scope: "col", class: "num" }, t("live.longest_of_target")),
+        h("th", { scope: "col" }, t("common.status")))),
+      h("tbody", {}, queues.map((q) => {
+        const lvl = level(q);
+        const name = `${q.letter} · ${localized(services.get(q.service_id)?.name)}`;
+        return h("tr", { class: `level-row ${lvl}`, "data-service": q.service_id },
+          h("th", { scope: "row", title: name }, name),
+          h("td", { class: "num" }, q.waiting),
+          h("td", { class: "num" }, t("console.wait_of_target", { waited: minutes(q.longest_wait_s), target: minutes(q.target_wait_s) })),
+          h("td", { class: `level ${lvl}` }, h("span", { "aria-hidden": "true" }, `${ICONS[lvl]} `),
+            h("span", { class: lvl === "ok" ? "visually-hidden" : null }, t(`level.${lvl}`))));
+      })))));
+}
+
+function countersSection() {
+  const groups = byArea(state.counters, (c) => (areaNames.has(c.area) ? c.area : "other"));
+  return h("section", { "aria-labelledby": "counters-heading", id: "counters" },
+    h("h2", { id: "counters-heading" }, t("live.counters")),
+    groups.map(([area, counters]) => h("div", { class: "area-counters", "data-area": area },
+      h("h3", {}, areaTitle(area)),
+      h("ul", { class: "counter-tiles" }, counters.map((c) => h("li", { class: `counter-tile ${c.state}`, "data-counter": c.counter_id },
+        h("span", { class: "number" }, t("console.counter_n", { n: c.number })),
+        h("span", { class: `state ${c.state}` }, h("span", { "aria-hidden": "true" }, `${ICONS[c.state] ?? ""} `),
+          t(`counter.${c.state}`), c.pause_reason ? ` — ${c.pause_reason}` : ""),
+        h("span", { class: "operator" }, personName(c.operator)),
+        h("span", { class: "current" }, c.current_ticket_id ? (callLabels.get(c.counter_id) ?? "●") : "—")))))));
+}
+
+function printerState(printer) {
+  if (!printer.connected) return t("live.printer_disconnected");
+  if (printer.online === false) return t("live.printer_offline");
+  return t(`live.paper_${printer.paper}`);
+}
+
+function printersSection() {
+  if (state.printers === null) return null;
+  return h("section", { "aria-labelledby": "printers-heading", id: "printers" },
+    h("h2", { id: "printers-heading" }, t("live.printers")),
+    state.printers.length
+      ? h("ul", { class: "printer-list" }, state.printers.map((p) => {
+          const problem = printerProblems().includes(p);
+          return h("li", { class: problem ? "printer problem" : "printer", "data-printer": p.id },
+            h("span", { "aria-hidden": "true" }, problem ? "⚠ " : "✓ "),
+            h("strong", {}, printerName(p)), " — ", printerState(p),
+            p.kiosks.length ? ` (${p.kiosks.map((k) => state.devices.get(k) ?? k).join(", ")})` : "");
+        }))
+      : h("p", { class: "empty" }, t("live.no_printers")));
+}
+
 function render() {
-  const alerts = state.queues.filter((q) => level(q) === "over");
   app.className = "live";
-  show(app, 
+  const signedInElsewhere = state.notManager;
+  show(app,
     h("header", { class: "bar" },
       h("h1", {}, t("live.title")),
       h("p", { class: "branch" }, localized(boot.branch.name)),
-      h("p", { class: "connection", role: "status", id: "connection" }, t(`display.${state.connection}`))),
-    languageSwitcher(),
-    state.error ? h("p", { class: "error", role: "alert" }, state.error) : null,
-    state.needsSignIn && !session.user ? signInForm(() => { state.needsSignIn = false; refresh(); feed.reconnectNow(); }) : null,
-    h("section", { class: "alerts", "aria-labelledby": "alerts-heading", "aria-live": "polite" },
-      h("h2", { id: "alerts-heading" }, t("live.alerts")),
-      alerts.length
-        ? h("ul", { id: "alerts" }, alerts.map((q) => h("li", { class: "alert" },
-            h("span", { "aria-hidden": "true" }, "⚠ "),
-            t("live.alert_text", {
-              service: `${q.letter} · ${localized(services.get(q.service_id)?.name)}`,
-              waited: minutes(q.longest_wait_s),
-              target: minutes(q.target_wait_s),
-              n: q.waiting,
-            }))))
-        : h("p", { class: "ok-line" }, h("span", { "aria-hidden": "true" }, "✓ "), t("live.no_alerts"))),
-    h("div", { class: "live-grid" },
-      h("section", { "aria-labelledby": "queues-heading" },
-        h("h2", { id: "queues-heading" }, t("live.queues")),
-        h("table", { id: "queues" },
-          h("thead", {}, h("tr", {},
-            h("th", { scope: "col" }, t("common.service")),
-            h("th", { scope: "col" }, t("live.waiting")),
-            h("th", { scope: "col" }, t("live.longest")),
-            h("th", { scope: "col" }, t("live.target")),
-            h("th", { scope: "col" }, t("common.status")))),
-          h("tbody", {}, state.queues.map((q) => {
-            const lvl = level(q);
-            return h("tr", { class: `level-row ${lvl}`, "data-service": q.service_id },
-              h("th", { scope: "row" }, `${q.letter} · ${localized(services.get(q.service_id)?.name)}`),
-              h("td", {}, q.waiting),
-              h("td", {}, t("common.minutes", { n: minutes(q.longest_wait_s) })),
-              h("td", {}, t("common.minutes", { n: minutes(q.target_wait_s) })),
-              h("td", { class: `level ${lvl}` }, h("span", { "aria-hidden": "true" }, `${ICONS[lvl]} `), t(`level.${lvl}`)));
-          })))),
-      h("section", { "aria-labelledby": "counters-heading" },
-        h("h2", { id: "counters-heading" }, t("live.counters")),
-        h("table", { id: "counters" },
-          h("thead", {}, h("tr", {},
-            h("th", { scope: "col" }, t("console.counter")),
-            h("th", { scope: "col" }, t("common.status")),
-            h("th", { scope: "col" }, t("live.operator")),
-            h("th", { scope: "col" }, t("live.current")))),
-          h("tbody", {}, state.counters.map((c) => h("tr", { "data-counter": c.counter_id },
-            h("th", { scope: "row" }, c.number),
-            h("td", { class: `state ${c.state}` }, h("span", { "aria-hidden": "true" }, `${ICONS[c.state] ?? ""} `),
-              t(`counter.${c.state}`), c.pause_reason ? ` — ${c.pause_reason}` : ""),
-            h("td", {}, c.operator ?? "—"),
-            h("td", {}, c.current_ticket_id ? (callLabels.get(c.counter_id) ?? "●") : "—"))))))),
-    state.updated
-      ? h("p", { class: "updated" }, t("live.updated", { time: state.updated.toLocaleTimeString(document.documentElement.lang, { timeZone: "Asia/Tbilisi", hour12: false }) }))
+      h("p", { class: "connection", role: "status", id: "connection" }, t(`display.${state.connection}`)),
+      languageSwitcher()),
+    signedInElsewhere
+      ? h("div", { class: "notice warn", id: "managers-only", role: "alert" },
+          h("p", {}, t("live.managers_only")),
+          h("button", { type: "button", onclick: async () => {
+            await signOut(); state.notManager = false; state.needsSignIn = true; render(); } }, t("console.signout")))
       : null,
+    state.error && !signedInElsewhere ? h("p", { class: "error", role: "alert" }, state.error) : null,
+    state.needsSignIn && !session.user
+      ? signInForm(() => { state.needsSignIn = false; refresh(); feed.reconnectNow(); })
+      : null,
+    signedInElsewhere || state.needsSignIn ? null : [
+      totals(),
+      alerts(),
+      h("div", { class: "live-grid" }, queuesSection(), h("div", {}, countersSection(), printersSection())),
+      state.updated
+        ? h("p", { class: "updated" }, t("live.updated", { time: state.updated.toLocaleTimeString(document.documentElement.lang, { timeZone: "Asia/Tbilisi", hour12: false }) }))
+        : null,
+    ],
   );
 }
 
