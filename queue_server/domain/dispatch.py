@@ -104,6 +104,21 @@ def call_next(
     Same choice as the head of `rank_for_counter`, found in one pass without sorting or
     writing a reason for every candidate: this runs on every "call next" with the whole queue.
     """
+    found = most_urgent(waiting, counter_id, profile, now)
+    if found is None:
+        return None
+    best, score, weight = found
+    return Pick(best, score, _reason(best, now, weight, score))
+
+
+def most_urgent(
+    waiting: Iterable[QueuedTicket],
+    counter_id: str,
+    profile: Mapping[str, float],
+    now: datetime,
+) -> tuple[QueuedTicket, float, float] | None:
+    """`call_next`'s choice with its urgency and the counter's weight for it, without the
+    sentence: the wait forecast asks this thousands of times per refresh."""
     best: QueuedTicket | None = None
     best_key: tuple[float, datetime, str] | None = None
     best_weight = 1.0
@@ -116,8 +131,7 @@ def call_next(
             best, best_key, best_weight = ticket, key, weight
     if best is None or best_key is None:
         return None
-    score = -best_key[0]
-    return Pick(best, score, _reason(best, now, best_weight, score))
+    return best, -best_key[0], best_weight
 
 
 def _reason(ticket: QueuedTicket, now: datetime, weight: float, score: float) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from queue_server.domain.dispatch import QueuedTicket, call_next, head_start
+from queue_server.domain.dispatch import QueuedTicket, head_start, most_urgent
 from queue_server.domain.tickets import Priority
 
 DEFAULT_RUNS = 32
@@ -44,9 +44,13 @@ class ServiceTimeStats:
     mean_s: float
     cv: float = DEFAULT_CV
 
-    def draw(self, rng: random.Random) -> float:
+    def log_params(self) -> tuple[float, float]:
+        """The mean and deviation of the log of the service time."""
         sigma2 = math.log1p(self.cv * self.cv)
-        return rng.lognormvariate(math.log(self.mean_s) - sigma2 / 2, math.sqrt(sigma2))
+        return math.log(self.mean_s) - sigma2 / 2, math.sqrt(sigma2)
+
+    def draw(self, rng: random.Random) -> float:
+        return rng.lognormvariate(*self.log_params())
 
     def draw_remaining(self, rng: random.Random, elapsed_s: float) -> float:
         """What is left of a visit that has lasted `elapsed_s` so far (a draw conditioned on
@@ -238,6 +242,7 @@ class _Plan:
             self.capable[service_id] = serving
         self.rota_events = self._rota_events()
         self.fallback_times = ServiceTimeStats(300.0)
+        self._log_params: dict[str, tuple[float, float]] = {}
 
     @staticmethod
     def _add(
@@ -275,6 +280,12 @@ class _Plan:
 
     def times(self, service_id: str) -> ServiceTimeStats:
         return self.state.service_times.get(service_id, self.fallback_times)
+
+    def log_params(self, service_id: str) -> tuple[float, float]:
+        params = self._log_params.get(service_id)
+        if params is None:
+            params = self._log_params[service_id] = self.times(service_id).log_params()
+        return params
 
     def service_status(self, ticket: QueuedTicket) -> tuple[bool, datetime | None]:
         """Whether an open counter serves the ticket now, and when the next capable one opens."""
@@ -406,12 +417,12 @@ class _Run:
                         candidates.append(entries[0][1])
         if not candidates:
             return False
-        pick = call_next(
+        found = most_urgent(
             candidates, counter.id, counter.profile, self.plan.now + timedelta(seconds=at_s)
         )
-        if pick is None:
+        if found is None:
             return False
-        ticket = pick.ticket
+        ticket = found[0]
         if _is_special(ticket):
             self.specials.remove(ticket)
         else:
@@ -424,7 +435,8 @@ class _Run:
         if self.rng.random() < state.no_show_share:
             hold = state.no_show_timeout_s
         else:
-            hold = self.plan.times(ticket.service_id).draw(self.rng)
+            mu, sigma = self.plan.log_params(ticket.service_id)
+            hold = self.rng.lognormvariate(mu, sigma)
         self.busy[index] = True
         self.push(at_s + hold, _DONE, index)
         return True

@@ -29,9 +29,9 @@ from queue_server.domain.forecast import (
     ServiceTimeLearner,
     forecast_branch,
 )
+from queue_server.domain.tickets import Priority
 from queue_server.simulation.arrivals import Visits, draw_visits, replication_rng
 from queue_server.simulation.engine import _at, _Counter, _Day, _estimates, make_policy
-from queue_server.domain.tickets import Priority
 from queue_server.simulation.scenario import Scenario
 
 RATE_WINDOW_S = 3600.0  # arrival rates are read from the issues of the last hour
@@ -125,9 +125,9 @@ class _ForecastDay(_Day):
     def _remove(self, visit: int) -> None:
         """Take the sampled ticket out again: `super()._arrive` issues it for real."""
         assert self.rigi is not None
-        pools = self.rigi._pools  # noqa: SLF001 - the check's own bookkeeping
+        pools = self.rigi._pools
         del pools[self.service_ids[self.kinds[visit]]][visit]
-        del self.rigi._visit_of[f"{visit:07d}"]  # noqa: SLF001
+        del self.rigi._visit_of[f"{visit:07d}"]
 
     def _finish_visit(self, counter: _Counter, now: float) -> None:
         self.calls += 1
