@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["forecast-check"]:
+        from queue_server.simulation.forecast_cli import main as forecast_check
+
+        return forecast_check(argv[1:])
     args = _parser().parse_args(argv)
     if args.replications < 1 or args.erlang_replications < 3:
         print("--replications must be ≥ 1 and --erlang-replications ≥ 3", file=sys.stderr)

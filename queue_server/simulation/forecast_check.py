@@ -235,3 +235,61 @@ def check_forecast(
         refresh_ms=np.array(costs),
         waiting_sizes=np.array(sizes),
     )
+
+
+def refresh_cost(
+    scenario: Scenario, waiting: int, refreshes: int, runs: int = DEFAULT_RUNS, seed: int = 1
+) -> np.ndarray:
+    """Milliseconds per branch refresh with about `waiting` tickets waiting: the hall at its
+    11:00 peak, every counter open and busy, the waiting tickets spread over the services by
+    their daily visits and over the last half hour, arrivals at the scenario's 11:00 rate."""
+    rng = np.random.default_rng(seed)
+    now_s = scenario.open_s + 2 * 3600.0
+    weights = np.array([s.daily_visits for s in scenario.services], dtype=float)
+    hour_share = scenario.arrival_profile[2] / sum(scenario.arrival_profile)
+    arrivals = [
+        ArrivalRate(
+            service_id=s.id,
+            start=_at(now_s),
+            end=_at(scenario.close_s),
+            per_hour=s.daily_visits * hour_share,
+            target_wait_s=s.target_wait_s,
+            priority_share=scenario.priority_share,
+        )
+        for s in scenario.services
+    ]
+    times = {
+        s.id: ServiceTimeLearner({s.id: s.mean_service_s}).stats(s.id) for s in scenario.services
+    }
+    costs = []
+    for refresh in range(refreshes):
+        kinds = rng.choice(len(scenario.services), size=waiting, p=weights / weights.sum())
+        queued = np.sort(rng.uniform(now_s - 1800.0, now_s, size=waiting))
+        tickets = [
+            QueuedTicket(
+                id=f"{refresh}-{i}",
+                service_id=scenario.services[kind].id,
+                priority=Priority.PRIORITY
+                if rng.random() < scenario.priority_share
+                else Priority.NORMAL,
+                queued_at=_at(float(at)),
+                target_wait_s=scenario.services[kind].target_wait_s,
+            )
+            for i, (kind, at) in enumerate(zip(kinds, queued, strict=True))
+        ]
+        counters = [
+            ForecastCounter(
+                id=c.id,
+                profile=c.profile,
+                is_open=True,
+                serving_service_id=next(iter(c.profile)),
+                serving_for_s=float(rng.uniform(0, 300)),
+                duty=tuple((_at(a), _at(b)) for a, b in c.duty),
+            )
+            for c in scenario.counters
+        ]
+        state = BranchState(_at(now_s), tickets, counters, times, arrivals, 0.04, 60.0)
+        started = time.perf_counter()
+        forecast_branch(state, runs, seed + refresh)
+        costs.append((time.perf_counter() - started) * 1000)
+    return np.array(costs)
