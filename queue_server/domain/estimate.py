@@ -29,6 +29,12 @@ class WaitEstimate:
     people_ahead: int
     wait_s: float
     served_now: bool = True  # False: no open counter serves the service (the wait is a guess)
+    p90_s: float | None = None  # the forecast's 90th percentile, when a forecast is known
+    next_open_at: datetime | None = None  # when not served now: when a counter serving it opens
+
+    @property
+    def p90_minutes(self) -> int | None:
+        return None if self.p90_s is None else int(-(-self.p90_s // 60))
 
     @property
     def minutes(self) -> int:
