@@ -249,6 +249,9 @@ visits as the server does). Simulated time is passed to them as time-zone-aware 
 """
 
 _NOTES = """\
+The wait forecast of issue 16 is scored on its own: `queue-server simulate forecast-check
+--out docs/` writes [forecast.md](forecast.md).
+
 ## Reading the results
 
 - Rigi's dispatcher and pooled FCFS are both work-conserving pools: their *mean* waits are close,
