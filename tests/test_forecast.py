@@ -158,3 +158,16 @@ def test_the_forecast_comes_closer_than_estimate_wait_in_a_simulated_centre() ->
     assert check.forecast.relative_mae < check.today.relative_mae
     assert 0.75 <= check.forecast.coverage <= 0.99
     assert len(check.refresh_ms) == len(check.waiting_sizes) > 0
+
+
+def test_with_the_guard_on_an_overdue_normal_ticket_goes_before_fresh_priority_ones() -> None:
+    from queue_server.domain.dispatch import call_next
+
+    overdue = QueuedTicket("late", "side", Priority.NORMAL, NOW - timedelta(minutes=16), 600.0)
+    fresh = QueuedTicket("vip", "main", Priority.PRIORITY, NOW - timedelta(minutes=5), 600.0)
+    profile = {"main": 1.0, "side": 0.5}  # the overdue ticket's service is a side service here
+    without = call_next([overdue, fresh], "C1", profile, NOW)
+    guarded = call_next([overdue, fresh], "C1", profile, NOW, guard=1.5)
+    assert without is not None and without.ticket.id == "vip"
+    assert guarded is not None and guarded.ticket.id == "late"
+    assert "guard" in guarded.reason

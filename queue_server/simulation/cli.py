@@ -57,6 +57,10 @@ def main(argv: list[str]) -> int:
         from queue_server.simulation.forecast_cli import main as forecast_check
 
         return forecast_check(argv[1:])
+    if argv[:1] == ["fairness"]:
+        from queue_server.simulation.fairness import main as fairness
+
+        return fairness(argv[1:])
     args = _parser().parse_args(argv)
     if args.replications < 1 or args.erlang_replications < 3:
         print("--replications must be ≥ 1 and --erlang-replications ≥ 3", file=sys.stderr)
