@@ -134,11 +134,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
                 if settings.secret_key
                 else development_secret(settings.data_dir)
             )
+            queue = QueueStore(database, catalog, clock)
+            stack.push_async_callback(queue.forecasts.close)  # wait forecasts in flight
             rigi = Rigi(
                 settings,
                 database,
                 catalog,
-                QueueStore(database, catalog, clock),
+                queue,
                 Accounts(database, clock),
                 SessionSigner(secret),
                 limiter,

@@ -397,6 +397,13 @@ def recorded_statements(server: LiveServer) -> Iterator[list[str]]:
 
 
 PHONES = 12
+FORECAST_FIELDS = ("wait_minutes", "wait_range")
+
+
+def _settled(view: dict) -> dict:
+    """A ticket view without the wait forecast's figures, which a refresh may change
+    between two reads with no event between them."""
+    return {key: value for key, value in view.items() if key not in FORECAST_FIELDS}
 
 
 async def test_phones_following_their_tickets_are_refreshed_by_one_shared_read(
@@ -433,7 +440,8 @@ async def test_phones_following_their_tickets_are_refreshed_by_one_shared_read(
                 assert 1 <= len(reads) <= 2, reads  # not one per phone
                 for view in seen:
                     answer = await client.get(f"/api/v1/tickets/{view['id']}")
-                    assert view == answer.json()
+                    # the wait forecast lands off the loop and may refine the range meanwhile
+                    assert _settled(view) == _settled(answer.json())
                 assert seen[0]["status"] == "called"
                 assert [v["people_ahead"] for v in seen[1:]] == [
                     *range(PHONES - called - 1),

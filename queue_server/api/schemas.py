@@ -65,7 +65,10 @@ class TicketView(BaseModel):
     called_at: datetime | None
     recalls: int
     people_ahead: int | None = None
-    wait_minutes: int | None = None
+    wait_minutes: int | None = None  # the forecast's median (estimate_wait until it is ready)
+    wait_range: dict[str, int] | None = None  # {"median_min", "p90_min"} once forecast
+    served_now: bool | None = None  # False: no open counter serves the service now
+    next_open_at: datetime | None = None  # when not served now, when a counter serving it opens
     reason: str | None = None
     transferred_to: object | None = None
     print: dict[str, object] | None = None  # the ticket's print job, when issued at a kiosk

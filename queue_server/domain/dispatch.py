@@ -26,6 +26,10 @@ APPOINTMENT_HEAD_START = 100.0  # a due appointment is called before any walk-in
 # counter's main work. Additive rather than multiplicative so that a side service's tickets are
 # delayed by a bounded amount and never starve behind a busy main queue.
 WEIGHT_SPAN = 1.0
+# The optional fairness guard: a walk-in that has waited `guard` × its target (e.g. 1.5) goes
+# before every ticket that has not, whatever its class and the counter's weight for it; among
+# guarded tickets the one that has used more of its target first. Off (None) by default.
+GUARD_HEAD_START = 2 * APPOINTMENT_HEAD_START
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +65,16 @@ def head_start(ticket: QueuedTicket, now: datetime) -> float:
     return 0.0
 
 
-def urgency(ticket: QueuedTicket, now: datetime, weight: float = 1.0) -> float:
-    """How pressing a ticket is at `now` for a counter that weighs its service by `weight`."""
+def urgency(
+    ticket: QueuedTicket, now: datetime, weight: float = 1.0, guard: float | None = None
+) -> float:
+    """How pressing a ticket is at `now` for a counter that weighs its service by `weight`
+    (with the fairness `guard` on, an overdue walk-in outranks everything else)."""
     waited = max((now - ticket.queued_at).total_seconds(), 0.0)
-    preference = (weight - 1.0) * WEIGHT_SPAN
-    return waited / max(ticket.target_wait_s, 1.0) + head_start(ticket, now) + preference
+    used = waited / max(ticket.target_wait_s, 1.0)
+    if guard is not None and used >= guard and ticket.priority is not Priority.APPOINTMENT:
+        return GUARD_HEAD_START + used
+    return used + head_start(ticket, now) + (weight - 1.0) * WEIGHT_SPAN
 
 
 def eligible(ticket: QueuedTicket, counter_id: str, profile: Mapping[str, float]) -> bool:
@@ -80,6 +89,7 @@ def rank_for_counter(
     counter_id: str,
     profile: Mapping[str, float],
     now: datetime,
+    guard: float | None = None,
 ) -> list[Pick]:
     """Every ticket this counter may serve, most urgent first (ties: earliest queued)."""
     picks = []
@@ -87,7 +97,7 @@ def rank_for_counter(
         if not eligible(ticket, counter_id, profile):
             continue
         weight = profile.get(ticket.service_id, 1.0) or 1.0
-        score = urgency(ticket, now, weight)
+        score = urgency(ticket, now, weight, guard)
         picks.append(Pick(ticket, score, _reason(ticket, now, weight, score)))
     picks.sort(key=lambda pick: (-pick.urgency, pick.ticket.queued_at, pick.ticket.id))
     return picks
@@ -98,12 +108,29 @@ def call_next(
     counter_id: str,
     profile: Mapping[str, float],
     now: datetime,
+    guard: float | None = None,
 ) -> Pick | None:
     """The ticket a counter should call now, or None when nothing it serves is waiting.
 
     Same choice as the head of `rank_for_counter`, found in one pass without sorting or
     writing a reason for every candidate: this runs on every "call next" with the whole queue.
     """
+    found = most_urgent(waiting, counter_id, profile, now, guard)
+    if found is None:
+        return None
+    best, score, weight = found
+    return Pick(best, score, _reason(best, now, weight, score))
+
+
+def most_urgent(
+    waiting: Iterable[QueuedTicket],
+    counter_id: str,
+    profile: Mapping[str, float],
+    now: datetime,
+    guard: float | None = None,
+) -> tuple[QueuedTicket, float, float] | None:
+    """`call_next`'s choice with its urgency and the counter's weight for it, without the
+    sentence: the wait forecast asks this thousands of times per refresh."""
     best: QueuedTicket | None = None
     best_key: tuple[float, datetime, str] | None = None
     best_weight = 1.0
@@ -111,13 +138,12 @@ def call_next(
         if not eligible(ticket, counter_id, profile):
             continue
         weight = profile.get(ticket.service_id, 1.0) or 1.0
-        key = (-urgency(ticket, now, weight), ticket.queued_at, ticket.id)
+        key = (-urgency(ticket, now, weight, guard), ticket.queued_at, ticket.id)
         if best_key is None or key < best_key:
             best, best_key, best_weight = ticket, key, weight
     if best is None or best_key is None:
         return None
-    score = -best_key[0]
-    return Pick(best, score, _reason(best, now, best_weight, score))
+    return best, -best_key[0], best_weight
 
 
 def _reason(ticket: QueuedTicket, now: datetime, weight: float, score: float) -> str:
@@ -125,7 +151,9 @@ def _reason(ticket: QueuedTicket, now: datetime, weight: float, score: float) ->
     target_min = ticket.target_wait_s / 60
     parts = []
     start = head_start(ticket, now)
-    if start >= APPOINTMENT_HEAD_START:
+    if score >= GUARD_HEAD_START:
+        parts.append("overdue: waited past the fairness guard")
+    elif start >= APPOINTMENT_HEAD_START:
         parts.append("appointment due")
     elif start:
         parts.append(f"{ticket.priority.value} class")

@@ -28,6 +28,13 @@ class EstimatorCounter:
 class WaitEstimate:
     people_ahead: int
     wait_s: float
+    served_now: bool = True  # False: no open counter serves the service (the wait is a guess)
+    p90_s: float | None = None  # the forecast's 90th percentile, when a forecast is known
+    next_open_at: datetime | None = None  # when not served now: when a counter serving it opens
+
+    @property
+    def p90_minutes(self) -> int | None:
+        return None if self.p90_s is None else int(-(-self.p90_s // 60))
 
     @property
     def minutes(self) -> int:
@@ -166,6 +173,7 @@ def estimate_wait(
     capable = [c for c in counters if c.profile.get(ticket.service_id, 0.0) > 0.0]
     shared = {service for c in capable for service, w in c.profile.items() if w > 0.0}
     ahead = line.ahead(ticket, sorted(shared), now)
+    served_now = any(c.is_open for c in capable)
     open_capable = [c for c in capable if c.is_open] or capable
     servers = max(len(open_capable), 1)
     open_counters = [c for c in counters if c.is_open] or list(counters)
@@ -180,12 +188,14 @@ def estimate_wait(
     people_ahead = sum(ahead.values())
     free = sum(1 for c in open_capable if not c.busy)
     if load < free:
-        return WaitEstimate(people_ahead=people_ahead, wait_s=0.0)
+        return WaitEstimate(people_ahead=people_ahead, wait_s=0.0, served_now=served_now)
     if free:
         work_ahead_s *= 1 - free / load  # the first `free` of them are called at once
-    # All counters are then busy: the first frees up after about one mean service time / servers.
+    # All counters are then busy: the first frees up after about one mean service time /
+    # servers, and the work ahead is shared by the servers (each divided once: m/c, not m/c²).
     first_free_s = times.mean_s(ticket.service_id) / servers
-    return WaitEstimate(people_ahead=people_ahead, wait_s=(work_ahead_s + first_free_s) / servers)
+    wait_s = work_ahead_s / servers + first_free_s
+    return WaitEstimate(people_ahead=people_ahead, wait_s=wait_s, served_now=served_now)
 
 
 def _share_served(

@@ -53,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["forecast-check"]:
+        from queue_server.simulation.forecast_cli import main as forecast_check
+
+        return forecast_check(argv[1:])
+    if argv[:1] == ["fairness"]:
+        from queue_server.simulation.fairness import main as fairness
+
+        return fairness(argv[1:])
     args = _parser().parse_args(argv)
     if args.replications < 1 or args.erlang_replications < 3:
         print("--replications must be ≥ 1 and --erlang-replications ≥ 3", file=sys.stderr)
@@ -245,6 +253,9 @@ visits as the server does). Simulated time is passed to them as time-zone-aware 
 """
 
 _NOTES = """\
+The wait forecast of issue 16 is scored on its own: `queue-server simulate forecast-check
+--out docs/` writes [forecast.md](forecast.md).
+
 ## Reading the results
 
 - Rigi's dispatcher and pooled FCFS are both work-conserving pools: their *mean* waits are close,

@@ -105,7 +105,8 @@ class PooledFcfs:
 class RigiDispatch:
     name = "Rigi dispatcher"
 
-    def __init__(self) -> None:
+    def __init__(self, guard: float | None = None) -> None:
+        self.guard = guard  # the dispatcher's fairness guard (None: off, the default)
         self._pools: dict[str, dict[int, QueuedTicket]] = {}
         self._visit_of: dict[str, int] = {}
 
@@ -119,7 +120,7 @@ class RigiDispatch:
             pool = self._pools.get(service_id)
             if weight > 0.0 and pool:
                 candidates.extend(pool.values())
-        pick = call_next(candidates, counter.id, counter.profile, now)
+        pick = call_next(candidates, counter.id, counter.profile, now, self.guard)
         if pick is None:
             return None
         visit = self._visit_of.pop(pick.ticket.id)

@@ -14,10 +14,12 @@ from sqlalchemy import Connection, select
 
 from queue_server.catalog.loader import Catalog
 from queue_server.domain import estimate
+from queue_server.domain.dispatch import QueuedTicket
 from queue_server.domain.numbering import local_day
 from queue_server.domain.tickets import TicketStatus
 from queue_server.store import rows
 from queue_server.store.events import Event, StreamHead, current_head
+from queue_server.store.forecasts import Forecasts
 from queue_server.store.schema import tickets
 
 SERVICE_TIMES_TTL = timedelta(minutes=1)  # how long learned service times are reused
@@ -47,8 +49,9 @@ class _WaitingSeen:
 class Estimates:
     """The caches behind wait estimates, per branch."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, forecasts: Forecasts | None = None) -> None:
         self.catalog = catalog
+        self.forecasts = forecasts
         self._configured_s = {s.id: s.service_time_min * 60 for s in catalog.services.values()}
         # branch → (when learned, service times learned from the day's finished visits)
         self._learned: dict[str, tuple[datetime, estimate.ServiceTimes]] = {}
@@ -84,10 +87,23 @@ class Estimates:
         times, times_read_at = self._service_times(conn, branch_id, now)
         return EstimatorInputs(line, counters, times, head, line_read, times_read_at)
 
+    def guess(
+        self, branch_id: str, ticket: QueuedTicket, inputs: EstimatorInputs, now: datetime
+    ) -> estimate.WaitEstimate:
+        """A waiting ticket's wait: the branch's latest forecast when it includes the ticket,
+        `estimate_wait` until then (people ahead always come from the line)."""
+        guess = estimate.estimate_wait(ticket, inputs.line, inputs.counters, inputs.times, now)
+        if self.forecasts is None:
+            return guess
+        return self.forecasts.apply(guess, ticket, branch_id)
+
     def remember(self, branch_id: str, inputs: EstimatorInputs) -> None:
-        """On the loop: cache what `read_inputs` read afresh."""
+        """On the loop: cache what `read_inputs` read afresh; a line read afresh means the
+        branch changed, so its forecast is asked to refresh."""
         if inputs.line_read and inputs.head is not None:
             self._waiting[branch_id] = _WaitingSeen(inputs.head, inputs.line)
+            if self.forecasts is not None:
+                self.forecasts.request(branch_id)
         if inputs.times_read_at is not None:
             self._learned[branch_id] = (inputs.times_read_at, inputs.times)
 
@@ -97,6 +113,8 @@ class Estimates:
         branch meanwhile), it is current now; otherwise it is read again next time."""
         if inputs.times_read_at is not None:
             self._learned[branch_id] = (inputs.times_read_at, inputs.times)
+        if events and self.forecasts is not None:
+            self.forecasts.request(branch_id)
         if not events or inputs.head is None:
             return
         first, last = events[0], events[-1]

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Row, select
 from sqlalchemy.exc import IntegrityError
 
 from queue_server.catalog.loader import Catalog
-from queue_server.domain import dispatch, estimate
+from queue_server.domain import dispatch
 from queue_server.domain.numbering import local_day
 from queue_server.domain.tickets import Priority, TicketStatus
 from queue_server.errors import Conflict, NotFound
@@ -134,9 +134,7 @@ class Issuing:
         new_rows, views = [], []
         for request, number, (_, day) in zip(fresh, numbers, runs, strict=True):
             newcomer = request.queued(uuid.uuid4().hex)
-            guess = estimate.estimate_wait(
-                newcomer, inputs.line, inputs.counters, inputs.times, now
-            )
+            guess = self.estimates.guess(branch_id, newcomer, inputs, now)
             inputs.line.add(newcomer)
             row = request.row(newcomer.id, branch_id, number, day)
             row["wait_estimate_s"] = round(guess.wait_s)

@@ -13,6 +13,7 @@ from queue_server.store.change import Change, Clock, utc_now
 from queue_server.store.counter_actions import CounterActions
 from queue_server.store.database import Database
 from queue_server.store.estimates import Estimates
+from queue_server.store.forecasts import Forecasts
 from queue_server.store.issuing import Issuing
 from queue_server.store.reads import Reads
 from queue_server.store.rows import CounterMode
@@ -27,7 +28,8 @@ class QueueStore:
         self.database = database
         self.catalog = catalog
         self.clock = clock
-        estimates = Estimates(catalog)
+        self.forecasts = Forecasts(database, catalog, clock)
+        estimates = Estimates(catalog, self.forecasts)
         self._issuing = Issuing(database, catalog, clock, estimates)
         self._actions = CounterActions(database, catalog, clock)
         self._reads = Reads(database, catalog, clock, estimates)

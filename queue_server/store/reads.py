@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from queue_server.catalog.loader import Catalog
-from queue_server.domain import dispatch, estimate
+from queue_server.domain import dispatch
 from queue_server.domain.numbering import local_day
 from queue_server.domain.public import public_call
 from queue_server.domain.tickets import TicketStatus
@@ -66,8 +66,8 @@ class Reads:
                     self.estimates.remember(row.branch_id, read)
                     inputs[row.branch_id] = read
                 read = inputs[row.branch_id]
-                guess = estimate.estimate_wait(
-                    rows.queued(row, self.catalog), read.line, read.counters, read.times, now
+                guess = self.estimates.guess(
+                    row.branch_id, rows.queued(row, self.catalog), read, now
                 )
             views[row.id] = ticket_view(self.catalog, row, guess)
         transferred = [r.id for r in found if r.status == TicketStatus.TRANSFERRED]

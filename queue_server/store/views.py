@@ -42,8 +42,24 @@ def ticket_view(
         "recalls": data.get("recalls") or 0,
     }
     if guess is not None:
-        view |= {"people_ahead": guess.people_ahead, "wait_minutes": guess.minutes}
+        view |= wait_fields(guess)
     return view
+
+
+def wait_fields(guess: estimate.WaitEstimate) -> dict[str, Any]:
+    """A waiting ticket's wait: people ahead, the median in minutes (`wait_minutes`, as old
+    clients read it), the range "about median–p90 min" when a forecast is known, and whether an
+    open counter serves the service now (when not: when the next one opens, if known)."""
+    wait_range = None
+    if guess.p90_minutes is not None:
+        wait_range = {"median_min": guess.minutes, "p90_min": max(guess.p90_minutes, guess.minutes)}
+    return {
+        "people_ahead": guess.people_ahead,
+        "wait_minutes": guess.minutes,
+        "wait_range": wait_range,
+        "served_now": guess.served_now,
+        "next_open_at": iso(guess.next_open_at),
+    }
 
 
 def counter_view(counter: Any, state: Row[Any] | None) -> dict[str, Any]:
