@@ -134,7 +134,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
                 if settings.secret_key
                 else development_secret(settings.data_dir)
             )
-            queue = QueueStore(database, catalog, clock)
+            queue = QueueStore(database, catalog, clock, forecast_runs=settings.forecast_runs)
             stack.push_async_callback(queue.forecasts.close)  # wait forecasts in flight
             rigi = Rigi(
                 settings,

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     history_events: int = Field(
         default=100_000, ge=10, description="events kept per branch for replay"
     )
+    forecast_runs: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="forward runs of the dispatcher per wait forecast; 0 keeps the single-number "
+        "estimate (a refresh costs ~0.3-1 s of CPU today, far from its 5 ms goal: off by default)",
+    )
     audit_days: int = Field(
         default=400, ge=1, description="days the audit trail is kept, whatever the volume"
     )

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
-from tests.support import LiveServer
+import pytest
+
+from queue_server.settings import Settings
+from tests.support import LiveServer, test_settings
 from tests.test_api import B, counter, issue
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """The forecast is off by default (its refresh cost is far from its goal): on here."""
+    return test_settings(database_url, tmp_path, forecast_runs=32)
 
 
 async def test_a_waiting_citizen_sees_a_range_once_the_branch_is_forecast(

@@ -53,7 +53,10 @@ class Forecasts:
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def request(self, branch_id: str) -> None:
-        """The branch changed: refresh its forecast soon (no-op outside an event loop)."""
+        """The branch changed: refresh its forecast soon (no-op outside an event loop, and when
+        forecasting is off: `runs` 0)."""
+        if self.runs <= 0:
+            return
         self._dirty.add(branch_id)
         if branch_id in self._tasks:
             return

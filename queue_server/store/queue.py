@@ -24,11 +24,18 @@ __all__ = ["Change", "Clock", "CounterMode", "QueueStore", "utc_now"]
 class QueueStore:
     """Tickets and counters of every branch, kept in the database."""
 
-    def __init__(self, database: Database, catalog: Catalog, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        database: Database,
+        catalog: Catalog,
+        clock: Clock = utc_now,
+        *,
+        forecast_runs: int = 0,
+    ) -> None:
         self.database = database
         self.catalog = catalog
         self.clock = clock
-        self.forecasts = Forecasts(database, catalog, clock)
+        self.forecasts = Forecasts(database, catalog, clock, forecast_runs)
         estimates = Estimates(catalog, self.forecasts)
         self._issuing = Issuing(database, catalog, clock, estimates)
         self._actions = CounterActions(database, catalog, clock)
