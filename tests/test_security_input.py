@@ -78,7 +78,7 @@ async def test_rate_limit_keys_live_under_the_deployments_prefix() -> None:
         await client.flushdb()
         await limiter.hit("issue:kiosk-1", Limit.parse("5/minute"))
         await limiter.hold("login-user:nino:hold", 30)
-        keys = sorted(key.decode() for key in await client.keys("*"))
+        keys = sorted(k.decode() if isinstance(k, bytes) else k for k in await client.keys("*"))
         assert keys and all(key.startswith("holes-deployment:rate:") for key in keys), keys
     finally:
         await limiter.close()

@@ -46,15 +46,22 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("demo-hall-screenshots")
 
 
+class DemoHall(LiveServer):
+    """The demo hall's server, knowing how many tickets of each service it was given."""
+
+    issued: collections.Counter[str]
+
+
 @pytest.fixture(scope="module")
-def hall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def hall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHall]:
     """The demo hall with WAITING_TICKETS people waiting over most of its services, a few
     counters open and CALLED_TICKETS calls made."""
     data = tmp_path_factory.mktemp("demo-hall")
     settings = test_settings(
         f"sqlite+aiosqlite:///{data / 'rigi.sqlite3'}", data, config=SHIPPED_CONFIG
     )
-    live = with_pages(LiveServer(settings)).start()
+    live = DemoHall(settings)
+    with_pages(live).start()
     services = [s for s in live.rigi.catalog.branch_services(BRANCH)]
     weights = [1 + s.popularity for s in services]
     chosen = random.Random(21).choices(
@@ -73,7 +80,7 @@ def hall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         for counter in counters[:CALLED_TICKETS]:
             client.post(f"/api/v1/branches/{BRANCH}/counters/{counter}/open").raise_for_status()
             client.post(f"/api/v1/branches/{BRANCH}/counters/{counter}/call-next")
-    live.issued = collections.Counter(s.id for s in chosen)  # type: ignore[attr-defined]
+    live.issued = collections.Counter(s.id for s in chosen)
     yield live
     live.stop()
 
@@ -119,7 +126,7 @@ def document_height(page: Any) -> int:
 
 @pytest.mark.parametrize("language", ["ka", "en"])
 def test_the_lobby_display_fits_a_1080p_tv_with_hundreds_waiting(
-    browser: Any, hall: LiveServer, shots: Path, language: str
+    browser: Any, hall: DemoHall, shots: Path, language: str
 ) -> None:
     from playwright.sync_api import expect
 
@@ -162,7 +169,7 @@ def test_the_lobby_display_fits_a_1080p_tv_with_hundreds_waiting(
     display.context.close()
 
 
-def test_a_lobby_screen_can_show_only_its_own_areas(browser: Any, hall: LiveServer) -> None:
+def test_a_lobby_screen_can_show_only_its_own_areas(browser: Any, hall: DemoHall) -> None:
     from playwright.sync_api import expect
 
     catalog = hall.rigi.catalog
@@ -183,7 +190,7 @@ MAIN_ACTIONS = ("call-next", "recall", "start", "finish", "no-show", "open", "pa
 
 
 def test_the_console_fits_1366x768_and_enables_only_what_is_valid(
-    browser: Any, hall: LiveServer, shots: Path
+    browser: Any, hall: DemoHall, shots: Path
 ) -> None:
     from playwright.sync_api import expect
 
@@ -221,7 +228,7 @@ def test_the_console_fits_1366x768_and_enables_only_what_is_valid(
 
 @pytest.mark.parametrize("language", ["en", "ru", "az", "hy"])
 def test_the_console_fits_1366x768_in_every_language(
-    browser: Any, hall: LiveServer, language: str
+    browser: Any, hall: DemoHall, language: str
 ) -> None:
     from playwright.sync_api import expect
 
@@ -251,7 +258,7 @@ def test_the_console_fits_1366x768_in_every_language(
     ],
 )
 def test_kiosk_search_finds_the_right_service_first(
-    browser: Any, hall: LiveServer, query: str, first: str
+    browser: Any, hall: DemoHall, query: str, first: str
 ) -> None:
     from playwright.sync_api import expect
 
@@ -266,7 +273,7 @@ def test_kiosk_search_finds_the_right_service_first(
 
 
 def test_kiosk_shows_the_most_used_services_first_on_one_screen(
-    browser: Any, hall: LiveServer, shots: Path
+    browser: Any, hall: DemoHall, shots: Path
 ) -> None:
     from playwright.sync_api import expect
 
@@ -298,7 +305,7 @@ def test_kiosk_shows_the_most_used_services_first_on_one_screen(
 
 
 def test_the_live_view_shows_a_manager_the_floor_by_area_with_totals_and_names(
-    browser: Any, hall: LiveServer, shots: Path
+    browser: Any, hall: DemoHall, shots: Path
 ) -> None:
     from playwright.sync_api import expect
 
@@ -325,7 +332,7 @@ def test_the_live_view_shows_a_manager_the_floor_by_area_with_totals_and_names(
     live.context.close()
 
 
-def test_an_operator_is_turned_away_from_the_live_view(browser: Any, hall: LiveServer) -> None:
+def test_an_operator_is_turned_away_from_the_live_view(browser: Any, hall: DemoHall) -> None:
     from playwright.sync_api import expect
 
     live = open_page(browser, {"width": 1366, "height": 768})
@@ -341,7 +348,7 @@ def test_an_operator_is_turned_away_from_the_live_view(browser: Any, hall: LiveS
 
 
 def test_a_citizens_phone_and_the_start_page_on_the_demo_hall(
-    browser: Any, hall: LiveServer, shots: Path
+    browser: Any, hall: DemoHall, shots: Path
 ) -> None:
     from playwright.sync_api import expect
 
