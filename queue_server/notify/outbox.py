@@ -11,6 +11,7 @@ events enqueue each message once (the outbox's UNIQUE key).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
@@ -99,12 +100,14 @@ class Outbox:
                 head = await self.database.reading(lambda c: current_head(c, branch_id))
                 last = head.seq if head else cursor
                 await self.database.transaction(
-                    lambda c: queries.advance_cursor(c, branch_id, last)
+                    functools.partial(queries.advance_cursor, branch_id=branch_id, seq=last)
                 )
                 return
             if not batch:
                 return
-            added = await self.database.transaction(lambda c: self._enqueue(c, branch_id, batch))
+            added = await self.database.transaction(
+                functools.partial(self._enqueue, branch_id=branch_id, batch=batch)
+            )
             if any(e.kind in NEAR_TRIGGERS for e in batch):
                 added += await self._check_near(branch_id)
             if added:

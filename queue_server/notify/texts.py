@@ -45,7 +45,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "called": "Bilet {label}: {counter} nömrəli pəncərəyə yaxınlaşın.",
         "transferred": "Bilet {label}: siz «{service}» xidmətinə yönləndirildiniz. "
         "Çağırışı gözləyin.",
-        "finished": "Bilet {label}: ziyarətiniz başa çatdı. Təşəkkür edirik! Xidməti qiymətləndirin.",
+        "finished": "Bilet {label}: ziyarətiniz başa çatdı. Təşəkkür edirik! "
+        "Xidməti qiymətləndirin.",
     },
     "hy": {
         "subject": "Rigi: տոմս {label}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -76,7 +77,7 @@ class Worker:
                     last_prune = loop.time()
                     now = self.clock()
                     pruned = await self.database.transaction(
-                        lambda c: queries.prune_subscriptions(c, now)
+                        functools.partial(queries.prune_subscriptions, now=now)
                     )
                     if pruned:
                         log.info("deleted %d contacts after their retention", pruned)
