@@ -136,7 +136,7 @@ class Outbox:
         ended: list[str] = []
         for event in batch:
             ticket = event.data.get("ticket") or {}
-            for sub in by_ticket.get(ticket.get("id"), ()):
+            for sub in by_ticket.get(str(ticket.get("id")), ()):
                 params = self._params(event, ticket, sub.language, successors)
                 if params is not None:
                     kind = event.kind.removeprefix("ticket.")
