@@ -36,6 +36,8 @@ from queue_server.api.openapi import openapi_routes
 from queue_server.api.routes import ENDPOINTS
 from queue_server.catalog.loader import Catalog, load_catalog
 from queue_server.errors import RigiError
+from queue_server.notify.routes import NOTIFY_ENDPOINTS
+from queue_server.notify.service import Notifications, notifications
 from queue_server.printing import PRINTING_ENDPOINTS, PrintService, printing, request_print
 from queue_server.printing.agents import printer_feed_route
 from queue_server.realtime.feeds import feed_routes, realtime
@@ -51,7 +53,9 @@ from queue_server.web.pages import web_routes
 
 log = logging.getLogger("queue_server")
 
-ALL_ENDPOINTS = ENDPOINTS + ACCESS_ENDPOINTS + PRINTING_ENDPOINTS + AUDIT_ENDPOINTS
+ALL_ENDPOINTS = (
+    ENDPOINTS + ACCESS_ENDPOINTS + PRINTING_ENDPOINTS + AUDIT_ENDPOINTS + NOTIFY_ENDPOINTS
+)
 
 
 @dataclass
@@ -70,6 +74,7 @@ class Rigi:
     consoles: SharedReads | None = None  # shared reads of followed counters, likewise
     printing: PrintService | None = None  # set by the printing lifespan part
     speech: SpeechWorker | None = None  # set by the speech lifespan part
+    notify: Notifications | None = None  # set by the notifications lifespan part
     ready: bool = False
 
     async def ticket_view(self, ticket_id: str) -> dict[str, Any]:
@@ -187,5 +192,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
     )
     app.state.settings = settings
     # printing delivers through the hub
-    app.state.extensions = [realtime, printing, speech, audit_pruning]
+    app.state.extensions = [realtime, printing, speech, audit_pruning, notifications]
     return app

@@ -158,6 +158,23 @@ def _create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sms_gateway(args: argparse.Namespace) -> int:
+    """The local SMS gateway (tests, demos): tokens from the environment, never arguments."""
+    import os
+
+    import uvicorn
+
+    from queue_server.notify.gateway import gateway_app
+
+    app = gateway_app(
+        token=os.environ.get("RIGI_SMS_GATEWAY_TOKEN"),
+        server_url=args.server_url,
+        inbound_token=os.environ.get("RIGI_NOTIFY_INBOUND_TOKEN"),
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
 def _simulate(argv: list[str]) -> int:
     from queue_server.simulation.cli import main as simulate
 
@@ -181,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("username")
     admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     admin.set_defaults(run=_create_admin)
+    gateway = commands.add_parser("sms-gateway", help="run a local SMS gateway (tests, demos)")
+    gateway.add_argument("--host", default=DEFAULT_HOST)
+    gateway.add_argument("--port", type=int, default=8025)
+    gateway.add_argument("--server-url", default=None, help="where replies are posted")
+    gateway.set_defaults(run=_sms_gateway)
     # Listed here for --help; main() hands its arguments, options first too, to its own parser.
     commands.add_parser("simulate", help="simulate a day of a branch", add_help=False)
     words = sys.argv[1:] if argv is None else argv

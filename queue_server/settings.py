@@ -82,6 +82,24 @@ class Settings(BaseSettings):
     heartbeat_s: float = Field(
         default=15.0, gt=0, le=300, description="between pings; two unanswered drop a client"
     )
+    # Notifications (docs/notifications.md). URLs are secrets: they may hold a password/token.
+    notify_email_url: SecretStr | None = Field(
+        default=None, description="smtp://user:pass@host:port?starttls=1&from=… or memory://"
+    )
+    notify_sms_url: SecretStr | None = Field(
+        default=None, description="sms+http://host:port/path?token=… or memory://"
+    )
+    notify_inbound_token: SecretStr | None = Field(
+        default=None, description="shared secret the SMS gateway signs inbound replies with"
+    )
+    notify_near_ahead: int = Field(default=3, ge=1, le=100, description="'near' at this many")
+    notify_late_minutes: int = Field(default=10, ge=1, le=120, description="a 'late' move")
+    notify_retention_minutes: int = Field(
+        default=60, ge=0, le=60 * 24 * 30, description="contacts kept after the visit ends"
+    )
+    notify_subscribe_rate: str = "5/hour"
+    notify_recipient_rate: str = "6/minute"
+    notify_max_attempts: int = Field(default=6, ge=1, le=20)
 
     @field_validator("bus_url")
     @classmethod
@@ -107,7 +125,22 @@ class Settings(BaseSettings):
         parse_networks(value)
         return value
 
-    @field_validator("issue_rate_device", "issue_rate_address", "login_rate", "login_rate_address")
+    @field_validator("notify_email_url", "notify_sms_url")
+    @classmethod
+    def _known_channel(cls, value: SecretStr | None) -> SecretStr | None:
+        schemes = ("memory://", "smtp://", "smtps://", "sms+http://", "sms+https://")
+        if value is not None and not value.get_secret_value().startswith(schemes):
+            raise ValueError("must start with " + ", ".join(schemes))
+        return value
+
+    @field_validator(
+        "issue_rate_device",
+        "issue_rate_address",
+        "login_rate",
+        "login_rate_address",
+        "notify_subscribe_rate",
+        "notify_recipient_rate",
+    )
     @classmethod
     def _rate(cls, value: str) -> str:
         from queue_server.access.ratelimit import Limit

@@ -1,0 +1,1 @@
+"""Channels behind one contract (`base.Channel`), one module each, chosen by URL."""

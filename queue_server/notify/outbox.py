@@ -1,0 +1,206 @@
+"""From committed events to queued messages, in the background.
+
+The listener on `Database.listeners` only marks the event's branch as dirty and returns: a
+counter action never waits for notifications. A task then reads the branch's event log from
+its cursor (`notify_cursors`), turns the events of subscribed tickets into outbox rows and moves
+the cursor in the same transaction. So a crash between an action's commit and the enqueue
+loses nothing (the next start reads from the cursor), and two processes reading the same
+events enqueue each message once (the outbox's UNIQUE key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from queue_server.catalog.loader import Catalog
+from queue_server.store import notify as queries
+from queue_server.store.change import Clock
+from queue_server.store.database import Database
+from queue_server.store.events import Event, current_head, events_after
+
+log = logging.getLogger(__name__)
+
+BATCH_EVENTS = 500
+ENDED_KINDS = ("ticket.finished", "ticket.no_show", "ticket.cancelled")
+# After these the people ahead of a waiting ticket may have dropped.
+NEAR_TRIGGERS = ("ticket.called", "ticket.cancelled", "ticket.no_show", "ticket.delayed")
+
+
+class Outbox:
+    """Turns a branch's ticket events into messages for the tickets' subscriptions."""
+
+    def __init__(
+        self,
+        database: Database,
+        catalog: Catalog,
+        tickets: Any,  # the QueueStore's `tickets` read: views with people ahead
+        clock: Clock,
+        *,
+        near_ahead: int,
+        retention: timedelta,
+    ) -> None:
+        self.database = database
+        self.catalog = catalog
+        self.tickets = tickets
+        self.clock = clock
+        self.near_ahead = near_ahead
+        self.retention = retention
+        self.enqueued = asyncio.Event()  # set when messages were added: the worker wakes
+        self._dirty: set[str] = set(catalog.branches)  # at start: catch up on every branch
+        self._near_due: set[str] = set()
+        self._wake = asyncio.Event()
+        self._wake.set()
+
+    async def on_events(self, events: Sequence[Event]) -> None:
+        """The database listener: mark, wake, return (never blocks the writer)."""
+        for event in events:
+            if event.kind.startswith("ticket."):
+                self._dirty.add(event.branch)
+                self._wake.set()
+
+    def nudge(self, branch_id: str) -> None:
+        """A ticket of the branch just subscribed: it may already be near its turn."""
+        self._near_due.add(branch_id)
+        self._dirty.add(branch_id)
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._dirty:
+                branch_id = self._dirty.pop()
+                try:
+                    await self.process(branch_id)
+                    if branch_id in self._near_due:
+                        self._near_due.discard(branch_id)
+                        if await self._check_near(branch_id):
+                            self.enqueued.set()
+                except Exception:
+                    log.exception(
+                        "notifications of branch %s failed; retried on its next event", branch_id
+                    )
+
+    async def process(self, branch_id: str) -> None:
+        """Read the branch's new events and enqueue what they mean for subscribers."""
+        while True:
+            cursor = await self.database.reading(lambda c: queries.read_cursor(c, branch_id))
+            if cursor is None:
+                return  # nobody ever subscribed in this branch (subscribing sets the cursor)
+            async with self.database.read() as conn:
+                batch = await events_after(conn, branch_id, cursor, BATCH_EVENTS)
+            if batch is None:  # pruned past the cursor: what is gone cannot be told any more
+                head = await self.database.reading(lambda c: current_head(c, branch_id))
+                last = head.seq if head else cursor
+                await self.database.transaction(
+                    functools.partial(queries.advance_cursor, branch_id=branch_id, seq=last)
+                )
+                return
+            if not batch:
+                return
+            added = await self.database.transaction(
+                functools.partial(self._enqueue, branch_id=branch_id, batch=batch)
+            )
+            if any(e.kind in NEAR_TRIGGERS for e in batch):
+                added += await self._check_near(branch_id)
+            if added:
+                self.enqueued.set()
+            if len(batch) < BATCH_EVENTS:
+                return
+
+    def _enqueue(self, conn: Connection, branch_id: str, batch: Sequence[Event]) -> int:
+        now = self.clock()
+        wanted = {
+            e.data["ticket"]["id"]
+            for e in batch
+            if e.kind in ("ticket.called", "ticket.transferred", *ENDED_KINDS)
+        }
+        subs = queries.subscriptions_of(conn, wanted)
+        by_ticket: dict[str, list[Any]] = {}
+        for sub in subs:
+            by_ticket.setdefault(sub.ticket_id, []).append(sub)
+        transferred = [
+            e.data["ticket"]["id"]
+            for e in batch
+            if e.kind == "ticket.transferred" and e.data["ticket"]["id"] in by_ticket
+        ]
+        successors = queries.successors(conn, transferred)
+        outgoing: list[queries.OutgoingRow] = []
+        ended: list[str] = []
+        for event in batch:
+            ticket = event.data.get("ticket") or {}
+            for sub in by_ticket.get(str(ticket.get("id")), ()):
+                params = self._params(event, ticket, sub.language, successors)
+                if params is not None:
+                    kind = event.kind.removeprefix("ticket.")
+                    outgoing.append(
+                        queries.OutgoingRow(
+                            ticket["id"],
+                            branch_id,
+                            sub.id,
+                            sub.channel,
+                            kind,
+                            sub.language,
+                            params,
+                        )
+                    )
+            if event.kind in ENDED_KINDS and ticket.get("id") in by_ticket:
+                ended.append(ticket["id"])
+        added = queries.enqueue(conn, outgoing, now)
+        for old_id, new in successors.items():
+            queries.move_subscriptions(conn, old_id, new.id)
+        queries.end_subscriptions(conn, ended, now + self.retention)
+        queries.advance_cursor(conn, branch_id, batch[-1].seq)
+        return added
+
+    def _params(
+        self, event: Event, ticket: dict[str, Any], language: str, successors: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        params: dict[str, Any] = {"label": ticket["label"]}
+        if event.kind == "ticket.called":
+            return params | {"counter": event.data.get("counter_number")}
+        if event.kind == "ticket.finished":
+            return params
+        if event.kind == "ticket.transferred":
+            new = successors.get(ticket["id"])
+            if new is None:
+                return None
+            service = self.catalog.service(new.service_id)
+            return params | {"service": service.name.get(language)}
+        return None
+
+    async def _check_near(self, branch_id: str) -> int:
+        """Tell subscribed waiting tickets whose people ahead dropped to the threshold. Cheap
+        when nobody in the branch waits subscribed: one small query."""
+        candidates = await self.database.reading(lambda c: queries.near_candidates(c, branch_id))
+        if not candidates:
+            return 0
+        views = await self.tickets({sub.ticket_id for sub in candidates})
+        outgoing = []
+        for sub in candidates:
+            view = views.get(sub.ticket_id)
+            ahead = view.get("people_ahead") if view else None
+            if ahead is not None and ahead <= self.near_ahead:
+                params = {"label": view["label"], "ahead": ahead}
+                outgoing.append(
+                    queries.OutgoingRow(
+                        sub.ticket_id,
+                        branch_id,
+                        sub.id,
+                        sub.channel,
+                        "near",
+                        sub.language,
+                        params,
+                    )
+                )
+        if not outgoing:
+            return 0
+        now = self.clock()
+        return await self.database.transaction(lambda c: queries.enqueue(c, outgoing, now))
