@@ -35,6 +35,8 @@ from queue_server.api.openapi import openapi_routes
 from queue_server.api.routes import ENDPOINTS
 from queue_server.catalog.loader import Catalog, load_catalog
 from queue_server.errors import RigiError
+from queue_server.ops.middleware import OpsMiddleware
+from queue_server.ops.observe import observing
 from queue_server.printing import PRINTING_ENDPOINTS, PrintService, printing, request_print
 from queue_server.printing.agents import printer_feed_route
 from queue_server.realtime.feeds import feed_routes, realtime
@@ -163,6 +165,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
     app = Starlette(
         routes=routes,
         middleware=[
+            Middleware(OpsMiddleware),  # outermost: request id, timing, /metrics
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
             Middleware(AccessMiddleware),
         ],
@@ -174,6 +177,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         lifespan=lifespan,
     )
     app.state.settings = settings
-    # printing delivers through the hub
-    app.state.extensions = [realtime, printing, speech, audit_pruning]
+    # printing delivers through the hub; observing counts events after the hub published them
+    app.state.extensions = [realtime, printing, speech, audit_pruning, observing]
     return app
