@@ -20,6 +20,7 @@ from queue_server.ops.metrics import HTTP_SECONDS
 
 access_log = logging.getLogger("queue_server.access")
 
+PROBES = frozenset({"/healthz", "/readyz"})  # asked every few seconds: logged at debug only
 UNMATCHED = "unmatched"  # 404s and mounts: one label, so scanners cannot grow the series
 
 

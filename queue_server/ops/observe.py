@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client.multiprocess import mark_process_dead
 from sqlalchemy import select
 
+from queue_server.ops.exposition import MULTIPROC_ENV
 from queue_server.ops.metrics import (
     CALLS,
     DB_POOL_CONNECTIONS,
@@ -129,3 +132,6 @@ async def observing(rigi: Any) -> AsyncIterator[None]:
         sampler.cancel()
         await asyncio.gather(sampler, return_exceptions=True)
         rigi.database.listeners.remove(observe_events)
+        if os.environ.get(MULTIPROC_ENV):
+            # This process's live gauges (feeds, pool) stop counting in the others' scrapes.
+            mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
