@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,3 +179,29 @@ def test_a_bad_allowlist_entry_stops_start_up_by_name() -> None:
 
     with pytest.raises(SystemExit, match="RIGI_METRICS_ALLOW"):
         load_settings(metrics_allow=("not-a-network",))
+
+
+def _base_name(name: str) -> str:
+    for suffix in ("_bucket", "_count", "_sum", "_total"):
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return name
+
+
+async def test_the_grafana_dashboard_queries_only_metrics_the_server_exports(
+    server: LiveServer,
+) -> None:
+    dashboard = json.loads((Path(__file__).parent.parent / "deploy/grafana/rigi.json").read_text())
+    queried = {
+        _base_name(name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\brigi_[a-z_]+", target["expr"])
+    }
+    async with server.client() as client:
+        exported = {
+            family.name
+            for family in text_string_to_metric_families((await client.get("/metrics")).text)
+        }
+    assert len(queried) >= 12
+    assert queried <= exported, queried - exported
