@@ -135,6 +135,8 @@ async def test_with_a_token_configured_only_its_holder_may_scrape(guarded: LiveS
         missing = await client.get("/metrics")
         wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope-nope-nope"})
         await scrape(client, headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        posted = await client.post("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert (posted.status_code, posted.json()["code"]) == (405, "method_not_allowed")
     for refused in (missing, wrong):
         assert refused.status_code == 401
         assert refused.json()["code"] == "metrics_unauthorized"

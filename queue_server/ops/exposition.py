@@ -37,9 +37,9 @@ async def serve_metrics(scope: Scope, receive: Receive, send: Send) -> None:
         await error_response(error)(scope, receive, send)
         return
     if scope["method"] not in ("GET", "HEAD"):
-        error = RigiError("Scrape with GET.", code="method_not_allowed")
-        error.status = 405
-        await error_response(error)(scope, receive, send)
+        wrong_method = RigiError("Scrape with GET.", code="method_not_allowed")
+        wrong_method.status = 405
+        await error_response(wrong_method)(scope, receive, send)
         return
     # Rendering reads every process's files in multi-process mode: off the event loop.
     body = await asyncio.to_thread(render)
