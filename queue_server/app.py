@@ -38,6 +38,8 @@ from queue_server.catalog.loader import Catalog, load_catalog
 from queue_server.errors import RigiError
 from queue_server.notify.routes import NOTIFY_ENDPOINTS
 from queue_server.notify.service import Notifications, notifications
+from queue_server.ops.middleware import OpsMiddleware
+from queue_server.ops.observe import observing
 from queue_server.printing import PRINTING_ENDPOINTS, PrintService, printing, request_print
 from queue_server.printing.agents import printer_feed_route
 from queue_server.realtime.feeds import feed_routes, realtime
@@ -178,6 +180,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
                 max_header_bytes=settings.max_header_bytes,
                 ws_per_address=settings.ws_per_address,
             ),
+            Middleware(OpsMiddleware),  # request id, timing, /metrics
             Middleware(
                 BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
             ),
@@ -191,6 +194,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         lifespan=lifespan,
     )
     app.state.settings = settings
-    # printing delivers through the hub
-    app.state.extensions = [realtime, printing, speech, audit_pruning, notifications]
+    # printing delivers through the hub; observing counts events after the hub published them
+    app.state.extensions = [realtime, printing, speech, audit_pruning, notifications, observing]
     return app

@@ -1,13 +1,12 @@
-"""`queue-server`: serve (the default), migrate, check-config, simulate."""
+"""`queue-server`: serve (the default), migrate, check-config, create-admin, backup, restore,
+simulate."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import gc
-import logging
 import os
-import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,19 +17,6 @@ from queue_server.settings import load_settings
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 PRIVATE_UMASK = 0o077  # the database, its journal and the secret key: owner only (0600)
-SECRET_QUERY = re.compile(r"(?<=[?&])(setup|token|access_token|auth)=[^&\s]*", re.IGNORECASE)
-
-
-class _RedactSecretsInAccessLog(logging.Filter):
-    """A kiosk opens `/kiosk/B?setup=<device token>` once: the access log keeps the path but
-    never the token (uvicorn logs the full path with its query as the third argument)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) >= 3:
-            args = list(record.args)
-            args[2] = SECRET_QUERY.sub(r"\1=[redacted]", str(args[2]))
-            record.args = tuple(args)
-        return True
 
 
 def _keep_files_private(settings: Any) -> None:
@@ -60,13 +46,11 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from queue_server.app import create_app
+    from queue_server.ops.logs import configure_logging
 
     settings = load_settings()
     _keep_files_private(settings)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("uvicorn.access").addFilter(_RedactSecretsInAccessLog())
+    configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
     app.state.extensions.append(_freeze_startup_objects)
     uvicorn.run(
@@ -74,6 +58,8 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_level=settings.log_level,
+        log_config=None,  # our handler (configure_logging) formats and scrubs every line
+        access_log=False,  # the app logs requests by route template (ops.middleware)
         ws_per_message_deflate=False,  # doubles idle memory, slows small broadcasts
         # uvicorn would believe X-Forwarded-For from 127.0.0.1; EdgeMiddleware reads it instead,
         # and only from RIGI_TRUSTED_PROXIES.
@@ -172,6 +158,43 @@ def _sms_gateway(args: argparse.Namespace) -> int:
         inbound_token=os.environ.get("RIGI_NOTIFY_INBOUND_TOKEN"),
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from queue_server.ops.backup import BackupRefused, backup
+
+    try:
+        outcome = backup(load_settings().resolved_database_url, Path(args.out), run=not args.print)
+    except BackupRefused as refused:
+        print(f"{refused.code}: {refused.message}", file=sys.stderr)
+        return 1
+    return _report(outcome)
+
+
+def _restore(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from queue_server.ops.backup import BackupRefused, new_epochs, restore
+
+    url = load_settings().resolved_database_url
+    if args.new_epochs:
+        print(f"{asyncio.run(new_epochs(url))} branch(es) on a new epoch")
+        return 0
+    if args.source is None:
+        print("restore: name the backup file (or pass --new-epochs)", file=sys.stderr)
+        return 2
+    try:
+        outcome = restore(url, Path(args.source), force=args.force, run=not args.print)
+    except BackupRefused as refused:
+        print(f"{refused.code}: {refused.message}", file=sys.stderr)
+        return 1
+    return _report(outcome)
+
+
+def _report(outcome: Any) -> int:
+    print(outcome.message)
+    if outcome.command:
+        print(" ".join(outcome.command))
     return 0
 
 
@@ -203,6 +226,18 @@ def main(argv: list[str] | None = None) -> int:
     gateway.add_argument("--port", type=int, default=8025)
     gateway.add_argument("--server-url", default=None, help="where replies are posted")
     gateway.set_defaults(run=_sms_gateway)
+    backup = commands.add_parser("backup", help="copy the database to a file, while serving")
+    backup.add_argument("out", help="the backup file to write (must not exist)")
+    backup.add_argument("--print", action="store_true", help="PostgreSQL: print the recipe only")
+    backup.set_defaults(run=_backup)
+    restore = commands.add_parser("restore", help="restore a backup into the configured database")
+    restore.add_argument("source", nargs="?", default=None, help="the backup file")
+    restore.add_argument("--force", action="store_true", help="overwrite an existing database")
+    restore.add_argument("--print", action="store_true", help="PostgreSQL: print the recipe only")
+    restore.add_argument(
+        "--new-epochs", action="store_true", help="only start every branch on a new epoch"
+    )
+    restore.set_defaults(run=_restore)
     # Listed here for --help; main() hands its arguments, options first too, to its own parser.
     commands.add_parser("simulate", help="simulate a day of a branch", add_help=False)
     words = sys.argv[1:] if argv is None else argv

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -79,6 +80,18 @@ class Settings(BaseSettings):
         default=None, description="serve /docs and /openapi.json (default: not in production)"
     )
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object a line, with the request id"
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, min_length=16, description="bearer token a Prometheus scraper sends"
+    )
+    metrics_allow: tuple[str, ...] = Field(
+        default=(), description="addresses or networks that may scrape /metrics without a token"
+    )
+    metrics_sample_s: float = Field(
+        default=10.0, gt=0, le=300, description="between samples of the pool and printers"
+    )
     heartbeat_s: float = Field(
         default=15.0, gt=0, le=300, description="between pings; two unanswered drop a client"
     )
@@ -106,6 +119,13 @@ class Settings(BaseSettings):
     def _known_bus(cls, value: str) -> str:
         if not value.startswith(("memory://", "redis://", "rediss://")):
             raise ValueError("must start with memory:// or redis://")
+        return value
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # a ValueError names the bad one
         return value
 
     @field_validator("database_url")
@@ -173,6 +193,9 @@ class Settings(BaseSettings):
     def docs_enabled(self) -> bool:
         """/docs and /openapi.json: on in development, off in production unless asked for."""
         return self.api_docs if self.api_docs is not None else self.env != "production"
+
+    def metrics_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(n, strict=False) for n in self.metrics_allow)
 
     @property
     def resolved_database_url(self) -> str:

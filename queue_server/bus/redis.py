@@ -34,6 +34,7 @@ from queue_server.bus.base import (
     Message,
     Subscription,
 )
+from queue_server.ops.metrics import BUS_RECONNECTS
 
 log = logging.getLogger(__name__)
 
@@ -395,6 +396,7 @@ class RedisBus(Bus):
                 self._conn = conn
                 self._redis_channels = channels
                 self._online = True
+            BUS_RECONNECTS.inc()
             log.warning(
                 "bus: reconnected to %s after %d attempt(s); resubscribed %d channel(s)",
                 _redacted(self._url),

@@ -18,6 +18,7 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from queue_server.access.principal import Role
+from queue_server.ops.feeds import counted
 from queue_server.printing.jobs import PrintStatus
 from queue_server.printing.service import PrintService
 from queue_server.store.events import Event
@@ -266,4 +267,4 @@ async def printers_feed(websocket: WebSocket) -> None:
 
 
 def printer_feed_route() -> WebSocketRoute:
-    return WebSocketRoute("/ws/printers", printers_feed)
+    return WebSocketRoute("/ws/printers", counted("printer", printers_feed))

@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from queue_server.access.policy import authorize
 from queue_server.access.principal import ANONYMOUS, Principal
 from queue_server.errors import RigiError
+from queue_server.ops.feeds import counted
 from queue_server.realtime.hub import Beat, Hub, Item, Listener
 from queue_server.realtime.shared_reads import SharedReadFailed, SharedReads
 from queue_server.store.events import Event, events_after, prune_events, stream_head
@@ -287,9 +288,11 @@ def follower_reads(rigi: Rigi) -> tuple[SharedReads, SharedReads]:
 
 def feed_routes() -> list[WebSocketRoute]:
     return [
-        WebSocketRoute("/ws/branches/{branch}/board", board_feed),
-        WebSocketRoute("/ws/branches/{branch}/counters/{counter}", counter_feed),
-        WebSocketRoute("/ws/tickets/{ticket_id}", ticket_feed),
+        WebSocketRoute("/ws/branches/{branch}/board", counted("board", board_feed)),
+        WebSocketRoute(
+            "/ws/branches/{branch}/counters/{counter}", counted("counter", counter_feed)
+        ),
+        WebSocketRoute("/ws/tickets/{ticket_id}", counted("ticket", ticket_feed)),
     ]
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from queue_server.bus.base import Bus, BusUnavailable, Gap
+from queue_server.ops.metrics import GAP_FILLS, SEND_QUEUE_DROPS
 from queue_server.realtime.eager import start_eagerly
 from queue_server.store.database import Database
 from queue_server.store.events import Event, events_after, stream_head
@@ -111,6 +112,7 @@ class Listener:
         # The handler may be stuck in a send to a client that stopped reading, so it is
         # cancelled rather than told through the items it no longer takes.
         self.overflowed = True
+        SEND_QUEUE_DROPS.inc()
         self.pending.clear()
         self.stop()
         self._finish(None)
@@ -265,6 +267,7 @@ class Hub:
         """Forward what the bus lost, read back from the event table."""
         async with self.database.read() as conn:
             missed = await events_after(conn, branch, stream.last_seq, GAP_FILL_LIMIT)
+        GAP_FILLS.labels("too_old" if missed is None else "filled").inc()
         if missed is None:
             log.warning("branch %s: gap too old to fill, listeners resync", branch)
             for listener in list(stream.listeners):

@@ -1,0 +1,20 @@
+"""The request id of the request being handled, for log lines written while handling it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar
+
+REQUEST_ID_HEADER = "x-request-id"
+# An incoming id is kept only when it cannot smuggle anything into a log line or a header.
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+request_id: ContextVar[str | None] = ContextVar("rigi_request_id", default=None)
+
+
+def accept_request_id(incoming: str | None) -> str:
+    """The client's (or the proxy's) id when it is sane, else a new one."""
+    if incoming is not None and _SANE_REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
