@@ -37,6 +37,8 @@ from queue_server.errors import RigiError
 from queue_server.printing import PRINTING_ENDPOINTS, printing
 from queue_server.printing.agents import printer_feed_route
 from queue_server.realtime.feeds import feed_routes, realtime
+from queue_server.reporting.background import reports
+from queue_server.reporting.routes import REPORT_ENDPOINTS
 from queue_server.settings import Settings, load_settings
 from queue_server.store.database import Database
 from queue_server.store.events import Event
@@ -46,7 +48,7 @@ from queue_server.web.pages import web_routes
 
 log = logging.getLogger("queue_server")
 
-ALL_ENDPOINTS = ENDPOINTS + ACCESS_ENDPOINTS + PRINTING_ENDPOINTS
+ALL_ENDPOINTS = ENDPOINTS + ACCESS_ENDPOINTS + PRINTING_ENDPOINTS + REPORT_ENDPOINTS
 
 
 @dataclass
@@ -165,5 +167,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.extensions = [realtime, printing, speech]  # printing delivers through the hub
+    # printing delivers through the hub; reports apply what is published
+    app.state.extensions = [realtime, printing, speech, reports]
     return app

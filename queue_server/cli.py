@@ -1,4 +1,4 @@
-"""`queue-server`: serve (the default), migrate, check-config, simulate."""
+"""`queue-server`: serve (the default), migrate, check-config, facts, simulate."""
 
 from __future__ import annotations
 
@@ -110,6 +110,40 @@ def _create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _facts(args: argparse.Namespace) -> int:
+    """`facts rebuild`: make visit facts, rollups and counter time again from the event log."""
+    import asyncio
+
+    from queue_server.catalog.loader import load_catalog
+    from queue_server.store.database import Database
+    from queue_server.store.migrate import migrate
+    from queue_server.store.reports.projector import LogPruned
+    from queue_server.store.reports.runner import projected_branches, rebuild
+
+    settings = load_settings()
+
+    async def _rebuild() -> dict[str, int]:
+        database = Database(settings.resolved_database_url)
+        try:
+            await migrate(database)
+            async with database.read() as conn:
+                branches = args.branch or await projected_branches(conn)
+            return await rebuild(
+                database, load_catalog(settings.config), branches, allow_partial=args.allow_partial
+            )
+        finally:
+            await database.dispose()
+
+    try:
+        applied = asyncio.run(_rebuild())
+    except LogPruned as error:
+        print(f"{error} (--allow-partial rebuilds from what is kept)", file=sys.stderr)
+        return 1
+    for branch, count in applied.items():
+        print(f"{branch}: {count} events applied")
+    return 0
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from queue_server.simulation.cli import main as simulate
 
@@ -133,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("username")
     admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     admin.set_defaults(run=_create_admin)
+    facts = commands.add_parser("facts", help="report facts: rebuild them from the event log")
+    facts.add_argument("action", choices=["rebuild"])
+    facts.add_argument("--branch", action="append", help="only this branch (repeatable)")
+    facts.add_argument("--allow-partial", action="store_true", help="rebuild a pruned log too")
+    facts.set_defaults(run=_facts)
     simulate = commands.add_parser("simulate", help="simulate a day of a branch", add_help=False)
     simulate.add_argument("rest", nargs=argparse.REMAINDER)
     simulate.set_defaults(run=_simulate)

@@ -93,6 +93,9 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     "GET /api/v1/branches/{branch}/print-jobs": STAFF,
     "GET /api/v1/branches/{branch}/printers": STAFF,
     "POST /api/v1/tickets/{ticket_id}/reprint": STAFF,
+    # An operator's branch report holds only their own figures (tests/test_reports.py).
+    **{f"GET /api/v1/branches/{{branch}}/reports{form}": STAFF for form in ("", ".csv", ".xlsx")},
+    **{f"GET /api/v1/reports{form}": frozenset({"admin"}) for form in ("", ".csv", ".xlsx")},
 }
 EXPECTED_FEEDS: dict[str, frozenset[str]] = {
     "/ws/branches/{branch}/board": DISPLAYS,

@@ -24,6 +24,7 @@ from queue_server.errors import RigiError
 from queue_server.realtime.hub import Beat, Hub, Item, Listener
 from queue_server.realtime.shared_reads import SharedReadFailed, SharedReads
 from queue_server.store.events import Event, events_after, prune_events, stream_head
+from queue_server.store.reports.runner import reports_applied_seq
 
 log = logging.getLogger(__name__)
 
@@ -323,7 +324,10 @@ async def _prune_history(rigi: Any) -> None:
             pruned = 0
             for branch in rigi.catalog.branches:
                 async with rigi.database.write() as conn:
-                    pruned += await prune_events(conn, branch, rigi.settings.history_events)
+                    applied = await reports_applied_seq(conn, branch)  # kept until reported
+                    pruned += await prune_events(
+                        conn, branch, rigi.settings.history_events, up_to=applied
+                    )
             if pruned:
                 log.info("pruned %d old events", pruned)
         except Exception:

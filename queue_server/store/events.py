@@ -192,14 +192,18 @@ async def events_after(
     return [Event(r.branch_id, r.epoch, r.seq, r.kind, r.at, json.loads(r.data)) for r in rows]
 
 
-async def prune_events(conn: AsyncConnection, branch_id: str, keep: int) -> int:
-    """Drop all but the newest `keep` events of a branch; older gaps resync by snapshot."""
+async def prune_events(
+    conn: AsyncConnection, branch_id: str, keep: int, *, up_to: int | None = None
+) -> int:
+    """Drop all but the newest `keep` events of a branch; older gaps resync by snapshot. With
+    `up_to`, never an event after it (reports have not applied those yet)."""
     newest = (
         await conn.execute(select(func.max(events.c.seq)).where(events.c.branch_id == branch_id))
     ).scalar()
     if newest is None or newest <= keep:
         return 0
+    last = newest - keep if up_to is None else min(newest - keep, up_to)
     result = await conn.execute(
-        delete(events).where(events.c.branch_id == branch_id, events.c.seq <= newest - keep)
+        delete(events).where(events.c.branch_id == branch_id, events.c.seq <= last)
     )
     return result.rowcount or 0

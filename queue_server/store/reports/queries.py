@@ -1,0 +1,162 @@
+"""Reading reports: rollups when the slice allows it (period, branch, agency, service, priority
+class, channel), visit facts when it names a counter or an operator (rollups do not keep them),
+counter time for utilisation. Both paths add up the same `kpis.Sums`, so they agree."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from queue_server.domain import kpis
+from queue_server.domain.numbering import DEFAULT_TIMEZONE
+from queue_server.store.reports.projector import sums_of_row, visit_of
+from queue_server.store.schema_reports import counter_time, visit_facts, visit_rollups
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Which visits a report covers: a period of branch-local dates (inclusive) and, for each
+    dimension, the values kept (None: all)."""
+
+    first: date
+    last: date
+    branches: tuple[str, ...] | None = None
+    agencies: tuple[str, ...] | None = None
+    services: tuple[str, ...] | None = None
+    priorities: tuple[str, ...] | None = None
+    channels: tuple[str, ...] | None = None
+    counters: tuple[str, ...] | None = None
+    operators: tuple[str, ...] | None = None
+
+    @property
+    def needs_facts(self) -> bool:
+        return self.counters is not None or self.operators is not None
+
+
+@dataclass
+class Report:
+    """The sums of a slice, whole and grouped the ways the reports page shows them."""
+
+    total: kpis.Sums = field(default_factory=kpis.Sums)
+    by_service: dict[str, kpis.Sums] = field(default_factory=lambda: defaultdict(kpis.Sums))
+    by_branch: dict[str, kpis.Sums] = field(default_factory=lambda: defaultdict(kpis.Sums))
+    by_day: dict[date, kpis.Sums] = field(default_factory=lambda: defaultdict(kpis.Sums))
+    arrivals: dict[tuple[int, int], int] = field(default_factory=lambda: defaultdict(int))
+    counters: dict[tuple[str, str, str], kpis.CounterTime] = field(
+        default_factory=lambda: defaultdict(kpis.CounterTime)
+    )
+    longest: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def read_report(
+    conn: AsyncConnection, where: Slice, timezones: dict[str, str], *, detail: bool = True
+) -> Report:
+    """The report of a slice. `timezones`: branch → its zone (for the facts' hour of day).
+    Without `detail`, only the totals (for the previous period)."""
+    report = Report()
+    if where.needs_facts:
+        await _from_facts(conn, where, timezones, report, detail)
+    else:
+        await _from_rollups(conn, where, report, detail)
+    if detail:
+        await _counter_time(conn, where, report)
+        await _longest(conn, where, report)
+    return report
+
+
+async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, detail: bool) -> None:
+    query = _filtered(select(visit_rollups), visit_rollups, where)
+    for row in await conn.execute(query):
+        sums = sums_of_row(row)
+        report.total.add(sums)
+        if detail:
+            report.by_service[row.service_id].add(sums)
+            report.by_branch[row.branch_id].add(sums)
+            report.by_day[row.local_date].add(sums)
+            report.arrivals[row.weekday, row.local_hour] += row.visits
+
+
+async def _from_facts(
+    conn: AsyncConnection,
+    where: Slice,
+    timezones: dict[str, str],
+    report: Report,
+    detail: bool,
+) -> None:
+    query = _filtered(select(visit_facts), visit_facts, where).order_by(visit_facts.c.ticket_id)
+    for row in await conn.execute(query):
+        visit = visit_of(row)
+        report.total.add_visit(visit)
+        if detail:
+            report.by_service[row.service_id].add_visit(visit)
+            report.by_branch[row.branch_id].add_visit(visit)
+            report.by_day[row.local_date].add_visit(visit)
+            local = row.issued_at.astimezone(
+                ZoneInfo(timezones.get(row.branch_id) or DEFAULT_TIMEZONE)
+            )
+            report.arrivals[local.weekday(), local.hour] += 1
+
+
+async def _counter_time(conn: AsyncConnection, where: Slice, report: Report) -> None:
+    query = select(counter_time).where(
+        counter_time.c.local_date >= where.first, counter_time.c.local_date <= where.last
+    )
+    if where.branches is not None:
+        query = query.where(counter_time.c.branch_id.in_(where.branches))
+    if where.counters is not None:
+        query = query.where(counter_time.c.counter_id.in_(where.counters))
+    if where.operators is not None:
+        query = query.where(counter_time.c.operator.in_(where.operators))
+    for row in await conn.execute(query):
+        report.counters[row.branch_id, row.counter_id, row.operator].add(
+            kpis.CounterTime(
+                row.serving_ms / 1000,
+                row.idle_ms / 1000,
+                row.paused_ms / 1000,
+                row.closed_ms / 1000,
+            )
+        )
+
+
+async def _longest(conn: AsyncConnection, where: Slice, report: Report) -> None:
+    query = (
+        _filtered(select(visit_facts), visit_facts, where)
+        .where(visit_facts.c.wait_s.is_not(None))
+        .order_by(visit_facts.c.wait_s.desc(), visit_facts.c.ticket_id)
+        .limit(kpis.LONGEST_WAITS)
+    )
+    report.longest = [
+        {
+            "branch_id": row.branch_id,
+            "label": row.label,
+            "service_id": row.service_id,
+            "issued_at": row.issued_at.isoformat(),
+            "wait_s": round(row.wait_s, 1),
+            "target_wait_s": row.target_wait_s,
+            "counter_id": row.counter_id,
+            "outcome": row.outcome,
+        }
+        for row in await conn.execute(query)
+    ]
+
+
+def _filtered(query: Select[Any], table: Any, where: Slice) -> Select[Any]:
+    query = query.where(table.c.local_date >= where.first, table.c.local_date <= where.last)
+    for column, values in (
+        ("branch_id", where.branches),
+        ("agency_id", where.agencies),
+        ("service_id", where.services),
+        ("priority", where.priorities),
+        ("channel", where.channels),
+        ("counter_id", where.counters),
+        ("operator", where.operators),
+    ):
+        if values is not None and column in table.c:
+            query = query.where(table.c[column].in_(values))
+    return query
