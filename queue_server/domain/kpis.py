@@ -84,8 +84,9 @@ class Visit:
 
 @dataclass
 class Sums:
-    """Sums, counts and histograms of a set of visits: what a rollup row holds. Adding two
-    gives the figures of both sets."""
+    """Sums, counts and histograms of a set of visits: what a rollup row holds. Durations are
+    whole milliseconds, so sums are exact and the same in whatever order visits are added or
+    taken out again (a rollup row kept by deltas equals one made from its facts at once)."""
 
     visits: int = 0
     served: int = 0
@@ -96,50 +97,54 @@ class Sums:
     transferred: int = 0
     open: int = 0
     waited: int = 0  # visits called (they have a wait)
-    wait_sum_s: float = 0.0
-    wait_max_s: float = 0.0
+    wait_sum_ms: int = 0
+    wait_max_ms: int = 0
     within_target: int = 0  # called within their service's target wait
     serviced: int = 0  # visits with a service time
-    service_sum_s: float = 0.0
-    service_max_s: float = 0.0
+    service_sum_ms: int = 0
+    service_max_ms: int = 0
     recalls: int = 0
     estimated: int = 0  # called visits that had a wait estimate at issue
-    estimate_error_sum_s: float = 0.0  # estimate minus real wait: the bias
-    estimate_abs_error_sum_s: float = 0.0
+    estimate_error_sum_ms: int = 0  # estimate minus real wait: the bias
+    estimate_abs_error_sum_ms: int = 0
     wait_hist: dict[int, int] = field(default_factory=dict)
     service_hist: dict[int, int] = field(default_factory=dict)
 
-    def add_visit(self, visit: Visit) -> None:
-        self.visits += 1
-        self.recalls += visit.recalls
+    def add_visit(self, visit: Visit, sign: int = 1) -> None:
+        """Count a visit in (sign 1) or take it out again (sign -1: a visit that changed).
+        A maximum is never lowered: a visit's wait and service time only grow."""
+        self.visits += sign
+        self.recalls += sign * visit.recalls
         if visit.outcome is None:
-            self.open += 1
+            self.open += sign
         else:
-            setattr(self, visit.outcome, getattr(self, visit.outcome) + 1)
+            setattr(self, visit.outcome, getattr(self, visit.outcome) + sign)
         if visit.wait_s is not None:
-            self.waited += 1
-            self.wait_sum_s += visit.wait_s
-            self.wait_max_s = max(self.wait_max_s, visit.wait_s)
-            self.within_target += visit.wait_s <= visit.target_wait_s
-            _count(self.wait_hist, bucket_of(visit.wait_s))
+            wait = _ms(visit.wait_s)
+            self.waited += sign
+            self.wait_sum_ms += sign * wait
+            self.wait_max_ms = max(self.wait_max_ms, wait)
+            self.within_target += sign * (visit.wait_s <= visit.target_wait_s)
+            _count(self.wait_hist, bucket_of(visit.wait_s), sign)
             if visit.wait_estimate_s is not None:
-                error = visit.wait_estimate_s - visit.wait_s
-                self.estimated += 1
-                self.estimate_error_sum_s += error
-                self.estimate_abs_error_sum_s += abs(error)
+                error = _ms(visit.wait_estimate_s) - wait
+                self.estimated += sign
+                self.estimate_error_sum_ms += sign * error
+                self.estimate_abs_error_sum_ms += sign * abs(error)
         if visit.service_s is not None:
-            self.serviced += 1
-            self.service_sum_s += visit.service_s
-            self.service_max_s = max(self.service_max_s, visit.service_s)
-            _count(self.service_hist, bucket_of(visit.service_s))
+            service = _ms(visit.service_s)
+            self.serviced += sign
+            self.service_sum_ms += sign * service
+            self.service_max_ms = max(self.service_max_ms, service)
+            _count(self.service_hist, bucket_of(visit.service_s), sign)
 
     def add(self, other: Sums) -> None:
         for item in fields(self):
             mine, theirs = getattr(self, item.name), getattr(other, item.name)
             if isinstance(mine, dict):
                 for bucket, count in theirs.items():
-                    mine[bucket] = mine.get(bucket, 0) + count
-            elif item.name.endswith("_max_s"):
+                    _count(mine, bucket, count)
+            elif item.name.endswith("_max_ms"):
                 setattr(self, item.name, max(mine, theirs))
             else:
                 setattr(self, item.name, mine + theirs)
@@ -173,17 +178,17 @@ def figures(sums: Sums) -> dict[str, Any]:
         "transferred": sums.transferred,
         "open": sums.open,
         "recalls": sums.recalls,
-        "mean_wait_s": _mean(sums.wait_sum_s, sums.waited),
-        "median_wait_s": percentile(sums.wait_hist, 0.5, sums.wait_max_s),
-        "p90_wait_s": percentile(sums.wait_hist, 0.9, sums.wait_max_s),
-        "max_wait_s": round(sums.wait_max_s, 1) if sums.waited else None,
+        "mean_wait_s": _mean(sums.wait_sum_ms, sums.waited),
+        "median_wait_s": percentile(sums.wait_hist, 0.5, sums.wait_max_ms / 1000),
+        "p90_wait_s": percentile(sums.wait_hist, 0.9, sums.wait_max_ms / 1000),
+        "max_wait_s": round(sums.wait_max_ms / 1000, 1) if sums.waited else None,
         "service_level": _share(sums.within_target, sums.waited),
-        "mean_service_s": _mean(sums.service_sum_s, sums.serviced),
-        "p90_service_s": percentile(sums.service_hist, 0.9, sums.service_max_s),
+        "mean_service_s": _mean(sums.service_sum_ms, sums.serviced),
+        "p90_service_s": percentile(sums.service_hist, 0.9, sums.service_max_ms / 1000),
         "no_show_rate": _share(sums.no_show, ended),
         "cancellation_rate": _share(sums.cancelled, ended),
-        "estimate_mae_s": _mean(sums.estimate_abs_error_sum_s, sums.estimated),
-        "estimate_bias_s": _mean(sums.estimate_error_sum_s, sums.estimated),
+        "estimate_mae_s": _mean(sums.estimate_abs_error_sum_ms, sums.estimated),
+        "estimate_bias_s": _mean(sums.estimate_error_sum_ms, sums.estimated),
     }
 
 
@@ -220,12 +225,21 @@ def previous_period(first: Any, last: Any) -> tuple[Any, Any]:
     return first - step, last - step
 
 
-def _count(histogram: dict[int, int], bucket: int) -> None:
-    histogram[bucket] = histogram.get(bucket, 0) + 1
+def _count(histogram: dict[int, int], bucket: int, count: int = 1) -> None:
+    total = histogram.get(bucket, 0) + count
+    if total:
+        histogram[bucket] = total
+    else:
+        histogram.pop(bucket, None)
 
 
-def _mean(total: float, count: int) -> float | None:
-    return round(total / count, 1) if count else None
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def _mean(total_ms: int, count: int) -> float | None:
+    """A mean in seconds, to a tenth, of durations summed in milliseconds."""
+    return round(total_ms / count / 1000, 1) if count else None
 
 
 def _share(part: float, whole: float) -> float | None:

@@ -151,6 +151,7 @@ class _Projection:
         timezone = catalog.branches[branch_id].timezone if branch_id in catalog.branches else None
         self.zone = ZoneInfo(timezone or DEFAULT_TIMEZONE)
         self.facts: dict[str, dict[str, Any]] = {}
+        self.before: dict[str, kpis.Visit] = {}  # facts as they were before this batch
         self.changed: set[str] = set()
         self.clocks: dict[str, dict[str, Any]] = {}
         self.clocks_changed: set[str] = set()
@@ -176,6 +177,7 @@ class _Projection:
                 select(visit_facts).where(visit_facts.c.ticket_id.in_(chunk))
             ):
                 self.facts[fact.ticket_id] = dict(fact._mapping)
+                self.before[fact.ticket_id] = visit_of(fact)
             # What the events do not carry: the estimate given, the finishing outcome, and
             # which visit a transfer came from.
             for ticket in self.conn.execute(
@@ -197,7 +199,7 @@ class _Projection:
         if self.changed:
             rows = [self.facts[ticket_id] for ticket_id in sorted(self.changed)]
             _upsert(self.conn, dialect, visit_facts, rows)
-            self._rollups({row["hour"] for row in rows})
+            self._rollups(rows)
         if self.clocks_changed:
             rows = [self.clocks[c] for c in sorted(self.clocks_changed)]
             _upsert(self.conn, dialect, counter_clocks, rows)
@@ -216,39 +218,46 @@ class _Projection:
                 ],
             )
 
-    def _rollups(self, hours: set[datetime]) -> None:
-        """Make the rollup rows of these hours again from their facts (so they equal them)."""
-        for chunk in _chunks(sorted(hours)):
-            groups: dict[tuple[str, str, str, datetime], kpis.Sums] = {}
-            agencies: dict[str, str] = {}
-            for fact in self.conn.execute(
-                select(visit_facts)
-                .where(visit_facts.c.branch_id == self.branch_id, visit_facts.c.hour.in_(chunk))
-                .order_by(visit_facts.c.ticket_id)  # the same float sums every time
-            ):
-                key = (fact.service_id, fact.priority, fact.channel, fact.hour)
-                groups.setdefault(key, kpis.Sums()).add_visit(visit_of(fact))
-                agencies[fact.service_id] = fact.agency_id
-            self.conn.execute(
-                delete(visit_rollups).where(
+    def _rollups(self, changed: list[dict[str, Any]]) -> None:
+        """Move the rollup rows of the changed facts by what changed: each fact counted in
+        as it is now and out as it was before this batch (exact: sums are integers)."""
+        deltas: dict[tuple[str, str, str, datetime], kpis.Sums] = {}
+        agencies: dict[str, str] = {}
+        for fact in changed:
+            key = (fact["service_id"], fact["priority"], fact["channel"], fact["hour"])
+            delta = deltas.setdefault(key, kpis.Sums())
+            delta.add_visit(visit_of(_Attributes(fact)))
+            if fact["ticket_id"] in self.before:
+                delta.add_visit(self.before[fact["ticket_id"]], sign=-1)
+            agencies[fact["service_id"]] = fact["agency_id"]
+        hours = sorted({key[3] for key in deltas})
+        current: dict[tuple[str, str, str, datetime], kpis.Sums] = {}
+        for chunk in _chunks(hours):
+            for row in self.conn.execute(
+                select(visit_rollups).where(
                     visit_rollups.c.branch_id == self.branch_id, visit_rollups.c.hour.in_(chunk)
                 )
+            ):
+                key = (row.service_id, row.priority, row.channel, row.hour)
+                if key in deltas:
+                    current[key] = sums_of_row(row)
+        rows = []
+        for key, delta in sorted(deltas.items()):
+            sums = current.get(key) or kpis.Sums()
+            sums.add(delta)
+            service, priority, channel, hour = key
+            rows.append(
+                rollup_row(sums)
+                | self._hour_fields(hour)
+                | {
+                    "branch_id": self.branch_id,
+                    "service_id": service,
+                    "agency_id": agencies[service],
+                    "priority": priority,
+                    "channel": channel,
+                }
             )
-            self.conn.execute(
-                visit_rollups.insert(),
-                [
-                    rollup_row(sums)
-                    | self._hour_fields(hour)
-                    | {
-                        "branch_id": self.branch_id,
-                        "service_id": service,
-                        "agency_id": agencies[service],
-                        "priority": priority,
-                        "channel": channel,
-                    }
-                    for (service, priority, channel, hour), sums in sorted(groups.items())
-                ],
-            )
+        _upsert(self.conn, self.conn.dialect.name, visit_rollups, rows)
 
     def _hour_fields(self, hour: datetime) -> dict[str, Any]:
         local = hour.astimezone(self.zone)
@@ -412,6 +421,13 @@ def visit_of(fact: Any) -> kpis.Visit:
         target_wait_s=fact.target_wait_s,
         wait_estimate_s=fact.wait_estimate_s,
     )
+
+
+class _Attributes:
+    """A fact held as a dict, read like a row."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
 
 
 def rollup_row(sums: kpis.Sums) -> dict[str, Any]:

@@ -23,8 +23,8 @@ def _ints(*names: str) -> list[sa.Column]:
     return [sa.Column(name, sa.Integer, nullable=False) for name in names]
 
 
-def _floats(*names: str) -> list[sa.Column]:
-    return [sa.Column(name, sa.Float, nullable=False) for name in names]
+def _big(*names: str) -> list[sa.Column]:
+    return [sa.Column(name, sa.BigInteger, nullable=False) for name in names]
 
 
 def upgrade() -> None:
@@ -65,11 +65,11 @@ def upgrade() -> None:
         sa.Column("local_date", sa.Date, nullable=False),
         *_ints("local_hour", "weekday", "visits", "served", "not_served", "referred"),
         *_ints("no_show", "cancelled", "transferred", "open", "waited"),
-        *_floats("wait_sum_s", "wait_max_s"),
+        *_big("wait_sum_ms", "wait_max_ms"),
         *_ints("within_target", "serviced"),
-        *_floats("service_sum_s", "service_max_s"),
+        *_big("service_sum_ms", "service_max_ms"),
         *_ints("recalls", "estimated"),
-        *_floats("estimate_error_sum_s", "estimate_abs_error_sum_s"),
+        *_big("estimate_error_sum_ms", "estimate_abs_error_sum_ms"),
         sa.Column("wait_hist", sa.Text, nullable=False),
         sa.Column("service_hist", sa.Text, nullable=False),
     )
@@ -82,10 +82,7 @@ def upgrade() -> None:
         sa.Column("hour", UTCDateTime, primary_key=True),
         sa.Column("local_date", sa.Date, nullable=False),
         *_ints("local_hour", "weekday"),
-        *[
-            sa.Column(name, sa.BigInteger, nullable=False)
-            for name in ("serving_ms", "idle_ms", "paused_ms", "closed_ms")
-        ],
+        *_big("serving_ms", "idle_ms", "paused_ms", "closed_ms"),
     )
     op.create_index("ix_counter_time_branch_date", "counter_time", ["branch_id", "local_date"])
     op.create_table(
