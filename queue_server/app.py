@@ -45,6 +45,7 @@ from queue_server.store.events import Event
 from queue_server.store.migrate import migrate
 from queue_server.store.queue import Clock, QueueStore, utc_now
 from queue_server.web.pages import web_routes
+from queue_server.web.reports_page import report_page_routes
 
 log = logging.getLogger("queue_server")
 
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         *feed_routes(),
         printer_feed_route(),
         *web_routes(),
+        *report_page_routes(),
     ]
     app = Starlette(
         routes=routes,
