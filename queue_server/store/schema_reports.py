@@ -48,6 +48,7 @@ visit_facts = Table(
     Column("wait_estimate_s", Float),
     Index("ix_visit_facts_branch_date", "branch_id", "local_date"),
     Index("ix_visit_facts_branch_hour", "branch_id", "hour"),
+    Index("ix_visit_facts_branch_wait", "branch_id", "wait_s"),  # the longest waits
 )
 
 # Sums of the facts of one branch, service, priority class, channel and UTC hour; a row is made

@@ -4,18 +4,19 @@ counter time for utilisation. Both paths add up the same `kpis.Sums`, so they ag
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from queue_server.domain import kpis
 from queue_server.domain.numbering import DEFAULT_TIMEZONE
-from queue_server.store.reports.projector import sums_of_row, visit_of
+from queue_server.store.reports.projector import visit_of
 from queue_server.store.schema_reports import counter_time, visit_facts, visit_rollups
 
 
@@ -71,15 +72,60 @@ async def read_report(
 
 
 async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, detail: bool) -> None:
-    query = _filtered(select(visit_rollups), visit_rollups, where)
-    for row in await conn.execute(query):
-        sums = sums_of_row(row)
+    """Sums by SQL, grouped the ways the report shows them; histograms merged from their
+    distinct texts (many rollup rows hold the same few buckets), each parsed once."""
+    groups: list[tuple[str, Any, dict[Any, kpis.Sums]]] = [
+        ("service", visit_rollups.c.service_id, report.by_service)
+    ]
+    if detail:
+        groups += [
+            ("branch", visit_rollups.c.branch_id, report.by_branch),
+            ("day", visit_rollups.c.local_date, report.by_day),
+        ]
+    for _, column, target in groups:
+        query = _filtered(select(column, *_SUMS), visit_rollups, where).group_by(column)
+        for row in await conn.execute(query):
+            target[row[0]] = _sums_of_totals(row)
+        if target is report.by_service:
+            await _merge_histograms(conn, where, column, target)
+    for sums in report.by_service.values():
         report.total.add(sums)
-        if detail:
-            report.by_service[row.service_id].add(sums)
-            report.by_branch[row.branch_id].add(sums)
-            report.by_day[row.local_date].add(sums)
-            report.arrivals[row.weekday, row.local_hour] += row.visits
+    if not detail:
+        report.by_service.clear()
+        return
+    week = (visit_rollups.c.weekday, visit_rollups.c.local_hour)
+    query = _filtered(
+        select(*week, func.sum(visit_rollups.c.visits)), visit_rollups, where
+    ).group_by(*week)
+    for weekday, hour, visits in await conn.execute(query):
+        report.arrivals[weekday, hour] += int(visits)
+
+
+_TOTALS = [
+    name for name in kpis.Sums.__dataclass_fields__ if name not in ("wait_hist", "service_hist")
+]
+_SUMS = [
+    (func.max if name.endswith("_max_ms") else func.sum)(visit_rollups.c[name]).label(name)
+    for name in _TOTALS
+]
+
+
+def _sums_of_totals(row: Any) -> kpis.Sums:
+    return kpis.Sums(**{name: int(getattr(row, name) or 0) for name in _TOTALS})
+
+
+async def _merge_histograms(
+    conn: AsyncConnection, where: Slice, column: Any, target: dict[Any, kpis.Sums]
+) -> None:
+    for name in ("wait_hist", "service_hist"):
+        text = visit_rollups.c[name]
+        query = _filtered(select(column, text, func.count()), visit_rollups, where).group_by(
+            column, text
+        )
+        for key, histogram, rows in await conn.execute(query):
+            merged = getattr(target[key], name)
+            for bucket, count in json.loads(histogram).items():
+                merged[int(bucket)] = merged.get(int(bucket), 0) + count * rows
 
 
 async def _from_facts(

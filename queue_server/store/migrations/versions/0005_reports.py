@@ -54,6 +54,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_visit_facts_branch_date", "visit_facts", ["branch_id", "local_date"])
     op.create_index("ix_visit_facts_branch_hour", "visit_facts", ["branch_id", "hour"])
+    op.create_index("ix_visit_facts_branch_wait", "visit_facts", ["branch_id", "wait_s"])
     op.create_table(
         "visit_rollups",
         sa.Column("branch_id", NAME, primary_key=True),
