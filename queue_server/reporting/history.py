@@ -87,7 +87,8 @@ def simulated_day(
     counters = {c.id: c.number for c in catalog.branch(branch_id).counters}
     free_at = {c.id: midnight for c in scenario.counters}
     numbers: dict[str, int] = {}
-    rows, happened = [], []
+    rows: list[dict[str, Any]] = []
+    happened: list[tuple[datetime, str, dict[str, Any], str]] = []
     order = np.argsort(np.nan_to_num(result.arrival_s + result.wait_s, nan=np.inf), kind="stable")
     for index in order.tolist():
         service = scenario.services[int(visits.service[index])]
@@ -96,7 +97,7 @@ def simulated_day(
         issued = midnight + timedelta(seconds=float(visits.arrival_s[index]))
         priority = "priority" if result.priority[index] else "normal"
         estimate = result.estimate_s[index]
-        ticket = {
+        ticket: dict[str, Any] = {
             "id": uuid.uuid4().hex,
             "branch_id": branch_id,
             "service_id": service.id,
@@ -114,7 +115,7 @@ def simulated_day(
         view = {
             "id": ticket["id"],
             "branch": branch_id,
-            "label": ticket_label(letter, ticket["number"]),
+            "label": ticket_label(letter, numbers[letter]),
             "service_id": service.id,
             "priority": priority,
         }
@@ -127,11 +128,11 @@ def simulated_day(
             continue
         called = issued + timedelta(seconds=wait)
         capable = [c.id for c in scenario.counters if c.profile.get(service.id, 0) > 0]
-        counter = min(capable, key=lambda c: (max(free_at[c], called), c))
-        operator = f"operator:demo-{counter}"
-        call = {"ticket": view, "counter_id": counter, "counter_number": counters[counter]}
+        chosen = min(capable, key=lambda c: (max(free_at[c], called), c))
+        operator = f"operator:demo-{chosen}"
+        call = {"ticket": view, "counter_id": chosen, "counter_number": counters[chosen]}
         happened.append((called, "ticket.called", call, operator))
-        ticket |= {"counter_id": counter, "called_at": called}
+        ticket |= {"counter_id": chosen, "called_at": called}
         if visits.no_show[index]:
             gone = called + timedelta(seconds=scenario.no_show_timeout_s)
             ticket |= {"status": "no_show", "outcome": "no_show", "finished_at": gone}
@@ -143,7 +144,7 @@ def simulated_day(
             ticket |= {"started_at": started, "finished_at": gone}
             happened.append((started, "ticket.started", {"ticket": view}, operator))
             happened.append((gone, "ticket.finished", {"ticket": view}, operator))
-        free_at[counter] = gone
+        free_at[chosen] = gone
         rows.append(ticket)
     opened = midnight + timedelta(seconds=scenario.open_s)
     for counter in scenario.counters:

@@ -111,7 +111,10 @@ _SUMS = [
 
 
 def _sums_of_totals(row: Any) -> kpis.Sums:
-    return kpis.Sums(**{name: int(getattr(row, name) or 0) for name in _TOTALS})
+    sums = kpis.Sums()
+    for name in _TOTALS:
+        setattr(sums, name, int(getattr(row, name) or 0))
+    return sums
 
 
 async def _merge_histograms(
