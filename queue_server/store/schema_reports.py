@@ -4,6 +4,8 @@ again from it (`queue-server facts rebuild`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -18,6 +20,34 @@ from sqlalchemy import (
 )
 
 from queue_server.store.schema import ID, NAME, UTCDateTime, metadata
+
+
+def _sum_columns() -> list[Column[Any]]:
+    """The sums a rollup row holds (`domain.kpis.Sums`, durations in milliseconds)."""
+    return [
+        Column("visits", Integer, nullable=False),
+        Column("served", Integer, nullable=False),
+        Column("not_served", Integer, nullable=False),
+        Column("referred", Integer, nullable=False),
+        Column("no_show", Integer, nullable=False),
+        Column("cancelled", Integer, nullable=False),
+        Column("transferred", Integer, nullable=False),
+        Column("open", Integer, nullable=False),
+        Column("waited", Integer, nullable=False),
+        Column("wait_sum_ms", BigInteger, nullable=False),
+        Column("wait_max_ms", BigInteger, nullable=False),
+        Column("within_target", Integer, nullable=False),
+        Column("serviced", Integer, nullable=False),
+        Column("service_sum_ms", BigInteger, nullable=False),
+        Column("service_max_ms", BigInteger, nullable=False),
+        Column("recalls", Integer, nullable=False),
+        Column("estimated", Integer, nullable=False),
+        Column("estimate_error_sum_ms", BigInteger, nullable=False),
+        Column("estimate_abs_error_sum_ms", BigInteger, nullable=False),
+        Column("wait_hist", Text, nullable=False),  # JSON {bucket: count}, see domain/kpis.py
+        Column("service_hist", Text, nullable=False),
+    ]
+
 
 LABEL = String(8)
 ACTOR = NAME  # who acted, as the audit log names them: `operator:nino`
@@ -65,28 +95,22 @@ visit_rollups = Table(
     Column("local_date", Date, nullable=False),
     Column("local_hour", Integer, nullable=False),
     Column("weekday", Integer, nullable=False),  # 0 = Monday, in the branch's time zone
-    Column("visits", Integer, nullable=False),
-    Column("served", Integer, nullable=False),
-    Column("not_served", Integer, nullable=False),
-    Column("referred", Integer, nullable=False),
-    Column("no_show", Integer, nullable=False),
-    Column("cancelled", Integer, nullable=False),
-    Column("transferred", Integer, nullable=False),
-    Column("open", Integer, nullable=False),
-    Column("waited", Integer, nullable=False),
-    Column("wait_sum_ms", BigInteger, nullable=False),
-    Column("wait_max_ms", BigInteger, nullable=False),
-    Column("within_target", Integer, nullable=False),
-    Column("serviced", Integer, nullable=False),
-    Column("service_sum_ms", BigInteger, nullable=False),
-    Column("service_max_ms", BigInteger, nullable=False),
-    Column("recalls", Integer, nullable=False),
-    Column("estimated", Integer, nullable=False),
-    Column("estimate_error_sum_ms", BigInteger, nullable=False),
-    Column("estimate_abs_error_sum_ms", BigInteger, nullable=False),
-    Column("wait_hist", Text, nullable=False),  # JSON {bucket: count}, see domain/kpis.py
-    Column("service_hist", Text, nullable=False),
+    *_sum_columns(),
     Index("ix_visit_rollups_date", "local_date"),
+)
+
+# The same sums per branch-local day (no hour): what reports over long periods read.
+visit_days = Table(
+    "visit_days",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("service_id", NAME, primary_key=True),
+    Column("priority", String(16), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    Column("agency_id", NAME, nullable=False),
+    *_sum_columns(),
+    Index("ix_visit_days_date", "local_date"),
 )
 
 # Milliseconds (integers: the same sums whatever the batches) per counter, operator and hour.
@@ -130,4 +154,11 @@ report_cursors = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
-REPORT_TABLES = (visit_facts, visit_rollups, counter_time, counter_clocks, report_cursors)
+REPORT_TABLES = (
+    visit_facts,
+    visit_rollups,
+    visit_days,
+    counter_time,
+    counter_clocks,
+    report_cursors,
+)

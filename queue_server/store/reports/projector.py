@@ -27,6 +27,7 @@ from queue_server.store.schema_reports import (
     counter_clocks,
     counter_time,
     report_cursors,
+    visit_days,
     visit_facts,
     visit_rollups,
 )
@@ -112,7 +113,7 @@ def reset_branch(conn: Connection, branch_id: str, *, allow_partial: bool = Fals
             f"{branch_id}: the event log starts at event {first}; the facts of earlier visits "
             "cannot be made again from it"
         )
-    for table in (visit_facts, visit_rollups, counter_time, counter_clocks):
+    for table in (visit_facts, visit_rollups, visit_days, counter_time, counter_clocks):
         conn.execute(delete(table).where(table.c.branch_id == branch_id))
     conn.execute(
         update(report_cursors)
@@ -219,36 +220,49 @@ class _Projection:
             )
 
     def _rollups(self, changed: list[dict[str, Any]]) -> None:
-        """Move the rollup rows of the changed facts by what changed: each fact counted in
-        as it is now and out as it was before this batch (exact: sums are integers)."""
-        deltas: dict[tuple[str, str, str, datetime], kpis.Sums] = {}
+        """Move the rollup rows (hourly and daily) of the changed facts by what changed: each
+        fact counted in as it is now and out as it was before this batch (exact: integers)."""
+        hourly: dict[tuple[str, str, str, Any], kpis.Sums] = {}
+        daily: dict[tuple[str, str, str, Any], kpis.Sums] = {}
         agencies: dict[str, str] = {}
         for fact in changed:
-            key = (fact["service_id"], fact["priority"], fact["channel"], fact["hour"])
-            delta = deltas.setdefault(key, kpis.Sums())
-            delta.add_visit(visit_of(_Attributes(fact)))
-            if fact["ticket_id"] in self.before:
-                delta.add_visit(self.before[fact["ticket_id"]], sign=-1)
+            visit = visit_of(_Attributes(fact))
+            before = self.before.get(fact["ticket_id"])
+            group = (fact["service_id"], fact["priority"], fact["channel"])
+            for deltas, when in ((hourly, fact["hour"]), (daily, fact["local_date"])):
+                delta = deltas.setdefault((*group, when), kpis.Sums())
+                delta.add_visit(visit)
+                if before is not None:
+                    delta.add_visit(before, sign=-1)
             agencies[fact["service_id"]] = fact["agency_id"]
-        hours = sorted({key[3] for key in deltas})
-        current: dict[tuple[str, str, str, datetime], kpis.Sums] = {}
-        for chunk in _chunks(hours):
+        self._move(visit_rollups, "hour", hourly, agencies, self._hour_fields)
+        self._move(visit_days, "local_date", daily, agencies, lambda day: {"local_date": day})
+
+    def _move(
+        self,
+        table: Any,
+        when: str,
+        deltas: dict[tuple[str, str, str, Any], kpis.Sums],
+        agencies: dict[str, str],
+        fields_of: Any,
+    ) -> None:
+        """Add `deltas` to the rows of `table` (keyed by service, priority, channel, `when`)."""
+        current: dict[tuple[str, str, str, Any], kpis.Sums] = {}
+        for chunk in _chunks(sorted({key[3] for key in deltas})):
             for row in self.conn.execute(
-                select(visit_rollups).where(
-                    visit_rollups.c.branch_id == self.branch_id, visit_rollups.c.hour.in_(chunk)
-                )
+                select(table).where(table.c.branch_id == self.branch_id, table.c[when].in_(chunk))
             ):
-                key = (row.service_id, row.priority, row.channel, row.hour)
+                key = (row.service_id, row.priority, row.channel, getattr(row, when))
                 if key in deltas:
                     current[key] = sums_of_row(row)
         rows = []
         for key, delta in sorted(deltas.items()):
             sums = current.get(key) or kpis.Sums()
             sums.add(delta)
-            service, priority, channel, hour = key
+            service, priority, channel, moment = key
             rows.append(
                 rollup_row(sums)
-                | self._hour_fields(hour)
+                | fields_of(moment)
                 | {
                     "branch_id": self.branch_id,
                     "service_id": service,
@@ -257,7 +271,7 @@ class _Projection:
                     "channel": channel,
                 }
             )
-        _upsert(self.conn, self.conn.dialect.name, visit_rollups, rows)
+        _upsert(self.conn, self.conn.dialect.name, table, rows)
 
     def _hour_fields(self, hour: datetime) -> dict[str, Any]:
         local = hour.astimezone(self.zone)

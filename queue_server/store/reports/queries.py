@@ -17,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from queue_server.domain import kpis
 from queue_server.domain.numbering import DEFAULT_TIMEZONE
 from queue_server.store.reports.projector import visit_of
-from queue_server.store.schema_reports import counter_time, visit_facts, visit_rollups
+from queue_server.store.schema_reports import (
+    counter_time,
+    visit_days,
+    visit_facts,
+    visit_rollups,
+)
+
+LONG_PERIOD_DAYS = 60  # from here on the longest waits are found through the wait index
 
 
 @dataclass(frozen=True)
@@ -72,18 +79,19 @@ async def read_report(
 
 
 async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, detail: bool) -> None:
-    """Sums by SQL, grouped the ways the report shows them; histograms merged from their
-    distinct texts (many rollup rows hold the same few buckets), each parsed once."""
+    """Sums by SQL from the daily rollups, grouped the ways the report shows them; histograms
+    merged from their distinct texts (many rows hold the same few buckets), each parsed once;
+    the hourly rollups only for the arrivals heatmap."""
     groups: list[tuple[str, Any, dict[Any, kpis.Sums]]] = [
-        ("service", visit_rollups.c.service_id, report.by_service)
+        ("service", visit_days.c.service_id, report.by_service)
     ]
     if detail:
         groups += [
-            ("branch", visit_rollups.c.branch_id, report.by_branch),
-            ("day", visit_rollups.c.local_date, report.by_day),
+            ("branch", visit_days.c.branch_id, report.by_branch),
+            ("day", visit_days.c.local_date, report.by_day),
         ]
     for _, column, target in groups:
-        query = _filtered(select(column, *_SUMS), visit_rollups, where).group_by(column)
+        query = _filtered(select(column, *_SUMS), visit_days, where).group_by(column)
         for row in await conn.execute(query):
             target[row[0]] = _sums_of_totals(row)
         if target is report.by_service:
@@ -105,7 +113,7 @@ _TOTALS = [
     name for name in kpis.Sums.__dataclass_fields__ if name not in ("wait_hist", "service_hist")
 ]
 _SUMS = [
-    (func.max if name.endswith("_max_ms") else func.sum)(visit_rollups.c[name]).label(name)
+    (func.max if name.endswith("_max_ms") else func.sum)(visit_days.c[name]).label(name)
     for name in _TOTALS
 ]
 
@@ -121,8 +129,8 @@ async def _merge_histograms(
     conn: AsyncConnection, where: Slice, column: Any, target: dict[Any, kpis.Sums]
 ) -> None:
     for name in ("wait_hist", "service_hist"):
-        text = visit_rollups.c[name]
-        query = _filtered(select(column, text, func.count()), visit_rollups, where).group_by(
+        text = visit_days.c[name]
+        query = _filtered(select(column, text, func.count()), visit_days, where).group_by(
             column, text
         )
         for key, histogram, rows in await conn.execute(query):
@@ -174,10 +182,15 @@ async def _counter_time(conn: AsyncConnection, where: Slice, report: Report) -> 
 
 
 async def _longest(conn: AsyncConnection, where: Slice, report: Report) -> None:
+    # A short period: the date index finds its few visits, then they are sorted (`+ 0` keeps
+    # the planner off the wait index, which would walk every visit ever). A long one: walking
+    # the wait index from the longest finds ten in the period soonest.
+    short = (where.last - where.first).days < LONG_PERIOD_DAYS
+    wait = visit_facts.c.wait_s + 0 if short else visit_facts.c.wait_s
     query = (
         _filtered(select(visit_facts), visit_facts, where)
         .where(visit_facts.c.wait_s.is_not(None))
-        .order_by(visit_facts.c.wait_s.desc(), visit_facts.c.ticket_id)
+        .order_by(wait.desc(), visit_facts.c.ticket_id)
         .limit(kpis.LONGEST_WAITS)
     )
     report.longest = [

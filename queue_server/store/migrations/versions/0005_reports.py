@@ -27,6 +27,21 @@ def _big(*names: str) -> list[sa.Column]:
     return [sa.Column(name, sa.BigInteger, nullable=False) for name in names]
 
 
+def _sums() -> list[sa.Column]:
+    """The sums of a rollup row (see schema_reports._sum_columns)."""
+    return [
+        *_ints("visits", "served", "not_served", "referred"),
+        *_ints("no_show", "cancelled", "transferred", "open", "waited"),
+        *_big("wait_sum_ms", "wait_max_ms"),
+        *_ints("within_target", "serviced"),
+        *_big("service_sum_ms", "service_max_ms"),
+        *_ints("recalls", "estimated"),
+        *_big("estimate_error_sum_ms", "estimate_abs_error_sum_ms"),
+        sa.Column("wait_hist", sa.Text, nullable=False),
+        sa.Column("service_hist", sa.Text, nullable=False),
+    ]
+
+
 def upgrade() -> None:
     op.create_table(
         "visit_facts",
@@ -64,17 +79,21 @@ def upgrade() -> None:
         sa.Column("hour", UTCDateTime, primary_key=True),
         sa.Column("agency_id", NAME, nullable=False),
         sa.Column("local_date", sa.Date, nullable=False),
-        *_ints("local_hour", "weekday", "visits", "served", "not_served", "referred"),
-        *_ints("no_show", "cancelled", "transferred", "open", "waited"),
-        *_big("wait_sum_ms", "wait_max_ms"),
-        *_ints("within_target", "serviced"),
-        *_big("service_sum_ms", "service_max_ms"),
-        *_ints("recalls", "estimated"),
-        *_big("estimate_error_sum_ms", "estimate_abs_error_sum_ms"),
-        sa.Column("wait_hist", sa.Text, nullable=False),
-        sa.Column("service_hist", sa.Text, nullable=False),
+        *_ints("local_hour", "weekday"),
+        *_sums(),
     )
     op.create_index("ix_visit_rollups_date", "visit_rollups", ["local_date"])
+    op.create_table(
+        "visit_days",
+        sa.Column("branch_id", NAME, primary_key=True),
+        sa.Column("service_id", NAME, primary_key=True),
+        sa.Column("priority", sa.String(16), primary_key=True),
+        sa.Column("channel", sa.String(16), primary_key=True),
+        sa.Column("local_date", sa.Date, primary_key=True),
+        sa.Column("agency_id", NAME, nullable=False),
+        *_sums(),
+    )
+    op.create_index("ix_visit_days_date", "visit_days", ["local_date"])
     op.create_table(
         "counter_time",
         sa.Column("branch_id", NAME, primary_key=True),
@@ -105,6 +124,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("report_cursors", "counter_clocks", "counter_time", "visit_rollups"):
+    for table in (
+        "report_cursors",
+        "counter_clocks",
+        "counter_time",
+        "visit_days",
+        "visit_rollups",
+    ):
         op.drop_table(table)
     op.drop_table("visit_facts")
