@@ -161,8 +161,12 @@ async def _from_facts(
 
 
 async def _counter_time(conn: AsyncConnection, where: Slice, report: Report) -> None:
-    query = select(counter_time).where(
-        counter_time.c.local_date >= where.first, counter_time.c.local_date <= where.last
+    keys = (counter_time.c.branch_id, counter_time.c.counter_id, counter_time.c.operator)
+    spent = [func.sum(counter_time.c[name]) for name in _SPENT_MS]
+    query = (
+        select(*keys, *spent)
+        .where(counter_time.c.local_date >= where.first, counter_time.c.local_date <= where.last)
+        .group_by(*keys)
     )
     if where.branches is not None:
         query = query.where(counter_time.c.branch_id.in_(where.branches))
@@ -170,15 +174,12 @@ async def _counter_time(conn: AsyncConnection, where: Slice, report: Report) -> 
         query = query.where(counter_time.c.counter_id.in_(where.counters))
     if where.operators is not None:
         query = query.where(counter_time.c.operator.in_(where.operators))
-    for row in await conn.execute(query):
-        report.counters[row.branch_id, row.counter_id, row.operator].add(
-            kpis.CounterTime(
-                row.serving_ms / 1000,
-                row.idle_ms / 1000,
-                row.paused_ms / 1000,
-                row.closed_ms / 1000,
-            )
-        )
+    for branch, counter, operator, *milliseconds in await conn.execute(query):
+        seconds = [int(ms or 0) / 1000 for ms in milliseconds]
+        report.counters[branch, counter, operator].add(kpis.CounterTime(*seconds))
+
+
+_SPENT_MS = ("serving_ms", "idle_ms", "paused_ms", "closed_ms")
 
 
 async def _longest(conn: AsyncConnection, where: Slice, report: Report) -> None:
@@ -189,7 +190,7 @@ async def _longest(conn: AsyncConnection, where: Slice, report: Report) -> None:
     wait = visit_facts.c.wait_s + 0 if short else visit_facts.c.wait_s
     query = (
         _filtered(select(visit_facts), visit_facts, where)
-        .where(visit_facts.c.wait_s.is_not(None))
+        .where(wait.is_not(None))
         .order_by(wait.desc(), visit_facts.c.ticket_id)
         .limit(kpis.LONGEST_WAITS)
     )
