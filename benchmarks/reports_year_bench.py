@@ -97,12 +97,13 @@ async def run(weeks: int) -> None:
                 total = (await conn.execute(select(func.count()).select_from(visit_facts))).scalar()
             print(f"the year holds {total} visits")
             zones = {BRANCH: "Asia/Tbilisi"}
+            one = (BRANCH,)  # a branch's report, as GET /api/v1/branches/{branch}/reports reads
             slices = {
-                "week": Slice(today - timedelta(days=6), today),
-                "month": Slice(today - timedelta(days=29), today),
-                "year": Slice(today - timedelta(days=364), today),
+                "week": Slice(today - timedelta(days=6), today, branches=one),
+                "month": Slice(today - timedelta(days=29), today, branches=one),
+                "year": Slice(today - timedelta(days=364), today, branches=one),
                 "year, one service": Slice(
-                    today - timedelta(days=364), today, services=("id_card",)
+                    today - timedelta(days=364), today, branches=one, services=("id_card",)
                 ),
                 "year, kiosk+priority": Slice(
                     today - timedelta(days=364),
@@ -110,8 +111,9 @@ async def run(weeks: int) -> None:
                     channels=("kiosk",),
                     priorities=("priority",),
                 ),
+                "year, whole network (no branch)": Slice(today - timedelta(days=364), today),
                 "month, one counter (facts)": Slice(
-                    today - timedelta(days=29), today, counters=("b01",)
+                    today - timedelta(days=29), today, branches=one, counters=("b01",)
                 ),
             }
             for name, where in slices.items():
