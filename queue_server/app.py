@@ -45,6 +45,8 @@ from queue_server.printing.agents import printer_feed_route
 from queue_server.realtime.feeds import feed_routes, realtime
 from queue_server.realtime.hub import Hub
 from queue_server.realtime.shared_reads import SharedReads
+from queue_server.reporting.background import reports
+from queue_server.reporting.routes import REPORT_ENDPOINTS
 from queue_server.settings import Settings, load_settings
 from queue_server.store.database import Database
 from queue_server.store.events import Event
@@ -52,11 +54,17 @@ from queue_server.store.migrate import migrate
 from queue_server.store.queue import Clock, QueueStore, utc_now
 from queue_server.web.admin_pages import admin_routes
 from queue_server.web.pages import web_routes
+from queue_server.web.reports_page import report_page_routes
 
 log = logging.getLogger("queue_server")
 
 ALL_ENDPOINTS = (
-    ENDPOINTS + ACCESS_ENDPOINTS + PRINTING_ENDPOINTS + AUDIT_ENDPOINTS + NOTIFY_ENDPOINTS
+    ENDPOINTS
+    + ACCESS_ENDPOINTS
+    + PRINTING_ENDPOINTS
+    + AUDIT_ENDPOINTS
+    + NOTIFY_ENDPOINTS
+    + REPORT_ENDPOINTS
 )
 
 
@@ -169,6 +177,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         printer_feed_route(),
         *admin_routes(),
         *web_routes(),
+        *report_page_routes(),
     ]
     app = Starlette(
         routes=routes,
@@ -194,6 +203,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         lifespan=lifespan,
     )
     app.state.settings = settings
-    # printing delivers through the hub; observing counts events after the hub published them
-    app.state.extensions = [realtime, printing, speech, audit_pruning, notifications, observing]
+    # printing delivers through the hub; reports apply what is published; observing counts
+    # events after the hub published them
+    app.state.extensions = [
+        realtime,
+        printing,
+        speech,
+        audit_pruning,
+        notifications,
+        reports,
+        observing,
+    ]
     return app

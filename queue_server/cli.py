@@ -1,5 +1,5 @@
 """`queue-server`: serve (the default), migrate, check-config, create-admin, backup, restore,
-simulate."""
+facts, demo-history, sms-gateway, simulate."""
 
 from __future__ import annotations
 
@@ -198,6 +198,79 @@ def _report(outcome: Any) -> int:
     return 0
 
 
+def _facts(args: argparse.Namespace) -> int:
+    """`facts rebuild`: make visit facts, rollups and counter time again from the event log."""
+    import asyncio
+
+    from queue_server.catalog.loader import load_catalog
+    from queue_server.store.database import Database
+    from queue_server.store.migrate import migrate
+    from queue_server.store.reports.projector import LogPruned
+    from queue_server.store.reports.runner import projected_branches, rebuild
+
+    settings = load_settings()
+
+    async def _rebuild() -> dict[str, int]:
+        database = Database(settings.resolved_database_url)
+        try:
+            await migrate(database)
+            async with database.read() as conn:
+                branches = args.branch or await projected_branches(conn)
+            return await rebuild(
+                database, load_catalog(settings.config), branches, allow_partial=args.allow_partial
+            )
+        finally:
+            await database.dispose()
+
+    try:
+        applied = asyncio.run(_rebuild())
+    except LogPruned as error:
+        print(f"{error} (--allow-partial rebuilds from what is kept)", file=sys.stderr)
+        return 1
+    for branch, count in applied.items():
+        print(f"{branch}: {count} events applied")
+    return 0
+
+
+def _demo_history(args: argparse.Namespace) -> int:
+    """`demo-history --days N`: simulated past days, then their report facts."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from queue_server.catalog.loader import load_catalog
+    from queue_server.domain.numbering import local_day
+    from queue_server.reporting.history import HistoryExists, fill_history
+    from queue_server.store.database import Database
+    from queue_server.store.migrate import migrate
+    from queue_server.store.reports.runner import catch_up
+
+    settings = load_settings()
+    catalog = load_catalog(settings.config)
+    branches = args.branches.split(",") if args.branches else sorted(catalog.branches)
+    today = local_day(datetime.now(UTC))
+    days = [today - timedelta(days=n) for n in range(args.days, 0, -1)]
+
+    async def _fill() -> dict[str, int]:
+        database = Database(settings.resolved_database_url)
+        try:
+            await migrate(database)
+            written = await fill_history(database, catalog, branches, days, args.seed)
+            for branch in branches:
+                await catch_up(database, catalog, branch)
+            return written
+        finally:
+            await database.dispose()
+
+    try:
+        written = asyncio.run(_fill())
+    except HistoryExists as error:
+        print(f"{error}: demo history is written once, on days without tickets", file=sys.stderr)
+        return 1
+    for branch, visits in written.items():
+        print(f"{branch}: {visits} visits over {args.days} days")
+    return 0
+
+
 def _simulate(argv: list[str]) -> int:
     from queue_server.simulation.cli import main as simulate
 
@@ -238,6 +311,16 @@ def main(argv: list[str] | None = None) -> int:
         "--new-epochs", action="store_true", help="only start every branch on a new epoch"
     )
     restore.set_defaults(run=_restore)
+    facts = commands.add_parser("facts", help="report facts: rebuild them from the event log")
+    facts.add_argument("action", choices=["rebuild"])
+    facts.add_argument("--branch", action="append", help="only this branch (repeatable)")
+    facts.add_argument("--allow-partial", action="store_true", help="rebuild a pruned log too")
+    facts.set_defaults(run=_facts)
+    history = commands.add_parser("demo-history", help="fill past days from the simulator")
+    history.add_argument("--days", type=int, default=30)
+    history.add_argument("--branches", help="comma-separated branch ids (default: all)")
+    history.add_argument("--seed", type=int, default=1)
+    history.set_defaults(run=_demo_history)
     # Listed here for --help; main() hands its arguments, options first too, to its own parser.
     commands.add_parser("simulate", help="simulate a day of a branch", add_help=False)
     words = sys.argv[1:] if argv is None else argv

@@ -102,6 +102,9 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     "POST /api/v1/tickets/{ticket_id}/late": EVERYONE,
     "POST /api/v1/notify/sms-inbound": frozenset(),  # see SIGNED_ROUTES
     "GET /api/v1/branches/{branch}/notify/messages": STAFF,
+    # An operator's branch report holds only their own figures (tests/test_reports.py).
+    **{f"GET /api/v1/branches/{{branch}}/reports{form}": STAFF for form in ("", ".csv", ".xlsx")},
+    **{f"GET /api/v1/reports{form}": frozenset({"admin"}) for form in ("", ".csv", ".xlsx")},
 }
 # Routes no role opens: a signature of the body does (the SMS gateway's webhook). Every role,
 # signed in or not, is refused with this status and code.

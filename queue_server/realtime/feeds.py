@@ -334,7 +334,7 @@ async def _prune_history(rigi: Rigi) -> None:
             keep = rigi.settings.history_events
             for branch in rigi.catalog.branches:
                 pruned += await rigi.database.transaction(
-                    functools.partial(prune_events, branch_id=branch, keep=keep)
+                    functools.partial(prune_events, branch_id=branch, keep=keep, kept_after=True)
                 )
             if pruned:
                 log.info("pruned %d old events", pruned)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from queue_server.domain.public import public_ticket
 from queue_server.store.audit import record_events
 from queue_server.store.database import PENDING_EVENTS
+from queue_server.store.reports.cursors import reports_applied_seq
 from queue_server.store.schema import branch_streams, events
 from queue_server.store.statements import upsert_insert
 
@@ -205,14 +206,18 @@ async def events_after(
     return [Event(r.branch_id, r.epoch, r.seq, r.kind, r.at, json.loads(r.data)) for r in rows]
 
 
-def prune_events(conn: Connection, branch_id: str, keep: int) -> int:
-    """Drop all but the newest `keep` events of a branch; older gaps resync by snapshot."""
+def prune_events(conn: Connection, branch_id: str, keep: int, *, kept_after: bool = False) -> int:
+    """Drop all but the newest `keep` events of a branch; older gaps resync by snapshot. With
+    `kept_after`, never an event that reports have not applied yet (see `reports_applied_seq`)."""
     newest = conn.execute(
         select(func.max(events.c.seq)).where(events.c.branch_id == branch_id)
     ).scalar()
     if newest is None or newest <= keep:
         return 0
+    last = newest - keep
+    if kept_after:
+        last = min(last, reports_applied_seq(conn, branch_id))
     result = conn.execute(
-        delete(events).where(events.c.branch_id == branch_id, events.c.seq <= newest - keep)
+        delete(events).where(events.c.branch_id == branch_id, events.c.seq <= last)
     )
     return result.rowcount or 0

@@ -1,7 +1,7 @@
 """The audit trail in a table of its own, kept by age rather than with the replay history.
 
 Revision ID: 0006
-Revises: 0004 (0005, the reports, is on another branch: chain it between when merging)
+Revises: 0005 (0005, the reports, is on another branch: chain it between when merging)
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from queue_server.store.schema import UTCDateTime
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,225 @@
+"""Reading reports: rollups when the slice allows it (period, branch, agency, service, priority
+class, channel), visit facts when it names a counter or an operator (rollups do not keep them),
+counter time for utilisation. Both paths add up the same `kpis.Sums`, so they agree."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from queue_server.domain import kpis
+from queue_server.domain.numbering import DEFAULT_TIMEZONE
+from queue_server.store.reports.projector import visit_of
+from queue_server.store.schema_reports import (
+    counter_time,
+    visit_days,
+    visit_facts,
+    visit_rollups,
+)
+
+LONG_PERIOD_DAYS = 60  # from here on the longest waits are found through the wait index
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Which visits a report covers: a period of branch-local dates (inclusive) and, for each
+    dimension, the values kept (None: all)."""
+
+    first: date
+    last: date
+    branches: tuple[str, ...] | None = None
+    agencies: tuple[str, ...] | None = None
+    services: tuple[str, ...] | None = None
+    priorities: tuple[str, ...] | None = None
+    channels: tuple[str, ...] | None = None
+    counters: tuple[str, ...] | None = None
+    operators: tuple[str, ...] | None = None
+
+    @property
+    def needs_facts(self) -> bool:
+        return self.counters is not None or self.operators is not None
+
+
+@dataclass
+class Report:
+    """The sums of a slice, whole and grouped the ways the reports page shows them."""
+
+    total: kpis.Sums = field(default_factory=kpis.Sums)
+    by_service: dict[str, kpis.Sums] = field(default_factory=lambda: defaultdict(kpis.Sums))
+    by_branch: dict[str, kpis.Sums] = field(default_factory=lambda: defaultdict(kpis.Sums))
+    by_day: dict[date, kpis.Sums] = field(default_factory=lambda: defaultdict(kpis.Sums))
+    arrivals: dict[tuple[int, int], int] = field(default_factory=lambda: defaultdict(int))
+    counters: dict[tuple[str, str, str], kpis.CounterTime] = field(
+        default_factory=lambda: defaultdict(kpis.CounterTime)
+    )
+    longest: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def read_report(
+    conn: AsyncConnection, where: Slice, timezones: dict[str, str], *, detail: bool = True
+) -> Report:
+    """The report of a slice. `timezones`: branch → its zone (for the facts' hour of day).
+    Without `detail`, only the totals (for the previous period)."""
+    report = Report()
+    if where.needs_facts:
+        await _from_facts(conn, where, timezones, report, detail)
+    else:
+        await _from_rollups(conn, where, report, detail)
+    if detail:
+        await _counter_time(conn, where, report)
+        await _longest(conn, where, report)
+    return report
+
+
+async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, detail: bool) -> None:
+    """Sums by SQL from the daily rollups, grouped the ways the report shows them; histograms
+    merged from their distinct texts (many rows hold the same few buckets), each parsed once;
+    the hourly rollups only for the arrivals heatmap."""
+    groups: list[tuple[str, Any, dict[Any, kpis.Sums]]] = [
+        ("service", visit_days.c.service_id, report.by_service)
+    ]
+    if detail:
+        groups += [
+            ("branch", visit_days.c.branch_id, report.by_branch),
+            ("day", visit_days.c.local_date, report.by_day),
+        ]
+    for _, column, target in groups:
+        query = _filtered(select(column, *_SUMS), visit_days, where).group_by(column)
+        for row in await conn.execute(query):
+            target[row[0]] = _sums_of_totals(row)
+        if target is report.by_service:
+            await _merge_histograms(conn, where, column, target)
+    for sums in report.by_service.values():
+        report.total.add(sums)
+    if not detail:
+        report.by_service.clear()
+        return
+    week = (visit_rollups.c.weekday, visit_rollups.c.local_hour)
+    query = _filtered(
+        select(*week, func.sum(visit_rollups.c.visits)), visit_rollups, where
+    ).group_by(*week)
+    for weekday, hour, visits in await conn.execute(query):
+        report.arrivals[weekday, hour] += int(visits)
+
+
+_TOTALS = [
+    name for name in kpis.Sums.__dataclass_fields__ if name not in ("wait_hist", "service_hist")
+]
+_SUMS = [
+    (func.max if name.endswith("_max_ms") else func.sum)(visit_days.c[name]).label(name)
+    for name in _TOTALS
+]
+
+
+def _sums_of_totals(row: Any) -> kpis.Sums:
+    sums = kpis.Sums()
+    for name in _TOTALS:
+        setattr(sums, name, int(getattr(row, name) or 0))
+    return sums
+
+
+async def _merge_histograms(
+    conn: AsyncConnection, where: Slice, column: Any, target: dict[Any, kpis.Sums]
+) -> None:
+    for name in ("wait_hist", "service_hist"):
+        text = visit_days.c[name]
+        query = _filtered(select(column, text, func.count()), visit_days, where).group_by(
+            column, text
+        )
+        for key, histogram, rows in await conn.execute(query):
+            merged = getattr(target[key], name)
+            for bucket, count in json.loads(histogram).items():
+                merged[int(bucket)] = merged.get(int(bucket), 0) + count * rows
+
+
+async def _from_facts(
+    conn: AsyncConnection,
+    where: Slice,
+    timezones: dict[str, str],
+    report: Report,
+    detail: bool,
+) -> None:
+    query = _filtered(select(visit_facts), visit_facts, where).order_by(visit_facts.c.ticket_id)
+    for row in await conn.execute(query):
+        visit = visit_of(row)
+        report.total.add_visit(visit)
+        if detail:
+            report.by_service[row.service_id].add_visit(visit)
+            report.by_branch[row.branch_id].add_visit(visit)
+            report.by_day[row.local_date].add_visit(visit)
+            local = row.issued_at.astimezone(
+                ZoneInfo(timezones.get(row.branch_id) or DEFAULT_TIMEZONE)
+            )
+            report.arrivals[local.weekday(), local.hour] += 1
+
+
+async def _counter_time(conn: AsyncConnection, where: Slice, report: Report) -> None:
+    keys = (counter_time.c.branch_id, counter_time.c.counter_id, counter_time.c.operator)
+    spent = [func.sum(counter_time.c[name]) for name in _SPENT_MS]
+    query = (
+        select(*keys, *spent)
+        .where(counter_time.c.local_date >= where.first, counter_time.c.local_date <= where.last)
+        .group_by(*keys)
+    )
+    if where.branches is not None:
+        query = query.where(counter_time.c.branch_id.in_(where.branches))
+    if where.counters is not None:
+        query = query.where(counter_time.c.counter_id.in_(where.counters))
+    if where.operators is not None:
+        query = query.where(counter_time.c.operator.in_(where.operators))
+    for branch, counter, operator, *milliseconds in await conn.execute(query):
+        seconds = [int(ms or 0) / 1000 for ms in milliseconds]
+        report.counters[branch, counter, operator].add(kpis.CounterTime(*seconds))
+
+
+_SPENT_MS = ("serving_ms", "idle_ms", "paused_ms", "closed_ms")
+
+
+async def _longest(conn: AsyncConnection, where: Slice, report: Report) -> None:
+    # A short period: the date index finds its few visits, then they are sorted (`+ 0` keeps
+    # the planner off the wait index, which would walk every visit ever). A long one: walking
+    # the wait index from the longest finds ten in the period soonest.
+    short = (where.last - where.first).days < LONG_PERIOD_DAYS
+    wait = visit_facts.c.wait_s + 0 if short else visit_facts.c.wait_s
+    query = (
+        _filtered(select(visit_facts), visit_facts, where)
+        .where(wait.is_not(None))
+        .order_by(wait.desc(), visit_facts.c.ticket_id)
+        .limit(kpis.LONGEST_WAITS)
+    )
+    report.longest = [
+        {
+            "branch_id": row.branch_id,
+            "label": row.label,
+            "service_id": row.service_id,
+            "issued_at": row.issued_at.isoformat(),
+            "wait_s": round(row.wait_s, 1),
+            "target_wait_s": row.target_wait_s,
+            "counter_id": row.counter_id,
+            "outcome": row.outcome,
+        }
+        for row in await conn.execute(query)
+    ]
+
+
+def _filtered(query: Select[Any], table: Any, where: Slice) -> Select[Any]:
+    query = query.where(table.c.local_date >= where.first, table.c.local_date <= where.last)
+    for column, values in (
+        ("branch_id", where.branches),
+        ("agency_id", where.agencies),
+        ("service_id", where.services),
+        ("priority", where.priorities),
+        ("channel", where.channels),
+        ("counter_id", where.counters),
+        ("operator", where.operators),
+    ):
+        if values is not None and column in table.c:
+            query = query.where(table.c[column].in_(values))
+    return query

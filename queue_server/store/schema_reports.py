@@ -1,0 +1,164 @@
+"""Report tables: one fact row per visit, rollups per branch × service × hour, counter time,
+and the projector's cursor. All are made from the event log (store/reports/) and can be made
+again from it (`queue-server facts rebuild`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+
+from queue_server.store.schema import ID, NAME, UTCDateTime, metadata
+
+
+def _sum_columns() -> list[Column[Any]]:
+    """The sums a rollup row holds (`domain.kpis.Sums`, durations in milliseconds)."""
+    return [
+        Column("visits", Integer, nullable=False),
+        Column("served", Integer, nullable=False),
+        Column("not_served", Integer, nullable=False),
+        Column("referred", Integer, nullable=False),
+        Column("no_show", Integer, nullable=False),
+        Column("cancelled", Integer, nullable=False),
+        Column("transferred", Integer, nullable=False),
+        Column("open", Integer, nullable=False),
+        Column("waited", Integer, nullable=False),
+        Column("wait_sum_ms", BigInteger, nullable=False),
+        Column("wait_max_ms", BigInteger, nullable=False),
+        Column("within_target", Integer, nullable=False),
+        Column("serviced", Integer, nullable=False),
+        Column("service_sum_ms", BigInteger, nullable=False),
+        Column("service_max_ms", BigInteger, nullable=False),
+        Column("recalls", Integer, nullable=False),
+        Column("estimated", Integer, nullable=False),
+        Column("estimate_error_sum_ms", BigInteger, nullable=False),
+        Column("estimate_abs_error_sum_ms", BigInteger, nullable=False),
+        Column("wait_hist", Text, nullable=False),  # JSON {bucket: count}, see domain/kpis.py
+        Column("service_hist", Text, nullable=False),
+    ]
+
+
+LABEL = String(8)
+ACTOR = NAME  # who acted, as the audit log names them: `operator:nino`
+
+visit_facts = Table(
+    "visit_facts",
+    metadata,
+    Column("ticket_id", ID, primary_key=True),
+    Column("branch_id", NAME, nullable=False),
+    Column("service_id", NAME, nullable=False),
+    Column("agency_id", NAME, nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("label", LABEL, nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),  # when this visit joined the queue
+    Column("hour", UTCDateTime, nullable=False),  # the UTC hour it joined: its rollup row
+    Column("local_date", Date, nullable=False),  # the branch's calendar day it joined
+    Column("called_at", UTCDateTime),  # the call that the visit ended after
+    Column("started_at", UTCDateTime),
+    Column("finished_at", UTCDateTime),  # ended: finished, no-show, transferred or cancelled
+    Column("counter_id", NAME),
+    Column("operator", ACTOR),  # who called it, then who finished it
+    Column("outcome", String(16)),  # None while open
+    Column("wait_s", Float),
+    Column("service_s", Float),
+    Column("recalls", Integer, nullable=False),
+    Column("target_wait_s", Float, nullable=False),
+    Column("wait_estimate_s", Float),
+    Index("ix_visit_facts_branch_date", "branch_id", "local_date"),
+    Index("ix_visit_facts_branch_hour", "branch_id", "hour"),
+    Index("ix_visit_facts_branch_wait", "branch_id", "wait_s"),  # the longest waits
+)
+
+# Sums of the facts of one branch, service, priority class, channel and UTC hour; a row is made
+# again from its facts whenever one of them changes (so it always equals them).
+visit_rollups = Table(
+    "visit_rollups",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("service_id", NAME, primary_key=True),
+    Column("priority", String(16), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("agency_id", NAME, nullable=False),
+    Column("local_date", Date, nullable=False),
+    Column("local_hour", Integer, nullable=False),
+    Column("weekday", Integer, nullable=False),  # 0 = Monday, in the branch's time zone
+    *_sum_columns(),
+    Index("ix_visit_rollups_date", "local_date"),
+)
+
+# The same sums per branch-local day (no hour): what reports over long periods read.
+visit_days = Table(
+    "visit_days",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("service_id", NAME, primary_key=True),
+    Column("priority", String(16), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    Column("agency_id", NAME, nullable=False),
+    *_sum_columns(),
+    Index("ix_visit_days_date", "local_date"),
+)
+
+# Milliseconds (integers: the same sums whatever the batches) per counter, operator and hour.
+counter_time = Table(
+    "counter_time",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("counter_id", NAME, primary_key=True),
+    Column("operator", ACTOR, primary_key=True),  # "" while closed
+    Column("hour", UTCDateTime, primary_key=True),
+    Column("local_date", Date, nullable=False),
+    Column("local_hour", Integer, nullable=False),
+    Column("weekday", Integer, nullable=False),
+    Column("serving_ms", BigInteger, nullable=False),
+    Column("idle_ms", BigInteger, nullable=False),
+    Column("paused_ms", BigInteger, nullable=False),
+    Column("closed_ms", BigInteger, nullable=False),
+    Index("ix_counter_time_branch_date", "branch_id", "local_date"),
+)
+
+# Where each counter stands in the projection: its state since when, and who holds it.
+counter_clocks = Table(
+    "counter_clocks",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("counter_id", NAME, primary_key=True),
+    Column("state", String(16), nullable=False),  # open | paused | closed
+    Column("busy", Boolean, nullable=False),  # a visit in hand
+    Column("operator", ACTOR, nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+)
+
+# How far the projector has applied each branch's events; written in the same transaction as
+# the facts those events made, so nothing is lost or counted twice.
+report_cursors = Table(
+    "report_cursors",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("epoch", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+REPORT_TABLES = (
+    visit_facts,
+    visit_rollups,
+    visit_days,
+    counter_time,
+    counter_clocks,
+    report_cursors,
+)
