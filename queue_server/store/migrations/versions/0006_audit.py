@@ -1,7 +1,7 @@
 """The audit trail in a table of its own, kept by age rather than with the replay history.
 
 Revision ID: 0006
-Revises: 0005 (0005, the reports, is on another branch: chain it between when merging)
+Revises: 0005
 """
 
 import sqlalchemy as sa
