@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from display_client.errors import DisplayError
+from rigi_protocol.errors import CodedError
 
 log = logging.getLogger("display_client")
 
@@ -46,7 +46,7 @@ def _launch_kiosk(url: str) -> subprocess.Popen[bytes] | None:
 async def _follow(settings) -> int:  # type: ignore[no-untyped-def]
     from display_client.announce import Announcer
     from display_client.client import DisplayClient, running
-    from display_client.phrases import load_phrasebook
+    from rigi_protocol.speech.phrases import load_phrasebook
 
     book = load_phrasebook(settings.phrases)
     announcer = Announcer(
@@ -74,7 +74,7 @@ async def _follow(settings) -> int:  # type: ignore[no-untyped-def]
 
 def _say(args: argparse.Namespace) -> int:
     from display_client.announce import synthesize_announcement
-    from display_client.phrases import load_phrasebook
+    from rigi_protocol.speech.phrases import load_phrasebook
 
     book = load_phrasebook(args.phrases)
     languages = tuple(args.languages.split(",")) if args.languages else None
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         )  # fmt: skip
         return asyncio.run(_follow(settings))
-    except DisplayError as exc:
+    except CodedError as exc:
         print(f"display-client: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
 

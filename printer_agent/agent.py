@@ -27,6 +27,8 @@ from printer_agent.errors import BadJob, PrinterAgentError, PrinterUnavailable, 
 from printer_agent.journal import FAILED, Journal, JournalEntry
 from printer_agent.layout import Fonts, TicketLayout, layout_ticket
 from printer_agent.ticket import ticket_from_job
+from rigi_protocol.closecodes import AUTH_CLOSE_CODES
+from rigi_protocol.wire import compact_json
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,6 @@ CLOSE_TIMEOUT_S = 2.0
 RECONNECT_MIN_S = 0.2
 RECONNECT_MAX_S = 10.0
 MAX_MESSAGE_BYTES = 256 * 1024
-AUTH_CLOSE_CODES = (4401, 4403)  # the server's: token unknown / not a printer device
 
 
 class PrinterWorker:
@@ -219,7 +220,7 @@ class PrinterAgent:
         if ws is None:
             return False
         try:
-            await ws.send(json.dumps(message, ensure_ascii=False))
+            await ws.send(compact_json(message))
         except websockets.ConnectionClosed:
             return False
         return True
@@ -290,7 +291,7 @@ class PrinterAgent:
                     max_size=MAX_MESSAGE_BYTES,
                     compression=None,
                 ) as ws:
-                    await ws.send(json.dumps(self.hello()))
+                    await ws.send(compact_json(self.hello()))
                     self._ws = ws
                     self.connected.set()
                     log.info("connected to %s", self.config.server_url)

@@ -23,7 +23,6 @@ DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_HEALTH_INTERVAL_S = 5.0
 DEFAULT_RETRY_DELAY_S = 1.0
 TRANSPORTS = ("network", "usb", "serial", "file", "dummy")
-LANGUAGES = ("ka", "en", "ru", "az", "hy")
 PAPER_80MM_DOTS = 576
 PAPER_58MM_DOTS = 384
 

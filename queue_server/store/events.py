@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from queue_server.domain.public import public_ticket
 from queue_server.store.schema import branch_streams, events
 from queue_server.store.statements import upsert_insert
+from rigi_protocol.wire import compact_json
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Event:
     @cached_property
     def encoded(self) -> str:
         """The event as a JSON text frame, encoded on first use and then reused."""
-        return json.dumps(self.to_message(), ensure_ascii=False, separators=(",", ":"))
+        return compact_json(self.to_message())
 
     @cached_property
     def public_encoded(self) -> str:
@@ -62,9 +63,7 @@ class Event:
             data["ticket"] = public_ticket(self.data["ticket"])
         elif self.kind.startswith("counter."):
             data = {k: v for k, v in self.data.items() if k != "current_ticket_id"}
-        return json.dumps(
-            self.to_message() | {"data": data}, ensure_ascii=False, separators=(",", ":")
-        )
+        return compact_json(self.to_message() | {"data": data})
 
     @classmethod
     def from_json(cls, text: str) -> Event:
@@ -143,7 +142,7 @@ async def append_events(
                 "seq": event.seq,
                 "kind": event.kind,
                 "at": event.at,
-                "data": json.dumps(event.data, ensure_ascii=False, separators=(",", ":")),
+                "data": compact_json(event.data),
                 "actor": item.actor,
             }
             for event, item in zip(stored, new, strict=True)

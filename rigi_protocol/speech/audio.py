@@ -69,7 +69,7 @@ def write_wav(path: Path, frames: bytes, rate: int = SAMPLE_RATE) -> Path:
 
 
 def write_chime(path: Path) -> Path:
-    """(Re)generate the chime file: `python -m display_client.audio` rewrites the shipped one."""
+    """(Re)generate the chime: `python -m rigi_protocol.speech.audio` rewrites the shipped one."""
     return write_wav(path, chime_frames())
 
 
