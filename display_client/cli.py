@@ -13,9 +13,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from rigi_protocol.errors import CodedError
+from rigi_protocol.speech.espeak import DEFAULT_RATE_WPM
 
 log = logging.getLogger("display_client")
 
@@ -73,7 +75,7 @@ async def _follow(settings) -> int:  # type: ignore[no-untyped-def]
 
 
 def _say(args: argparse.Namespace) -> int:
-    from display_client.announce import synthesize_announcement
+    from rigi_protocol.speech.announcement import synthesize_announcement
     from rigi_protocol.speech.phrases import load_phrasebook
 
     book = load_phrasebook(args.phrases)
@@ -87,9 +89,10 @@ def _say(args: argparse.Namespace) -> int:
         return 0
     from display_client.players import AplayPlayer
 
-    scratch = Path("/tmp/rigi-display-say.wav")
-    scratch.write_bytes(wav)
-    AplayPlayer(args.audio_device).play(scratch)
+    with tempfile.TemporaryDirectory(prefix="rigi-say-") as folder:
+        scratch = Path(folder) / "call.wav"
+        scratch.write_bytes(wav)
+        AplayPlayer(args.audio_device).play(scratch)
     return 0
 
 
@@ -131,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.command == "say":
-            args.rate = args.rate or 150
+            args.rate = args.rate or DEFAULT_RATE_WPM
             return _say(args)
         from display_client.config import load_settings
 
