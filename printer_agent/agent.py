@@ -174,6 +174,10 @@ class PrinterAgent:
         self._on_send = on_send
         self._tasks: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
+        # Set when the agent must not go on (a configured kiosk matches nothing on the server
+        # and `agent.unknown_kiosks` is "refuse"); `printer-agent run` exits with it.
+        self.refused: PrinterAgentError | None = None
+        self.refusal = asyncio.Event()
 
     async def in_journal(self, func: Callable[..., Any], *args: Any) -> Any:
         """SQLite with synchronous=FULL fsyncs: keep it off the event loop."""
@@ -266,8 +270,33 @@ class PrinterAgent:
             await self.submit(message)
         elif kind == "ping":
             await self.send({"type": "pong"})
+        elif kind == "kiosks":
+            self.check_kiosks(message.get("branch"), message.get("kiosks") or [])
         elif kind == "error":
             log.error("server error: %s", message.get("error") or message)
+
+    def check_kiosks(self, branch: Any, kiosks: list[dict[str, Any]]) -> None:
+        """Every configured kiosk must be a kiosk of the branch, by id or by name: a printer
+        whose kiosk matches nothing would show as connected and never print."""
+        known = {str(k.get("id")) for k in kiosks} | {str(k.get("name")).casefold() for k in kiosks}
+        unknown = [
+            f"printers[{printer.id}].kiosks: {kiosk!r}"
+            for printer in self.config.printers
+            for kiosk in printer.kiosks
+            if kiosk not in known and kiosk.casefold() not in known
+        ]
+        if not unknown:
+            return
+        names = ", ".join(f"{k.get('name')} (id {k.get('id')})" for k in kiosks) or "none"
+        error = PrinterAgentError(
+            f"{'; '.join(unknown)} matches no kiosk of branch {branch} on the server "
+            f"(its kiosks: {names}); name a kiosk by its name or id",
+            code="unknown_kiosk",
+        )
+        log.error("%s: %s", error.code, error.message)
+        if self.config.unknown_kiosks == "refuse":
+            self.refused = error
+            self.refusal.set()
 
     def hello(self) -> dict[str, Any]:
         return {
@@ -292,6 +321,7 @@ class PrinterAgent:
                     compression=None,
                 ) as ws:
                     await ws.send(compact_json(self.hello()))
+                    await ws.send(compact_json({"type": "kiosks"}))
                     self._ws = ws
                     self.connected.set()
                     log.info("connected to %s", self.config.server_url)

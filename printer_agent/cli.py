@@ -50,7 +50,13 @@ async def _serve(config_path: str | None) -> int:
         loop.add_signal_handler(signum, stop.set)
     agent = PrinterAgent(config, fonts)
     async with agent.running():
-        await stop.wait()
+        stopping = asyncio.create_task(stop.wait())
+        refusing = asyncio.create_task(agent.refusal.wait())
+        await asyncio.wait((stopping, refusing), return_when=asyncio.FIRST_COMPLETED)
+        for task in (stopping, refusing):
+            task.cancel()
+    if agent.refused is not None:
+        raise agent.refused
     log.info("stopped")
     return 0
 
