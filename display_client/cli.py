@@ -15,16 +15,21 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rigi_protocol.errors import CodedError
 from rigi_protocol.speech.espeak import DEFAULT_RATE_WPM
+
+if TYPE_CHECKING:
+    from display_client.config import DisplaySettings
+    from display_client.players import Player
 
 log = logging.getLogger("display_client")
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
 
-def _player(settings):  # type: ignore[no-untyped-def]
+def _player(settings: DisplaySettings) -> Player:
     from display_client.players import AplayPlayer, SilentPlayer
 
     if settings.player == "silent":

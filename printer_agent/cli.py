@@ -12,7 +12,8 @@ from pathlib import Path
 from printer_agent.config import DEFAULT_BOLD_FONT, DEFAULT_FONT, load_config
 from printer_agent.errors import PrinterAgentError
 from printer_agent.layout import Fonts, layout_ticket, render_preview
-from printer_agent.ticket import LANGUAGES, sample_ticket
+from printer_agent.ticket import sample_ticket
+from rigi_protocol.languages import LANGUAGES
 
 log = logging.getLogger("printer_agent")
 

@@ -196,7 +196,9 @@ def _unknown_kiosk_rule(value: Any) -> str:
     return str(value)
 
 
-def load_config(path: str | os.PathLike[str] | None = None, environ=None) -> AgentConfig:
+def load_config(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> AgentConfig:
     """Read the TOML file named by `path` or `RIGI_PRINTER_CONFIG` and apply the environment."""
     env = os.environ if environ is None else environ
     location = path or env.get("RIGI_PRINTER_CONFIG")
