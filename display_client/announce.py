@@ -171,17 +171,24 @@ class Announcer:
         announcement.texts = phrase_texts(
             self.book, call.letter, call.number, call.counter_number, self.languages
         )
-        for language, text in announcement.texts:
-            path = self.work_dir / f"{self._counter:06d}-{language}.wav"
-            voice = Voice(self.book.phrase(language).voice, self.rate, self.volume)
-            try:
-                announcement.files.append(engine.synthesize(text, voice, path))
-            except SpeechFailed as exc:
-                announcement.error = exc.message
-                announcement.error_code = exc.code
+        phrases = [
+            (
+                text,
+                Voice(self.book.phrase(language).voice, self.rate, self.volume),
+                self.work_dir / f"{self._counter:06d}-{language}.wav",
+            )
+            for language, text in announcement.texts
+        ]
+        outcomes = engine.synthesize_all(phrases)
+        for (language, _), outcome in zip(announcement.texts, outcomes, strict=True):
+            if isinstance(outcome, SpeechFailed):
+                announcement.error = outcome.message
+                announcement.error_code = outcome.code
                 log.error(
-                    "speech failed for %s%s (%s): %s", call.letter, call.number, language, exc
+                    "speech failed for %s%s (%s): %s", call.letter, call.number, language, outcome
                 )
+            else:
+                announcement.files.append(outcome)
         announcement.ready_at = time.monotonic()
         if not announcement.files:
             return

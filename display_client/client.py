@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from display_client.announce import Announcement, Announcer, Call
 from display_client.board import CALL_KINDS, Board, Gap, call_from_event
 from display_client.config import DisplaySettings
-from rigi_protocol.closecodes import AUTH_CLOSE_CODES
+from rigi_protocol.closecodes import AUTH_CLOSE_CODES, CLOSE_UNKNOWN, SETUP_CLOSE_CODES
 from rigi_protocol.wire import compact_json
 
 log = logging.getLogger(__name__)
@@ -158,8 +158,15 @@ class DisplayClient:
                 raise
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd else None
-                if code in AUTH_CLOSE_CODES:
-                    log.error("server refused the display token (close %s); retrying slowly", code)
+                if code in SETUP_CLOSE_CODES:
+                    what = (
+                        "the display token"
+                        if code in AUTH_CLOSE_CODES
+                        else f"branch {self.settings.branch!r}"
+                        if code == CLOSE_UNKNOWN
+                        else "the hello"
+                    )
+                    log.error("server refused %s (close %s); retrying slowly", what, code)
                     self.refused = code
                     attempt = max(attempt, 16)
                 else:

@@ -27,7 +27,7 @@ from printer_agent.errors import BadJob, PrinterAgentError, PrinterUnavailable, 
 from printer_agent.journal import FAILED, Journal, JournalEntry
 from printer_agent.layout import Fonts, TicketLayout, layout_ticket
 from printer_agent.ticket import ticket_from_job
-from rigi_protocol.closecodes import AUTH_CLOSE_CODES
+from rigi_protocol.closecodes import AUTH_CLOSE_CODES, SETUP_CLOSE_CODES
 from rigi_protocol.wire import compact_json
 
 log = logging.getLogger(__name__)
@@ -336,9 +336,13 @@ class PrinterAgent:
                 code = exc.rcvd.code if exc.rcvd else None
                 if code in AUTH_CLOSE_CODES:
                     log.error(
-                        "server refused the printer token (close %s); check RIGI_PRINTER_TOKEN",
+                        "server refused the printer token (close %s: %s); check RIGI_PRINTER_TOKEN",
                         code,
+                        exc.rcvd.reason if exc.rcvd else "",
                     )
+                elif code in SETUP_CLOSE_CODES:
+                    reason = exc.rcvd.reason if exc.rcvd else ""
+                    log.error("server refused the agent (close %s: %s)", code, reason)
                 else:
                     log.warning("connection to server closed: %s", exc)
             except (

@@ -22,13 +22,13 @@ from queue_server.access.principal import ANONYMOUS, Principal
 from queue_server.access.sessions import COOKIE_NAME, CSRF_HEADER
 from queue_server.api.http import error_response
 from queue_server.errors import BadRequest, Forbidden
+from rigi_protocol.closecodes import CLOSE_FORBIDDEN
 
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SIGN_IN_PATH = "/api/v1/session"  # signing in again over a stale session needs no CSRF token
 URL_TOKEN_NAMES = ("token", "access_token", "auth")
-CLOSE_FORBIDDEN = 4403
 
 
 def allowed_origin(headers: Headers, scheme: str, extra: Iterable[str]) -> bool:

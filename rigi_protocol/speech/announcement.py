@@ -10,6 +10,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
+from rigi_protocol.errors import SpeechFailed
 from rigi_protocol.speech.audio import concatenate, default_chime
 from rigi_protocol.speech.espeak import (
     DEFAULT_RATE_WPM,
@@ -96,10 +97,19 @@ def synthesize_announcement(
             return _wav_cache[key]
     engine = speech_engine()
     with tempfile.TemporaryDirectory(prefix="rigi-announce-") as scratch:
+        phrases = [
+            (
+                text,
+                Voice(book.phrase(language).voice, rate, volume),
+                Path(scratch) / f"{language}.wav",
+            )
+            for language, text in phrase_texts(book, letter, number, counter_number, chosen)
+        ]
         parts: list[Path | bytes] = [chime_path]
-        for language, text in phrase_texts(book, letter, number, counter_number, chosen):
-            voice = Voice(book.phrase(language).voice, rate, volume)
-            parts.append(engine.synthesize(text, voice, Path(scratch) / f"{language}.wav"))
+        for outcome in engine.synthesize_all(phrases):
+            if isinstance(outcome, SpeechFailed):
+                raise outcome
+            parts.append(outcome)
         wav = concatenate(parts, gap_s=PHRASE_GAP_S)
     with _wav_cache_lock:
         _wav_cache[key] = wav

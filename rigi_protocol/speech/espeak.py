@@ -22,6 +22,8 @@ import shutil
 import subprocess
 import time
 import wave
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,6 +167,22 @@ class SpeechEngine:
         if info.frames == 0:
             raise SpeechFailed(f"espeak-ng wrote an empty file for {text!r} ({voice.name})")
         return path
+
+    def synthesize_all(
+        self, phrases: Sequence[tuple[str, Voice, Path]]
+    ) -> list[Path | SpeechFailed]:
+        """Several phrases at once, one espeak-ng process each (the languages of one call):
+        a path per phrase, in order, or the SpeechFailed that phrase ended in."""
+        if len(phrases) <= 1:
+            return [self._outcome(*phrase) for phrase in phrases]
+        with ThreadPoolExecutor(max_workers=len(phrases), thread_name_prefix="espeak") as pool:
+            return list(pool.map(lambda phrase: self._outcome(*phrase), phrases))
+
+    def _outcome(self, text: str, voice: Voice, path: Path) -> Path | SpeechFailed:
+        try:
+            return self.synthesize(text, voice, path)
+        except SpeechFailed as exc:
+            return exc
 
 
 _engine = SpeechEngine()
