@@ -175,9 +175,9 @@ class Announcer:
             (
                 text,
                 Voice(self.book.phrase(language).voice, self.rate, self.volume),
-                self.work_dir / f"{self._counter:06d}-{language}.wav",
+                self.work_dir / f"{self._counter:06d}-{index}-{language}.wav",
             )
-            for language, text in announcement.texts
+            for index, (language, text) in enumerate(announcement.texts)
         ]
         outcomes = engine.synthesize_all(phrases)
         for (language, _), outcome in zip(announcement.texts, outcomes, strict=True):

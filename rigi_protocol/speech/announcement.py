@@ -97,13 +97,17 @@ def synthesize_announcement(
             return _wav_cache[key]
     engine = speech_engine()
     with tempfile.TemporaryDirectory(prefix="rigi-announce-") as scratch:
+        # One file per position: a language may be asked for twice (`en,az,en`), and its two
+        # phrases are made at the same time.
         phrases = [
             (
                 text,
                 Voice(book.phrase(language).voice, rate, volume),
-                Path(scratch) / f"{language}.wav",
+                Path(scratch) / f"{index}-{language}.wav",
             )
-            for language, text in phrase_texts(book, letter, number, counter_number, chosen)
+            for index, (language, text) in enumerate(
+                phrase_texts(book, letter, number, counter_number, chosen)
+            )
         ]
         parts: list[Path | bytes] = [chime_path]
         for outcome in engine.synthesize_all(phrases):

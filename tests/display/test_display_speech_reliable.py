@@ -18,6 +18,7 @@ import yaml
 from display_client.announce import Announcer, Call
 from display_client.client import running
 from display_client.players import RecordingPlayer
+from rigi_protocol.speech.announcement import synthesize_announcement
 from rigi_protocol.speech.audio import default_chime, read_wav
 from rigi_protocol.speech.espeak import DEFAULT_RATE_WPM, Voice, speech_engine
 from rigi_protocol.speech.phrases import load_phrasebook, parse_phrasebook
@@ -125,3 +126,14 @@ async def test_a_call_that_cannot_be_spoken_is_marked_on_the_board_and_reported(
     assert any("was NOT spoken" in r.getMessage() for r in display_log)
     assert any(server_saw in r.getMessage() for r in server_log), [r.getMessage() for r in warnings]
     assert not display.reports  # all sent
+
+
+def test_a_language_asked_for_twice_is_spoken_twice() -> None:
+    """`languages=en,az,en` (the fuzzer found it): the phrases are made at the same time, so
+    each must have its own file, or two espeak-ng processes write into one."""
+    for number in range(1, 11):
+        wav = synthesize_announcement("M", number, 962, ["en", "az", "en", "az", "en"])
+        once = synthesize_announcement("M", number, 962, ["en", "az"])
+        chime = read_wav(default_chime())[0].seconds
+        twice, single = read_wav(wav)[0].seconds, read_wav(once)[0].seconds
+        assert twice > chime + 2.2 * (single - chime)  # five phrases against two
