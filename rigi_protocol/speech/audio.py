@@ -1,6 +1,6 @@
 """WAV helpers: the chime, concatenation, and the checks the tests and the server rely on.
 
-Everything is 16-bit mono at espeak-ng's 22,050 Hz, the format pyttsx3's espeak driver writes,
+Everything is 16-bit mono at 22,050 Hz, the format `espeak-ng -w` writes,
 so announcement parts join by copying frames without resampling.
 """
 
