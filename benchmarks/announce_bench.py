@@ -1,7 +1,7 @@
 """Time from a display receiving a call event to its announcement audio being ready.
 
 A stand-in board feed on loopback sends calls one at a time to a real DisplayClient; each
-phrase is synthesized by espeak-ng through pyttsx3 (Georgian then English). Playback is silent,
+phrase is synthesized by espeak-ng (Georgian then English). Playback is silent,
 so the figure is what a citizen waits before the chime could start.
 """
 

@@ -1,37 +1,37 @@
 """Announcements: a chime, then the call in each language, never two at once.
 
 One queue and one worker thread play announcements strictly in order. The phrases are
-synthesized by the process's single pyttsx3 thread (display_client.speech), one file per phrase,
-and handed to a pluggable player. Speech and playback failures are logged and never reach the
-board: a silent display is bad, a frozen one is worse.
+synthesized by espeak-ng (rigi_protocol.speech), one file per phrase, and handed to a pluggable
+player. A speech or playback failure never freezes the board, and never passes silently either:
+it is logged at warning level and handed to `on_done`, through which the display client marks
+the call as not spoken on its board and reports it to the server (a call that is not heard can
+be missed by the citizen it calls).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
 import shutil
 import tempfile
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from display_client.audio import concatenate, default_chime
-from display_client.errors import PlaybackFailed, SpeechFailed
-from display_client.phrases import Phrasebook, load_phrasebook
+from display_client.errors import PlaybackFailed
 from display_client.players import Player, SilentPlayer
-from display_client.speech import DEFAULT_RATE_WPM, DEFAULT_VOLUME, Voice, espeak_version
-from display_client.speech import speech_engine as _speech_engine
+from rigi_protocol.errors import SpeechFailed
+from rigi_protocol.speech.announcement import phrase_texts
+from rigi_protocol.speech.audio import default_chime
+from rigi_protocol.speech.espeak import DEFAULT_RATE_WPM, DEFAULT_VOLUME, Voice
+from rigi_protocol.speech.espeak import speech_engine as _speech_engine
+from rigi_protocol.speech.phrases import Phrasebook, load_phrasebook
 
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 32  # overflow rule: the oldest waiting announcement is dropped and logged
-PHRASE_GAP_S = 0.35  # silence between languages in the served WAV
-WAV_CACHE_ENTRIES = 64
 STOP_TIMEOUT_S = 10.0
 
 
@@ -44,6 +44,7 @@ class Call:
     counter_number: int
     recall: bool = False
     seq: int | None = None
+    key: str | None = None  # the call's board key, to mark it on the board if unspoken
     received_at: float = field(default_factory=time.monotonic)
 
 
@@ -58,21 +59,17 @@ class Announcement:
     started_at: float | None = None
     ended_at: float | None = None
     error: str | None = None
+    error_code: str | None = None
+
+    @property
+    def spoken(self) -> bool:
+        """Every language was synthesized and played to the end."""
+        return self.error is None and self.ended_at is not None
 
     @property
     def latency_s(self) -> float | None:
         """From receiving the call event to its audio being ready to play."""
         return None if self.ready_at is None else self.ready_at - self.call.received_at
-
-
-def phrase_texts(
-    book: Phrasebook, letter: str, number: int, counter_number: int, languages: Sequence[str]
-) -> list[tuple[str, str]]:
-    """(language, text) for each language in order."""
-    return [
-        (language, book.phrase(language).text(letter, number, counter_number))
-        for language in languages
-    ]
 
 
 class Announcer:
@@ -158,6 +155,7 @@ class Announcer:
                 self._speak(announcement)
             except Exception as exc:  # the thread must outlive any one announcement
                 announcement.error = f"{type(exc).__name__}: {exc}"
+                announcement.error_code = "announcement_failed"
                 log.exception("announcement of %s%s failed", call.letter, call.number)
             self.done.append(announcement)
             if self.on_done is not None:
@@ -173,16 +171,24 @@ class Announcer:
         announcement.texts = phrase_texts(
             self.book, call.letter, call.number, call.counter_number, self.languages
         )
-        for language, text in announcement.texts:
-            path = self.work_dir / f"{self._counter:06d}-{language}.wav"
-            voice = Voice(self.book.phrase(language).voice, self.rate, self.volume)
-            try:
-                announcement.files.append(engine.synthesize(text, voice, path))
-            except SpeechFailed as exc:
-                announcement.error = exc.message
+        phrases = [
+            (
+                text,
+                Voice(self.book.phrase(language).voice, self.rate, self.volume),
+                self.work_dir / f"{self._counter:06d}-{index}-{language}.wav",
+            )
+            for index, (language, text) in enumerate(announcement.texts)
+        ]
+        outcomes = engine.synthesize_all(phrases)
+        for (language, _), outcome in zip(announcement.texts, outcomes, strict=True):
+            if isinstance(outcome, SpeechFailed):
+                announcement.error = outcome.message
+                announcement.error_code = outcome.code
                 log.error(
-                    "speech failed for %s%s (%s): %s", call.letter, call.number, language, exc
+                    "speech failed for %s%s (%s): %s", call.letter, call.number, language, outcome
                 )
+            else:
+                announcement.files.append(outcome)
         announcement.ready_at = time.monotonic()
         if not announcement.files:
             return
@@ -193,81 +199,8 @@ class Announcer:
             except PlaybackFailed as exc:
                 log.warning("not played (%s): %s", exc.code, exc.message)
                 announcement.error = exc.message
+                announcement.error_code = exc.code
                 break
         announcement.ended_at = time.monotonic()
         for path in announcement.files:
             path.unlink(missing_ok=True)
-
-
-def announcement_cache_key(
-    letter: str,
-    number: int,
-    counter_number: int,
-    languages: Sequence[str],
-    *,
-    rate: int = DEFAULT_RATE_WPM,
-    volume: float = DEFAULT_VOLUME,
-    phrasebook: Phrasebook | None = None,
-    chime: Path | None = None,
-) -> str:
-    """A stable key for the WAV of one call: it changes when anything audible changes — the
-    texts (hence the templates and letter maps), voices, rate, volume, chime or espeak-ng."""
-    book = phrasebook or load_phrasebook()
-    texts = phrase_texts(book, letter, int(number), int(counter_number), languages)
-    digest = hashlib.sha256()
-    for language, text in texts:
-        digest.update(f"{language}\x1f{book.phrase(language).voice}\x1f{text}\x1e".encode())
-    digest.update(f"{rate}\x1f{volume}\x1f{espeak_version()}\x1e".encode())
-    digest.update(hashlib.sha256((chime or default_chime()).read_bytes()).digest())
-    return digest.hexdigest()
-
-
-_wav_cache: OrderedDict[str, bytes] = OrderedDict()
-_wav_cache_lock = threading.Lock()
-
-
-def synthesize_announcement(
-    letter: str,
-    number: int,
-    counter_number: int,
-    languages: Sequence[str] | None = None,
-    *,
-    rate: int = DEFAULT_RATE_WPM,
-    volume: float = DEFAULT_VOLUME,
-    phrasebook: Phrasebook | None = None,
-    chime: Path | None = None,
-) -> bytes:
-    """The whole announcement as one WAV (chime, then each language), for browser-only displays.
-
-    Blocking (run it in a thread from async code); results are kept in a small in-process LRU
-    under `announcement_cache_key`. Raises SpeechFailed when espeak-ng gives no audio.
-    """
-    book = phrasebook or load_phrasebook()
-    chosen = book.check(tuple(languages or book.default_languages))
-    chime_path = chime or default_chime()
-    key = announcement_cache_key(
-        letter,
-        number,
-        counter_number,
-        chosen,
-        rate=rate,
-        volume=volume,
-        phrasebook=book,
-        chime=chime_path,
-    )
-    with _wav_cache_lock:
-        if key in _wav_cache:
-            _wav_cache.move_to_end(key)
-            return _wav_cache[key]
-    engine = _speech_engine()
-    with tempfile.TemporaryDirectory(prefix="rigi-announce-") as scratch:
-        parts: list[Path | bytes] = [chime_path]
-        for language, text in phrase_texts(book, letter, number, counter_number, chosen):
-            voice = Voice(book.phrase(language).voice, rate, volume)
-            parts.append(engine.synthesize(text, voice, Path(scratch) / f"{language}.wav"))
-        wav = concatenate(parts, gap_s=PHRASE_GAP_S)
-    with _wav_cache_lock:
-        _wav_cache[key] = wav
-        while len(_wav_cache) > WAV_CACHE_ENTRIES:
-            _wav_cache.popitem(last=False)
-    return wav

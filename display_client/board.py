@@ -33,6 +33,9 @@ class Board:
     calls: list[dict[str, Any]] = field(default_factory=list)
     waiting: dict[str, int] = field(default_factory=dict)
     counters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Calls the display could not speak, by board key: why (a code). Not part of `view()`,
+    # which is the server's snapshot; it is what this display adds to what it shows.
+    unspoken: dict[str, str] = field(default_factory=dict)
 
     def replace(self, epoch: str | None, seq: int, board: dict[str, Any]) -> None:
         """Take a snapshot as the whole truth as of `seq`."""
@@ -81,6 +84,17 @@ class Board:
             del self.calls[BOARD_CALLS:]
         elif kind == "ticket.cancelled" and service and key not in self._called_keys():
             self.waiting[service] = max(0, self.waiting.get(service, 0) - 1)
+
+    def mark_unspoken(self, key: str, code: str) -> None:
+        """Show that the call with board key `key` was not heard (it stays shown until it
+        leaves the board)."""
+        self.unspoken[key] = code
+        self._forget_unspoken_gone()
+
+    def _forget_unspoken_gone(self) -> None:
+        shown = self._called_keys()
+        for key in [k for k in self.unspoken if k not in shown]:
+            del self.unspoken[key]
 
     def _called_keys(self) -> set[Any]:
         return {c.get("key") for c in self.calls}

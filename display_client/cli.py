@@ -13,16 +13,23 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from display_client.errors import DisplayError
+from rigi_protocol.errors import CodedError
+from rigi_protocol.speech.espeak import DEFAULT_RATE_WPM
+
+if TYPE_CHECKING:
+    from display_client.config import DisplaySettings
+    from display_client.players import Player
 
 log = logging.getLogger("display_client")
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
 
-def _player(settings):  # type: ignore[no-untyped-def]
+def _player(settings: DisplaySettings) -> Player:
     from display_client.players import AplayPlayer, SilentPlayer
 
     if settings.player == "silent":
@@ -46,7 +53,7 @@ def _launch_kiosk(url: str) -> subprocess.Popen[bytes] | None:
 async def _follow(settings) -> int:  # type: ignore[no-untyped-def]
     from display_client.announce import Announcer
     from display_client.client import DisplayClient, running
-    from display_client.phrases import load_phrasebook
+    from rigi_protocol.speech.phrases import load_phrasebook
 
     book = load_phrasebook(settings.phrases)
     announcer = Announcer(
@@ -73,8 +80,8 @@ async def _follow(settings) -> int:  # type: ignore[no-untyped-def]
 
 
 def _say(args: argparse.Namespace) -> int:
-    from display_client.announce import synthesize_announcement
-    from display_client.phrases import load_phrasebook
+    from rigi_protocol.speech.announcement import synthesize_announcement
+    from rigi_protocol.speech.phrases import load_phrasebook
 
     book = load_phrasebook(args.phrases)
     languages = tuple(args.languages.split(",")) if args.languages else None
@@ -87,9 +94,10 @@ def _say(args: argparse.Namespace) -> int:
         return 0
     from display_client.players import AplayPlayer
 
-    scratch = Path("/tmp/rigi-display-say.wav")
-    scratch.write_bytes(wav)
-    AplayPlayer(args.audio_device).play(scratch)
+    with tempfile.TemporaryDirectory(prefix="rigi-say-") as folder:
+        scratch = Path(folder) / "call.wav"
+        scratch.write_bytes(wav)
+        AplayPlayer(args.audio_device).play(scratch)
     return 0
 
 
@@ -131,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.command == "say":
-            args.rate = args.rate or 150
+            args.rate = args.rate or DEFAULT_RATE_WPM
             return _say(args)
         from display_client.config import load_settings
 
@@ -144,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         )  # fmt: skip
         return asyncio.run(_follow(settings))
-    except DisplayError as exc:
+    except CodedError as exc:
         print(f"display-client: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
 

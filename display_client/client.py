@@ -10,6 +10,7 @@ latest call is announced. The burst ends when the feed has been quiet for CATCH_
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -20,9 +21,11 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from display_client.announce import Announcer, Call
+from display_client.announce import Announcement, Announcer, Call
 from display_client.board import CALL_KINDS, Board, Gap, call_from_event
 from display_client.config import DisplaySettings
+from rigi_protocol.closecodes import AUTH_CLOSE_CODES, CLOSE_UNKNOWN, SETUP_CLOSE_CODES
+from rigi_protocol.wire import compact_json
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 30.0
 CATCH_UP_QUIET_S = 0.3
 MAX_MESSAGE_BYTES = 1024 * 1024
-AUTH_CLOSE_CODES = (4401, 4403)  # the server's: token unknown / not a display of this branch
+PENDING_REPORTS = 32  # reports kept while disconnected; the oldest goes first
 
 
 def backoff_delay(attempt: int, minimum: float, maximum: float) -> float:
@@ -67,9 +70,76 @@ class DisplayClient:
         self.connected = asyncio.Event()
         self._changed = asyncio.Condition()
         self._ws: ClientConnection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.reports: collections.deque[dict[str, Any]] = collections.deque(maxlen=PENDING_REPORTS)
+        if announcer is not None:
+            self._chain_announcer(announcer)
+
+    def _chain_announcer(self, announcer: Announcer) -> None:
+        """Hear about every finished announcement (on the announcer's thread)."""
+        previous = announcer.on_done
+
+        def on_done(announcement: Announcement) -> None:
+            if previous is not None:
+                previous(announcement)
+            if not announcement.spoken and self._loop is not None:
+                self._loop.call_soon_threadsafe(self._not_spoken, announcement)
+
+        announcer.on_done = on_done
+
+    def _not_spoken(self, announcement: Announcement) -> None:
+        """A call that was not heard: mark it on the board and tell the server, so staff can
+        call the citizen another way."""
+        call = announcement.call
+        code = announcement.error_code or "not_spoken"
+        label = f"{call.letter}{call.number}"
+        log.warning(
+            "call %s to counter %s was NOT spoken (%s): %s",
+            label, call.counter_number, code, announcement.error,
+        )  # fmt: skip
+        if call.key is not None:
+            self.board.mark_unspoken(call.key, code)
+        self.reports.append(
+            {
+                "type": "report",
+                "code": code,
+                "message": f"Call {label} to counter {call.counter_number} was not spoken: "
+                f"{announcement.error}",
+                "call": {"letter": call.letter, "number": call.number,
+                         "counter_number": call.counter_number, "seq": call.seq},
+            }
+        )  # fmt: skip
+        self._spawn(self._send_reports())
+        self._spawn(self._notify())
+
+    def _spawn(self, coro: Any) -> None:
+        """An owned task: kept until done, its failure logged."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error("display task failed", exc_info=finished.exception())
+
+        task.add_done_callback(done)
+
+    async def _send_reports(self) -> None:
+        """Send what is pending; what cannot be sent now goes after the next hello."""
+        ws = self._ws
+        while ws is not None and self.reports and self.connected.is_set():
+            report = self.reports[0]
+            try:
+                await ws.send(compact_json(report))
+            except ConnectionClosed:
+                return
+            if self.reports and self.reports[0] is report:
+                self.reports.popleft()
 
     async def run(self) -> None:
         """Connect, follow the feed, reconnect forever with backoff; returns only on cancel."""
+        self._loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             try:
@@ -88,8 +158,15 @@ class DisplayClient:
                 raise
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd else None
-                if code in AUTH_CLOSE_CODES:
-                    log.error("server refused the display token (close %s); retrying slowly", code)
+                if code in SETUP_CLOSE_CODES:
+                    what = (
+                        "the display token"
+                        if code in AUTH_CLOSE_CODES
+                        else f"branch {self.settings.branch!r}"
+                        if code == CLOSE_UNKNOWN
+                        else "the hello"
+                    )
+                    log.error("server refused %s (close %s); retrying slowly", what, code)
                     self.refused = code
                     attempt = max(attempt, 16)
                 else:
@@ -123,6 +200,7 @@ class DisplayClient:
         )
         self.connections += 1
         self.connected.set()
+        await self._send_reports()
         catching_up = resuming
         latest_missed: Call | None = None
         started = False
@@ -183,6 +261,7 @@ class DisplayClient:
                 counter_number=int(entry["counter_number"]),
                 recall=message["kind"] == "ticket.recalled",
                 seq=int(message["seq"]),
+                key=None if entry.get("key") is None else str(entry["key"]),
             )
         except (KeyError, TypeError, ValueError):
             log.warning("call event %s lacks letter/number/counter: not announced", message["seq"])
@@ -221,5 +300,8 @@ async def running(client: DisplayClient):  # type: ignore[no-untyped-def]
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        for pending in list(client._tasks):
+            pending.cancel()
+        await asyncio.gather(*client._tasks, return_exceptions=True)
         if client.announcer is not None:
             await asyncio.to_thread(client.announcer.stop)

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from display_client.errors import ConfigError
-from display_client.speech import DEFAULT_RATE_WPM, DEFAULT_VOLUME
+from rigi_protocol.speech.espeak import DEFAULT_RATE_WPM, DEFAULT_VOLUME
 
 ENV_PREFIX = "RIGI_DISPLAY_"
 PLAYERS = ("aplay", "silent")

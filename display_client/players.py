@@ -1,8 +1,8 @@
 """Where announcement audio goes: a pluggable player, so playback can be swapped per machine.
 
 `AplayPlayer` is the real one (Debian alsa-utils). A lobby PC without a sound card, CI, and tests
-use `RecordingPlayer` (remembers what would be heard, in order, with start and end times),
-`WavSinkPlayer` (writes everything heard into one WAV) or `aplay -D null`.
+use `RecordingPlayer` (remembers what would be heard, in order, with start and end times)
+or `aplay -D null`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from display_client.audio import concatenate, read_wav
 from display_client.errors import PlaybackFailed
+from rigi_protocol.speech.audio import read_wav
 
 log = logging.getLogger(__name__)
 
@@ -93,18 +93,6 @@ class RecordingPlayer:
             with self._lock:
                 self._playing -= 1
         self.played.append(Played(path, info.seconds, started, time.monotonic()))
-
-
-class WavSinkPlayer:
-    """Appends everything played to one WAV file: what a listener in the lobby would hear."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._parts: list[bytes] = []
-
-    def play(self, path: Path) -> None:
-        self._parts.append(path.read_bytes())
-        self.path.write_bytes(concatenate(self._parts))
 
 
 class SilentPlayer:

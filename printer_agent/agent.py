@@ -27,6 +27,8 @@ from printer_agent.errors import BadJob, PrinterAgentError, PrinterUnavailable, 
 from printer_agent.journal import FAILED, Journal, JournalEntry
 from printer_agent.layout import Fonts, TicketLayout, layout_ticket
 from printer_agent.ticket import ticket_from_job
+from rigi_protocol.closecodes import AUTH_CLOSE_CODES, SETUP_CLOSE_CODES
+from rigi_protocol.wire import compact_json
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,6 @@ CLOSE_TIMEOUT_S = 2.0
 RECONNECT_MIN_S = 0.2
 RECONNECT_MAX_S = 10.0
 MAX_MESSAGE_BYTES = 256 * 1024
-AUTH_CLOSE_CODES = (4401, 4403)  # the server's: token unknown / not a printer device
 
 
 class PrinterWorker:
@@ -173,6 +174,10 @@ class PrinterAgent:
         self._on_send = on_send
         self._tasks: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
+        # Set when the agent must not go on (a configured kiosk matches nothing on the server
+        # and `agent.unknown_kiosks` is "refuse"); `printer-agent run` exits with it.
+        self.refused: PrinterAgentError | None = None
+        self.refusal = asyncio.Event()
 
     async def in_journal(self, func: Callable[..., Any], *args: Any) -> Any:
         """SQLite with synchronous=FULL fsyncs: keep it off the event loop."""
@@ -219,7 +224,7 @@ class PrinterAgent:
         if ws is None:
             return False
         try:
-            await ws.send(json.dumps(message, ensure_ascii=False))
+            await ws.send(compact_json(message))
         except websockets.ConnectionClosed:
             return False
         return True
@@ -265,8 +270,33 @@ class PrinterAgent:
             await self.submit(message)
         elif kind == "ping":
             await self.send({"type": "pong"})
+        elif kind == "kiosks":
+            self.check_kiosks(message.get("branch"), message.get("kiosks") or [])
         elif kind == "error":
             log.error("server error: %s", message.get("error") or message)
+
+    def check_kiosks(self, branch: Any, kiosks: list[dict[str, Any]]) -> None:
+        """Every configured kiosk must be a kiosk of the branch, by id or by name: a printer
+        whose kiosk matches nothing would show as connected and never print."""
+        known = {str(k.get("id")) for k in kiosks} | {str(k.get("name")).casefold() for k in kiosks}
+        unknown = [
+            f"printers[{printer.id}].kiosks: {kiosk!r}"
+            for printer in self.config.printers
+            for kiosk in printer.kiosks
+            if kiosk not in known and kiosk.casefold() not in known
+        ]
+        if not unknown:
+            return
+        names = ", ".join(f"{k.get('name')} (id {k.get('id')})" for k in kiosks) or "none"
+        error = PrinterAgentError(
+            f"{'; '.join(unknown)} matches no kiosk of branch {branch} on the server "
+            f"(its kiosks: {names}); name a kiosk by its name or id",
+            code="unknown_kiosk",
+        )
+        log.error("%s: %s", error.code, error.message)
+        if self.config.unknown_kiosks == "refuse":
+            self.refused = error
+            self.refusal.set()
 
     def hello(self) -> dict[str, Any]:
         return {
@@ -290,7 +320,8 @@ class PrinterAgent:
                     max_size=MAX_MESSAGE_BYTES,
                     compression=None,
                 ) as ws:
-                    await ws.send(json.dumps(self.hello()))
+                    await ws.send(compact_json(self.hello()))
+                    await ws.send(compact_json({"type": "kiosks"}))
                     self._ws = ws
                     self.connected.set()
                     log.info("connected to %s", self.config.server_url)
@@ -305,9 +336,13 @@ class PrinterAgent:
                 code = exc.rcvd.code if exc.rcvd else None
                 if code in AUTH_CLOSE_CODES:
                     log.error(
-                        "server refused the printer token (close %s); check RIGI_PRINTER_TOKEN",
+                        "server refused the printer token (close %s: %s); check RIGI_PRINTER_TOKEN",
                         code,
+                        exc.rcvd.reason if exc.rcvd else "",
                     )
+                elif code in SETUP_CLOSE_CODES:
+                    reason = exc.rcvd.reason if exc.rcvd else ""
+                    log.error("server refused the agent (close %s: %s)", code, reason)
                 else:
                     log.warning("connection to server closed: %s", exc)
             except (

@@ -12,7 +12,8 @@ from pathlib import Path
 from printer_agent.config import DEFAULT_BOLD_FONT, DEFAULT_FONT, load_config
 from printer_agent.errors import PrinterAgentError
 from printer_agent.layout import Fonts, layout_ticket, render_preview
-from printer_agent.ticket import LANGUAGES, sample_ticket
+from printer_agent.ticket import sample_ticket
+from rigi_protocol.languages import LANGUAGES
 
 log = logging.getLogger("printer_agent")
 
@@ -50,7 +51,13 @@ async def _serve(config_path: str | None) -> int:
         loop.add_signal_handler(signum, stop.set)
     agent = PrinterAgent(config, fonts)
     async with agent.running():
-        await stop.wait()
+        stopping = asyncio.create_task(stop.wait())
+        refusing = asyncio.create_task(agent.refusal.wait())
+        await asyncio.wait((stopping, refusing), return_when=asyncio.FIRST_COMPLETED)
+        for task in (stopping, refusing):
+            task.cancel()
+    if agent.refused is not None:
+        raise agent.refused
     log.info("stopped")
     return 0
 

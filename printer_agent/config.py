@@ -23,7 +23,7 @@ DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_HEALTH_INTERVAL_S = 5.0
 DEFAULT_RETRY_DELAY_S = 1.0
 TRANSPORTS = ("network", "usb", "serial", "file", "dummy")
-LANGUAGES = ("ka", "en", "ru", "az", "hy")
+UNKNOWN_KIOSK_RULES = ("refuse", "warn")  # what a kiosk that matches nothing on the server does
 PAPER_80MM_DOTS = 576
 PAPER_58MM_DOTS = 384
 
@@ -61,6 +61,7 @@ class AgentConfig:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     health_interval: float = DEFAULT_HEALTH_INTERVAL_S
     retry_delay: float = DEFAULT_RETRY_DELAY_S
+    unknown_kiosks: str = "refuse"
 
     def printer_for(self, kiosk: str | None, printer_id: str | None) -> PrinterConfig:
         """Pick the printer a job belongs to: by explicit id, else by kiosk, else the first."""
@@ -185,10 +186,19 @@ def parse_config(raw: Mapping[str, Any], environ: Mapping[str, str] | None = Non
             agent.get("health_interval", DEFAULT_HEALTH_INTERVAL_S), "agent.health_interval"
         ),
         retry_delay=_float(agent.get("retry_delay", DEFAULT_RETRY_DELAY_S), "agent.retry_delay"),
+        unknown_kiosks=_unknown_kiosk_rule(agent.get("unknown_kiosks", "refuse")),
     )
 
 
-def load_config(path: str | os.PathLike[str] | None = None, environ=None) -> AgentConfig:
+def _unknown_kiosk_rule(value: Any) -> str:
+    if value not in UNKNOWN_KIOSK_RULES:
+        raise ConfigError(f"agent.unknown_kiosks must be one of {', '.join(UNKNOWN_KIOSK_RULES)}")
+    return str(value)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> AgentConfig:
     """Read the TOML file named by `path` or `RIGI_PRINTER_CONFIG` and apply the environment."""
     env = os.environ if environ is None else environ
     location = path or env.get("RIGI_PRINTER_CONFIG")

@@ -6,6 +6,7 @@ builds every transport with a short timeout and never calls it on the event loop
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,34 @@ from printer_agent.layout import RasterBlock, TicketLayout, printer_text_lines
 log = logging.getLogger(__name__)
 
 PAPER_NAMES = {2: "ok", 1: "near_end", 0: "out"}
+UDEV_RULES_FILE = "/etc/udev/rules.d/60-rigi-printer.rules"
+
+
+def udev_rule(config: PrinterConfig) -> str:
+    """The line that lets the agent's user open this USB printer (docs/printing.md)."""
+    return (
+        f'SUBSYSTEM=="usb", ATTRS{{idVendor}}=="{config.usb_vendor:04x}", '
+        f'ATTRS{{idProduct}}=="{config.usb_product:04x}", MODE="0660", GROUP="lp"'
+    )
+
+
+def usb_unavailable(config: PrinterConfig, exc: Exception) -> PrinterUnavailable:
+    """A USB printer that cannot be opened: say whether it is missing or forbidden, and how
+    to fix it, rather than python-escpos's "Device not found"."""
+    device = f"{config.usb_vendor:04x}:{config.usb_product:04x}"
+    fix = (
+        f"check the cable and `lsusb` for {device}; if it is listed, let the agent's user open "
+        f"it: add to {UDEV_RULES_FILE} the line\n  {udev_rule(config)}\nthen run "
+        "`udevadm control --reload && udevadm trigger` and add the user to the group lp"
+    )
+    if getattr(exc, "errno", None) == errno.EACCES or "Access denied" in str(exc):
+        return PrinterUnavailable(
+            f"USB printer {config.id} ({device}) is there but not allowed: {fix}",
+            code="usb_access_denied",
+        )
+    return PrinterUnavailable(
+        f"USB printer {config.id} ({device}) not found: {fix}", code="usb_printer_not_found"
+    )
 
 
 @dataclass(frozen=True)
@@ -71,6 +100,7 @@ class PrinterDevice:
     def __init__(self, config: PrinterConfig) -> None:
         self.config = config
         self._printer: Escpos | None = None
+        self._last_problem = ""
 
     @property
     def escpos(self) -> Escpos | None:
@@ -83,7 +113,12 @@ class PrinterDevice:
                 if self.config.transport != "dummy":
                     printer.open()
             except Exception as exc:
-                raise PrinterUnavailable(f"printer {self.config.id} unreachable: {exc}") from exc
+                if self.config.transport == "usb":
+                    raise usb_unavailable(self.config, exc) from exc
+                raise PrinterUnavailable(
+                    f"printer {self.config.id} unreachable: {exc}",
+                    code="serial_port_unavailable" if self.config.transport == "serial" else None,
+                ) from exc
             self._printer = printer
         return self._printer
 
@@ -102,8 +137,12 @@ class PrinterDevice:
             return Health(online=True, paper="unknown")
         try:
             printer = self._connected()
-        except PrinterUnavailable:
+        except PrinterUnavailable as problem:
+            if problem.message != self._last_problem:  # once per new problem, not every poll
+                self._last_problem = problem.message
+                log.warning("%s: %s", problem.code, problem.message)
             return Health(online=False)
+        self._last_problem = ""
         try:
             online = printer.is_online()
             paper = PAPER_NAMES.get(printer.paper_status(), "unknown") if online else "unknown"

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
+from rigi_protocol.errors import CodedError
 
-class PrinterAgentError(Exception):
+
+class PrinterAgentError(CodedError):
     """Base of every error the agent reports; `code` is stable and goes into failed acks."""
 
     code = "printer_error"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
 
 
 class ConfigError(PrinterAgentError):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from printer_agent.errors import BadJob
+from rigi_protocol.languages import DEFAULT_LANGUAGE, LANGUAGES
 
 try:
     from zoneinfo import ZoneInfo
@@ -15,8 +16,6 @@ try:
     TBILISI: Any = ZoneInfo("Asia/Tbilisi")
 except Exception:  # pragma: no cover - only without tzdata; Georgia has kept UTC+4 since 2005
     TBILISI = timezone(timedelta(hours=4), "Asia/Tbilisi")
-
-LANGUAGES = ("ka", "en", "ru", "az", "hy")
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class Ticket:
 
 
 def _pick(names: Mapping[str, str], language: str) -> str:
-    for key in (language, "ka", "en"):
+    for key in (language, DEFAULT_LANGUAGE, "en"):
         if names.get(key):
             return names[key]
     return next(iter(names.values()), "")

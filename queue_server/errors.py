@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from rigi_protocol.errors import CodedError
 
-class RigiError(Exception):
-    """Base of every error a user or device can cause: a stable `code` and a plain `message`."""
+
+class RigiError(CodedError):
+    """Base of every error a user or device can cause: a stable `code`, a plain `message`, and
+    the HTTP status the API answers it with."""
 
     code = "error"
     status = 400
 
     def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
+        super().__init__(message, code=code)
         self.details = details
 
     def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        body = super().to_dict()
         if self.details:
             body["details"] = self.details
         return body

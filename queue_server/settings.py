@@ -123,7 +123,7 @@ class Settings(BaseSettings):
 
     @field_validator("metrics_allow")
     @classmethod
-    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _metrics_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for network in value:
             ipaddress.ip_network(network, strict=False)  # a ValueError names the bad one
         return value
@@ -139,7 +139,7 @@ class Settings(BaseSettings):
 
     @field_validator("trusted_proxies")
     @classmethod
-    def _networks(cls, value: str) -> str:
+    def _proxy_networks(cls, value: str) -> str:
         from queue_server.access.edge import parse_networks
 
         parse_networks(value)

@@ -25,13 +25,13 @@ from queue_server.responses import error_response
 
 if TYPE_CHECKING:
     from queue_server.app import Rigi
+from rigi_protocol.closecodes import CLOSE_FORBIDDEN
 
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SIGN_IN_PATH = "/api/v1/session"  # signing in again over a stale session needs no CSRF token
 URL_TOKEN_NAMES = ("token", "access_token", "auth")
-CLOSE_FORBIDDEN = 4403
 
 
 def allowed_origin(headers: Headers, scheme: str, extra: Iterable[str]) -> bool:

@@ -1,7 +1,8 @@
 """The spoken announcement of a call as a WAV, for lobby displays that are only a browser.
 
-Synthesis runs in a child process (`SpeechWorker`), on display_client's speech thread there
-(espeak-ng allows one engine per process); each announcement is made once and cached in it.
+The phrasing and synthesis are rigi_protocol.speech's, the same the display client speaks with.
+They run in a child process (`SpeechWorker`), which keeps each announcement's WAV in its cache
+and starts espeak-ng once per phrase; the server imports neither companion.
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from queue_server.errors import BadRequest, RigiError, ValidationFailed
+from rigi_protocol.errors import SpeechFailed
+from rigi_protocol.languages import LANGUAGES
+from rigi_protocol.speech.announcement import synthesize_announcement
 
 MAX_NUMBER = 9999
 MAX_COUNTER = 999
-LANGUAGE_CODES = ("ka", "en", "ru", "az", "hy")
+_ONE_LANGUAGE = "|".join(LANGUAGES)
+LANGUAGES_PATTERN = rf"^({_ONE_LANGUAGE})(,({_ONE_LANGUAGE})){{0,{len(LANGUAGES) - 1}}}$"
 
 
 log = logging.getLogger(__name__)
@@ -35,10 +40,9 @@ class SpeechUnavailable(RigiError):
 
 
 class SpeechWorker:
-    """espeak-ng in a child process of its own. espeak-ng is a C library driven through
-    ctypes: a crash inside it (a segfault was seen once, under fuzzing) would take the whole
-    queue server down with it. Out of process it costs one announcement (503), and the next
-    request starts a fresh worker."""
+    """Synthesis in a child process of its own: whatever goes wrong in it (a segfault was seen
+    once, under fuzzing, when espeak-ng ran inside it as a library) costs one announcement
+    (503), and the next request starts a fresh worker; the queue server goes on."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
@@ -53,8 +57,6 @@ class SpeechWorker:
     async def synthesize(
         self, letter: str, number: int, counter: int, languages: list[str]
     ) -> bytes:
-        from display_client.announce import synthesize_announcement
-
         pool = self._worker()
         loop = asyncio.get_running_loop()
         try:
@@ -97,7 +99,7 @@ class AnnouncementQuery(BaseModel):
     letter: str = Field(pattern=r"^[A-Z]$")
     number: int = Field(ge=1, le=MAX_NUMBER)
     counter: int = Field(ge=1, le=MAX_COUNTER)
-    languages: str = Field(default="ka,en", pattern=r"^(ka|en|ru|az|hy)(,(ka|en|ru|az|hy)){0,4}$")
+    languages: str = Field(default="ka,en", pattern=LANGUAGES_PATTERN)
 
 
 async def announcement_wav(request: Request, branch: str) -> Response:
@@ -110,8 +112,6 @@ async def announcement_wav(request: Request, branch: str) -> Response:
             "Give letter (A–Z), number, counter and optionally languages (e.g. ka,en).",
             code="bad_announcement",
         ) from None
-    from display_client.errors import SpeechFailed
-
     worker: SpeechWorker = request.app.state.rigi.speech
     try:
         audio = await worker.synthesize(

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-LANGUAGES = ("ka", "en", "ru", "az", "hy")
-Language = Literal["ka", "en", "ru", "az", "hy"]
+from rigi_protocol.languages import LANGUAGES as LANGUAGES  # re-exported
+from rigi_protocol.languages import Language as Language
 
 
 class _Strict(BaseModel):

@@ -8,13 +8,6 @@ from zoneinfo import ZoneInfo
 DEFAULT_TIMEZONE = "Asia/Tbilisi"
 NUMBER_DIGITS = 3
 
-# How a Latin ticket letter is spoken and shown in Georgian (the letter of the same sound).
-GEORGIAN_LETTERS = {
-    "A": "ა", "B": "ბ", "C": "ც", "D": "დ", "E": "ე", "F": "ფ", "G": "გ", "H": "ჰ", "I": "ი",
-    "J": "ჯ", "K": "კ", "L": "ლ", "M": "მ", "N": "ნ", "O": "ო", "P": "პ", "Q": "ქ", "R": "რ",
-    "S": "ს", "T": "ტ", "U": "უ", "V": "ვ", "W": "ვ", "X": "ხ", "Y": "ი", "Z": "ზ",
-}  # fmt: skip
-
 
 def local_day(moment: datetime, timezone: str = DEFAULT_TIMEZONE) -> date:
     """The branch's calendar day at `moment` (which must be timezone-aware)."""

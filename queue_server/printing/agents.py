@@ -22,6 +22,9 @@ from queue_server.ops.feeds import counted
 from queue_server.printing.jobs import PrintStatus
 from queue_server.printing.service import PrintService
 from queue_server.store.events import Event
+from rigi_protocol.closecodes import CLOSE_BAD_HELLO, CLOSE_FORBIDDEN, CLOSE_TOO_SLOW
+from rigi_protocol.closecodes import CLOSE_UNAUTHORIZED as CLOSE_BAD_TOKEN
+from rigi_protocol.wire import compact_json
 
 if TYPE_CHECKING:
     from queue_server.app import Rigi
@@ -32,10 +35,6 @@ HELLO_TIMEOUT_S = 10.0
 PING_INTERVAL_S = 15.0
 MISSED_PONGS = 2
 SEND_TIMEOUT_S = 10.0
-CLOSE_BAD_TOKEN = 4401  # the codes every feed uses (docs/protocol.md)
-CLOSE_FORBIDDEN = 4403
-CLOSE_TOO_SLOW = 4008
-CLOSE_BAD_HELLO = 4400
 SLUG = r"^[A-Za-z0-9_.:-]{1,64}$"
 
 
@@ -54,8 +53,7 @@ class PrinterHello(BaseModel):
     printers: list[DeclaredPrinter] = Field(min_length=1, max_length=32)
 
 
-def _dumps(message: dict[str, Any]) -> str:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+_dumps = compact_json
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
@@ -84,6 +82,34 @@ async def authenticate_agent(rigi: Rigi, hello: PrinterHello) -> str:
     if hello.branch is not None and hello.branch != device.branch:
         raise AgentRefused(CLOSE_FORBIDDEN, "the token belongs to another branch")
     return device.branch
+
+
+async def branch_kiosks(rigi: Any, branch: str) -> list[dict[str, str]]:
+    """The branch's kiosks that hold a live token: id and name."""
+    accounts = getattr(rigi, "accounts", None)
+    if accounts is None:
+        return []
+    return [
+        {"id": d["id"], "name": d["name"]}
+        for d in await accounts.list_devices(branch)
+        if d["role"] == "kiosk" and not d["revoked_at"]
+    ]
+
+
+def resolve_kiosks(hello: PrinterHello, kiosks: list[dict[str, str]]) -> list[str]:
+    """An agent may name a printer's kiosks by device id or by name (docs/printing.md): print
+    jobs carry the id, so names become ids here. Returns what matched no kiosk."""
+    by_name = {k["name"].casefold(): k["id"] for k in kiosks}
+    ids = {k["id"] for k in kiosks}
+    unknown: list[str] = []
+    for printer in hello.printers:
+        resolved = []
+        for kiosk in printer.kiosks:
+            if kiosk not in ids and kiosk.casefold() not in by_name:
+                unknown.append(kiosk)
+            resolved.append(kiosk if kiosk in ids else by_name.get(kiosk.casefold(), kiosk))
+        printer.kiosks = resolved
+    return unknown
 
 
 class AgentConnection:
@@ -241,6 +267,9 @@ class AgentConnection:
             )
         elif kind == "ping":
             await self.send({"type": "pong"})
+        elif kind == "kiosks":  # the agent checks its configured kiosks against these
+            kiosks = await branch_kiosks(self.rigi, self.branch)
+            await self.send({"type": "kiosks", "branch": self.branch, "kiosks": kiosks})
 
 
 async def printers_feed(websocket: WebSocket) -> None:
@@ -263,6 +292,14 @@ async def printers_feed(websocket: WebSocket) -> None:
         log.warning("refused a printer agent: %s", refused.reason)
         await _close(websocket, refused.code, refused.reason)
         return
+    kiosks = await branch_kiosks(rigi, branch)
+    unknown = resolve_kiosks(hello, kiosks)
+    if unknown and kiosks:
+        log.warning(
+            "a printer agent of %s names kiosks that match none of the branch's: %s",
+            branch,
+            ", ".join(unknown),
+        )
     await AgentConnection(websocket, service, branch, hello).run()
 
 

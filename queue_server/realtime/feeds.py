@@ -26,6 +26,15 @@ from queue_server.ops.feeds import counted
 from queue_server.realtime.hub import Beat, Hub, Item, Listener
 from queue_server.realtime.shared_reads import SharedReadFailed, SharedReads
 from queue_server.store.events import Event, events_after, prune_events, stream_head
+from rigi_protocol.closecodes import (
+    CLOSE_BAD_HELLO,
+    CLOSE_FORBIDDEN,
+    CLOSE_RESYNC,
+    CLOSE_TOO_SLOW,
+    CLOSE_UNAUTHORIZED,
+    CLOSE_UNKNOWN,
+)
+from rigi_protocol.wire import compact_json
 
 if TYPE_CHECKING:
     from queue_server.app import Rigi
@@ -35,12 +44,6 @@ log = logging.getLogger(__name__)
 HELLO_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 10.0  # a client that does not read cannot even take the close frame
 MISSED_PONGS = 2
-CLOSE_TOO_SLOW = 4008
-CLOSE_BAD_HELLO = 4400
-CLOSE_UNKNOWN = 4404
-CLOSE_RESYNC = 4009
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
 MAX_REPLAY = 5_000
 PING = '{"type":"ping"}'
 
@@ -53,8 +56,7 @@ class Hello(BaseModel):
     after_seq: int | None = Field(default=None, ge=0)
 
 
-def _dumps(message: dict[str, Any]) -> str:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+_dumps = compact_json
 
 
 async def _read_hello(websocket: WebSocket) -> Hello | None:
@@ -139,6 +141,26 @@ class Connection:
             if message["type"] == "websocket.disconnect":
                 return
             self.last_pong = asyncio.get_running_loop().time()
+            _log_report(self.principal, message.get("text"))
+
+
+REPORT_MAX_CHARS = 500
+
+
+def _log_report(principal: Principal, text: str | None) -> None:
+    """A device's report (e.g. a display that could not speak a call) goes to the server's
+    log at warning level, where staff monitoring sees it."""
+    if not text or '"report"' not in text:
+        return
+    with contextlib.suppress(ValueError, AttributeError):
+        report = json.loads(text)
+        if report.get("type") == "report":
+            log.warning(
+                "%s reports %s: %s",
+                principal.actor,
+                str(report.get("code"))[:64],
+                str(report.get("message"))[:REPORT_MAX_CHARS],
+            )
 
 
 def _rigi(websocket: WebSocket) -> Any:

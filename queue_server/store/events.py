@@ -20,6 +20,7 @@ from queue_server.store.database import PENDING_EVENTS
 from queue_server.store.reports.cursors import reports_applied_seq
 from queue_server.store.schema import branch_streams, events
 from queue_server.store.statements import upsert_insert
+from rigi_protocol.wire import compact_json
 
 # Keys of a counter event that a public board never gets: the visit's id and staff names.
 _NOT_PUBLIC = frozenset({"current_ticket_id", "operator", "previous_operator"})
@@ -54,7 +55,7 @@ class Event:
     @cached_property
     def encoded(self) -> str:
         """The event as a JSON text frame, encoded on first use and then reused."""
-        return json.dumps(self.to_message(), ensure_ascii=False, separators=(",", ":"))
+        return compact_json(self.to_message())
 
     @cached_property
     def public_encoded(self) -> str:
@@ -68,9 +69,7 @@ class Event:
             data["ticket"] = public_ticket(self.data["ticket"])
         elif self.kind.startswith("counter."):
             data = {k: v for k, v in self.data.items() if k not in _NOT_PUBLIC}
-        return json.dumps(
-            self.to_message() | {"data": data}, ensure_ascii=False, separators=(",", ":")
-        )
+        return compact_json(self.to_message() | {"data": data})
 
     @classmethod
     def from_json(cls, text: str) -> Event:
@@ -148,7 +147,7 @@ def append_events(conn: Connection, branch_id: str, new: Sequence[NewEvent]) -> 
                 "seq": event.seq,
                 "kind": event.kind,
                 "at": event.at,
-                "data": json.dumps(event.data, ensure_ascii=False, separators=(",", ":")),
+                "data": compact_json(event.data),
                 "actor": item.actor,
             }
             for event, item in zip(stored, new, strict=True)

@@ -11,12 +11,12 @@ import pytest
 from feed_support import BRANCH, TOKEN, FakeBoardFeed
 
 from display_client.announce import Announcer, Call
-from display_client.audio import default_chime
 from display_client.client import DisplayClient, running
 from display_client.config import load_settings
 from display_client.errors import PlaybackFailed
-from display_client.phrases import load_phrasebook, parse_phrasebook
 from display_client.players import AplayPlayer, RecordingPlayer
+from rigi_protocol.speech.audio import default_chime
+from rigi_protocol.speech.phrases import load_phrasebook, parse_phrasebook
 from tests.display.announcing import QUIET_S, WAIT_S, announced, spoken
 
 pytestmark = [

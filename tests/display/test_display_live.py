@@ -18,11 +18,11 @@ import httpx
 import pytest
 
 from display_client.announce import Announcer
-from display_client.audio import default_chime
 from display_client.client import DisplayClient, running
 from display_client.config import DisplaySettings
 from display_client.players import RecordingPlayer
 from queue_server.domain.public import board_key
+from rigi_protocol.speech.audio import default_chime
 from tests.display.announcing import QUIET_S, WAIT_S, announced, spoken
 from tests.support import LiveServer
 

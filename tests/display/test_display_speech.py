@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from display_client.announce import announcement_cache_key, synthesize_announcement
-from display_client.audio import SAMPLE_RATE, default_chime, loud_fraction, read_wav
-from display_client.phrases import load_phrasebook
-from display_client.speech import Voice, speech_engine
+from rigi_protocol.speech.announcement import announcement_cache_key, synthesize_announcement
+from rigi_protocol.speech.audio import SAMPLE_RATE, default_chime, loud_fraction, read_wav
+from rigi_protocol.speech.espeak import Voice, speech_engine
+from rigi_protocol.speech.phrases import load_phrasebook
 
 pytestmark = [
     pytest.mark.speech,

@@ -1,5 +1,8 @@
 """Announcement phrases: one template per language from config/announcements.yaml.
 
+The display client speaks them and the server serves them as a WAV: both read this module, so
+a call sounds the same from either.
+
 The text is written for espeak-ng, not for the eye: numbers as digits without leading zeros
 (every voice here reads digits as words; "012" would be "zero twelve"), and the ticket letter as
 a letter of the voice's own language, because espeak-ng switches to English on a Latin letter.
@@ -15,10 +18,10 @@ from typing import Any
 
 import yaml
 
-from display_client.errors import ConfigError
+from rigi_protocol.errors import PhrasebookError as ConfigError
 
 ANNOUNCEMENTS_FILE = "announcements.yaml"
-SHIPPED_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+SHIPPED_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 GEORGIAN_MAP = "georgian"
 
 
@@ -64,10 +67,12 @@ class Phrasebook:
         return languages
 
 
-def _georgian_letters() -> dict[str, str]:
-    from queue_server.domain.numbering import GEORGIAN_LETTERS
-
-    return dict(GEORGIAN_LETTERS)
+# How a Latin ticket letter is spoken and shown in Georgian (the letter of the same sound).
+GEORGIAN_LETTERS = {
+    "A": "ა", "B": "ბ", "C": "ც", "D": "დ", "E": "ე", "F": "ფ", "G": "გ", "H": "ჰ", "I": "ი",
+    "J": "ჯ", "K": "კ", "L": "ლ", "M": "მ", "N": "ნ", "O": "ო", "P": "პ", "Q": "ქ", "R": "რ",
+    "S": "ს", "T": "ტ", "U": "უ", "V": "ვ", "W": "ვ", "X": "ხ", "Y": "ი", "Z": "ზ",
+}  # fmt: skip
 
 
 def _language(code: str, raw: Mapping[str, Any], where: str) -> LanguagePhrase:
@@ -82,7 +87,7 @@ def _language(code: str, raw: Mapping[str, Any], where: str) -> LanguagePhrase:
         ) from None
     letters_raw = raw.get("letters") or {}
     if letters_raw == GEORGIAN_MAP:
-        letters = _georgian_letters()
+        letters = dict(GEORGIAN_LETTERS)
     elif isinstance(letters_raw, Mapping):
         letters = {str(k).upper(): str(v) for k, v in letters_raw.items()}
     else:

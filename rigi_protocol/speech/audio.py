@@ -1,6 +1,6 @@
 """WAV helpers: the chime, concatenation, and the checks the tests and the server rely on.
 
-Everything is 16-bit mono at espeak-ng's 22,050 Hz, the format pyttsx3's espeak driver writes,
+Everything is 16-bit mono at 22,050 Hz, the format `espeak-ng -w` writes,
 so announcement parts join by copying frames without resampling.
 """
 
@@ -69,7 +69,7 @@ def write_wav(path: Path, frames: bytes, rate: int = SAMPLE_RATE) -> Path:
 
 
 def write_chime(path: Path) -> Path:
-    """(Re)generate the chime file: `python -m display_client.audio` rewrites the shipped one."""
+    """(Re)generate the chime: `python -m rigi_protocol.speech.audio` rewrites the shipped one."""
     return write_wav(path, chime_frames())
 
 
