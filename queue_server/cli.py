@@ -146,8 +146,6 @@ def _create_admin(args: argparse.Namespace) -> int:
 
 def _sms_gateway(args: argparse.Namespace) -> int:
     """The local SMS gateway (tests, demos): tokens from the environment, never arguments."""
-    import os
-
     import uvicorn
 
     from queue_server.notify.gateway import gateway_app
@@ -158,6 +156,7 @@ def _sms_gateway(args: argparse.Namespace) -> int:
         inbound_token=os.environ.get("RIGI_NOTIFY_INBOUND_TOKEN"),
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
 
 
 def _backup(args: argparse.Namespace) -> int:

@@ -188,7 +188,7 @@ async def test_the_kpis_of_a_hand_built_day_are_the_figures_counted_by_hand(
     targets = {"t1": 600, "t2": 600, "t3": 900, "t2b": 900, "t5": 600}
     services = [300, 60, 300, 100]  # t1, t2 (until the transfer), t2b, t5
     estimates = _estimates(day_server, ids)
-    errors = [estimates[n] - waits[n] for n in waits if estimates[n] is not None]
+    errors = [estimate - waits[n] for n in waits if (estimate := estimates[n]) is not None]
     assert estimates["t2b"] is None and len(errors) == 4  # a transfer gets no new estimate
     kpis = report["kpis"]
     assert kpis == {
