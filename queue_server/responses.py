@@ -3,18 +3,18 @@ runs before any route, so it must not import the API)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.responses import Response
 
 from queue_server.errors import RateLimited, RigiError
+from rigi_protocol.wire import compact_json
 
 
 def json_response(
     payload: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    body = compact_json(payload).encode()
     return Response(body, status, headers=headers, media_type="application/json")
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import uuid
 from collections.abc import Iterable
@@ -29,6 +28,7 @@ from queue_server.simulation.scenario import Counter, Scenario, Service, load_sc
 from queue_server.store.database import Database
 from queue_server.store.schema import branch_streams, events, tickets
 from queue_server.store.statements import upsert_insert
+from rigi_protocol.wire import compact_json
 
 HALL_SCENARIO = "tbilisi-hall"
 CENTRE_SCENARIO = "community-centre"
@@ -197,7 +197,7 @@ def write_day(
                 "seq": first + offset,
                 "kind": kind,
                 "at": at.astimezone(UTC),
-                "data": json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+                "data": compact_json(data),
                 "actor": actor,
             }
             for offset, (at, kind, data, actor) in enumerate(happened)

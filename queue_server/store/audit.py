@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 
 from queue_server.store.schema import audit
+from rigi_protocol.wire import compact_json
 
 # Actors are written `role:name` (see access.principal.Principal.actor); these roles are audited.
 PEOPLE_ROLES = ("admin", "manager", "operator")
@@ -114,7 +115,7 @@ def _rows(
                 "device": name if role in DEVICE_ROLES else None,
                 "kind": kind,
                 "target": target[:TARGET_MAX] if target else None,
-                "detail": json.dumps(detail, ensure_ascii=False, separators=(",", ":")),
+                "detail": compact_json(detail),
             }
         )
     return rows

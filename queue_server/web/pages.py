@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from queue_server.catalog.models import LANGUAGES
 from queue_server.errors import Forbidden, NotFound, RigiError
 from queue_server.web.usage import recent_usage
+from rigi_protocol.wire import compact_json
 
 WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
@@ -85,7 +86,7 @@ def _language(request: Request, fallback: str | None = None) -> str:
 
 def _json_for_html(data: Any) -> str:
     """JSON that cannot end the <script> element it sits in."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = compact_json(data)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
