@@ -10,9 +10,13 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from queue_server.settings import load_settings
+
+if TYPE_CHECKING:
+    from queue_server.app import Rigi
+
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -32,7 +36,7 @@ def _keep_files_private(settings: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _freeze_startup_objects(rigi: Any) -> AsyncIterator[None]:
+async def _freeze_startup_objects(rigi: Rigi) -> AsyncIterator[None]:
     """Lifespan part, last: everything built at start-up (modules, the catalog, SQLAlchemy's
     caches; about 120,000 objects) lives as long as the process, so it is moved out of the
     garbage collector's way. A full collection with 1,000 displays connected then stops the

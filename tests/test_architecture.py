@@ -354,3 +354,18 @@ def test_the_checker_keeps_the_shared_package_a_leaf() -> None:
     assert layering_violations([shared, store]) == {
         "rigi_protocol.wire imports queue_server.store.events"
     }
+
+
+def test_the_app_container_is_typed_wherever_it_is_passed() -> None:
+    """`rigi: Any` hid a probe of an attribute that did not exist (and a lifespan part that
+    listened on a list the container no longer has): no parameter or field named `rigi` is
+    left untyped or `Any`, so mypy sees what it is used for."""
+    untyped = []
+    for module in _modules():
+        for node in ast.walk(module.tree):
+            if isinstance(node, ast.arg | ast.AnnAssign):
+                name = node.arg if isinstance(node, ast.arg) else getattr(node.target, "id", "")
+                annotation = node.annotation
+                if name == "rigi" and (annotation is None or ast.unparse(annotation) == "Any"):
+                    untyped.append(f"{module.relative_path}:{node.lineno}")
+    assert not untyped, "annotate these with Rigi:\n" + "\n".join(untyped)

@@ -14,7 +14,7 @@ import multiprocessing
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -24,6 +24,10 @@ from queue_server.errors import BadRequest, RigiError, ValidationFailed
 from rigi_protocol.errors import SpeechFailed
 from rigi_protocol.languages import LANGUAGES
 from rigi_protocol.speech.announcement import synthesize_announcement
+
+if TYPE_CHECKING:
+    from queue_server.app import Rigi
+
 
 MAX_NUMBER = 9999
 MAX_COUNTER = 999
@@ -84,7 +88,7 @@ class SpeechWorker:
 
 
 @contextlib.asynccontextmanager
-async def speech(rigi: Any) -> AsyncIterator[SpeechWorker]:
+async def speech(rigi: Rigi) -> AsyncIterator[SpeechWorker]:
     """Lifespan part: the speech worker, started on the first announcement, stopped at exit."""
     worker = SpeechWorker()
     rigi.speech = worker

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import functools
 import io
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -26,6 +27,10 @@ from queue_server.access.principal import Role
 from queue_server.api.http import Endpoint, principal_of
 from queue_server.errors import Forbidden, ValidationFailed
 from queue_server.store import audit as trail
+
+if TYPE_CHECKING:
+    from queue_server.app import Rigi
+
 
 log = logging.getLogger(__name__)
 CSV_MAX_ROWS = 100_000
@@ -151,7 +156,7 @@ def _csv_cell(row: dict[str, Any], column: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def audit_pruning(rigi: Any) -> AsyncIterator[None]:
+async def audit_pruning(rigi: Rigi) -> AsyncIterator[None]:
     """Lifespan part: drop audit rows older than `RIGI_AUDIT_DAYS`, hourly."""
 
     async def prune() -> None:
@@ -159,7 +164,7 @@ async def audit_pruning(rigi: Any) -> AsyncIterator[None]:
             try:
                 cutoff = rigi.store.clock() - timedelta(days=rigi.settings.audit_days)
                 pruned = await rigi.database.transaction(
-                    lambda c, at=cutoff: trail.prune_audit(c, at)
+                    functools.partial(trail.prune_audit, older_than=cutoff)
                 )
                 if pruned:
                     log.info("pruned %d audit rows older than %s", pruned, cutoff.date())

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from queue_server.access.ratelimit import Limit
 from queue_server.access.sessions import development_secret
@@ -22,6 +22,10 @@ from queue_server.notify.worker import Worker
 from queue_server.store import notify as queries
 from queue_server.store.events import current_head
 
+if TYPE_CHECKING:
+    from queue_server.app import Rigi
+
+
 log = logging.getLogger(__name__)
 
 SUBSCRIBE_WINDOW = timedelta(hours=1)
@@ -33,7 +37,7 @@ class Notifications:
     """What the routes use: the vault, the outbox (to nudge) and the channels (tests read the
     memory ones)."""
 
-    rigi: Any
+    rigi: Rigi
     vault: ContactVault
     outbox: Outbox
     worker: Worker
@@ -110,7 +114,7 @@ def _channels(settings: Any) -> dict[str, Channel]:
 
 
 @contextlib.asynccontextmanager
-async def notifications(rigi: Any) -> AsyncIterator[None]:
+async def notifications(rigi: Rigi) -> AsyncIterator[None]:
     """Lifespan part: the outbox listener, the worker, the channels; torn down in reverse."""
     settings = rigi.settings
     vault = ContactVault(_secret(settings))

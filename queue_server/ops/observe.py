@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.multiprocess import mark_process_dead
 from sqlalchemy import select
@@ -32,6 +32,10 @@ from queue_server.ops.metrics import (
 )
 from queue_server.store.events import Event
 from queue_server.store.schema_printing import printers
+
+if TYPE_CHECKING:
+    from queue_server.app import Rigi
+
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +113,7 @@ def _health(row: Any) -> str:
     return "ok"
 
 
-async def _sample_forever(rigi: Any, interval_s: float) -> None:
+async def _sample_forever(rigi: Rigi, interval_s: float) -> None:
     while True:
         try:
             sample_pool(rigi.database.engine.pool)
@@ -120,7 +124,7 @@ async def _sample_forever(rigi: Any, interval_s: float) -> None:
 
 
 @contextlib.asynccontextmanager
-async def observing(rigi: Any) -> AsyncIterator[None]:
+async def observing(rigi: Rigi) -> AsyncIterator[None]:
     """Lifespan part, after the realtime one: listen to committed events, sample the rest."""
     rigi.database.listeners.append(observe_events)
     sampler = asyncio.create_task(

@@ -84,7 +84,7 @@ async def authenticate_agent(rigi: Rigi, hello: PrinterHello) -> str:
     return device.branch
 
 
-async def branch_kiosks(rigi: Any, branch: str) -> list[dict[str, str]]:
+async def branch_kiosks(rigi: Rigi, branch: str) -> list[dict[str, str]]:
     """The branch's kiosks that hold a live token: id and name."""
     accounts = getattr(rigi, "accounts", None)
     if accounts is None:

@@ -7,12 +7,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from queue_server.catalog.loader import Catalog
 from queue_server.store.database import Database
 from queue_server.store.events import Event
 from queue_server.store.reports.runner import catch_up, projected_branches
+
+if TYPE_CHECKING:
+    from queue_server.app import Rigi
+
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,7 @@ class BackgroundProjector:
         self._everything = True  # catch every branch up at start
 
     async def wake(self, events: Sequence[Event]) -> None:
-        """A `rigi.listeners` entry: note the branches that moved."""
+        """A `Database.listeners` entry: note the branches that moved."""
         for event in events:
             self._pending.add(event.branch)
         self._woken.set()
@@ -75,16 +79,16 @@ class BackgroundProjector:
 
 
 @contextlib.asynccontextmanager
-async def reports(rigi: Any) -> AsyncIterator[BackgroundProjector]:
+async def reports(rigi: Rigi) -> AsyncIterator[BackgroundProjector]:
     """Lifespan part: run the projector while the server runs."""
     projector = BackgroundProjector(rigi.database, rigi.catalog)
-    rigi.listeners.append(projector.wake)
+    rigi.database.listeners.append(projector.wake)
     task = asyncio.create_task(projector.run(), name="reports-projector")
     task.add_done_callback(_report_death)
     try:
         yield projector
     finally:
-        rigi.listeners.remove(projector.wake)
+        rigi.database.listeners.remove(projector.wake)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from queue_server.store.schema import tickets
+
+if TYPE_CHECKING:
+    from queue_server.app import Rigi
+
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +26,7 @@ USAGE_DAYS = 14
 CACHE_SECONDS = 300
 
 
-async def recent_usage(rigi: Any, branch_id: str) -> dict[str, int]:
+async def recent_usage(rigi: Rigi, branch_id: str) -> dict[str, int]:
     """Service id → tickets issued at the branch in the last USAGE_DAYS days (cached)."""
     cache: dict[str, tuple[float, dict[str, int]]] = rigi.__dict__.setdefault("_web_usage", {})
     cached = cache.get(branch_id)
