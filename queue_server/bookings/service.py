@@ -36,6 +36,7 @@ from queue_server.store.bookings import CANCELLED, CHECKED_IN, CONFIRMED, PENDIN
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_S = 10.0
+MISSED_AFTER = timedelta(days=1)  # an unclaimed booking is marked a no-show after a day
 
 
 class Unavailable(RigiError):
@@ -193,14 +194,19 @@ class Bookings:
                 code="booking_rate_limited",
             ) from None
 
-    def _sweep(self, conn: Any, now: datetime) -> None:
+    def _missed_before(self, now: datetime) -> datetime:
+        """Slots before this had their arrival window close (the longest of any branch)."""
         settings = self.settings
         late = max(
             [settings.booking_late_minutes]
             + [o.get("late_minutes", 0) for o in settings.booking_branches.values()]
         )
-        retention = now + timedelta(minutes=settings.notify_retention_minutes)
-        queries.sweep(conn, now, now - timedelta(minutes=late), retention)
+        return now - timedelta(minutes=late)
+
+    def _sweep(self, conn: Any, now: datetime) -> None:
+        """Yesterday's unclaimed bookings become no-shows; expired contacts are blanked."""
+        retention = now + timedelta(minutes=self.settings.notify_retention_minutes)
+        queries.sweep(conn, now, now - MISSED_AFTER, retention)
 
     def _check_person(self, conn: Any, contact_hash: str, service_id: str, now: datetime) -> None:
         settings = self.settings
@@ -211,6 +217,7 @@ class Bookings:
             now,
             now - timedelta(days=settings.booking_period_days),
             now - timedelta(days=settings.booking_noshow_block_days),
+            self._missed_before(now),
         )
         if record.no_shows >= settings.booking_noshow_limit:
             raise Forbidden(
@@ -341,9 +348,10 @@ class Bookings:
             if claim is not None:
                 row = queries.booking_row(conn, claim.booking_id)
             else:
-                row = queries.booking_by_code(conn, code.strip().upper().replace("-", ""))
-                if row is None:
+                found = queries.booking_by_code(conn, code.strip().upper().replace("-", ""))
+                if found is None:
                     raise NotFound("No booking has this code.", code="booking_not_found")
+                row = found
             if row.branch_id != branch_id:
                 raise Conflict("This booking is for another branch.", code="booking_other_branch")
             if row.status == CHECKED_IN:

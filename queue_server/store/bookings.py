@@ -36,7 +36,7 @@ def _holding(now: datetime) -> Any:
 
 
 def sweep(conn: Connection, now: datetime, missed_before: datetime, retention_until: Any) -> None:
-    """Confirmed bookings whose arrival window closed before `missed_before` become no-shows;
+    """Confirmed bookings whose slot was before `missed_before` (a day ago) become no-shows;
     contacts whose retention has passed are blanked (the keyed hash stays for the limits)."""
     conn.execute(
         update(bookings)
@@ -66,7 +66,10 @@ def person_record(
     now: datetime,
     period_start: datetime,
     noshow_start: datetime,
+    missed_before: datetime,
 ) -> PersonRecord:
+    """`missed_before`: a confirmed booking whose arrival window closed before this is a
+    no-show already (a late arrival still gets a walk-in ticket, and then it is not one)."""
     mine = bookings.c.contact_hash == contact_hash
     active = conn.execute(
         select(func.count())
@@ -85,7 +88,14 @@ def person_record(
     no_shows = conn.execute(
         select(func.count())
         .select_from(bookings)
-        .where(mine, bookings.c.status == NO_SHOW, bookings.c.slot_at >= noshow_start)
+        .where(
+            mine,
+            or_(
+                bookings.c.status == NO_SHOW,
+                and_(bookings.c.status == CONFIRMED, bookings.c.slot_at < missed_before),
+            ),
+            bookings.c.slot_at >= noshow_start,
+        )
     ).scalar_one()
     return PersonRecord(active, in_period, no_shows)
 
@@ -123,11 +133,11 @@ def booking_by_code(conn: Connection, short_code: str) -> Row[Any] | None:
     return conn.execute(select(bookings).where(bookings.c.short_code == short_code)).one_or_none()
 
 
-def change(conn: Connection, booking_id: str, status: str, **values: Any) -> bool:
-    """Update a booking only while it is still in `status`; False when another request won."""
+def change(conn: Connection, booking_id: str, expected: str, **values: Any) -> bool:
+    """Update a booking only while it is still `expected`; False when another request won."""
     result = conn.execute(
         update(bookings)
-        .where(bookings.c.id == booking_id, bookings.c.status == status)
+        .where(bookings.c.id == booking_id, bookings.c.status == expected)
         .values(**values)
     )
     return result.rowcount == 1
