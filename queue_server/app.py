@@ -34,6 +34,8 @@ from queue_server.api.http import (
 )
 from queue_server.api.openapi import openapi_routes
 from queue_server.api.routes import ENDPOINTS
+from queue_server.bookings.routes import BOOKING_ENDPOINTS
+from queue_server.bookings.service import Bookings, bookings_part
 from queue_server.catalog.loader import Catalog, load_catalog
 from queue_server.errors import RigiError
 from queue_server.notify.routes import NOTIFY_ENDPOINTS
@@ -65,6 +67,7 @@ ALL_ENDPOINTS = (
     + AUDIT_ENDPOINTS
     + NOTIFY_ENDPOINTS
     + REPORT_ENDPOINTS
+    + BOOKING_ENDPOINTS
 )
 
 
@@ -85,6 +88,7 @@ class Rigi:
     printing: PrintService | None = None  # set by the printing lifespan part
     speech: SpeechWorker | None = None  # set by the speech lifespan part
     notify: Notifications | None = None  # set by the notifications lifespan part
+    bookings: Bookings | None = None  # set by the bookings lifespan part
     ready: bool = False
 
     async def ticket_view(self, ticket_id: str) -> dict[str, Any]:
@@ -212,6 +216,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         audit_pruning,
         notifications,
         reports,
+        bookings_part,
         observing,
     ]
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -113,6 +114,29 @@ class Settings(BaseSettings):
     notify_subscribe_rate: str = "5/hour"
     notify_recipient_rate: str = "6/minute"
     notify_max_attempts: int = Field(default=6, ge=1, le=20)
+    # Bookings (docs/bookings.md). Per-branch overrides: RIGI_BOOKING_BRANCHES as JSON, e.g.
+    # {"tbilisi": {"walkin_share": 0.6, "early_minutes": 20, "late_minutes": 5}}.
+    booking_opens: time = Field(default=time(9, 0), description="when branches open by default")
+    booking_closes: time = Field(default=time(18, 0), description="when branches close")
+    booking_weekdays: tuple[int, ...] = Field(
+        default=(0, 1, 2, 3, 4), description="working days, Monday 0 (JSON list)"
+    )
+    booking_walkin_share: float = Field(
+        default=0.5, ge=0, le=1, description="share of counter time kept for walk-ins"
+    )
+    booking_early_minutes: int = Field(default=30, ge=0, le=240, description="arrival window")
+    booking_late_minutes: int = Field(default=10, ge=0, le=240, description="arrival window")
+    booking_branches: dict[str, dict[str, float]] = Field(default_factory=dict)
+    booking_days_ahead: int = Field(default=14, ge=1, le=120)
+    booking_code_minutes: int = Field(default=10, ge=1, le=60)
+    booking_code_attempts: int = Field(default=5, ge=1, le=20)
+    booking_max_per_person: int = Field(default=3, ge=1, le=100)
+    booking_period_days: int = Field(default=10, ge=1, le=365)
+    booking_noshow_limit: int = Field(default=2, ge=1, le=100)
+    booking_noshow_block_days: int = Field(default=30, ge=1, le=365)
+    booking_reschedules: int = Field(default=2, ge=0, le=20)
+    booking_rate_address: str = "10/hour"
+    booking_rate_contact: str = "3/hour"
 
     @field_validator("bus_url")
     @classmethod
@@ -160,6 +184,8 @@ class Settings(BaseSettings):
         "login_rate_address",
         "notify_subscribe_rate",
         "notify_recipient_rate",
+        "booking_rate_address",
+        "booking_rate_contact",
     )
     @classmethod
     def _rate(cls, value: str) -> str:
@@ -181,6 +207,22 @@ class Settings(BaseSettings):
                 "print(secrets.token_urlsafe(48))') when RIGI_ENV=production"
             )
         return self
+
+    @field_validator("booking_branches")
+    @classmethod
+    def _booking_branches(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        known = {"walkin_share", "early_minutes", "late_minutes"}
+        for branch, overrides in value.items():
+            if unknown := set(overrides) - known:
+                raise ValueError(f"{branch}: unknown keys {sorted(unknown)}, known {sorted(known)}")
+            if not 0 <= overrides.get("walkin_share", 0) <= 1:
+                raise ValueError(f"{branch}: walkin_share must be between 0 and 1")
+        return value
+
+    def booking_setting(self, branch_id: str, name: str) -> float:
+        """A booking setting of a branch: its override, else the default for every branch."""
+        default: float = getattr(self, f"booking_{name}")
+        return self.booking_branches.get(branch_id, {}).get(name, default)
 
     @property
     def trusted_networks(self) -> tuple[Any, ...]:

@@ -105,6 +105,12 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     # An operator's branch report holds only their own figures (tests/test_reports.py).
     **{f"GET /api/v1/branches/{{branch}}/reports{form}": STAFF for form in ("", ".csv", ".xlsx")},
     **{f"GET /api/v1/reports{form}": frozenset({"admin"}) for form in ("", ".csv", ".xlsx")},
+    "GET /api/v1/branches/{branch}/services/{service}/slots": EVERYONE,
+    "POST /api/v1/branches/{branch}/bookings": EVERYONE,
+    "POST /api/v1/bookings/{booking_id}/confirm": EVERYONE,  # the one-time code decides
+    "POST /api/v1/bookings/{booking_id}/reschedule": EVERYONE,  # the signed token decides
+    "POST /api/v1/bookings/{booking_id}/cancel": EVERYONE,
+    "POST /api/v1/branches/{branch}/check-in": frozenset({"kiosk"}) | STAFF,
 }
 # Routes no role opens: a signature of the body does (the SMS gateway's webhook). Every role,
 # signed in or not, is refused with this status and code.
@@ -194,6 +200,8 @@ class _Fixture:
             "ticket_id": next(self.ticket_ids) if "{ticket_id}" in template else "",
             "device_id": self.new_device() if "{device_id}" in template else "",
             "user_id": self.new_operator() if "{user_id}" in template else "",
+            "service": "id_card",
+            "booking_id": "0" * 32,
         }
         unknown = set(re.findall(r"{(\w+)}", template)) - values.keys()
         assert not unknown, f"the matrix has no value for {unknown} in {template}"
@@ -214,6 +222,7 @@ class _Fixture:
             f"POST {C}/pause": {"reason": "lunch"},
             f"POST {C}/finish": {"outcome": "served"},
             f"POST {C}/transfer": {"service_id": "passport"},
+            "POST /api/v1/branches/{branch}/check-in": {"code": "NOSUCHCODE"},
         }
         if key == f"POST {C}/call":
             return {"ticket_id": next(self.ticket_ids)}

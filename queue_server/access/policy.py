@@ -15,6 +15,7 @@ STAFF = frozenset({Role.OPERATOR, Role.MANAGER})
 RULES: dict[str, frozenset[Role]] = {
     "public": frozenset(),  # anyone, even anonymous
     "issue": frozenset({Role.KIOSK, Role.OPERATOR, Role.MANAGER}),  # + anonymous phones
+    "check_in": frozenset({Role.KIOSK, Role.OPERATOR, Role.MANAGER}),  # a booking's arrival
     "display": frozenset({Role.DISPLAY, Role.OPERATOR, Role.MANAGER}),
     "staff": STAFF,
     "operator": STAFF,
