@@ -490,7 +490,7 @@ OTHER_CODES = {
 
 def _error_codes() -> set[str]:
     codes = set(OTHER_CODES)
-    for package in ("queue_server", "printer_agent", "display_client"):
+    for package in ("queue_server", "printer_agent", "display_client", "rigi_protocol"):
         for source in (ROOT / package).rglob("*.py"):
             for match in ERROR_CODE.finditer(source.read_text("utf-8")):
                 codes.add(next(group for group in match.groups() if group))
