@@ -76,7 +76,7 @@ class NewDeviceView(BaseModel):
     token: str
 
 
-class AuditEntry(BaseModel):
+class RecentAction(BaseModel):
     seq: int
     at: str
     actor: str
@@ -258,6 +258,7 @@ ACCESS_ENDPOINTS: tuple[Endpoint, ...] = (
              "Disable a person: every session and open feed of theirs ends at once",
              access="manager", errors=(404, 409), tags=("people",)),
     Endpoint("GET", "/api/v1/branches/{branch}/audit", audit_log,
-             "Who did what, when, at which counter", response=list[AuditEntry],
+             "Recent staff actions from the replay history (the audit trail: /api/v1/audit)",
+             response=list[RecentAction],
              access="manager", errors=(404,), tags=("access",)),
 )  # fmt: skip
