@@ -236,6 +236,7 @@ class Settings(BaseSettings):
         """/docs and /openapi.json: on in development, off in production unless asked for."""
         return self.api_docs if self.api_docs is not None else self.env != "production"
 
+    @property
     def metrics_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         return tuple(ipaddress.ip_network(n, strict=False) for n in self.metrics_allow)
 

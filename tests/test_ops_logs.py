@@ -81,7 +81,7 @@ def test_json_logs_carry_request_ids_and_no_secret_token_or_ticket_id(tmp_path: 
             assert kiosk.get(f"/api/v1/tickets/{ticket_id}").status_code == 200
             assert kiosk.get(f"/t/{ticket_id}").status_code == 200
             bogus = kiosk.get(f"{B}", headers={"Authorization": "Bearer rigi_notarealtoken0042"})
-            assert bogus.status_code == 200
+            assert bogus.status_code == 401  # an unknown token is refused, never anonymous
             secrets.append("rigi_notarealtoken0042")
 
         async def follow() -> None:

@@ -158,7 +158,9 @@ async def test_an_address_on_the_allowlist_scrapes_without_a_token(guarded: Live
 
 
 @pytest.mark.parametrize(
-    "guarded", [{"env": "production", "secret_key": "k" * 16 + "Q7!x" * 5}], indirect=True
+    "guarded",
+    [{"env": "production", "secret_key": "vT3kQ9zL-w8Rb2pXn5Hd7YcF0mJs4GaE6uKq1NiO"}],
+    indirect=True,
 )
 async def test_in_production_metrics_do_not_exist_until_access_is_configured(
     guarded: LiveServer,

@@ -13,7 +13,6 @@ import asyncio
 import hmac
 import ipaddress
 import os
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -23,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from queue_server.errors import Forbidden, NotFound, RigiError, Unauthorized
 from queue_server.responses import error_response
+from queue_server.settings import Settings
 
 METRICS_PATH = "/metrics"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -55,7 +55,7 @@ def render() -> bytes:
     return generate_latest(REGISTRY)
 
 
-def _admit(scope: Scope, settings: Any) -> None:
+def _admit(scope: Scope, settings: Settings) -> None:
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     networks = settings.metrics_networks
     address = _client_address(scope)
