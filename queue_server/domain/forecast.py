@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -408,8 +409,7 @@ def _play(plan: _Plan, rng: random.Random) -> list[float]:
     is the whole cost of a forecast."""
     state = plan.state
     counters = plan.counters
-    queues = [list(entries) for entries in plan.entries]
-    heads = [0] * len(queues)
+    queues = [deque(entries) for entries in plan.entries]
     counter_slots = plan.counter_slots
     counter_specials = plan.counter_specials
     specials = plan.specials
@@ -438,9 +438,8 @@ def _play(plan: _Plan, rng: random.Random) -> list[float]:
         best_ref = 0
         for slot, per_target, offset in counter_slots[counter]:
             entries = queues[slot]
-            head = heads[slot]
-            if head < len(entries):
-                queued_s, reference = entries[head]
+            if entries:
+                queued_s, reference = entries[0]
                 u = (at_s - queued_s) * per_target + offset
                 if u > best_u or (
                     u == best_u and _goes_first(plan, queued_s, reference, best_queued, best_ref)
@@ -468,7 +467,7 @@ def _play(plan: _Plan, rng: random.Random) -> list[float]:
         if best_special >= 0:
             taken[best_special] = True
         else:
-            heads[best_slot] += 1
+            queues[best_slot].popleft()
         if best_ref >= 0:
             waits[best_ref] = at_s
             left -= 1
