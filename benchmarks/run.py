@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import issue_bench, realtime_bench
+from benchmarks import forecast_bench, issue_bench, realtime_bench
 from benchmarks._support import ROOT, raise_open_files
 
 REPORT = ROOT / "docs" / "benchmarks.md"
@@ -305,6 +305,7 @@ def main() -> int:
             print(f"server RSS {memory[0]:.1f} → {memory[1]:.1f} MB")
     _step("printer agent", results, "printer", _printer)
     _step("announcements", results, "announce", _announce)
+    _step("wait forecast refresh", results, "forecast", forecast_bench.main)
     text, goals = _report(results, date, time.monotonic() - started)
     REPORT.write_text(text.rstrip() + "\n\n" + _kept_analysis())
     print("\n" + "\n".join(goals))

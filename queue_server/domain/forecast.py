@@ -18,150 +18,46 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from bisect import insort
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
 
-from queue_server.domain.dispatch import QueuedTicket, head_start, most_urgent
+from queue_server.domain.dispatch import (
+    APPOINTMENT_HEAD_START,
+    PRIORITY_HEAD_START,
+    WEIGHT_SPAN,
+    QueuedTicket,
+    eligible,
+)
+from queue_server.domain.forecast_state import (
+    DEFAULT_CV,
+    ArrivalRate,
+    BranchState,
+    ForecastCounter,
+    ServiceTimeLearner,
+    ServiceTimeStats,
+    TicketForecast,
+)
 from queue_server.domain.tickets import Priority
 
+__all__ = [
+    "DEFAULT_CV",
+    "DEFAULT_RUNS",
+    "ArrivalRate",
+    "BranchState",
+    "ForecastCounter",
+    "ServiceTimeLearner",
+    "ServiceTimeStats",
+    "TicketForecast",
+    "forecast_branch",
+]
+
 DEFAULT_RUNS = 32
-DEFAULT_CV = 0.6  # service-time variability assumed before a service has enough finished visits
-MIN_OBSERVATIONS = 5  # finished visits of a service before its learned distribution is used
 HORIZON_S = 10 * 3600.0  # a ticket not called within this in a run counts as not called
-MAX_RESIDUAL_DRAWS = 8  # attempts to draw a service time longer than what already elapsed
 MEDIAN, UPPER = 0.5, 0.9
 
 # Event kinds, handled in this order when they fall on the same instant (as the simulator does).
-_DONE, _OFF, _ON, _ARRIVE = range(4)
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceTimeStats:
-    """A service-time distribution: log-normal with this mean and coefficient of variation."""
-
-    mean_s: float
-    cv: float = DEFAULT_CV
-
-    def log_params(self) -> tuple[float, float]:
-        """The mean and deviation of the log of the service time."""
-        sigma2 = math.log1p(self.cv * self.cv)
-        return math.log(self.mean_s) - sigma2 / 2, math.sqrt(sigma2)
-
-    def draw(self, rng: random.Random) -> float:
-        return rng.lognormvariate(*self.log_params())
-
-    def draw_remaining(self, rng: random.Random, elapsed_s: float) -> float:
-        """What is left of a visit that has lasted `elapsed_s` so far (a draw conditioned on
-        lasting longer; a visit already far beyond its usual length ends soon)."""
-        for _ in range(MAX_RESIDUAL_DRAWS):
-            total = self.draw(rng)
-            if total > elapsed_s:
-                return total - elapsed_s
-        return self.mean_s * self.cv * rng.random()
-
-
-@dataclass(slots=True)
-class _Moments:
-    count: int = 0
-    mean: float = 0.0
-    m2: float = 0.0  # sum of squared deviations (Welford)
-
-
-@dataclass(slots=True)
-class ServiceTimeLearner:
-    """The day's service times per service, as a mean and a variability over every finished
-    visit of the day (not a moving mean of the last few), the configured time until a service
-    has `MIN_OBSERVATIONS` of them."""
-
-    configured_s: Mapping[str, float]
-    default_cv: float = DEFAULT_CV
-    _moments: dict[str, _Moments] = field(default_factory=dict)
-
-    def observe(self, service_id: str, duration_s: float) -> None:
-        m = self._moments.setdefault(service_id, _Moments())
-        m.count += 1
-        delta = duration_s - m.mean
-        m.mean += delta / m.count
-        m.m2 += delta * (duration_s - m.mean)
-
-    def stats(self, service_id: str) -> ServiceTimeStats:
-        m = self._moments.get(service_id)
-        if m is None or m.count < MIN_OBSERVATIONS or m.mean <= 0.0:
-            return ServiceTimeStats(self.configured_s.get(service_id, 300.0), self.default_cv)
-        cv = math.sqrt(m.m2 / (m.count - 1)) / m.mean
-        return ServiceTimeStats(m.mean, cv)
-
-    def all_stats(self) -> dict[str, ServiceTimeStats]:
-        services = set(self.configured_s) | set(self._moments)
-        return {service_id: self.stats(service_id) for service_id in services}
-
-
-@dataclass(frozen=True, slots=True)
-class ForecastCounter:
-    """A counter as the forecast sees it. `duty` is its staffed periods of the day when the
-    rota is known (it goes on a break after the visit in hand and serves whoever is left at
-    the end of its last period); without one it stays as it is now."""
-
-    id: str
-    profile: Mapping[str, float]
-    is_open: bool
-    serving_service_id: str | None = None  # the service of the visit in hand, if any
-    serving_for_s: float = 0.0
-    duty: tuple[tuple[datetime, datetime], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ArrivalRate:
-    """Tickets expected for a service from `start` to `end`, `per_hour` of them, a share of
-    them priority tickets: the ones that may overtake the tickets waiting now."""
-
-    service_id: str
-    start: datetime
-    end: datetime
-    per_hour: float
-    target_wait_s: float
-    priority_share: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class BranchState:
-    """Everything the forecast reads of a branch at `now`."""
-
-    now: datetime
-    waiting: Sequence[QueuedTicket]
-    counters: Sequence[ForecastCounter]
-    service_times: Mapping[str, ServiceTimeStats]
-    arrivals: Sequence[ArrivalRate] = ()
-    no_show_share: float = 0.0
-    no_show_timeout_s: float = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class TicketForecast:
-    """A waiting ticket's forecast from now: the median and the 90th percentile of its wait
-    (None when it is not called within the horizon), and whether an open counter serves its
-    service now, with when the next one opens when it does not."""
-
-    ticket_id: str
-    median_s: float | None
-    p90_s: float | None
-    served_now: bool = True
-    next_open_at: datetime | None = None
-
-    @property
-    def median_min(self) -> int | None:
-        return None if self.median_s is None else _whole_minutes(self.median_s)
-
-    @property
-    def p90_min(self) -> int | None:
-        return None if self.p90_s is None else _whole_minutes(self.p90_s)
-
-
-def _whole_minutes(seconds: float) -> int:
-    """Rounded up: an honest forecast does not promise too little."""
-    return int(-(-seconds // 60))
+_DONE, _OFF, _ON, _WAKE = range(4)
 
 
 def forecast_branch(
@@ -174,7 +70,7 @@ def forecast_branch(
     rng = random.Random(seed)
     samples: list[list[float]] = [[] for _ in state.waiting]
     for _ in range(runs):
-        waits = _Run(plan, rng).play()
+        waits = _play(plan, rng)
         for index, wait in enumerate(waits):
             samples[index].append(wait)
     result = {}
@@ -201,16 +97,13 @@ def _quantile(values: list[float], q: float) -> float | None:
     return values[low] + (values[high] - values[low]) * (position - low)
 
 
-_QueueKey = tuple[str, float]  # (service, target): one order of walk-ins
-_SortKey = tuple[float, datetime, str]
-
-
-def _sort_key(ticket: QueuedTicket) -> _SortKey:
-    """The dispatcher's order within one queue: effective start, then queued, then id."""
-    start = ticket.queued_at - timedelta(
-        seconds=head_start(ticket, ticket.queued_at) * max(ticket.target_wait_s, 1.0)
-    )
-    return (start.timestamp(), ticket.queued_at, ticket.id)
+# One queue of walk-ins: a service, its target and a class. Within it tickets keep the
+# dispatcher's order for as long as they wait (the same head start and target for all), so a
+# counter only compares the heads of its queues.
+_SlotKey = tuple[str, float, bool]
+# An entry of a queue: when its wait started (seconds from now) and who it is: the index of a
+# waiting ticket, or minus the number of a ticket expected to arrive in the run.
+_Entry = tuple[float, int]
 
 
 def _is_special(ticket: QueuedTicket) -> bool:
@@ -219,46 +112,142 @@ def _is_special(ticket: QueuedTicket) -> bool:
     return ticket.priority is Priority.APPOINTMENT or ticket.counter_id is not None
 
 
+@dataclass(frozen=True, slots=True)
+class _Special:
+    """An appointment or a transferred ticket, in seconds from now."""
+
+    index: int
+    queued_s: float
+    per_target: float  # 1 / target, in 1/s
+    class_head_start: float  # a priority walk-in's head start; appointments: see `due_s`
+    is_appointment: bool
+    due_s: float | None  # an appointment's time (None: due already)
+    slot: int  # the queue whose service times and log-normal parameters it takes
+
+
 class _Plan:
-    """What every run starts from, prepared once."""
+    """What every run starts from, prepared once per refresh: times in seconds from now, the
+    queues, and for each counter the queues it serves with its weight already folded in, so
+    that a run does plain float arithmetic in the dispatcher's order.
+
+    The urgency is `dispatch.urgency` written out: waited / target + class head start +
+    (weight - 1) x WEIGHT_SPAN (no fairness guard, as the server's "call next").
+    `tests/test_forecast_speed.py` checks the choice against `dispatch.call_next`."""
 
     def __init__(self, state: BranchState) -> None:
         self.state = state
         self.now = state.now
-        self.index_of = {ticket.id: i for i, ticket in enumerate(state.waiting)}
-        self.queues: dict[_QueueKey, list[tuple[_SortKey, QueuedTicket]]] = {}
-        self.specials: list[QueuedTicket] = []
-        for ticket in state.waiting:
-            self._add(self.queues, self.specials, ticket)
-        for entries in self.queues.values():
-            entries.sort(key=lambda entry: entry[0])
         self.counters = list(state.counters)
-        self.capable: dict[str, list[int]] = {}
-        for service_id in {t.service_id for t in state.waiting} | {
-            a.service_id for a in state.arrivals
-        }:
-            serving = [i for i, c in enumerate(self.counters) if c.profile.get(service_id, 0) > 0]
-            serving.sort(key=lambda i: (-self.counters[i].profile[service_id], i))
-            self.capable[service_id] = serving
-        self.rota_events = self._rota_events()
-        self.fallback_times = ServiceTimeStats(300.0)
-        self._log_params: dict[str, tuple[float, float]] = {}
-
-    @staticmethod
-    def _add(
-        queues: dict[_QueueKey, list[tuple[_SortKey, QueuedTicket]]],
-        specials: list[QueuedTicket],
-        ticket: QueuedTicket,
-    ) -> None:
-        if _is_special(ticket):
-            specials.append(ticket)
-        else:
-            queues.setdefault((ticket.service_id, ticket.target_wait_s), []).append(
-                (_sort_key(ticket), ticket)
+        self.ids = [ticket.id for ticket in state.waiting]
+        self.slot_of: dict[_SlotKey, int] = {}
+        self.slot_service: list[str] = []
+        self.slot_per_target: list[float] = []
+        self.slot_head_start: list[float] = []
+        self.entries: list[list[_Entry]] = []
+        self.specials: list[_Special] = []
+        walk_ins: list[tuple[int, float, str, int]] = []
+        for index, ticket in enumerate(state.waiting):
+            queued_s = self.seconds(ticket.queued_at)
+            is_priority = ticket.priority is Priority.PRIORITY
+            slot = self._slot(ticket.service_id, ticket.target_wait_s, is_priority)
+            if _is_special(ticket):
+                appointment = ticket.priority is Priority.APPOINTMENT
+                self.specials.append(
+                    _Special(
+                        index=index,
+                        queued_s=queued_s,
+                        per_target=self.slot_per_target[slot],
+                        class_head_start=PRIORITY_HEAD_START if is_priority else 0.0,
+                        is_appointment=appointment,
+                        due_s=(
+                            None
+                            if not appointment or ticket.appointment_at is None
+                            else self.seconds(ticket.appointment_at)
+                        ),
+                        slot=slot,
+                    )
+                )
+            else:
+                walk_ins.append((slot, queued_s, ticket.id, index))
+        walk_ins.sort()
+        for slot, queued_s, _, index in walk_ins:
+            self.entries[slot].append((queued_s, index))
+        self.streams = []
+        for rate in state.arrivals:
+            normal = self._slot(rate.service_id, rate.target_wait_s, False)
+            urgent = (
+                self._slot(rate.service_id, rate.target_wait_s, True)
+                if rate.priority_share > 0.0
+                else normal
             )
+            self.streams.append(
+                _Stream(
+                    start_s=self.seconds(rate.start),
+                    stop_s=min(self.seconds(rate.end), HORIZON_S),
+                    per_s=rate.per_hour / 3600.0,
+                    priority_share=rate.priority_share,
+                    normal_slot=normal,
+                    priority_slot=urgent,
+                    capable=self._capable(rate.service_id),
+                )
+            )
+        self.counter_slots = [self._counter_slots(counter) for counter in self.counters]
+        self.counter_specials = [self._counter_specials(counter) for counter in self.counters]
+        self.counter_streams = [
+            tuple(
+                number
+                for number, rate in enumerate(state.arrivals)
+                if rate.per_hour > 0.0 and counter.profile.get(rate.service_id, 0.0) > 0.0
+            )
+            for counter in self.counters
+        ]
+        self.fallback_times = ServiceTimeStats(300.0)
+        self.slot_log_params = [self.times(sid).log_params() for sid in self.slot_service]
+        self.rota_events = self._rota_events()
+
+    def _slot(self, service_id: str, target_wait_s: float, is_priority: bool) -> int:
+        key = (service_id, target_wait_s, is_priority)
+        slot = self.slot_of.get(key)
+        if slot is None:
+            slot = self.slot_of[key] = len(self.slot_service)
+            self.slot_service.append(service_id)
+            self.slot_per_target.append(1.0 / max(target_wait_s, 1.0))
+            self.slot_head_start.append(PRIORITY_HEAD_START if is_priority else 0.0)
+            self.entries.append([])
+        return slot
+
+    def _capable(self, service_id: str) -> tuple[int, ...]:
+        """The counters that serve a service, the ones weighing it most first."""
+        serving = [i for i, c in enumerate(self.counters) if c.profile.get(service_id, 0) > 0]
+        serving.sort(key=lambda i: (-self.counters[i].profile[service_id], i))
+        return tuple(serving)
+
+    def _counter_slots(self, counter: ForecastCounter) -> tuple[tuple[int, float, float], ...]:
+        """(queue, 1 / target, class head start + weight offset) of every queue it serves."""
+        found = []
+        for slot, service_id in enumerate(self.slot_service):
+            weight = counter.profile.get(service_id, 0.0)
+            if weight > 0.0:
+                offset = self.slot_head_start[slot] + (weight - 1.0) * WEIGHT_SPAN
+                found.append((slot, self.slot_per_target[slot], offset))
+        return tuple(found)
+
+    def _counter_specials(self, counter: ForecastCounter) -> tuple[tuple[int, float], ...]:
+        """(special, weight offset) of every special ticket this counter may call."""
+        found = []
+        for number, special in enumerate(self.specials):
+            ticket = self.state.waiting[special.index]
+            if eligible(ticket, counter.id, counter.profile):
+                weight = counter.profile.get(ticket.service_id, 1.0) or 1.0
+                found.append((number, (weight - 1.0) * WEIGHT_SPAN))
+        return tuple(found)
 
     def seconds(self, moment: datetime) -> float:
         return (moment - self.now).total_seconds()
+
+    def ticket_id(self, reference: int) -> str:
+        """The id the dispatcher breaks exact ties on (`~n` for the n-th expected arrival)."""
+        return self.ids[reference] if reference >= 0 else f"~{-reference}"
 
     def _rota_events(self) -> list[tuple[float, int, int]]:
         """Coming on duty and going off (not the last period's end: the counter then serves
@@ -281,12 +270,6 @@ class _Plan:
     def times(self, service_id: str) -> ServiceTimeStats:
         return self.state.service_times.get(service_id, self.fallback_times)
 
-    def log_params(self, service_id: str) -> tuple[float, float]:
-        params = self._log_params.get(service_id)
-        if params is None:
-            params = self._log_params[service_id] = self.times(service_id).log_params()
-        return params
-
     def service_status(self, ticket: QueuedTicket) -> tuple[bool, datetime | None]:
         """Whether an open counter serves the ticket now, and when the next capable one opens."""
         capable = [
@@ -304,139 +287,195 @@ class _Plan:
         return False, min(starts) if starts else None
 
 
-class _Run:
-    """One forward run of the branch."""
+@dataclass(frozen=True, slots=True)
+class _Stream:
+    """One arrival rate, in seconds from now."""
 
-    def __init__(self, plan: _Plan, rng: random.Random) -> None:
-        self.plan = plan
-        self.rng = rng
-        self.queues = {key: list(entries) for key, entries in plan.queues.items()}
-        self.keys_of: dict[str, list[_QueueKey]] = {}
-        for key in self.queues:
-            self.keys_of.setdefault(key[0], []).append(key)
-        self.specials = list(plan.specials)
-        self.waits = [math.inf] * len(plan.index_of)
-        self.left = len(plan.index_of)
-        count = len(plan.counters)
-        self.on_duty = [c.is_open for c in plan.counters]
-        self.busy = [False] * count
-        self.pending_off = [False] * count
-        self.events: list[tuple[float, int, int, int]] = []
-        self.sequence = 0
-        self.arrived = 0
+    start_s: float
+    stop_s: float
+    per_s: float
+    priority_share: float
+    normal_slot: int
+    priority_slot: int
+    capable: tuple[int, ...]
 
-    def push(self, at_s: float, kind: int, subject: int) -> None:
-        self.sequence += 1
-        heapq.heappush(self.events, (at_s, kind, self.sequence, subject))
 
-    def play(self) -> list[float]:
-        plan = self.plan
-        for index, counter in enumerate(plan.counters):
-            if counter.is_open and counter.serving_service_id is not None:
-                self.busy[index] = True
-                self.pending_off[index] = plan.on_break_now(counter)
-                times = plan.times(counter.serving_service_id)
-                self.push(times.draw_remaining(self.rng, counter.serving_for_s), _DONE, index)
-        for at_s, kind, index in plan.rota_events:
-            self.push(at_s, kind, index)
-        for stream, rate in enumerate(plan.state.arrivals):
-            if rate.per_hour > 0.0:
-                self._next_arrival(stream, 0.0)
-        for index, counter in enumerate(plan.counters):
-            if counter.is_open and not self.busy[index]:
-                if plan.on_break_now(counter):
-                    self.on_duty[index] = False
-                else:
-                    self._try_call(index, 0.0)
-        while self.events and self.left:
-            at_s, kind, _, subject = heapq.heappop(self.events)
-            if at_s > HORIZON_S:
-                break
-            if kind == _ARRIVE:
-                self._arrive(self._new_ticket(subject, at_s), at_s)
-                self._next_arrival(subject, at_s)
-            elif kind == _DONE:
-                self.busy[subject] = False
-                if self.pending_off[subject]:
-                    self.on_duty[subject] = self.pending_off[subject] = False
-                else:
-                    self._try_call(subject, at_s)
-            elif kind == _ON:
-                self.on_duty[subject] = True
-                self.pending_off[subject] = False
-                if not self.busy[subject]:
-                    self._try_call(subject, at_s)
-            elif self.busy[subject]:
-                self.pending_off[subject] = True
-            else:
-                self.on_duty[subject] = False
-        return self.waits
+def _play(plan: _Plan, rng: random.Random) -> list[float]:
+    """One forward run: each waiting ticket's wait in seconds (inf: not called in the horizon).
 
-    def _next_arrival(self, stream: int, after_s: float) -> None:
-        """Schedule the next Poisson arrival of one rate (drawn lazily: a run usually ends
-        long before the day does)."""
-        rate = self.plan.state.arrivals[stream]
-        at_s = max(after_s, self.plan.seconds(rate.start)) + self.rng.expovariate(
-            rate.per_hour / 3600.0
-        )
-        if at_s < min(self.plan.seconds(rate.end), HORIZON_S):
-            self.push(at_s, _ARRIVE, stream)
+    Written as one function over local lists: it runs `runs` times per refresh and its loop
+    is the whole cost of a forecast. Expected arrivals are not events: each stream keeps its
+    next arrival time and a counter takes the arrivals before now into its queues when it
+    calls (half the cost went into arrivals nobody looked at). A counter with nothing to call
+    sets a wake-up at its streams' next arrival instead."""
+    state = plan.state
+    counters = plan.counters
+    streams = plan.streams
+    queues = [deque(entries) for entries in plan.entries]
+    counter_slots = plan.counter_slots
+    counter_specials = plan.counter_specials
+    counter_streams = plan.counter_streams
+    specials = plan.specials
+    taken = [False] * len(specials)
+    slot_log_params = plan.slot_log_params
+    no_show_share = state.no_show_share
+    no_show_timeout_s = state.no_show_timeout_s
+    waits = [math.inf] * len(plan.ids)
+    left = len(waits)
+    count = len(counters)
+    on_duty = [c.is_open for c in counters]
+    busy = [False] * count
+    pending_off = [False] * count
+    wake_at = [math.inf] * count
+    events: list[tuple[float, int, int, int]] = []
+    push, pop = heapq.heappush, heapq.heappop
+    random_, lognormvariate, expovariate = rng.random, rng.lognormvariate, rng.expovariate
+    sequence = 0
+    arrived = 0
+    next_at = [math.inf] * len(streams)
+    for number, stream in enumerate(streams):
+        if stream.per_s > 0.0:
+            at_s = max(0.0, stream.start_s) + expovariate(stream.per_s)
+            if at_s < stream.stop_s:
+                next_at[number] = at_s
 
-    def _new_ticket(self, stream: int, at_s: float) -> QueuedTicket:
-        rate = self.plan.state.arrivals[stream]
-        self.arrived += 1
-        return QueuedTicket(
-            id=f"~{self.arrived}",
-            service_id=rate.service_id,
-            priority=(
-                Priority.PRIORITY if self.rng.random() < rate.priority_share else Priority.NORMAL
-            ),
-            queued_at=self.plan.now + timedelta(seconds=at_s),
-            target_wait_s=rate.target_wait_s,
-        )
+    def arrive(number: int) -> None:
+        """The stream's next ticket joins its queue; the one after is drawn."""
+        nonlocal arrived
+        stream = streams[number]
+        at_s = next_at[number]
+        arrived += 1
+        urgent = random_() < stream.priority_share
+        entries = queues[stream.priority_slot if urgent else stream.normal_slot]
+        if entries and entries[-1][0] > at_s:  # two streams of one queue, taken late
+            position = len(entries)
+            while position and entries[position - 1][0] > at_s:
+                position -= 1
+            entries.insert(position, (at_s, -arrived))
+        else:
+            entries.append((at_s, -arrived))
+        following = at_s + expovariate(stream.per_s)
+        next_at[number] = following if following < stream.stop_s else math.inf
 
-    def _arrive(self, ticket: QueuedTicket, at_s: float) -> None:
-        key = (ticket.service_id, ticket.target_wait_s)
-        if key not in self.queues:
-            self.queues[key] = []
-            self.keys_of.setdefault(ticket.service_id, []).append(key)
-        insort(self.queues[key], (_sort_key(ticket), ticket), key=lambda entry: entry[0])
-        for index in self.plan.capable.get(ticket.service_id, ()):
-            if self.on_duty[index] and not self.busy[index] and self._try_call(index, at_s):
-                break
+    def idle(counter: int) -> None:
+        """Nothing to call: wake up at the next arrival of a service it serves."""
+        nonlocal sequence
+        wake = min((next_at[number] for number in counter_streams[counter]), default=math.inf)
+        wake_at[counter] = wake
+        if wake < math.inf:
+            sequence += 1
+            push(events, (wake, _WAKE, sequence, counter))
 
-    def _try_call(self, index: int, at_s: float) -> bool:
+    def call(counter: int, at_s: float) -> bool:
         """The counter calls whom the dispatcher picks; False when nobody it serves waits."""
-        counter = self.plan.counters[index]
-        candidates = list(self.specials)
-        for service_id, weight in counter.profile.items():
-            if weight > 0.0:
-                for key in self.keys_of.get(service_id, ()):
-                    entries = self.queues[key]
-                    if entries:
-                        candidates.append(entries[0][1])
-        if not candidates:
+        nonlocal left, sequence
+        for number in counter_streams[counter]:
+            while next_at[number] < at_s:
+                arrive(number)
+        best_u = -math.inf
+        best_slot = best_special = -1
+        best_queued = 0.0
+        best_ref = 0
+        for slot, per_target, offset in counter_slots[counter]:
+            entries = queues[slot]
+            if entries:
+                queued_s, reference = entries[0]
+                u = (at_s - queued_s) * per_target + offset
+                if u > best_u or (
+                    u == best_u and _goes_first(plan, queued_s, reference, best_queued, best_ref)
+                ):
+                    best_u, best_slot, best_queued, best_ref = u, slot, queued_s, reference
+        for number, offset in counter_specials[counter]:
+            if taken[number]:
+                continue
+            special = specials[number]
+            waited = at_s - special.queued_s
+            u = (waited if waited > 0.0 else 0.0) * special.per_target + offset
+            if special.is_appointment:
+                if special.due_s is None or special.due_s <= at_s:
+                    u += APPOINTMENT_HEAD_START
+            else:
+                u += special.class_head_start
+            if u > best_u or (
+                u == best_u
+                and _goes_first(plan, special.queued_s, special.index, best_queued, best_ref)
+            ):
+                best_u, best_queued, best_ref = u, special.queued_s, special.index
+                best_slot, best_special = special.slot, number
+        if best_slot < 0:
             return False
-        found = most_urgent(
-            candidates, counter.id, counter.profile, self.plan.now + timedelta(seconds=at_s)
-        )
-        if found is None:
-            return False
-        ticket = found[0]
-        if _is_special(ticket):
-            self.specials.remove(ticket)
+        if best_special >= 0:
+            taken[best_special] = True
         else:
-            self.queues[(ticket.service_id, ticket.target_wait_s)].pop(0)
-        original = self.plan.index_of.get(ticket.id)
-        if original is not None and not ticket.id.startswith("~"):
-            self.waits[original] = at_s
-            self.left -= 1
-        state = self.plan.state
-        if self.rng.random() < state.no_show_share:
-            hold = state.no_show_timeout_s
+            queues[best_slot].popleft()
+        if best_ref >= 0:
+            waits[best_ref] = at_s
+            left -= 1
+        if random_() < no_show_share:
+            hold = no_show_timeout_s
         else:
-            mu, sigma = self.plan.log_params(ticket.service_id)
-            hold = self.rng.lognormvariate(mu, sigma)
-        self.busy[index] = True
-        self.push(at_s + hold, _DONE, index)
+            hold = lognormvariate(*slot_log_params[best_slot])
+        busy[counter] = True
+        sequence += 1
+        push(events, (at_s + hold, _DONE, sequence, counter))
         return True
+
+    for index, counter in enumerate(counters):
+        if counter.is_open and counter.serving_service_id is not None:
+            busy[index] = True
+            pending_off[index] = plan.on_break_now(counter)
+            times = plan.times(counter.serving_service_id)
+            sequence += 1
+            push(events, (times.draw_remaining(rng, counter.serving_for_s), _DONE, sequence, index))
+    for at_s, kind, index in plan.rota_events:
+        sequence += 1
+        push(events, (at_s, kind, sequence, index))
+    for index, counter in enumerate(counters):
+        if counter.is_open and not busy[index]:
+            if plan.on_break_now(counter):
+                on_duty[index] = False
+            elif not call(index, 0.0):
+                idle(index)
+    while events and left:
+        at_s, kind, _, subject = pop(events)
+        if at_s > HORIZON_S:
+            break
+        if kind == _DONE:
+            busy[subject] = False
+            if pending_off[subject]:
+                on_duty[subject] = pending_off[subject] = False
+            elif not call(subject, at_s):
+                idle(subject)
+        elif kind == _WAKE:
+            if wake_at[subject] != at_s or busy[subject] or not on_duty[subject]:
+                continue  # stale: it has called or left since
+            # the arrivals now go to the idle counters that weigh their service most
+            arriving = [n for n in counter_streams[subject] if next_at[n] <= at_s]
+            for number in arriving:
+                while next_at[number] <= at_s:
+                    arrive(number)
+            for number in arriving:
+                for index in streams[number].capable:
+                    if on_duty[index] and not busy[index] and call(index, at_s):
+                        break
+            if not busy[subject]:
+                idle(subject)
+        elif kind == _ON:
+            on_duty[subject] = True
+            pending_off[subject] = False
+            if not busy[subject] and not call(subject, at_s):
+                idle(subject)
+        elif busy[subject]:
+            pending_off[subject] = True
+        else:
+            on_duty[subject] = False
+    return waits
+
+
+def _goes_first(
+    plan: _Plan, queued_s: float, reference: int, other_queued_s: float, other_reference: int
+) -> bool:
+    """The dispatcher's tie-break between equally urgent tickets: earlier queued, then id."""
+    if queued_s != other_queued_s:
+        return queued_s < other_queued_s
+    return plan.ticket_id(reference) < plan.ticket_id(other_reference)
