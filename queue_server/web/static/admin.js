@@ -17,13 +17,13 @@ export function newPasswordForm(done) {
       h("label", { for: name }, label),
       h("input", { id: name, name, type: "password", autocomplete: name === "old-password" ? "current-password" : "new-password", required: true }));
   return h("form", {
-      id: "new-password", class: "signin",
+      id: "choose-password", class: "signin",
       onsubmit: async (event) => {
         event.preventDefault();
         const form = event.target;
         try {
           const data = await api("POST", "/api/v1/session/password", {
-            old: form.elements["old-password"].value, new: form.elements["new-password"].value,
+            old: form.elements["old-password"].value, new: form.elements["chosen-password"].value,
           });
           session.user = data.user;
           session.csrf = data.csrf_token;
@@ -38,8 +38,8 @@ export function newPasswordForm(done) {
     h("p", {}, t("admin.new_password_why")),
     error,
     field("old-password", t("admin.old_password")),
-    field("new-password", t("admin.new_password_field")),
-    h("button", { type: "submit", class: "primary", id: "new-password-submit" }, t("admin.save")));
+    field("chosen-password", t("admin.new_password_field")),
+    h("button", { type: "submit", class: "primary", id: "choose-password-submit" }, t("admin.save")));
 }
 
 export function when(iso) {
