@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import secrets
 import time
@@ -27,6 +28,9 @@ TOKEN_PREFIX = "rigi_"
 # kept in lower case so that `ADMIN` can never stand beside `admin`.
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,63}$")
 DEVICE_CACHE_S = 2.0  # a revoked token stops working within this many seconds everywhere
+# A device's `last_seen_at` is written when it authenticates, at most once per this many seconds:
+# a minute is fine enough to tell a dead kiosk, and costs one small write per device a minute.
+LAST_SEEN_EVERY_S = 60.0
 
 
 def token_hash(token: str) -> str:
@@ -190,10 +194,19 @@ class Accounts:
         principal = None
         if row is not None and row.revoked_at is None:
             principal = Principal(Role(row.role), row.id, row.name, row.branch_id)
+            await self._seen(row.id, row.last_seen_at)
         if len(self._device_cache) > 10_000:
             self._device_cache.clear()
         self._device_cache[digest] = (now, principal)
         return principal
+
+    async def _seen(self, device_id: str, last_seen_at: datetime | None) -> None:
+        """Note that a device was seen, unless that was noted less than a minute ago."""
+        now = self.clock()
+        if last_seen_at is not None and (now - last_seen_at).total_seconds() < LAST_SEEN_EVERY_S:
+            return
+        statement = update(devices).where(devices.c.id == device_id).values(last_seen_at=now)
+        await self.database.transaction(lambda conn: conn.execute(statement))
 
 
 def valid_username(username: str) -> str:
@@ -208,7 +221,14 @@ def valid_username(username: str) -> str:
 
 
 def _user_principal(row: Any) -> Principal:
-    return Principal(Role(row.role), row.id, row.username, row.branch_id)
+    return Principal(
+        Role(row.role),
+        row.id,
+        row.username,
+        row.branch_id,
+        must_change_password=bool(row.must_change_password),
+        allowed_counters=tuple(json.loads(row.allowed_counters or "[]")),
+    )
 
 
 def _user_view(row: Any) -> dict[str, Any]:
@@ -224,4 +244,5 @@ def _device_view(row: Any) -> dict[str, Any]:
         "created_by": row["created_by"],
         "created_at": row["created_at"].isoformat(),
         "revoked_at": row["revoked_at"].isoformat() if row["revoked_at"] else None,
+        "last_seen_at": row["last_seen_at"].isoformat() if row.get("last_seen_at") else None,
     }

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 from collections.abc import Iterable
@@ -121,7 +122,7 @@ class AccessMiddleware:
 
 
 def _with_csrf(principal: Principal, csrf_token: str) -> Principal:
-    return Principal(principal.role, principal.id, principal.name, principal.branch, csrf_token)
+    return dataclasses.replace(principal, csrf_token=csrf_token)
 
 
 # A bearer token that matches no live device: HTTP requests get 401; a feed treats it as

@@ -38,6 +38,11 @@ def authorize(
         if access == "issue" and allow_anonymous_issue:
             return
         raise Unauthorized("Sign in, or use a device token, to do this.")
+    if principal.must_change_password and access != "signed_in":
+        raise Forbidden(
+            "Choose a new password first (POST /api/v1/session/password).",
+            code="password_change_required",
+        )
     if principal.role is Role.ADMIN:
         return
     if principal.role not in RULES[access]:

@@ -28,6 +28,9 @@ class Principal:
     name: str | None = None
     branch: str | None = None
     csrf_token: str | None = None  # set when authenticated by a session cookie
+    # A reset password: nothing but choosing a new one until it is (`password_change_required`).
+    must_change_password: bool = False
+    allowed_counters: tuple[str, ...] = ()  # an operator's counters; empty = any of the branch
 
     @property
     def is_person(self) -> bool:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from queue_server.access import people
+from queue_server.access import credentials, device_setup, people
 from queue_server.access.middleware import allowed_origin
-from queue_server.access.principal import Principal, Role
+from queue_server.access.principal import PEOPLE, Principal, Role
 from queue_server.access.ratelimit import Limit
 from queue_server.access.sessions import COOKIE_NAME, SESSION_MAX_AGE_S
 from queue_server.access.signin import check_sign_in, sign_in_failed, sign_in_succeeded
@@ -49,6 +50,39 @@ class NewUser(_Body):
     branch: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
 
+class ChangeRole(_Body):
+    role: Literal["operator", "manager", "admin"]
+    branch: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class AllowedCounters(_Body):
+    counters: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]] = Field(
+        max_length=people.MAX_ALLOWED_COUNTERS
+    )
+
+
+class NewPassword(_Body):
+    old: str = Field(min_length=1, max_length=256)
+    new: str = Field(min_length=1, max_length=256)
+
+
+class PersonView(BaseModel):
+    id: str
+    username: str
+    role: str
+    branch: str | None
+    active: bool
+    created_at: str
+    must_change_password: bool
+    allowed_counters: list[str]
+
+
+class PasswordReset(BaseModel):
+    user_id: str
+    username: str
+    one_time_password: str
+
+
 class UserView(BaseModel):
     id: str
     username: str
@@ -59,6 +93,7 @@ class UserView(BaseModel):
 class SessionView(BaseModel):
     user: UserView
     csrf_token: str
+    password_change_required: bool = False
 
 
 class DeviceView(BaseModel):
@@ -69,11 +104,15 @@ class DeviceView(BaseModel):
     created_by: str
     created_at: str
     revoked_at: str | None
+    last_seen_at: str | None = None
+    health: dict[str, Any] | None = None
 
 
 class NewDeviceView(BaseModel):
     device: DeviceView
     token: str
+    setup_url: str | None
+    setup_qr_svg: str | None
 
 
 class RecentAction(BaseModel):
@@ -91,7 +130,11 @@ def _rigi(request: Request) -> Any:
 
 def _session_view(principal: Principal, csrf_token: str) -> dict[str, Any]:
     user = {"id": principal.id, "username": principal.name, "role": principal.role.value}  # type: ignore[union-attr]
-    return {"user": user | {"branch": principal.branch}, "csrf_token": csrf_token}
+    return {
+        "user": user | {"branch": principal.branch},
+        "csrf_token": csrf_token,
+        "password_change_required": principal.must_change_password,
+    }
 
 
 def _refuse_cross_site_sign_in(request: Request) -> None:
@@ -131,6 +174,13 @@ async def login(request: Request, body: Login) -> Response:
         raise Unauthorized("Wrong username or password.", code="bad_credentials")
     await sign_in_succeeded(rigi.limiter, body.username)
     version = await rigi.accounts.session_version(principal.id)
+    log.info("%s signed in from %s", principal.actor, address)
+    return _with_session(request, principal, version)
+
+
+def _with_session(request: Request, principal: Principal, version: int) -> Response:
+    """The session's answer, with a new session cookie at `version`."""
+    rigi = _rigi(request)
     cookie, session = rigi.sessions.issue(principal.id, version)
     response = json_response(_session_view(principal, session.csrf_token))
     response.set_cookie(
@@ -141,8 +191,21 @@ async def login(request: Request, body: Login) -> Response:
         samesite="lax",
         secure=request.url.scheme == "https" or rigi.settings.env == "production",
     )
-    log.info("%s signed in from %s", principal.actor, address)
     return response
+
+
+async def change_password(request: Request, body: NewPassword) -> Response:
+    """The signed-in person's new password (after a reset, the only thing they may do). Their
+    other sessions end; this one goes on with a new cookie."""
+    rigi = _rigi(request)
+    principal = principal_of(request)
+    if principal.role not in PEOPLE:
+        raise Forbidden("Only people have passwords.", code="forbidden_role")
+    version = await credentials.change_own_password(
+        rigi.database, rigi.accounts.clock, principal, body.old, body.new
+    )
+    changed = dataclasses.replace(principal, must_change_password=False)
+    return _with_session(request, changed, version)
 
 
 async def read_session(request: Request) -> dict[str, Any]:
@@ -174,15 +237,24 @@ async def create_user(request: Request, body: NewUser) -> Response:
 async def create_device(request: Request, branch: str, body: NewDevice) -> Response:
     rigi = _rigi(request)
     rigi.catalog.branch(branch)
+    role = Role(body.role)
     view, token, _ = await rigi.accounts.create_device(
-        branch, Role(body.role), body.name, by=principal_of(request).actor
+        branch, role, body.name, by=principal_of(request).actor
     )
-    return json_response({"device": view, "token": token}, 201)
+    link = device_setup.setup_link(str(request.base_url), branch, role, token)
+    qr = device_setup.qr_svg(link) if link else None
+    answer = {"device": view, "token": token, "setup_url": link, "setup_qr_svg": qr}
+    return json_response(answer, 201)
 
 
 async def list_devices(request: Request, branch: str) -> list[dict[str, Any]]:
-    _rigi(request).catalog.branch(branch)
-    return await _rigi(request).accounts.list_devices(branch)  # type: ignore[no-any-return]
+    """The branch's devices with when each was last seen and, where printing runs, the health
+    of the printers that serve it."""
+    rigi = _rigi(request)
+    rigi.catalog.branch(branch)
+    listed = await rigi.accounts.list_devices(branch)
+    printers = await rigi.printing.jobs.printers(branch) if rigi.printing is not None else None
+    return device_setup.with_health(listed, printers)
 
 
 async def revoke_device(request: Request, device_id: str) -> dict[str, Any]:
@@ -199,6 +271,29 @@ async def disable_person(request: Request, user_id: str) -> dict[str, Any]:
     rigi = _rigi(request)
     return await people.disable_person(rigi.database, rigi.accounts.clock, user_id,
                                        principal_of(request))  # fmt: skip
+
+
+async def change_role(request: Request, user_id: str, body: ChangeRole) -> dict[str, Any]:
+    rigi = _rigi(request)
+    return await people.change_role(
+        rigi.database, rigi.accounts.clock, rigi.catalog, user_id, Role(body.role), body.branch,
+        principal_of(request),
+    )  # fmt: skip
+
+
+async def set_counters(request: Request, user_id: str, body: AllowedCounters) -> dict[str, Any]:
+    rigi = _rigi(request)
+    return await people.set_allowed_counters(
+        rigi.database, rigi.accounts.clock, rigi.catalog, user_id, list(body.counters),
+        principal_of(request),
+    )  # fmt: skip
+
+
+async def reset_password(request: Request, user_id: str) -> dict[str, Any]:
+    rigi = _rigi(request)
+    return await credentials.reset_password(
+        rigi.database, rigi.accounts.clock, user_id, principal_of(request)
+    )
 
 
 async def audit_log(request: Request, branch: str) -> list[dict[str, Any]]:
@@ -253,10 +348,26 @@ ACCESS_ENDPOINTS: tuple[Endpoint, ...] = (
              access="manager", errors=(404, 409), tags=("access",)),
     Endpoint("GET", "/api/v1/people", list_people,
              "The people you manage (admin: everyone; manager: their branch's operators)",
-             access="manager", tags=("people",)),
+             response=list[PersonView], access="manager", tags=("people",)),
     Endpoint("POST", "/api/v1/people/{user_id}/disable", disable_person,
              "Disable a person: every session and open feed of theirs ends at once",
              access="manager", errors=(404, 409), tags=("people",)),
+    Endpoint("POST", "/api/v1/people/{user_id}/role", change_role,
+             "Change a person's role or branch (a manager: operators of their branch only); "
+             "their sessions end", body=ChangeRole, response=PersonView, access="manager",
+             errors=(404, 409, 422), tags=("people",)),
+    Endpoint("POST", "/api/v1/people/{user_id}/counters", set_counters,
+             "The counters an operator may open (an empty list: any counter of the branch)",
+             body=AllowedCounters, response=PersonView, access="manager",
+             errors=(404, 409, 422), tags=("people",)),
+    Endpoint("POST", "/api/v1/people/{user_id}/reset-password", reset_password,
+             "Reset a password: a one-time password, shown once; the person must choose a new "
+             "one at next sign-in", response=PasswordReset, access="manager", errors=(404,),
+             tags=("people",)),
+    Endpoint("POST", "/api/v1/session/password", change_password,
+             "Choose a new password (the old one, and a new one that meets the policy)",
+             body=NewPassword, response=SessionView, access="signed_in", errors=(403, 422),
+             tags=("access",)),
     Endpoint("GET", "/api/v1/branches/{branch}/audit", audit_log,
              "Recent staff actions from the replay history (the audit trail: /api/v1/audit)",
              response=list[RecentAction],

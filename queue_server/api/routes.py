@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from queue_server.access import people
 from queue_server.access.claims import caller_scope, check_claims, scoped_key
 from queue_server.access.principal import Role
 from queue_server.access.ratelimit import Limit
@@ -97,6 +98,7 @@ async def cancel_ticket(request: Request, ticket_id: str) -> dict[str, Any]:
 
 
 async def open_counter(request: Request, branch: str, counter: str) -> dict[str, Any]:
+    people.require_counter_allowed(principal_of(request), counter)  # `counter_not_allowed`
     store = _store(request)
     change = await store.set_counter_mode(
         branch, counter, CounterMode.OPEN, actor=actor_of(request)

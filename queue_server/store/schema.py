@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -161,6 +162,9 @@ users = Table(
     Column("active", Boolean, nullable=False, default=True),
     Column("session_version", Integer, nullable=False, default=1),
     Column("created_at", UTCDateTime, nullable=False),
+    # Set by a password reset: the person must choose a new password before doing anything else.
+    Column("must_change_password", Boolean, nullable=False, default=False, server_default=false()),
+    Column("allowed_counters", Text),  # a JSON list of counter ids; None or [] = any counter
 )
 
 devices = Table(
@@ -174,6 +178,7 @@ devices = Table(
     Column("created_by", NAME, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+    Column("last_seen_at", UTCDateTime),  # written at most once a minute per device
 )
 
 # The audit trail: who did what, when. Written in the same transaction as each staff or device

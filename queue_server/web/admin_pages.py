@@ -22,5 +22,33 @@ async def audit_page(request: Request) -> Response:
     return _render("audit", _language(request), {"branches": branches})
 
 
+async def people_page(request: Request) -> Response:
+    """Add people, change their role and branch, the counters an operator may take, reset a
+    password, disable: over `/api/v1/people` and `/api/v1/users`."""
+    return _render("people", _language(request), {"branches": _branches_with_counters(request)})
+
+
+async def devices_page(request: Request) -> Response:
+    """A branch's kiosks, displays and printer agents: last seen, health, add (with the setup
+    link and its QR code, shown once), revoke."""
+    return _render("devices", _language(request), {"branches": _branches_with_counters(request)})
+
+
+def _branches_with_counters(request: Request) -> list[dict[str, Any]]:
+    catalog = request.app.state.rigi.catalog
+    return [
+        {
+            "id": b.id,
+            "name": _localized(b.name),
+            "counters": [{"id": c.id, "number": c.number} for c in b.counters],
+        }
+        for b in catalog.branches.values()
+    ]
+
+
 def admin_routes() -> list[Route]:
-    return [Route("/admin/audit", audit_page, name="audit_page")]
+    return [
+        Route("/admin/audit", audit_page, name="audit_page"),
+        Route("/admin/people", people_page, name="people_page"),
+        Route("/admin/devices", devices_page, name="devices_page"),
+    ]
