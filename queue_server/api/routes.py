@@ -285,8 +285,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              response=schemas.BranchView, errors=(404,), tags=("branches",)),
     Endpoint("GET", B + "/queues", branch_queues, "Waiting tickets per service",
              response=list[schemas.QueueView], errors=(404,), access="staff", tags=("branches",)),
+    # Managers only: it names who holds each counter and the visit in hand (a ticket id is the
+    # key to cancel it). The console reads its counters from the page and its own counter's
+    # state from its feed; /queues stays open to operators (counts, as every board shows).
     Endpoint("GET", B + "/counters", branch_counters, "Counters and their state",
-             response=list[schemas.CounterView], errors=(404,), access="staff",
+             response=list[schemas.CounterView], errors=(404,), access="manager",
              tags=("branches",)),
     Endpoint("GET", B + "/snapshot", branch_snapshot, "The board with its event sequence",
              response=schemas.SnapshotView, errors=(404,), access="display",
