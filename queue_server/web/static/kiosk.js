@@ -124,8 +124,14 @@ function serviceButton(service, first = false) {
       onclick: () => take(service),
     },
     h("span", { class: "letter", "aria-hidden": "true" }, service.letter),
-    h("span", { class: "name" }, localized(service.name)),
-    notServed.has(service.id) ? h("span", { class: "not-served" }, t("common.not_served_now")) : null,
+    h(
+      "span",
+      { class: "name" },
+      localized(service.name),
+      notServed.has(service.id)
+        ? [h("br"), h("span", { class: "not-served" }, t("common.not_served_now"))]
+        : null,
+    ),
   );
 }
 

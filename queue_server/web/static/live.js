@@ -161,7 +161,7 @@ function alerts() {
       t("live.printer_alert", { name: printerName(p), problem: printerState(p) }))),
     // A call a display could not speak: that citizen may not have heard it.
     ...state.unspoken.map((u) => h("li", { class: "alert unspoken", "data-unspoken": u.label },
-      h("span", { "aria-hidden": "true" }, "🔇 "),
+      h("span", { "aria-hidden": "true" }, "⚠ "),
       t("live.unspoken_alert", {
         display: u.display,
         label: u.label,
