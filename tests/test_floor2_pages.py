@@ -201,3 +201,32 @@ def test_the_live_view_alerts_managers_to_a_call_no_display_spoke(
         page.screenshot(path=screenshots / f"live-unspoken-{language}.png")
         assert page.js_errors == []
         page.context.close()
+
+
+def test_the_branch_report_shows_the_mean_rating_per_service(
+    browser: Any, server: LiveServer, screenshots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    for rating in (5, 2):
+        ticket_id = _finished_ticket(server)
+        httpx.post(
+            f"{server.url}/api/v1/tickets/{ticket_id}/feedback",
+            json={"rating": rating, "comment": COMMENT},
+            timeout=10,
+        ).raise_for_status()
+    for language in ("ka", "en"):
+        page = _page(browser, SCREEN)
+        page.goto(f"{server.url}/reports/{BRANCH}?lang={language}")
+        page.fill("#username", server.user("manager"))
+        page.fill("#password", PASSWORD)
+        page.click("#signin-submit")
+        rows = page.locator("#ratings tbody tr")
+        expect(rows).to_have_count(2)  # id cards, then the total
+        assert rows.nth(0).locator("td").all_inner_texts()[1:] == ["2", "3.50"]
+        assert rows.nth(1).locator("td").all_inner_texts() == ["2", "3.50"]
+        assert COMMENT not in page.content(), "comments are not shown in reports"
+        assert serious_violations(page) == [], language
+        page.screenshot(path=screenshots / f"reports-ratings-{language}.png", full_page=True)
+        assert page.js_errors == []
+        page.context.close()
