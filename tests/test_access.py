@@ -74,8 +74,11 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     "GET /api/v1/audit.csv": MANAGERS,
     "GET /api/v1/branches": EVERYONE,
     "GET /api/v1/branches/{branch}": EVERYONE,
-    "GET /api/v1/branches/{branch}/queues": STAFF,
-    "GET /api/v1/branches/{branch}/counters": STAFF,
+    "GET /api/v1/branches/{branch}/queues": STAFF,  # waiting counts: the console may show them
+    "GET /api/v1/branches/{branch}/counters": MANAGERS,  # names and tickets in hand
+    "POST /api/v1/tickets/{ticket_id}/feedback": EVERYONE,
+    "GET /api/v1/branches/{branch}/feedback": MANAGERS,
+    "GET /api/v1/branches/{branch}/unspoken-calls": MANAGERS,
     "GET /api/v1/branches/{branch}/snapshot": DISPLAYS,
     "GET /api/v1/branches/{branch}/announcement.wav": DISPLAYS,
     "POST /api/v1/branches/{branch}/tickets": ISSUERS,

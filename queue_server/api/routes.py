@@ -13,7 +13,9 @@ from queue_server.access.principal import Role
 from queue_server.access.ratelimit import Limit
 from queue_server.api import schemas
 from queue_server.api.announcements import AnnouncementQuery, announcement_wav
+from queue_server.api.feedback import FEEDBACK_ENDPOINTS
 from queue_server.api.http import Endpoint, json_response, principal_of
+from queue_server.api.unspoken import UNSPOKEN_ENDPOINTS
 from queue_server.catalog.models import LANGUAGES
 from queue_server.domain.tickets import TicketAction
 from queue_server.errors import BadRequest
@@ -199,7 +201,11 @@ async def list_branches(request: Request) -> list[dict[str, Any]]:
 
 
 async def read_branch(request: Request, branch: str) -> dict[str, Any]:
-    catalog = _store(request).catalog
+    """The branch and its services; `served_now` is False for a service no open counter
+    serves at the moment (a kiosk says so rather than promising a wait)."""
+    store = _store(request)
+    catalog = store.catalog
+    served = await _served_now(store, branch)
     services = [
         {
             "id": s.id,
@@ -209,10 +215,22 @@ async def read_branch(request: Request, branch: str) -> dict[str, Any]:
             "target_wait_min": s.target_wait_min,
             "service_time_min": s.service_time_min,
             "name": _localized(s.name),
+            "served_now": s.id in served,
         }
         for s in catalog.branch_services(branch)
     ]
     return _branch_summary(catalog.branch(branch)) | {"services": services}
+
+
+async def _served_now(store: QueueStore, branch: str) -> set[str]:
+    """The services some open counter of the branch serves now."""
+    counters = await store.counters(branch)
+    return {
+        service
+        for counter in counters
+        if counter["state"] == CounterMode.OPEN.value
+        for service in store.catalog.profile(branch, counter["counter_id"])
+    }
 
 
 async def branch_queues(request: Request, branch: str) -> list[dict[str, Any]]:
@@ -269,8 +287,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              response=schemas.BranchView, errors=(404,), tags=("branches",)),
     Endpoint("GET", B + "/queues", branch_queues, "Waiting tickets per service",
              response=list[schemas.QueueView], errors=(404,), access="staff", tags=("branches",)),
+    # Managers only: it names who holds each counter and the visit in hand (a ticket id is the
+    # key to cancel it). The console reads its counters from the page and its own counter's
+    # state from its feed; /queues stays open to operators (counts, as every board shows).
     Endpoint("GET", B + "/counters", branch_counters, "Counters and their state",
-             response=list[schemas.CounterView], errors=(404,), access="staff",
+             response=list[schemas.CounterView], errors=(404,), access="manager",
              tags=("branches",)),
     Endpoint("GET", B + "/snapshot", branch_snapshot, "The board with its event sequence",
              response=schemas.SnapshotView, errors=(404,), access="display",
@@ -306,4 +327,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", C + "/waiting", counter_waiting, "Waiting list, most urgent first",
              response=list[schemas.TicketView], errors=(404,), access="operator",
              tags=("counters",)),
+    *FEEDBACK_ENDPOINTS,
+    *UNSPOKEN_ENDPOINTS,
 )  # fmt: skip

@@ -141,6 +141,7 @@ class ServiceView(BaseModel):
     target_wait_min: float
     service_time_min: float
     name: dict[str, str | None]
+    served_now: bool  # False: no open counter serves it at the moment
 
 
 class BranchSummary(BaseModel):

@@ -21,11 +21,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from queue_server.access.policy import authorize
 from queue_server.access.principal import ANONYMOUS, Principal
-from queue_server.errors import RigiError
+from queue_server.access.ratelimit import Limit
+from queue_server.domain.numbering import ticket_label
+from queue_server.errors import RateLimited, RigiError
 from queue_server.ops.feeds import counted
 from queue_server.realtime.hub import Beat, Hub, Item, Listener
 from queue_server.realtime.shared_reads import SharedReadFailed, SharedReads
 from queue_server.store.events import Event, events_after, prune_events, stream_head
+from queue_server.store.unspoken import record_unspoken
 from rigi_protocol.closecodes import (
     CLOSE_BAD_HELLO,
     CLOSE_FORBIDDEN,
@@ -46,6 +49,7 @@ CLOSE_TIMEOUT_S = 10.0  # a client that does not read cannot even take the close
 MISSED_PONGS = 2
 MAX_REPLAY = 5_000
 PING = '{"type":"ping"}'
+UNSPOKEN_RATE = "30/minute"  # unspoken calls recorded per display
 
 
 class Hello(BaseModel):
@@ -77,11 +81,16 @@ class Connection:
     """One client's session on a branch stream."""
 
     def __init__(
-        self, websocket: WebSocket, listener: Listener, principal: Principal = ANONYMOUS
+        self,
+        websocket: WebSocket,
+        listener: Listener,
+        principal: Principal = ANONYMOUS,
+        on_report: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     ) -> None:
         self.websocket = websocket
         self.listener = listener
         self.principal = principal
+        self._on_report = on_report
         self.last_pong = asyncio.get_running_loop().time()
         self.heartbeat_s: float = websocket.app.state.settings.heartbeat_s
         self._on_event: Callable[[Event], Awaitable[None]]
@@ -141,17 +150,22 @@ class Connection:
             if message["type"] == "websocket.disconnect":
                 return
             self.last_pong = asyncio.get_running_loop().time()
-            _log_report(self.principal, message.get("text"))
+            report = _log_report(self.principal, message.get("text"))
+            if report is not None and self._on_report is not None:
+                try:
+                    await self._on_report(report)
+                except Exception:  # a report lost must not end the display's feed
+                    log.exception("recording %s's report failed", self.principal.actor)
 
 
 REPORT_MAX_CHARS = 500
 
 
-def _log_report(principal: Principal, text: str | None) -> None:
+def _log_report(principal: Principal, text: str | None) -> dict[str, Any] | None:
     """A device's report (e.g. a display that could not speak a call) goes to the server's
-    log at warning level, where staff monitoring sees it."""
+    log at warning level, where staff monitoring sees it; returns the report."""
     if not text or '"report"' not in text:
-        return
+        return None
     with contextlib.suppress(ValueError, AttributeError):
         report = json.loads(text)
         if report.get("type") == "report":
@@ -161,6 +175,40 @@ def _log_report(principal: Principal, text: str | None) -> None:
                 str(report.get("code"))[:64],
                 str(report.get("message"))[:REPORT_MAX_CHARS],
             )
+            return report  # type: ignore[no-any-return]
+    return None
+
+
+class UnspokenCall(BaseModel):
+    """The call a display reports as not spoken (display_client/client.py `_not_spoken`)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    letter: str = Field(pattern="^[A-Z]$")
+    number: int = Field(ge=0, le=9_999)
+    counter_number: int = Field(ge=0, le=9_999)
+
+
+async def _record_unspoken(rigi: Rigi, branch: str, principal: Principal, report: Any) -> None:
+    """Tell staff of a call a display could not speak: a `display.unspoken` event (the live
+    view shows it as an alert). Bounded per display, so a faulty one cannot flood the log."""
+    try:
+        call = UnspokenCall.model_validate(report.get("call"))
+    except ValidationError:
+        return
+    try:
+        await rigi.limiter.hit(f"unspoken:{principal.id}", Limit.parse(UNSPOKEN_RATE))
+    except RateLimited:
+        return
+    data = {
+        "display": principal.name or principal.id,
+        "label": ticket_label(call.letter, call.number),
+        "counter_number": call.counter_number,
+        "code": str(report.get("code") or "not_spoken")[:64],
+    }
+    now = rigi.store.clock()
+    await rigi.database.transaction(
+        lambda c: record_unspoken(c, branch, data, now, principal.actor)
+    )
 
 
 def _rigi(websocket: WebSocket) -> Any:
@@ -220,7 +268,8 @@ async def board_feed(websocket: WebSocket) -> None:
         async def send(event: Event) -> None:
             await websocket.send_text(event.public_encoded)
 
-        await Connection(websocket, listener, principal).run(send)
+        on_report = functools.partial(_record_unspoken, rigi, branch, principal)
+        await Connection(websocket, listener, principal, on_report).run(send)
 
 
 async def _replay(rigi: Rigi, branch: str, hello: Hello) -> list[Event] | None:

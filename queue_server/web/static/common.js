@@ -352,3 +352,23 @@ export function announce(region, text) {
 export function show(root, ...children) {
   root.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
 }
+
+// "about 10–25 min" and "9 in 10 are called within 25 min" when a forecast is known; says so
+// when no open counter serves the service now.
+export function waitText(ticket) {
+  if (ticket.served_now === false) {
+    if (!ticket.next_open_at) return t("common.not_served_now");
+    const opens = new Date(ticket.next_open_at);
+    const time = opens.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return t("common.not_served_until", { time });
+  }
+  const range = ticket.wait_range;
+  if (range) {
+    return [
+      t("common.wait_range", { low: range.median_min, high: range.p90_min }),
+      h("br"),
+      h("small", { id: "wait-p90" }, t("common.wait_p90", { n: range.p90_min })),
+    ];
+  }
+  return ticket.wait_minutes == null ? "–" : t("common.minutes", { n: ticket.wait_minutes });
+}

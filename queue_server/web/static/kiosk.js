@@ -12,6 +12,7 @@ import {
   onLanguageChange,
   setLanguage,
   t,
+  waitText,
 } from "./common.js";
 
 import { Keyboard } from "./keyboard.js";
@@ -31,6 +32,10 @@ const state = {
   error: null,
 };
 let ticketFeed = null;
+// Services no open counter serves now: their tiles say so (never "0 min"), from the branch's
+// `served_now`, read again every minute.
+let notServed = new Set();
+const SERVED_REFRESH_MS = 60_000;
 let resetTimer = null;
 const agencies = new Map(boot.agencies.map((agency) => [agency.id, agency]));
 const index = boot.services.map((service) => searchIndex(service, agencies.get(service.agency)?.name));
@@ -119,7 +124,14 @@ function serviceButton(service, first = false) {
       onclick: () => take(service),
     },
     h("span", { class: "letter", "aria-hidden": "true" }, service.letter),
-    h("span", { class: "name" }, localized(service.name)),
+    h(
+      "span",
+      { class: "name" },
+      localized(service.name),
+      notServed.has(service.id)
+        ? [h("br"), h("span", { class: "not-served" }, t("common.not_served_now"))]
+        : null,
+    ),
   );
 }
 
@@ -296,9 +308,7 @@ function ticketScreen() {
               h(
                 "dd",
                 { id: "wait" },
-                ticket.wait_minutes === null || ticket.wait_minutes === undefined
-                  ? "–"
-                  : t("common.minutes", { n: ticket.wait_minutes }),
+                waitText(ticket),
               ),
             ]
           : [h("dt", {}, t("common.status")), h("dd", {}, t(`status.${ticket.status}`))],
@@ -342,6 +352,24 @@ async function checkToken() {
   }
 }
 
+async function refreshServed() {
+  try {
+    const branch = await api("GET", `/api/v1/branches/${encodeURIComponent(boot.branch.id)}`);
+    const next = new Set(branch.services.filter((s) => s.served_now === false).map((s) => s.id));
+    const changed = next.size !== notServed.size || [...next].some((id) => !notServed.has(id));
+    notServed = next;
+    if (changed && state.screen === "choose") {
+      const typing = document.activeElement?.id === "search";
+      render();
+      if (typing) document.getElementById("search")?.focus({ preventScroll: true });
+    }
+  } catch {
+    // offline: keep what we knew
+  }
+}
+
 onLanguageChange(render);
 render();
 checkToken();
+refreshServed();
+setInterval(refreshServed, SERVED_REFRESH_MS);

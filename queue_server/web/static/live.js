@@ -34,6 +34,7 @@ const state = {
   counters: [],
   queues: [],
   printers: null,
+  unspoken: [],
   devices: new Map(),
   error: null,
   updated: null,
@@ -66,12 +67,14 @@ async function refresh() {
       api("GET", `${base}/queues`, undefined, { token }),
     ]);
     // Printer health and device names are extras: the floor shows without them.
-    const [printers, devices] = await Promise.allSettled([
+    const [printers, devices, unspoken] = await Promise.allSettled([
       api("GET", `${base}/printers`, undefined, { token }),
       api("GET", `${base}/devices`, undefined, { token }),
+      api("GET", `${base}/unspoken-calls`, undefined, { token }),
     ]);
     Object.assign(state, { counters, queues, error: null, updated: new Date(), notManager: false });
     state.printers = printers.status === "fulfilled" ? printers.value : null;
+    state.unspoken = unspoken.status === "fulfilled" ? unspoken.value : [];
     if (devices.status === "fulfilled") state.devices = new Map(devices.value.map((d) => [d.id, d.name]));
   } catch (error) {
     state.needsSignIn = error.status === 401;
@@ -156,6 +159,15 @@ function alerts() {
     ...printers.map((p) => h("li", { class: "alert", "data-printer": p.id },
       h("span", { "aria-hidden": "true" }, "⚠ "),
       t("live.printer_alert", { name: printerName(p), problem: printerState(p) }))),
+    // A call a display could not speak: that citizen may not have heard it.
+    ...state.unspoken.map((u) => h("li", { class: "alert unspoken", "data-unspoken": u.label },
+      h("span", { "aria-hidden": "true" }, "⚠ "),
+      t("live.unspoken_alert", {
+        display: u.display,
+        label: u.label,
+        n: u.counter_number,
+        time: new Date(u.at).toLocaleTimeString(document.documentElement.lang, { timeZone: "Asia/Tbilisi", hour12: false, hour: "2-digit", minute: "2-digit" }),
+      }))),
   ];
   return h("section", { class: "alerts", "aria-labelledby": "alerts-heading", "aria-live": "polite" },
     h("h2", { id: "alerts-heading" }, t("live.alerts")),

@@ -233,6 +233,33 @@ function render(report, params) {
   );
   dayChart(chartArea, report);
   serviceChart(chartArea, report);
+  if (boot.branch) ratings(results, params);
+}
+
+/** Citizens' ratings (1–5) per service over the same period: managers only; an operator's
+ *  report goes without them. Comments are never shown here. */
+async function ratings(results, params) {
+  const period = new URLSearchParams();
+  for (const name of ["from", "to"]) if (params.get(name)) period.set(name, params.get(name));
+  let summary;
+  try {
+    summary = await api("GET", `/api/v1/branches/${encodeURIComponent(boot.branch.id)}/feedback?${period}`);
+  } catch {
+    return; // not a manager: the report goes without ratings
+  }
+  const mean = (value) => (value === null || value === undefined ? "–" : value.toFixed(2));
+  results.append(h(
+    "section",
+    { class: "report-table", id: "ratings", "aria-labelledby": "h-ratings" },
+    h("h2", { id: "h-ratings" }, tr("ratings")),
+    summary.ratings === 0
+      ? h("p", {}, tr("no_data"))
+      : h("table", {},
+          h("thead", {}, h("tr", {}, [tr("service"), tr("ratings_count"), tr("mean_rating")].map((label) => h("th", { scope: "col" }, label)))),
+          h("tbody", {},
+            summary.services.map((row) => h("tr", {}, h("td", {}, serviceName(row.service_id)), h("td", {}, row.ratings), h("td", {}, mean(row.mean)))),
+            h("tr", { class: "total" }, h("th", { scope: "row" }, tr("all")), h("td", {}, summary.ratings), h("td", {}, mean(summary.mean))))),
+  ));
 }
 
 async function load(form) {
@@ -261,7 +288,8 @@ async function start() {
   document.head.append(h("link", { rel: "stylesheet", href: "/static/reports.css" }));
   document.title = tr("title");
   await loadSession();
-  const today = isoDay(new Date());
+  // Today in Tbilisi, as reports count days (after 20:00 UTC the UTC date is yesterday there).
+  const today = new Date().toLocaleDateString("en-CA", { timeZone: TIMEZONE });
   const form = controls(today);
   show(
     app,

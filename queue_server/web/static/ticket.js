@@ -5,6 +5,7 @@ import {
   audioContext,
   boot,
   chime,
+  errorText,
   Feed,
   h,
   languageSwitcher,
@@ -12,12 +13,111 @@ import {
   onLanguageChange,
   show,
   t,
+  waitText,
 } from "./common.js";
 
 const app = document.getElementById("app");
 let ticket = null;
 let alerted = null; // the called_at (plus recalls) we already buzzed for
 let connection = "connecting";
+// Feedback once the visit is finished: a rating of 1–5 and an optional comment, once a visit.
+const RATINGS = [1, 2, 3, 4, 5];
+const COMMENT_MAX = 500;
+const RATED_KEY = `rigi.rated.${boot.ticket_id}`;
+const feedback = { rating: null, comment: "", state: rememberedRated() ? "sent" : "open", error: null };
+
+function rememberedRated() {
+  try {
+    return localStorage.getItem(RATED_KEY) === "1";
+  } catch {
+    return false; // private mode: the server still refuses a second rating
+  }
+}
+
+function rememberRated() {
+  try {
+    localStorage.setItem(RATED_KEY, "1");
+  } catch {
+    // private mode
+  }
+}
+
+async function sendFeedback(event) {
+  event.preventDefault();
+  if (feedback.rating === null || feedback.state === "sending") return;
+  feedback.state = "sending";
+  feedback.error = null;
+  render();
+  try {
+    const comment = feedback.comment.trim();
+    await api("POST", `/api/v1/tickets/${boot.ticket_id}/feedback`, {
+      rating: feedback.rating,
+      ...(comment ? { comment } : {}),
+    });
+    feedback.state = "sent";
+  } catch (error) {
+    feedback.state = error.code === "feedback_already_given" ? "sent" : "open";
+    if (feedback.state === "open") feedback.error = errorText(error);
+  }
+  if (feedback.state === "sent") rememberRated();
+  render();
+}
+
+function feedbackForm() {
+  if (ticket.status !== "done") return null;
+  if (feedback.state === "sent") {
+    return h("section", { class: "feedback", id: "feedback" },
+      h("p", { id: "feedback-thanks", role: "status" }, t("ticket.feedback_thanks")));
+  }
+  return h(
+    "form",
+    { class: "feedback", id: "feedback", onsubmit: sendFeedback },
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, t("ticket.feedback_heading")),
+      h(
+        "div",
+        { class: "stars" },
+        RATINGS.map((n) =>
+          h(
+            "label",
+            { title: t("ticket.feedback_star", { n }) },
+            h("input", {
+              type: "radio",
+              name: "rating",
+              value: String(n),
+              "aria-label": t("ticket.feedback_star", { n }),
+              checked: feedback.rating === n,
+              onchange: () => {
+                feedback.rating = n;
+                render();
+                document.querySelector(`input[name="rating"][value="${n}"]`)?.focus();
+              },
+            }),
+            h("span", { "aria-hidden": "true" }, String(n)),
+          ),
+        ),
+      ),
+    ),
+    h("label", { for: "feedback-comment" }, t("ticket.feedback_comment")),
+    h("p", { class: "hint", id: "feedback-hint" }, t("ticket.feedback_no_personal")),
+    h("textarea", {
+      id: "feedback-comment",
+      maxlength: String(COMMENT_MAX),
+      "aria-describedby": "feedback-hint",
+      oninput: (e) => {
+        feedback.comment = e.target.value;
+      },
+    }, feedback.comment),
+    feedback.error ? h("p", { class: "error", role: "alert" }, feedback.error) : null,
+    h(
+      "button",
+      { type: "submit", id: "feedback-send", disabled: feedback.rating === null || feedback.state === "sending" },
+      t("ticket.feedback_send"),
+    ),
+  );
+}
 
 function facts() {
   if (ticket.status !== "waiting") return null;
@@ -33,26 +133,6 @@ function facts() {
       waitText(ticket),
     ),
   );
-}
-
-// "about 10–25 min" and "9 in 10 are called within 25 min" when a forecast is known; says so
-// when no open counter serves the service now.
-function waitText(ticket) {
-  if (ticket.served_now === false) {
-    if (!ticket.next_open_at) return t("common.not_served_now");
-    const opens = new Date(ticket.next_open_at);
-    const time = opens.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    return t("common.not_served_until", { time });
-  }
-  const range = ticket.wait_range;
-  if (range) {
-    return [
-      t("common.wait_range", { low: range.median_min, high: range.p90_min }),
-      h("br"),
-      h("small", { id: "wait-p90" }, t("common.wait_p90", { n: range.p90_min })),
-    ];
-  }
-  return ticket.wait_minutes == null ? "–" : t("common.minutes", { n: ticket.wait_minutes });
 }
 
 function render() {
@@ -79,6 +159,7 @@ function render() {
       facts(),
       ticket.status === "waiting" ? h("p", { class: "hint" }, t("ticket.keep_open")) : null,
     ),
+    feedbackForm(),
     context && context.state !== "running"
       ? h(
           "button",
