@@ -180,8 +180,6 @@ async def _phone(day: Day, ws_base: str, ticket_id: str) -> None:
     """A citizen's phone on its ticket's feed until the visit ends (or the day is over: then
     it is cancelled and counted as unfinished)."""
     ended = False
-    day.phones_opened += 1
-    day.phones_open += 1
     try:
         async with connect(
             f"{ws_base}/ws/tickets/{ticket_id}", open_timeout=30, ping_interval=None
@@ -254,6 +252,8 @@ async def _issue(
     day.arrived[branch].set()
     if day.phones_open < PHONES:  # a phone follows the ticket while the machine allows
         ticket_id = json.loads(body)["id"]
+        day.phones_opened += 1
+        day.phones_open += 1  # counted here, so the bound holds before the task runs
         phones.append(asyncio.create_task(_phone(day, ws_base, ticket_id)))
 
 
