@@ -370,7 +370,7 @@ async def _the_day(url: str, pids: list[int]) -> tuple[Day, list[Display], float
 def _judge(day: Day, displays: list[Display]) -> tuple[int, int, list[float]]:
     """Lost and doubled calls over every display, and every delivery's latency."""
     lost = doubled = 0
-    samples = []
+    samples: list[float] = []
     for display in displays:
         seen = Counter(key for key, _ in display.arrivals)
         expected = day.branch_calls[display.branch]
