@@ -27,6 +27,7 @@ GOAL_SINGLE = 1.5  # call-to-display, one process, against the bare broadcast
 GOAL_SCALE_OUT = 2.0  # the same through Redis, two processes
 GOAL_ISSUE_SHARE = 0.70  # issue rate against the bare INSERT+commit
 GOAL_IDLE_MB = 40.0  # server memory per 1,000 idle displays
+GOAL_NATIONAL = 2.0  # a national day through nginx: call-to-display p99 against the bare broadcast
 
 
 def _machine() -> str:
@@ -86,6 +87,41 @@ def _printer() -> dict[str, float]:
     from benchmarks import printer_bench
 
     return printer_bench.main()
+
+
+def _national() -> Any:
+    from benchmarks import national_bench
+
+    result = national_bench.main()
+    print(national_bench.describe(result))
+    return result
+
+
+def national_rows(result: Any) -> tuple[list[str], list[str]]:
+    """The report's row and goal line for benchmarks/national_bench.py's result (also printed
+    by `python -m benchmarks.national_bench`, which runs that step alone)."""
+    what = "a national day through nginx, 2 processes (PostgreSQL + Redis)"
+    if result is None:
+        return [], [f"{what}: not measured (see the run's output)"]
+    latency, bare = result.latency, result.bare
+    errors = sum(result.errors.values())
+    r99 = _ratio(latency.p99_ms, bare.p99_ms)
+    met = r99 <= GOAL_NATIONAL and errors == 0 and result.lost == 0 and result.doubled == 0
+    row = (
+        f"| {what}: {result.branches} branches, {result.issued} of {result.visits} visits in "
+        f"{result.day_s:.0f} s, {result.displays} displays, {result.phones_peak} phones at once "
+        f"({result.phones_opened} in all): call-next → each display of the branch "
+        f"| p50 {latency.p50_ms:.1f} ms, p99 {latency.p99_ms:.1f} ms; servers' CPU "
+        f"{result.cpu_per_1000_s:.1f} s per 1,000 visits "
+        f"| {r99:.2f}× the p99 of a bare broadcast to {result.displays} through nginx "
+        f"(p50 {bare.p50_ms:.1f} ms, p99 {bare.p99_ms:.1f} ms; goal ≤ {GOAL_NATIONAL}×) "
+        f"| errors {errors}, lost {result.lost}, doubled {result.doubled}; {_verdict(met)} |"
+    )
+    goal = (
+        f"{what}: {_verdict(met)} ({r99:.2f}× p99, {errors} errors, {result.lost} lost, "
+        f"{result.doubled} doubled)"
+    )
+    return [row], [goal]
 
 
 def _verdict(met: bool) -> str:
@@ -196,6 +232,9 @@ def _report(results: dict[str, Any], date: str, seconds: float) -> tuple[str, li
             f"| display_client: call event → announcement audio ready (ka+en) "
             f"| median {announce['median_ms']:.1f} ms, p99 {announce['p99_ms']:.1f} ms | — | |"
         )
+    national, national_goal = national_rows(results.get("national"))
+    rows.extend(national)
+    goals.extend(national_goal)
     table = "\n".join(
         ["| measurement | figures | against | result |", "| --- | --- | --- | --- |", *rows]
     )
@@ -242,6 +281,15 @@ Last run: {date}, {seconds:.0f} s, on {_machine()}.
   factory and `ws_per_message_deflate` off or on (the clients offer deflate in the "on" run).
 - **Printer and announcement**: `benchmarks/printer_bench.py` and
   `benchmarks/announce_bench.py`, as they are.
+- **A national day** (`benchmarks/national_bench.py`): nginx with deploy/nginx's files in front
+  of two `queue-server serve` processes on PostgreSQL and a Redis of its own; the shipped
+  organisation (config/), visits scaled from 20,000 for 211 branches to the branches there are,
+  issued at random over the compressed day; an operator at every counter (call next, start, a
+  short service, finish); displays spread over every branch's board; a phone follows each new
+  ticket while fewer than the bound are open. Lost or doubled: every display must see each call
+  of its branch once. The baseline is the bare broadcast of a `ticket.called` frame to as many
+  clients as displays, through the same nginx, measured after the day in the same run; CPU is
+  both servers' user + system time over the day, from /proc/<pid>/stat.
 """
     return text, goals
 
@@ -306,6 +354,7 @@ def main() -> int:
     _step("printer agent", results, "printer", _printer)
     _step("announcements", results, "announce", _announce)
     _step("wait forecast refresh", results, "forecast", forecast_bench.main)
+    _step("a national day through nginx", results, "national", _national)
     text, goals = _report(results, date, time.monotonic() - started)
     REPORT.write_text(text.rstrip() + "\n\n" + _kept_analysis())
     print("\n" + "\n".join(goals))
