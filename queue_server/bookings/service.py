@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from queue_server.access.ratelimit import Limit
@@ -33,6 +33,9 @@ from queue_server.notify.contacts import Contact
 from queue_server.store import bookings as queries
 from queue_server.store.bookings import CANCELLED, CHECKED_IN, CONFIRMED, PENDING
 
+if TYPE_CHECKING:
+    from queue_server.app import Rigi
+
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_S = 10.0
@@ -45,7 +48,7 @@ class Unavailable(RigiError):
 
 @dataclass
 class Bookings:
-    rigi: Any
+    rigi: Rigi
     keys: BookingKeys
 
     @property
@@ -122,19 +125,21 @@ class Bookings:
         settings = self.settings
         capacity = self._check_slot(branch_id, service_id, slot_at)
         slot_at = slot_at.astimezone(UTC)
-        channel = self.rigi.notify.channels.get(contact.channel) if self.rigi.notify else None
-        if channel is None:
+        notify = self.rigi.notify
+        channel = notify.channels.get(contact.channel) if notify else None
+        if notify is None or channel is None:
             raise Unavailable(
                 "Codes cannot be sent to this kind of contact here; try the other one.",
                 code="channel_unavailable",
             )
-        vault = self.rigi.notify.vault
+        vault = notify.vault
         contact_hash = vault.hash(contact.channel, contact.value)
         await self._limit(f"book-addr:{address}", settings.booking_rate_address)
         await self._limit(f"book-contact:{contact_hash}", settings.booking_rate_contact)
         now = self._now()
         booking_id = uuid.uuid4().hex
         code = one_time_code()
+        code_expires_at = now + timedelta(minutes=settings.booking_code_minutes)
         row = {
             "id": booking_id,
             "branch_id": branch_id,
@@ -147,7 +152,7 @@ class Bookings:
             "contact_secret": vault.seal(contact),
             "language": language,
             "code_hash": self.keys.code_hash(booking_id, code),
-            "code_expires_at": now + timedelta(minutes=settings.booking_code_minutes),
+            "code_expires_at": code_expires_at,
             "attempts": 0,
             "reschedules": 0,
             "created_at": now,
@@ -181,7 +186,7 @@ class Bookings:
             "service_id": service_id,
             "slot": slot_at.isoformat(),
             "channel": contact.channel,
-            "code_expires_at": row["code_expires_at"].isoformat(),
+            "code_expires_at": code_expires_at.isoformat(),
         }
 
     async def _limit(self, key: str, rate: str) -> None:
@@ -408,7 +413,7 @@ class Bookings:
 
 
 @contextlib.asynccontextmanager
-async def bookings_part(rigi: Any) -> AsyncIterator[None]:
+async def bookings_part(rigi: Rigi) -> AsyncIterator[None]:
     """Lifespan part: the booking keys from the server's secret (after notifications)."""
     from queue_server.access.sessions import development_secret
 

@@ -187,7 +187,10 @@ def _may_watch_the_floor(request: Request) -> bool:
     return role is None or role in LIVE_VIEW_ROLES
 
 
-def _branch_page(page: str):  # type: ignore[no-untyped-def]
+def _branch_page(page: str, *, phone: bool = False):  # type: ignore[no-untyped-def]
+    """A branch's page. `phone`: the kiosk page as a citizen's phone takes a ticket from home or
+    the hall (no device token; the kiosk itself without its token says it is not set up)."""
+
     async def handler(request: Request) -> Response:
         branch_id = request.path_params["branch"]
         try:
@@ -196,12 +199,13 @@ def _branch_page(page: str):  # type: ignore[no-untyped-def]
             return _error_page(request, error)
         if page == "kiosk":
             boot["usage"] = await recent_usage(request.app.state.rigi, branch_id)
+            boot["phone"] = phone
         if page == "live" and not _may_watch_the_floor(request):
             boot["forbidden"] = True
             return _render(page, _language(request), boot, status_code=Forbidden.status)
         return _render(page, _language(request), boot)
 
-    handler.__name__ = f"{page}_page"
+    handler.__name__ = "phone_page" if phone else f"{page}_page"
     handler.__doc__ = f"The {page} page of a branch."
     return handler
 
@@ -277,6 +281,7 @@ def web_routes() -> list[BaseRoute]:
     return [
         Route("/", start_page, name="start_page"),
         Route("/kiosk/{branch}", _branch_page("kiosk"), name="kiosk_page"),
+        Route("/take/{branch}", _branch_page("kiosk", phone=True), name="phone_page"),
         Route("/console/{branch}", _branch_page("console"), name="console_page"),
         Route("/display/{branch}", _branch_page("display"), name="display_page"),
         Route("/live/{branch}", _branch_page("live"), name="live_page"),

@@ -20,10 +20,13 @@ import { rankServices, searchIndex } from "./search.js";
 
 const RESULT_SHOWN_MS = 45_000;
 const MOST_USED = 18;
-const token = deviceToken();
+// The phone page (/take/{branch}) is this page without a device token, by design; the kiosk
+// itself without its token says it is not set up.
+const phone = Boolean(boot.phone);
+const token = phone ? null : deviceToken();
 const app = document.getElementById("app");
 const state = {
-  screen: token ? "choose" : "needs_setup",
+  screen: token || phone ? "choose" : "needs_setup",
   query: "",
   priority: false,
   all: false,
