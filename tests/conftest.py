@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from queue_server.settings import Settings
-from tests.support import POSTGRES_ENV, LiveServer, need_service, reset_postgres, test_settings
+from tests.support import (
+    POSTGRES_ENV,
+    TEST_CATALOG,
+    LiveServer,
+    need_service,
+    reset_postgres,
+    test_settings,
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -46,3 +54,26 @@ def sqlite_server(tmp_path: Path) -> Iterator[LiveServer]:
     server = LiveServer(settings).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium for the page tests (skips, or fails in CI, without it)."""
+    from tests.pages.browser import launch
+
+    yield from launch()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    """The test hall on a SQLite file, serving the pages too (a module may define its own)."""
+    from tests.pages.browser import with_pages
+
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'rigi.sqlite3'}",
+        data_dir=tmp_path,
+        config=TEST_CATALOG,
+    )
+    live = with_pages(LiveServer(settings)).start()
+    yield live
+    live.stop()

@@ -7,36 +7,16 @@ Georgian and English."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from queue_server.settings import Settings
-from tests.pages.browser import launch, serious_violations, with_pages
-from tests.support import PASSWORD, TEST_CATALOG, LiveServer
+from tests.pages.browser import serious_violations
+from tests.support import PASSWORD, LiveServer
 
 pytestmark = pytest.mark.browser
 NEW_OPERATOR = "tamar"
 NEW_PASSWORD = "violet harbour tractor 91"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'rigi.sqlite3'}",
-        data_dir=tmp_path,
-        config=TEST_CATALOG,
-    )
-    live = with_pages(LiveServer(settings)).start()
-    yield live
-    live.stop()
 
 
 def _sign_in(page: Any, username: str, password: str = PASSWORD) -> None:

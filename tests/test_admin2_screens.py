@@ -14,7 +14,7 @@ import pytest
 
 from queue_server.access.principal import Role
 from queue_server.settings import SHIPPED_CONFIG
-from tests.pages.browser import launch, serious_violations, with_pages
+from tests.pages.browser import serious_violations, with_pages
 from tests.support import PASSWORD, LiveServer, test_settings
 
 pytestmark = pytest.mark.browser
@@ -25,11 +25,6 @@ OPERATORS = ("nino", "giorgi", "tamar", "levan", "ana", "davit", "mariam", "irak
 DEVICES = ((Role.KIOSK, "Kiosk by the entrance"), (Role.KIOSK, "Kiosk, 2nd floor"),
            (Role.DISPLAY, "Lobby TV 1"), (Role.DISPLAY, "Lobby TV 2"),
            (Role.PRINTER, "Printer PC, entrance"))  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch()
 
 
 @pytest.fixture(scope="module")

@@ -12,29 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from queue_server.settings import Settings
-from tests.pages.browser import launch, serious_violations, with_pages
-from tests.support import PASSWORD, TEST_CATALOG, LiveServer
+from tests.pages.browser import serious_violations
+from tests.support import PASSWORD, LiveServer
 
 pytestmark = pytest.mark.browser
 B = "/api/v1/branches/testhall"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'rigi.sqlite3'}",
-        data_dir=tmp_path,
-        config=TEST_CATALOG,
-    )
-    live = with_pages(LiveServer(settings)).start()
-    yield live
-    live.stop()
 
 
 @contextlib.contextmanager

@@ -16,9 +16,8 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from queue_server.settings import Settings
-from tests.pages.browser import launch, serious_violations, with_pages
-from tests.support import PASSWORD, TEST_CATALOG, LiveServer
+from tests.pages.browser import serious_violations
+from tests.support import PASSWORD, LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -31,11 +30,6 @@ COMMENT = "Quick and friendly."
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch()
-
-
-@pytest.fixture(scope="module")
 def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the tests leave screenshots (RIGI_SCREENSHOTS, or a tmp dir)."""
     wanted = os.environ.get("RIGI_SCREENSHOTS")
@@ -43,18 +37,6 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
         Path(wanted).mkdir(parents=True, exist_ok=True)
         return Path(wanted)
     return tmp_path_factory.mktemp("screenshots")
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'rigi.sqlite3'}",
-        data_dir=tmp_path,
-        config=TEST_CATALOG,
-    )
-    live = with_pages(LiveServer(settings)).start()
-    yield live
-    live.stop()
 
 
 def _page(browser: Any, viewport: dict[str, int]) -> Any:

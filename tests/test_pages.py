@@ -18,7 +18,7 @@ import pytest
 
 from queue_server.settings import Settings
 from queue_server.web.pages import LOCALES_DIR
-from tests.pages.browser import launch, serious_violations, with_pages
+from tests.pages.browser import serious_violations, with_pages
 from tests.support import PASSWORD, TEST_CATALOG, LiveServer
 
 pytestmark = pytest.mark.browser
@@ -28,11 +28,6 @@ LANGUAGES = ("ka", "en", "ru", "az", "hy")
 SCREEN = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 KIOSK = {"width": 1080, "height": 1920}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch()
 
 
 @pytest.fixture(scope="module")

@@ -4,36 +4,15 @@ client id that scopes its Idempotency-Keys."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from queue_server.settings import Settings
-from tests.pages.browser import launch, with_pages
-from tests.support import TEST_CATALOG, LiveServer
+from tests.support import LiveServer
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
 TICKETS = re.compile(r"/api/v1/branches/testhall/tickets$")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'rigi.sqlite3'}",
-        data_dir=tmp_path,
-        config=TEST_CATALOG,
-    )
-    live = with_pages(LiveServer(settings)).start()
-    yield live
-    live.stop()
 
 
 def test_the_phone_page_offers_no_priority_and_keeps_one_client_id(
