@@ -41,6 +41,12 @@ CLOSE_RESYNC = 4009
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 MAX_REPLAY = 5_000
+# A change to a person that ends their sessions ends their open feeds too, at once.
+SIGNS_OUT = {
+    "user.disabled": "person disabled",
+    "user.changed": "role or branch changed",
+    "user.password_reset": "password reset",
+}
 PING = '{"type":"ping"}'
 
 
@@ -125,8 +131,8 @@ class Connection:
         if item.kind == "device.revoked" and item.data.get("device_id") == self.principal.id:
             await _close(self.websocket, CLOSE_FORBIDDEN, "device revoked")
             return False
-        if item.kind == "user.disabled" and item.data.get("user_id") == self.principal.id:
-            await _close(self.websocket, CLOSE_FORBIDDEN, "signed out: person disabled")
+        if item.kind in SIGNS_OUT and item.data.get("user_id") == self.principal.id:
+            await _close(self.websocket, CLOSE_FORBIDDEN, f"signed out: {SIGNS_OUT[item.kind]}")
             return False
         self.listener.last_seq = item.seq
         await self._on_event(item)
