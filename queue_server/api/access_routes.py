@@ -115,7 +115,7 @@ class NewDeviceView(BaseModel):
     setup_qr_svg: str | None
 
 
-class AuditEntry(BaseModel):
+class BranchAuditEntry(BaseModel):
     seq: int
     at: str
     actor: str
@@ -369,6 +369,6 @@ ACCESS_ENDPOINTS: tuple[Endpoint, ...] = (
              body=NewPassword, response=SessionView, access="signed_in", errors=(403, 422),
              tags=("access",)),
     Endpoint("GET", "/api/v1/branches/{branch}/audit", audit_log,
-             "Who did what, when, at which counter", response=list[AuditEntry],
+             "Who did what, when, at which counter", response=list[BranchAuditEntry],
              access="manager", errors=(404,), tags=("access",)),
 )  # fmt: skip
