@@ -5,14 +5,22 @@ manager cannot reach beyond their branch's operators. Every change is in the aud
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from typing import Any
 
 import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.support import PASSWORD, LiveServer
 
 B = "/api/v1/branches/testhall"
 NEW_PASSWORD = "violet harbour tractor 91"
+CLOSED_WITHIN_S = 1.0
+WAIT_S = 20.0  # a hang guard
 
 
 async def _person(manager: httpx.AsyncClient, username: str) -> dict[str, Any]:
@@ -30,7 +38,20 @@ async def test_a_reset_password_must_be_replaced_before_anything_else(
 ) -> None:
     async with live_server.client("operator") as old, live_server.client("manager") as manager:
         operator = await _person(manager, "operator-testhall")
-        reset = await manager.post(f"/api/v1/people/{operator['id']}/reset-password")
+        cookie = "; ".join(f"{name}={value}" for name, value in old.cookies.items())
+        async with connect(
+            f"{live_server.ws_url}{B.replace('/api/v1', '/ws')}/counters/c01",
+            additional_headers={"Cookie": cookie},
+        ) as console:
+            await console.send(json.dumps({"type": "hello", "token": None}))
+            assert json.loads(await asyncio.wait_for(console.recv(), WAIT_S))["type"] == "counter"
+            started = time.monotonic()
+            reset = await manager.post(f"/api/v1/people/{operator['id']}/reset-password")
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(console.recv(), WAIT_S)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+            assert time.monotonic() - started < CLOSED_WITHIN_S
         assert reset.status_code == 200, reset.text
         one_time = reset.json()["one_time_password"]
         assert len(one_time) >= 16

@@ -48,6 +48,12 @@ HELLO_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 10.0  # a client that does not read cannot even take the close frame
 MISSED_PONGS = 2
 MAX_REPLAY = 5_000
+# A change to a person that ends their sessions ends their open feeds too, at once.
+SIGNS_OUT = {
+    "user.disabled": "person disabled",
+    "user.changed": "role or branch changed",
+    "user.password_reset": "password reset",
+}
 PING = '{"type":"ping"}'
 UNSPOKEN_RATE = "30/minute"  # unspoken calls recorded per display
 
@@ -137,8 +143,8 @@ class Connection:
         if item.kind == "device.revoked" and item.data.get("device_id") == self.principal.id:
             await _close(self.websocket, CLOSE_FORBIDDEN, "device revoked")
             return False
-        if item.kind == "user.disabled" and item.data.get("user_id") == self.principal.id:
-            await _close(self.websocket, CLOSE_FORBIDDEN, "signed out: person disabled")
+        if item.kind in SIGNS_OUT and item.data.get("user_id") == self.principal.id:
+            await _close(self.websocket, CLOSE_FORBIDDEN, f"signed out: {SIGNS_OUT[item.kind]}")
             return False
         self.listener.last_seq = item.seq
         await self._on_event(item)
