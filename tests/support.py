@@ -207,3 +207,21 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+async def manager_and_display(database_url: str, manager: str, branch: str) -> str:
+    """A manager to operate and a display token (returned), made in a shared database for
+    servers that run as separate processes."""
+    from queue_server.access.accounts import Accounts
+    from queue_server.access.principal import Role
+    from queue_server.store.database import Database
+    from queue_server.store.queue import utc_now
+
+    database = Database(database_url)
+    try:
+        accounts = Accounts(database, utc_now)
+        await accounts.create_user(manager, PASSWORD, Role.MANAGER, branch, by="test")
+        _, token, _ = await accounts.create_device(branch, Role.DISPLAY, "lobby", by="test")
+        return token
+    finally:
+        await database.dispose()

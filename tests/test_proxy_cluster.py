@@ -22,6 +22,7 @@ from tests.support import (
     PASSWORD,
     POSTGRES_ENV,
     TEST_CATALOG,
+    manager_and_display,
     need_service,
     own_redis,
     reset_postgres,
@@ -45,23 +46,6 @@ class Cluster:
     display_token: str
 
 
-async def _accounts(database_url: str) -> str:
-    """A manager to operate and a display token, made in the shared database."""
-    from queue_server.access.accounts import Accounts
-    from queue_server.access.principal import Role
-    from queue_server.store.database import Database
-    from queue_server.store.queue import utc_now
-
-    database = Database(database_url)
-    try:
-        accounts = Accounts(database, utc_now)
-        await accounts.create_user(MANAGER, PASSWORD, Role.MANAGER, BRANCH, by="test")
-        _, token, _ = await accounts.create_device(BRANCH, Role.DISPLAY, "lobby", by="test")
-        return token
-    finally:
-        await database.dispose()
-
-
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     import subprocess
@@ -83,7 +67,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         }
         migrate = [sys.executable, "-m", "queue_server", "migrate"]
         subprocess.run(migrate, env=env, check=True, timeout=60, capture_output=True)
-        token = asyncio.run(_accounts(database_url))
+        token = asyncio.run(manager_and_display(database_url, MANAGER, BRANCH))
         try:
             with (
                 servers(env, 2) as processes,

@@ -26,6 +26,7 @@ from tests.support import (
     TEST_CATALOG,
     RedisServer,
     free_port,
+    manager_and_display,
     need_service,
     own_redis,
     reset_postgres,
@@ -63,23 +64,6 @@ def _environment(database_url: str, redis_url: str, data_dir: Path) -> dict[str,
     }
 
 
-async def _accounts(database_url: str) -> str:
-    """A manager to operate and a display token, made in the shared database."""
-    from queue_server.access.accounts import Accounts
-    from queue_server.access.principal import Role
-    from queue_server.store.database import Database
-    from queue_server.store.queue import utc_now
-
-    database = Database(database_url)
-    try:
-        accounts = Accounts(database, utc_now)
-        await accounts.create_user(MANAGER, PASSWORD, Role.MANAGER, BRANCH, by="test")
-        _, token, _ = await accounts.create_device(BRANCH, Role.DISPLAY, "lobby", by="test")
-        return token
-    finally:
-        await database.dispose()
-
-
 def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
     for _ in range(START_TIMEOUT_S * 10):
         if process.poll() is not None:
@@ -105,7 +89,7 @@ def _serve(database_url: str, redis: RedisServer, tmp_path: Path) -> Iterator[Cl
     env = _environment(database_url, redis.url, tmp_path)
     command = [sys.executable, "-m", "queue_server"]
     subprocess.run([*command, "migrate"], env=env, check=True, timeout=60, capture_output=True)
-    token = asyncio.run(_accounts(database_url))
+    token = asyncio.run(manager_and_display(database_url, MANAGER, BRANCH))
     ports = [free_port(), free_port()]
     processes = [
         subprocess.Popen([*command, "serve", "--port", str(port)], env=env) for port in ports
