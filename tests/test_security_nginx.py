@@ -61,7 +61,7 @@ http {{
     uwsgi_temp_path {temp["uwsgi"]};
     scgi_temp_path {temp["scgi"]};
     include {DEPLOY / "rigi-http.conf"};
-    upstream rigi {{ server 127.0.0.1:{upstream_port}; }}
+    upstream rigi {{ server 127.0.0.1:{upstream_port}; keepalive 8; }}
     server {{
         listen 127.0.0.1:{port};
         access_log {folder}/access.log rigi;
@@ -89,6 +89,20 @@ http {{
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+def _upstream_connections(port: int) -> set[int]:
+    """The source ports of every TCP socket nginx (bound to NGINX_ADDRESS) opened to `port`,
+    open or closing, read from the kernel's table."""
+    nginx_hex = "".join(f"{int(part):02X}" for part in reversed(NGINX_ADDRESS.split(".")))
+    seen: set[int] = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote = line.split()[1:3]
+        for ours, theirs in ((local, remote), (remote, local)):
+            address, source_port = ours.split(":")
+            if address == nginx_hex and int(theirs.split(":")[1], 16) == port:
+                seen.add(int(source_port, 16))
+    return seen
 
 
 def _client(source: str) -> httpx.Client:
@@ -149,3 +163,17 @@ async def test_a_ticket_feed_passes_through_nginx(tmp_path: Path) -> None:
         async with websockets.connect(ws_url, open_timeout=10) as feed:
             first = json.loads(await asyncio.wait_for(feed.recv(), timeout=10))
         assert first["type"] == "ticket" and first["ticket"]["id"] == ticket["id"]
+
+
+def test_nginx_reuses_its_upstream_connections(tmp_path: Path) -> None:
+    # deploy/nginx's `keepalive` pool only works when plain requests go upstream without
+    # `Connection: close`: 40 requests one after another must share a connection or two.
+    with (
+        serve(tmp_path / "server", trusted_proxies=NGINX_ADDRESS) as server,
+        nginx_in_front(tmp_path / "nginx", server.port) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        for _ in range(40):
+            assert client.get(f"{B}/queues").status_code == 401  # staff only: a quick answer
+        used = _upstream_connections(server.port)  # this nginx's every connection, start-up too
+    assert 1 <= len(used) <= 3, used
