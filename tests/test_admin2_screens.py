@@ -92,3 +92,19 @@ def test_the_devices_page_on_the_demo_hall(
     assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
     assert serious_violations(page) == []
     page.screenshot(path=shots / f"admin-devices-{language}.png", full_page=True)
+
+
+@pytest.mark.parametrize("language", ["ru", "az", "hy"])
+@pytest.mark.parametrize(
+    ("path", "filled"),
+    [("people", "#people tbody tr"), ("devices", "#devices tbody tr"), ("audit", "#entries")],
+)
+def test_the_admin_pages_in_the_other_three_languages(
+    browser: Any, hall: LiveServer, language: str, path: str, filled: str
+) -> None:
+    page = _signed_in(browser, hall, f"/admin/{path}?lang={language}")
+    page.wait_for_selector(filled)
+    assert page.evaluate("document.documentElement.lang") == language
+    assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
+    assert serious_violations(page) == []
+    page.context.close()
