@@ -97,7 +97,13 @@ class Organisation:
         self._refreshing = asyncio.Lock()
 
     async def edit(
-        self, change: Change, *, actor: str, summary: str, audit_branch: str | None = None
+        self,
+        change: Change,
+        *,
+        actor: str,
+        summary: str,
+        audit_branch: str | None = None,
+        source: str = "edit",
     ) -> int:
         """Apply `change` to the newest document and store the result as one new version (or
         nothing when it changes nothing). Refused with OrganisationInvalid, naming the fields,
@@ -115,7 +121,7 @@ class Organisation:
             self._built[after.version] = after
             attempted.append(after.version)
             return store_version(
-                conn, document, at=self.clock(), source="edit", actor=actor,
+                conn, document, at=self.clock(), source=source, actor=actor,
                 summary=summary, branches=touched, audit_branch=audit_branch,
             )  # fmt: skip
 

@@ -48,8 +48,9 @@ class StoredOrganisation:
 
 
 def canonical(document: dict[str, Any]) -> str:
-    """The stored text of a document: one spelling per content, so equal means unchanged."""
-    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """The stored text of a document, in its own key order (a counter's `serves` reads as it
+    was written, and an export of it writes the same file)."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
 def newest_version(conn: Connection) -> int:
