@@ -40,10 +40,16 @@ let ticketFeed = null;
 let notServed = new Set();
 const SERVED_REFRESH_MS = 60_000;
 let resetTimer = null;
-const agencies = new Map(boot.agencies.map((agency) => [agency.id, agency]));
-const index = boot.services.map((service) => searchIndex(service, agencies.get(service.agency)?.name));
+let agencies, index, byUse;
 const usage = (service) => (boot.usage?.[service.id] ?? 0) * 1000 + (service.popularity ?? 0);
-const byUse = [...boot.services].sort((a, b) => usage(b) - usage(a));
+
+/** Index the branch's services (at start, and again when the organisation changes). */
+function indexServices() {
+  agencies = new Map(boot.agencies.map((agency) => [agency.id, agency]));
+  index = boot.services.map((service) => searchIndex(service, agencies.get(service.agency)?.name));
+  byUse = [...boot.services].sort((a, b) => usage(b) - usage(a));
+}
+indexServices();
 
 function newKey() {
   if (crypto.randomUUID && window.isSecureContext) return crypto.randomUUID();
@@ -369,6 +375,31 @@ async function refreshServed() {
   } catch {
     // offline: keep what we knew
   }
+}
+
+/** A manager changed what the branch offers: take the new services and redraw, no reload. */
+async function refreshServices() {
+  try {
+    const response = await fetch(`/boot/${encodeURIComponent(boot.branch.id)}.json`);
+    if (!response.ok) return;
+    const fresh = await response.json();
+    Object.assign(boot, { services: fresh.services, agencies: fresh.agencies, areas: fresh.areas });
+    indexServices();
+    await refreshServed();
+    if (state.screen === "choose") render();
+  } catch {
+    // offline: the feed reconnects and says so again
+  }
+}
+
+// A set-up kiosk follows its branch's board feed only to hear of organisation changes.
+if (token) {
+  new Feed(`/ws/branches/${encodeURIComponent(boot.branch.id)}/board`, {
+    token,
+    onMessage: (message) => {
+      if (message.type === "event" && message.kind === "organisation.changed") refreshServices();
+    },
+  }).start();
 }
 
 onLanguageChange(render);
