@@ -43,6 +43,12 @@ COMMUNITY_CENTRES_FILE = "community_centres.csv"
 COMMUNITY_CENTRE_COLUMNS = ("number", "village", "municipality", "name_ka")
 
 DEFAULT_CENTRE_COUNTERS = 2
+# What a Community Centre offers unless its own file says otherwise: the agencies the centres
+# serve (docs from the Public Service Development Agency: civil registry, National Archive,
+# Public Registry, Social Service Agency, Agricultural Logistics), not the capital's municipal
+# services nor the private providers of the big halls. Agencies a configuration lacks are left
+# out.
+DEFAULT_CENTRE_AGENCIES = ("psda", "national_archives", "napr", "ssa", "alsc")
 DEFAULT_CENTRE_AREA = {
     "id": "main",
     "name": {
@@ -166,7 +172,11 @@ def _read(directory: Path, problems: list[str]) -> Catalog | None:
         document = read_yaml(path, problems)
         if document is not None:
             branches.append((shown(path), "", document))
-    centres = _read_centres(directory / COMMUNITY_CENTRES_FILE, problems)
+    agency_ids = {
+        item["id"] for item in agencies[2] or () if isinstance(item, dict) and "id" in item
+    }
+    centre_offers = [a for a in DEFAULT_CENTRE_AGENCIES if a in agency_ids] or None
+    centres = _read_centres(directory / COMMUNITY_CENTRES_FILE, centre_offers, problems)
     if not files and not centres and not problems:
         problems.append(
             f"{shown(directory)}: no branches: add {BRANCHES_DIRECTORY}/*.yaml "
@@ -211,7 +221,7 @@ def _validate_items(
     return valid, declared
 
 
-def _read_centres(path: Path, problems: list[str]) -> dict[str, Branch]:
+def _read_centres(path: Path, offers: list[str] | None, problems: list[str]) -> dict[str, Branch]:
     """One default Community Centre per CSV row: DEFAULT_CENTRE_COUNTERS counters serving "*"."""
     if not path.exists():
         return {}
@@ -245,6 +255,7 @@ def _read_centres(path: Path, problems: list[str]) -> dict[str, Branch]:
                 if (name := _optional(row, f"name_{lang}"))
             },
             "municipality": (row.get("municipality") or "").strip() or None,
+            "offers": offers,
             "areas": [DEFAULT_CENTRE_AREA],
             "counters": [
                 {
