@@ -32,8 +32,10 @@ class _Snapshot:
     profiles: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
     branch_services: dict[str, tuple[Service, ...]] = field(default_factory=dict)
     served: dict[str, frozenset[str]] = field(default_factory=dict)
+    service_seconds: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.service_seconds.update({s.id: s.service_time_min * 60 for s in self.services.values()})
         by_agency = services_by_agency(self.services.values())
         for branch in self.branches.values():
             offered_here = offered(branch, self.services, by_agency)
@@ -102,6 +104,11 @@ class Catalog:
     @property
     def version(self) -> int:
         return self._now.version
+
+    @property
+    def service_seconds(self) -> Mapping[str, float]:
+        """Each service's configured typical time in seconds (the estimators' fallback)."""
+        return self._now.service_seconds
 
     def branch(self, branch_id: str) -> Branch:
         """The branch with this id, or NotFound(unknown_branch)."""
