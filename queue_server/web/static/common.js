@@ -114,10 +114,11 @@ export function deviceToken() {
 export const session = { csrf: null, user: null, available: true };
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details;  // e.g. the fields an organisation edit was refused for
   }
 }
 
@@ -140,7 +141,7 @@ export async function api(method, path, body = undefined, { token = null, header
   }
   const data = await response.json().catch(() => null);
   if (!response.ok) {
-    throw new ApiError(response.status, data?.code ?? "http_error", data?.message ?? "");
+    throw new ApiError(response.status, data?.code ?? "http_error", data?.message ?? "", data?.details ?? null);
   }
   return data;
 }
