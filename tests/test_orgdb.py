@@ -175,3 +175,25 @@ async def test_a_service_the_manager_enables_reaches_the_open_kiosk_without_a_re
         assert trail.status_code == 200, trail.text
         targets = [row["target"] for row in trail.json()["entries"]]
         assert targets == ["branch testhall: offers"] * 2
+
+
+async def test_bookings_follow_the_branch_hours_its_break_and_its_holidays(
+    tmp_path: Path,
+) -> None:
+    from tests.test_bookings import MONDAY, booking_server, free_slots
+
+    server, _ = booking_server(f"sqlite+aiosqlite:///{tmp_path}/rigi.db", tmp_path)
+    try:
+        async with server.client("manager") as manager, server.client() as phone:
+            hours = {"mon": [{"opens": "10:00", "closes": "12:00"},
+                             {"opens": "13:00", "closes": "14:00"}]}  # fmt: skip
+            edited = await manager.post(f"{B}/organisation", json={"hours": hours})
+            assert edited.status_code == 200, edited.text
+            local = [s["slot"][11:16] for s in await free_slots(phone)]  # UTC+4 in Tbilisi
+            assert local[0] == "06:00" and local[-1] == "09:55"  # 10:00 … 13:55 local (5 min)
+            assert not [t for t in local if "08:00" <= t < "09:00"]  # the break, 12:00-13:00
+            closed = await manager.post(f"{B}/organisation", json={"holidays": [str(MONDAY)]})
+            assert closed.status_code == 200, closed.text
+            assert await free_slots(phone) == []
+    finally:
+        server.stop()
