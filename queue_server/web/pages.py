@@ -152,6 +152,8 @@ def _branch_boot(request: Request, branch_id: str) -> dict[str, Any]:
                 "areas": areas.get(s.id, []),
                 "terms": search_terms().get(s.id, []),
                 "name": _localized(s.name),
+                "documents": [_localized(document) for document in s.documents],
+                "online_url": s.online_url,
             }
             for s in services
         ],

@@ -282,6 +282,18 @@ function printMessage(print) {
   );
 }
 
+/** What to have ready for the service, and where it can be done online, when configured. */
+function serviceNotes(serviceId) {
+  const service = boot.services.find((s) => s.id === serviceId);
+  if (!service?.documents?.length && !service?.online_url) return null;
+  return h("div", { class: "service-notes", id: "service-notes" },
+    service.documents?.length
+      ? [h("p", { class: "notes-title" }, t("kiosk.bring")),
+         h("ul", { id: "documents" }, service.documents.map((d) => h("li", {}, localized(d))))]
+      : null,
+    service.online_url ? h("p", { id: "online" }, t("kiosk.online"), " ", h("span", { class: "url" }, service.online_url)) : null);
+}
+
 function ticketScreen() {
   const ticket = state.ticket;
   const waiting = ticket.status === "waiting";
@@ -322,6 +334,7 @@ function ticketScreen() {
             ]
           : [h("dt", {}, t("common.status")), h("dd", {}, t(`status.${ticket.status}`))],
       ),
+      serviceNotes(ticket.service_id),
       printMessage(ticket.print),
       h(
         "figure",
