@@ -197,3 +197,23 @@ async def test_bookings_follow_the_branch_hours_its_break_and_its_holidays(
             assert await free_slots(phone) == []
     finally:
         server.stop()
+
+
+def test_a_branch_takes_its_region_from_its_municipality_and_an_unknown_one_is_named(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    from queue_server.catalog.loader import check_config, load_catalog
+
+    config = tmp_path / "config"
+    shutil.copytree(SHIPPED_CONFIG, config)
+    shipped = load_catalog(config)
+    assert shipped.branch("tbilisi").region == "Tbilisi"
+    assert shipped.branch("cc01-shashiani").region == "Kakheti"  # Gurjaani
+    hall = config / "branches" / "tbilisi.yaml"
+    hall.write_text(
+        hall.read_text("utf-8").replace("municipality: Tbilisi", "municipality: Atlantis")
+    )
+    problems = check_config(config)
+    assert any("tbilisi.yaml: municipality: unknown municipality 'Atlantis'" in p for p in problems)

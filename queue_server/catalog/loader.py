@@ -41,6 +41,8 @@ BRANCHES_DIRECTORY = "branches"
 BRANCH_FILE_SUFFIXES = (".yaml", ".yml")
 COMMUNITY_CENTRES_FILE = "community_centres.csv"
 COMMUNITY_CENTRE_COLUMNS = ("number", "village", "municipality", "name_ka")
+MUNICIPALITIES_FILE = "municipalities.csv"
+MUNICIPALITY_COLUMNS = ("municipality", "region")
 
 DEFAULT_CENTRE_COUNTERS = 2
 # What a Community Centre offers unless its own file says otherwise: the agencies the centres
@@ -167,16 +169,18 @@ def _read(directory: Path, problems: list[str]) -> Catalog | None:
         if branches_dir.is_dir()
         else []
     )
+    regions = _read_regions(directory / MUNICIPALITIES_FILE, problems)
     branches: list[RawBranch] = []
     for path in files:
         document = read_yaml(path, problems)
         if document is not None:
+            _place(document, regions, shown(path), problems)
             branches.append((shown(path), "", document))
     agency_ids = {
         item["id"] for item in agencies[2] or () if isinstance(item, dict) and "id" in item
     }
     centre_offers = [a for a in DEFAULT_CENTRE_AGENCIES if a in agency_ids] or None
-    centres = _read_centres(directory / COMMUNITY_CENTRES_FILE, centre_offers, problems)
+    centres = _read_centres(directory / COMMUNITY_CENTRES_FILE, centre_offers, regions, problems)
     if not files and not centres and not problems:
         problems.append(
             f"{shown(directory)}: no branches: add {BRANCHES_DIRECTORY}/*.yaml "
@@ -221,7 +225,55 @@ def _validate_items(
     return valid, declared
 
 
-def _read_centres(path: Path, offers: list[str] | None, problems: list[str]) -> dict[str, Branch]:
+def _read_regions(path: Path, problems: list[str]) -> dict[str, str] | None:
+    """Municipality → region, from the optional list of Georgia's municipalities."""
+    if not path.exists():
+        return None
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in MUNICIPALITY_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                problems.append(f"{shown(path)}: line 1: missing columns {missing}")
+                return None
+            return {
+                row["municipality"].strip(): row["region"].strip()
+                for row in reader
+                if row.get("municipality") and row.get("region")
+            }
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        problems.append(f"{shown(path)}: cannot be read: {exc}")
+        return None
+
+
+def _place(
+    document: Any, regions: Mapping[str, str] | None, where: str, problems: list[str]
+) -> None:
+    """Fill a branch's region from its municipality, and check the two agree, when the
+    configuration lists municipalities (an export writes the region out, so it needs none)."""
+    if regions is None or not isinstance(document, dict):
+        return
+    municipality = document.get("municipality")
+    if not isinstance(municipality, str):
+        return
+    region = regions.get(municipality)
+    if region is None:
+        problems.append(
+            f"{where}: municipality: unknown municipality {municipality!r} "
+            f"(see {MUNICIPALITIES_FILE})"
+        )
+    elif document.setdefault("region", region) != region:
+        problems.append(
+            f"{where}: region: {municipality} lies in {region!r}, not {document['region']!r}"
+        )
+
+
+def _read_centres(
+    path: Path,
+    offers: list[str] | None,
+    regions: Mapping[str, str] | None,
+    problems: list[str],
+) -> dict[str, Branch]:
     """One default Community Centre per CSV row: DEFAULT_CENTRE_COUNTERS counters serving "*"."""
     if not path.exists():
         return {}
@@ -267,6 +319,7 @@ def _read_centres(path: Path, offers: list[str] | None, problems: list[str]) -> 
                 for n in range(1, DEFAULT_CENTRE_COUNTERS + 1)
             ],
         }
+        _place(document, regions, where, problems)
         centre = validate(Branch, document, where, "", problems)
         if centre is None:
             continue
