@@ -53,3 +53,25 @@ def test_the_open_kiosk_shows_a_service_the_manager_just_enabled(
         context.close()
     finally:
         manager.close()
+
+
+def test_a_lobby_screen_shows_the_services_its_manager_chose_for_it(
+    browser: Any, server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    manager = _manager(server)
+    try:
+        screens = [{"id": "s1", "name": "By the stamps", "services": ["stamp"]}]
+        manager.post(f"{B}/organisation", json={"screens": screens}).raise_for_status()
+        for service in ("stamp", "passport"):
+            manager.post(f"{B}/tickets", json={"service_id": service}).raise_for_status()
+        setup = server.device_token("display")
+        context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="ka-GE")
+        page = context.new_page()
+        page.goto(f"{server.url}/display/{BRANCH}?lang=en&setup={setup}&screen=s1")
+        expect(page.locator(".waiting-list [data-service=stamp] .count")).to_have_text("1")
+        expect(page.locator(".waiting-list [data-service=passport]")).to_have_count(0)
+        context.close()
+    finally:
+        manager.close()

@@ -158,6 +158,10 @@ def _branch_boot(request: Request, branch_id: str) -> dict[str, Any]:
             for s in services
         ],
         "counters": [{"id": c.id, "number": c.number, "area": c.area} for c in branch.counters],
+        "screens": [
+            {"id": s.id, "areas": list(s.areas), "services": list(s.services)}
+            for s in branch.screens
+        ],
     }
 
 
