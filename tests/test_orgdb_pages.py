@@ -72,6 +72,9 @@ def test_a_lobby_screen_shows_the_services_its_manager_chose_for_it(
         page.goto(f"{server.url}/display/{BRANCH}?lang=en&setup={setup}&screen=s1")
         expect(page.locator(".waiting-list [data-service=stamp] .count")).to_have_text("1")
         expect(page.locator(".waiting-list [data-service=passport]")).to_have_count(0)
+        screens[0]["services"] = ["stamp", "passport"]  # the open screen follows the edit
+        manager.post(f"{B}/organisation", json={"screens": screens}).raise_for_status()
+        expect(page.locator(".waiting-list [data-service=passport] .count")).to_have_text("1")
         context.close()
     finally:
         manager.close()

@@ -122,6 +122,15 @@ export class ApiError extends Error {
   }
 }
 
+/** Read the branch page's boot data again (services, agencies, areas, screens) after an
+ *  `organisation.changed` event, so the page follows a manager's edit without a reload. */
+export async function refreshBoot() {
+  const response = await fetch(`/boot/${encodeURIComponent(boot.branch.id)}.json`);
+  if (!response.ok) throw new ApiError(response.status, "http_error", "");
+  const fresh = await response.json();
+  for (const key of ["services", "agencies", "areas", "screens", "counters"]) boot[key] = fresh[key];
+}
+
 /** Call the API: JSON in and out, the device token as Bearer, the CSRF header with a session. */
 export async function api(method, path, body = undefined, { token = null, headers = {} } = {}) {
   const sent = { Accept: "application/json", ...headers };

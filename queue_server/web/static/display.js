@@ -11,6 +11,7 @@ import {
   h,
   localized,
   onLanguageChange,
+  refreshBoot,
   show,
   t,
 } from "./common.js";
@@ -321,6 +322,7 @@ const feed = new Feed(`/ws/branches/${encodeURIComponent(boot.branch.id)}/board`
       board.replace(message.epoch, message.seq, message.board);
       render();
     } else if (message.type === "event") {
+      if (message.kind === "organisation.changed") refreshBoot().then(render, () => {});
       const before = board.calls[0];
       const outcome = board.apply(message);
       if (outcome === "gap") {

@@ -10,6 +10,7 @@ import {
   languageSwitcher,
   localized,
   onLanguageChange,
+  refreshBoot,
   setLanguage,
   t,
   waitText,
@@ -393,10 +394,7 @@ async function refreshServed() {
 /** A manager changed what the branch offers: take the new services and redraw, no reload. */
 async function refreshServices() {
   try {
-    const response = await fetch(`/boot/${encodeURIComponent(boot.branch.id)}.json`);
-    if (!response.ok) return;
-    const fresh = await response.json();
-    Object.assign(boot, { services: fresh.services, agencies: fresh.agencies, areas: fresh.areas });
+    await refreshBoot();
     indexServices();
     await refreshServed();
     if (state.screen === "choose") render();
