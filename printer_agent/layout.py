@@ -222,6 +222,13 @@ def layout_ticket(
         )
     if ticket.wait_minutes is not None:
         blocks.append(_line(phrase(language, "wait", m=ticket.wait_minutes), fonts, width, BODY_PX))
+    if ticket.documents:
+        blocks.append(_line(phrase(language, "bring"), fonts, width, SMALL_PX, bold=True))
+        for document in ticket.documents_in(language):
+            blocks.append(_line(f"- {document}", fonts, width, SMALL_PX, why="document"))
+    if ticket.online_url:
+        blocks.append(_line(phrase(language, "online"), fonts, width, SMALL_PX))
+        blocks.append(TextBlock(ticket.online_url))
     issued = ticket.local_issued_at.strftime("%d.%m.%Y %H:%M")
     blocks.append(_line(phrase(language, "issued", time=issued), fonts, width, SMALL_PX))
     if ticket.status_url:

@@ -12,6 +12,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "issued": "გაცემულია: {time}",
         "scan": "მიადევნეთ თვალი რიგს ტელეფონით",
         "reprint": "დუბლიკატი",
+        "bring": "მოამზადეთ:",
+        "online": "შესაძლებელია ონლაინაც:",
     },
     "en": {
         "ahead": "People ahead: {n}",
@@ -19,6 +21,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "issued": "Issued: {time}",
         "scan": "Follow your turn on your phone",
         "reprint": "Duplicate",
+        "bring": "Have these ready:",
+        "online": "Also possible online:",
     },
     "ru": {
         "ahead": "Перед вами: {n}",
@@ -26,6 +30,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "issued": "Выдан: {time}",
         "scan": "Следите за очередью на телефоне",
         "reprint": "Дубликат",
+        "bring": "Подготовьте:",
+        "online": "Можно и онлайн:",
     },
     "az": {
         "ahead": "Sizdən əvvəl: {n}",
@@ -33,6 +39,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "issued": "Verilib: {time}",
         "scan": "Növbənizi telefonda izləyin",
         "reprint": "Dublikat",
+        "bring": "Bunları hazırlayın:",
+        "online": "Onlayn da olar:",
     },
     "hy": {
         "ahead": "Ձեզնից առաջ՝ {n}",
@@ -40,6 +48,8 @@ PHRASES: dict[str, dict[str, str]] = {
         "issued": "Տրված է՝ {time}",
         "scan": "Հետևեք ձեր հերթին հեռախոսով",
         "reprint": "Կրկնօրինակ",
+        "bring": "Պատրաստեք՝",
+        "online": "Հնարավոր է նաև առցանց՝",
     },
 }
 

@@ -31,10 +31,17 @@ class Ticket:
     people_ahead: int | None
     wait_minutes: int | None
     status_url: str
+    # What to have ready, each in the languages written, and where it can be done online.
+    documents: tuple[Mapping[str, str], ...] = ()
+    online_url: str = ""
 
     def service_in(self, language: str) -> str:
         """The service's name in `language`, else Georgian, else English, else any."""
         return _pick(self.service_name, language)
+
+    def documents_in(self, language: str) -> list[str]:
+        """Each document to have ready, in `language` or the nearest written one."""
+        return [_pick(document, language) for document in self.documents]
 
     def branch_in(self, language: str) -> str:
         return _pick(self.branch_name, language)
@@ -106,6 +113,22 @@ def ticket_from_job(job_id: str, raw: Mapping[str, Any]) -> Ticket:
         people_ahead=_optional_int(raw.get("people_ahead"), "people_ahead"),
         wait_minutes=_optional_int(raw.get("wait_minutes"), "wait_minutes"),
         status_url=str(raw.get("status_url") or ""),
+        documents=_documents(raw.get("documents")),
+        online_url=str(raw.get("online_url") or ""),
+    )
+
+
+MAX_DOCUMENTS = 20
+
+
+def _documents(value: Any) -> tuple[Mapping[str, str], ...]:
+    """`[{"ka": …, "en": …}, …]`; anything else is no list (a ticket prints without it)."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        {k: str(v) for k, v in item.items() if isinstance(v, str) and v}
+        for item in value[:MAX_DOCUMENTS]
+        if isinstance(item, Mapping)
     )
 
 

@@ -36,12 +36,14 @@ from queue_server.api.openapi import openapi_routes
 from queue_server.api.routes import ENDPOINTS
 from queue_server.bookings.routes import BOOKING_ENDPOINTS
 from queue_server.bookings.service import Bookings, bookings_part
-from queue_server.catalog.loader import Catalog, load_catalog
+from queue_server.catalog.loader import Catalog
 from queue_server.errors import RigiError
 from queue_server.notify.routes import NOTIFY_ENDPOINTS
 from queue_server.notify.service import Notifications, notifications
 from queue_server.ops.middleware import OpsMiddleware
 from queue_server.ops.observe import observing
+from queue_server.organisation.live import Organisation, load_organisation, organisation_part
+from queue_server.organisation.routes import ORGANISATION_ENDPOINTS
 from queue_server.printing import PRINTING_ENDPOINTS, PrintService, printing, request_print
 from queue_server.printing.agents import printer_feed_route
 from queue_server.realtime.feeds import feed_routes, realtime
@@ -68,6 +70,7 @@ ALL_ENDPOINTS = (
     + NOTIFY_ENDPOINTS
     + REPORT_ENDPOINTS
     + BOOKING_ENDPOINTS
+    + ORGANISATION_ENDPOINTS
 )
 
 
@@ -82,6 +85,7 @@ class Rigi:
     accounts: Accounts
     sessions: SessionSigner
     limiter: MemoryLimiter | RedisLimiter
+    organisation: Organisation
     hub: Hub | None = None  # set by the realtime lifespan part
     phones: SharedReads | None = None  # shared reads of followed tickets, likewise
     consoles: SharedReads | None = None  # shared reads of followed counters, likewise
@@ -142,10 +146,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            catalog = load_catalog(settings.config)
             database = Database(settings.resolved_database_url)
             stack.push_async_callback(database.dispose)
             await migrate(database)
+            catalog = await load_organisation(database, settings.config, clock)
             limiter = create_limiter(settings.bus_url, settings.bus_channel_prefix)
             stack.push_async_callback(limiter.close)
             secret = (
@@ -163,6 +167,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
                 Accounts(database, clock),
                 SessionSigner(secret),
                 limiter,
+                Organisation(database, catalog, clock),
             )
             app.state.rigi = rigi
             for extension in app.state.extensions:
@@ -211,6 +216,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
     # events after the hub published them
     app.state.extensions = [
         realtime,
+        organisation_part,
         printing,
         speech,
         audit_pruning,

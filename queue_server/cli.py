@@ -1,5 +1,5 @@
-"""`queue-server`: serve (the default), migrate, check-config, create-admin, backup, restore,
-facts, demo-history, sms-gateway, simulate."""
+"""`queue-server`: serve (the default), migrate, check-config, config export/import,
+create-admin, backup, restore, facts, demo-history, sms-gateway, simulate."""
 
 from __future__ import annotations
 
@@ -96,6 +96,13 @@ def _check_config(args: argparse.Namespace) -> int:
     if not problems:
         print(f"{directory}: configuration is valid")
     return 1 if problems else 0
+
+
+def _config_files(args: argparse.Namespace) -> int:
+    from queue_server.organisation.files import export_directory, import_directory
+
+    run = export_directory if args.config_command == "export" else import_directory
+    return run(load_settings(), args.directory)
 
 
 def _create_admin(args: argparse.Namespace) -> int:
@@ -293,6 +300,15 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("check-config", help="validate the configuration and exit")
     check.add_argument("directory", nargs="?", default=None)
     check.set_defaults(run=_check_config)
+    config = commands.add_parser("config", help="export or import the organisation as files")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    for name, what in (
+        ("export", "write the organisation the database serves into a new directory"),
+        ("import", "check a directory like check-config and store it as the next version"),
+    ):
+        files = config_commands.add_parser(name, help=what)
+        files.add_argument("directory", type=Path)
+        files.set_defaults(run=_config_files)
     admin = commands.add_parser("create-admin", help="create an administrator account")
     admin.add_argument("username")
     admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")

@@ -49,6 +49,7 @@ EVERYONE = frozenset(ROLES)
 STAFF = frozenset({"operator", "manager", "admin"})
 SIGNED_IN = STAFF | {OPERATOR_ELSEWHERE}  # routes about one's own session
 MANAGERS = frozenset({"manager", "admin"})
+ADMINS = frozenset({"admin"})
 ISSUERS = frozenset({ANONYMOUS, "kiosk"}) | STAFF  # anonymous phones: remote_tickets is on
 DISPLAYS = frozenset({"display"}) | STAFF
 PRINTERS = frozenset({"printer"})
@@ -118,6 +119,14 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     "POST /api/v1/bookings/{booking_id}/reschedule": EVERYONE,  # the signed token decides
     "POST /api/v1/bookings/{booking_id}/cancel": EVERYONE,
     "POST /api/v1/branches/{branch}/check-in": frozenset({"kiosk"}) | STAFF,
+    "GET /api/v1/organisation": ADMINS,
+    "POST /api/v1/organisation": ADMINS,
+    "POST /api/v1/agencies/{agency}": ADMINS,
+    "POST /api/v1/services/{service}": ADMINS,
+    "POST /api/v1/branches/{branch}/definition": ADMINS,
+    "GET /api/v1/branches/{branch}/organisation": MANAGERS,
+    "POST /api/v1/branches/{branch}/organisation": MANAGERS,
+    "POST /api/v1/branches/{branch}/counters/{counter}/profile": MANAGERS,
 }
 # Routes no role opens: a signature of the body does (the SMS gateway's webhook). Every role,
 # signed in or not, is refused with this status and code.
@@ -125,7 +134,7 @@ SIGNED_ROUTES: dict[str, tuple[int, str]] = {
     "POST /api/v1/notify/sms-inbound": (401, "bad_signature"),
 }
 EXPECTED_FEEDS: dict[str, frozenset[str]] = {
-    "/ws/branches/{branch}/board": DISPLAYS,
+    "/ws/branches/{branch}/board": DISPLAYS | {"kiosk"},  # a kiosk refreshes its services
     "/ws/branches/{branch}/counters/{counter}": STAFF,
     "/ws/tickets/{ticket_id}": EVERYONE,
     "/ws/printers": PRINTERS,
@@ -208,6 +217,7 @@ class _Fixture:
             "device_id": self.new_device() if "{device_id}" in template else "",
             "user_id": self.new_operator() if "{user_id}" in template else "",
             "service": "id_card",
+            "agency": "psda",
             "booking_id": "0" * 32,
         }
         unknown = set(re.findall(r"{(\w+)}", template)) - values.keys()

@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
-from queue_server.catalog.loader import Catalog, check_config, load_catalog
+from queue_server.catalog.loader import (
+    DEFAULT_CENTRE_AGENCIES,
+    Catalog,
+    check_config,
+    load_catalog,
+)
 from queue_server.errors import ConfigError, NotFound
 
 SHIPPED = Path(__file__).resolve().parent.parent / "config"
@@ -86,12 +91,22 @@ def test_every_service_can_be_taken_in_tbilisi_most_popular_first(shipped: Catal
     assert offered[0].id == "id_card"
 
 
-def test_the_small_centre_has_three_counters_that_serve_everything(shipped: Catalog) -> None:
+def _centre_services(catalog: Catalog) -> dict[str, float]:
+    """What a Community Centre's generalist counter serves: every service of the agencies the
+    centres offer (all services when the configuration has none of those agencies)."""
+    known = [a for a in DEFAULT_CENTRE_AGENCIES if a in catalog.agencies]
+    return {s.id: 1.0 for s in catalog.services.values() if not known or s.agency in known}
+
+
+def test_the_small_centre_has_three_counters_that_serve_what_centres_offer(
+    shipped: Catalog,
+) -> None:
     centre = shipped.branch("cc01-shashiani")
     assert centre.kind == "community_centre"
     assert 2 <= len(centre.counters) <= 3
     for counter in centre.counters:
-        assert set(shipped.profile(centre.id, counter.id)) == set(shipped.services)
+        assert set(shipped.profile(centre.id, counter.id)) == set(_centre_services(shipped))
+    assert not shipped.serves(centre.id, "utility_payments")  # the bank of the big halls
 
 
 def test_every_community_centre_of_the_list_is_a_branch(shipped: Catalog) -> None:
@@ -109,13 +124,15 @@ def test_every_community_centre_of_the_list_is_a_branch(shipped: Catalog) -> Non
     assert shipped.branch("cc25-kvemo-natanebi").name.ka.endswith("ქვემო ნატანებში")
 
 
-def test_a_centre_without_its_own_file_gets_two_counters_serving_everything(
+def test_a_centre_without_its_own_file_gets_two_counters_and_the_centres_services(
     shipped: Catalog,
 ) -> None:
     centre = shipped.branch("cc02-sartichala")
     assert [counter.id for counter in centre.counters] == ["c01", "c02"]
-    assert shipped.profile(centre.id, "c02") == dict.fromkeys(shipped.services, 1.0)
-    assert shipped.serves(centre.id, "utility_payments")
+    assert shipped.profile(centre.id, "c02") == _centre_services(shipped)
+    assert shipped.serves(centre.id, "id_card")
+    capital = [s.id for s in shipped.services.values() if s.agency == "tbilisi_city_hall"]
+    assert capital and not any(shipped.serves(centre.id, s) for s in capital)
 
 
 def test_lookups_of_unknown_things_say_which_with_a_stable_code(shipped: Catalog) -> None:
@@ -239,7 +256,7 @@ def test_a_hand_written_centre_replaces_the_default_of_the_list(tmp_path: Path) 
     assert list(catalog.branches) == ["hall", "cc01-shashiani", "cc02-kvemo-natanebi"]
     assert catalog.profile("cc01-shashiani", "c02") == {"passport": 2}
     assert catalog.branch("cc02-kvemo-natanebi").municipality == "Ozurgeti"
-    assert catalog.profile("cc02-kvemo-natanebi", "c01") == dict.fromkeys(catalog.services, 1.0)
+    assert catalog.profile("cc02-kvemo-natanebi", "c01") == _centre_services(catalog)
 
 
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:

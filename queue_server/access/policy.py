@@ -17,6 +17,8 @@ RULES: dict[str, frozenset[Role]] = {
     "issue": frozenset({Role.KIOSK, Role.OPERATOR, Role.MANAGER}),  # + anonymous phones
     "check_in": frozenset({Role.KIOSK, Role.OPERATOR, Role.MANAGER}),  # a booking's arrival
     "display": frozenset({Role.DISPLAY, Role.OPERATOR, Role.MANAGER}),
+    # The public board feed: a kiosk follows it too, to refresh its services on an edit.
+    "board": frozenset({Role.DISPLAY, Role.KIOSK, Role.OPERATOR, Role.MANAGER}),
     "staff": STAFF,
     "operator": STAFF,
     "manager": frozenset({Role.MANAGER}),

@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 from queue_server.access.ratelimit import Limit
 from queue_server.bookings.texts import code_message
 from queue_server.bookings.tokens import BookingKeys, one_time_code, short_code
-from queue_server.domain.calendar import OpeningHours, Slot, day_slots, slot_capacity
+from queue_server.catalog.models import WEEKDAYS, Branch
+from queue_server.domain.calendar import OpeningHours, Slot, clock_time, day_slots, slot_capacity
 from queue_server.domain.tickets import Priority
 from queue_server.errors import (
     Conflict,
@@ -72,17 +73,30 @@ class Bookings:
             1 for c in branch.counters if catalog.profile(branch_id, c.id).get(service_id, 0) > 0
         )
         settings = self.settings
-        hours = OpeningHours(
-            settings.booking_opens, settings.booking_closes, frozenset(settings.booking_weekdays)
-        )
-        return day_slots(
-            day,
-            hours,
-            branch.timezone,
-            counters=counters,
-            service_time_min=service.service_time_min,
-            walkin_share=settings.booking_setting(branch_id, "walkin_share"),
-        )
+        slots: list[Slot] = []
+        for hours in self._opening(branch, day):
+            slots += day_slots(
+                day,
+                hours,
+                branch.timezone,
+                counters=counters,
+                service_time_min=service.service_time_min,
+                walkin_share=settings.booking_setting(branch_id, "walkin_share"),
+            )
+        return slots
+
+    def _opening(self, branch: Branch, day: date) -> list[OpeningHours]:
+        """The branch's open periods on `day`, one notion of hours for the whole server: its
+        own hours and holidays from the organisation, the settings' default when it has none."""
+        if day in branch.holidays:
+            return []
+        if not branch.hours:
+            settings = self.settings
+            weekdays = frozenset(settings.booking_weekdays)
+            return [OpeningHours(settings.booking_opens, settings.booking_closes, weekdays)]
+        periods = branch.hours.get(WEEKDAYS[day.weekday()], ())  # type: ignore[call-overload]
+        today = frozenset({day.weekday()})
+        return [OpeningHours(clock_time(p.opens), clock_time(p.closes), today) for p in periods]
 
     async def free_slots(self, branch_id: str, service_id: str, day: date) -> list[dict[str, Any]]:
         """The slots of a day that can still be booked, with how many places each has left."""

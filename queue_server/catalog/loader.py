@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,8 +22,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel
 
 from queue_server.catalog.documents import read_yaml, shown, validate
-from queue_server.catalog.models import Agency, Branch, Counter, Service
-from queue_server.errors import ConfigError, NotFound
+from queue_server.catalog.models import Agency, Branch, Service
+from queue_server.catalog.snapshot import (
+    EVERY_SERVICE,
+    Catalog,
+    expand_serves,
+    offered,
+    services_by_agency,
+    unknown_keys,
+)
+from queue_server.errors import ConfigError
+
+__all__ = ["EVERY_SERVICE", "Catalog", "check_config", "expand_serves", "load_catalog"]
 
 AGENCIES_FILE = "agencies.yaml"
 SERVICES_FILE = "services.yaml"
@@ -32,11 +41,16 @@ BRANCHES_DIRECTORY = "branches"
 BRANCH_FILE_SUFFIXES = (".yaml", ".yml")
 COMMUNITY_CENTRES_FILE = "community_centres.csv"
 COMMUNITY_CENTRE_COLUMNS = ("number", "village", "municipality", "name_ka")
-
-EVERY_SERVICE = "*"
-"""In a counter's `serves`, the key that stands for every service of the catalog."""
+MUNICIPALITIES_FILE = "municipalities.csv"
+MUNICIPALITY_COLUMNS = ("municipality", "region")
 
 DEFAULT_CENTRE_COUNTERS = 2
+# What a Community Centre offers unless its own file says otherwise: the agencies the centres
+# serve (docs from the Public Service Development Agency: civil registry, National Archive,
+# Public Registry, Social Service Agency, Agricultural Logistics), not the capital's municipal
+# services nor the private providers of the big halls. Agencies a configuration lacks are left
+# out.
+DEFAULT_CENTRE_AGENCIES = ("psda", "national_archives", "napr", "ssa", "alsc")
 DEFAULT_CENTRE_AREA = {
     "id": "main",
     "name": {
@@ -49,131 +63,10 @@ DEFAULT_CENTRE_AREA = {
 }
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class Catalog:
-    """The validated organisation: agencies, services and branches, with expanded profiles.
-
-    Lookups raise `NotFound` with a stable code, so the HTTP layer answers 404 without knowing
-    the catalog. Expanded profiles, branch service lists and counters are computed once here.
-    """
-
-    agencies: Mapping[str, Agency]
-    services: Mapping[str, Service]
-    branches: Mapping[str, Branch]
-    _counters: dict[tuple[str, str], Counter] = field(init=False, repr=False, compare=False)
-    _profiles: dict[tuple[str, str], dict[str, float]] = field(
-        init=False, repr=False, compare=False
-    )
-    _branch_services: dict[str, tuple[Service, ...]] = field(init=False, repr=False, compare=False)
-    _served: dict[str, frozenset[str]] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        by_agency = _services_by_agency(self.services.values())
-        counters: dict[tuple[str, str], Counter] = {}
-        profiles: dict[tuple[str, str], dict[str, float]] = {}
-        branch_services: dict[str, tuple[Service, ...]] = {}
-        served: dict[str, frozenset[str]] = {}
-        for branch in self.branches.values():
-            offered: set[str] = set()
-            for counter in branch.counters:
-                unknown = _unknown_keys(counter.serves, self.services, self.agencies)
-                if unknown:
-                    raise ConfigError(
-                        f"branch {branch.id}, counter {counter.id}: serves unknown "
-                        f"services or agencies {sorted(unknown)}"
-                    )
-                profile = expand_serves(counter.serves, self.services, by_agency)
-                counters[branch.id, counter.id] = counter
-                profiles[branch.id, counter.id] = profile
-                offered.update(profile)
-            served[branch.id] = frozenset(offered)
-            branch_services[branch.id] = tuple(
-                sorted(
-                    (self.services[service_id] for service_id in offered),
-                    key=lambda service: (-service.popularity, service.id),
-                )
-            )
-        object.__setattr__(self, "_counters", counters)
-        object.__setattr__(self, "_profiles", profiles)
-        object.__setattr__(self, "_branch_services", branch_services)
-        object.__setattr__(self, "_served", served)
-
-    def branch(self, branch_id: str) -> Branch:
-        """The branch with this id, or NotFound(unknown_branch)."""
-        try:
-            return self.branches[branch_id]
-        except KeyError:
-            raise NotFound(
-                f"There is no branch {branch_id!r}.", code="unknown_branch", branch=branch_id
-            ) from None
-
-    def service(self, service_id: str) -> Service:
-        """The service with this id, or NotFound(unknown_service)."""
-        try:
-            return self.services[service_id]
-        except KeyError:
-            raise NotFound(
-                f"There is no service {service_id!r}.", code="unknown_service", service=service_id
-            ) from None
-
-    def counter(self, branch_id: str, counter_id: str) -> Counter:
-        """The counter of a branch, or NotFound(unknown_branch / unknown_counter)."""
-        try:
-            return self._counters[branch_id, counter_id]
-        except KeyError:
-            self.branch(branch_id)
-            raise NotFound(
-                f"Branch {branch_id!r} has no counter {counter_id!r}.",
-                code="unknown_counter",
-                branch=branch_id,
-                counter=counter_id,
-            ) from None
-
-    def profile(self, branch_id: str, counter_id: str) -> dict[str, float]:
-        """The counter's work profile expanded to service id → weight (> 0); a fresh copy, so a
-        caller may change it without touching the catalog."""
-        try:
-            return dict(self._profiles[branch_id, counter_id])
-        except KeyError:
-            self.counter(branch_id, counter_id)
-            raise  # pragma: no cover - counter() raised NotFound already
-
-    def branch_services(self, branch_id: str) -> list[Service]:
-        """What the branch's kiosk offers: services some counter serves, most popular first."""
-        try:
-            return list(self._branch_services[branch_id])
-        except KeyError:
-            self.branch(branch_id)
-            raise  # pragma: no cover - branch() raised NotFound already
-
-    def serves(self, branch_id: str, service_id: str) -> bool:
-        """Whether some counter of the branch serves the service (False for unknown services)."""
-        try:
-            return service_id in self._served[branch_id]
-        except KeyError:
-            self.branch(branch_id)
-            raise  # pragma: no cover - branch() raised NotFound already
-
-
-def expand_serves(
-    serves: Mapping[str, float],
-    services: Mapping[str, Service],
-    by_agency: Mapping[str, list[str]],
-) -> dict[str, float]:
-    """Expand a counter's `serves` to service id → weight. The most specific entry wins (a
-    service over its agency over "*"), and a weight of 0 leaves the service out."""
-    profile: dict[str, float] = {}
-    if EVERY_SERVICE in serves:
-        profile = dict.fromkeys(services, serves[EVERY_SERVICE])
-    for key, weight in serves.items():
-        for service_id in by_agency.get(key, ()):
-            profile[service_id] = weight
-    for key, weight in serves.items():
-        if key in services:
-            profile[key] = weight
-    return {service_id: weight for service_id, weight in profile.items() if weight > 0}
+RawList = tuple[str, str, Any]
+"""(where, key, items) of a top-level list: items is None when its file could not be read."""
+RawBranch = tuple[str, str, Any]
+"""(where, key prefix, document) of one branch."""
 
 
 def load_catalog(directory: Path) -> Catalog:
@@ -198,19 +91,25 @@ def check_config(directory: Path) -> list[str]:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _read(directory: Path, problems: list[str]) -> Catalog | None:
-    if not directory.is_dir():
-        problems.append(f"{shown(directory)}: not a configuration directory")
-        return None
-    agencies_file, services_file = directory / AGENCIES_FILE, directory / SERVICES_FILE
-    agencies, declared_agencies = _read_list(agencies_file, "agencies", Agency, problems)
-    _unique(agencies, agencies_file, "agencies", "agency", problems)
-    agency_ids = {agency.id for _, agency in agencies}
+def catalog_from_parts(
+    agencies: RawList,
+    services: RawList,
+    branches: list[RawBranch],
+    problems: list[str],
+    *,
+    centres: Mapping[str, Branch] | None = None,
+    version: int = 0,
+) -> Catalog | None:
+    """Check an organisation given as raw documents, whatever they were read from (files or a
+    stored document), with one set of rules; the Catalog, or None with `problems` filled."""
+    agency_items, declared_agencies = _validate_items(agencies, Agency, problems)
+    _unique(agency_items, agencies[0], agencies[1], "agency", problems)
+    agency_ids = {agency.id for _, agency in agency_items}
 
-    services, declared_services = _read_list(services_file, "services", Service, problems)
-    _unique(services, services_file, "services", "service", problems)
-    for index, service in services:
-        where = f"{shown(services_file)}: services[{index}]"
+    service_items, declared_services = _validate_items(services, Service, problems)
+    _unique(service_items, services[0], services[1], "service", problems)
+    for index, service in service_items:
+        where = f"{services[0]}: {services[1]}[{index}]"
         if declared_agencies is not None and service.agency not in declared_agencies:
             problems.append(
                 f"{where}.agency: unknown agency {service.agency!r} "
@@ -222,8 +121,8 @@ def _read(directory: Path, problems: list[str]) -> Catalog | None:
                 "tell which one they serve"
             )
 
-    agency_map = {agency.id: agency for _, agency in agencies}
-    service_map = {service.id: service for _, service in services if service.agency in agency_ids}
+    agency_map = {agency.id: agency for _, agency in agency_items}
+    service_map = {s.id: s for _, s in service_items if s.agency in agency_ids}
     # Names declared in a file count as known even when their entry is broken, so that one bad
     # service is reported once and not again by every counter that serves it.
     declared = (
@@ -231,87 +130,150 @@ def _read(directory: Path, problems: list[str]) -> Catalog | None:
         if declared_agencies is None or declared_services is None
         else declared_agencies | declared_services
     )
-    branches = _read_branches(directory, service_map, agency_ids, declared, problems)
+    written: dict[str, Branch] = {}
+    written_in: dict[str, str] = {}
+    for where, prefix, document in branches:
+        branch = validate(Branch, document, where, prefix, problems)
+        if branch is None:
+            continue
+        if branch.id in written:
+            problems.append(
+                f"{where}: {prefix + '.' if prefix else ''}id: branch id {branch.id!r} is "
+                f"already used by {written_in[branch.id]}"
+            )
+            continue
+        _check_branch(branch, where, prefix, service_map, agency_ids, declared, problems)
+        written[branch.id] = branch
+        written_in[branch.id] = where
+    centres = centres or {}
+    # A hand-written branch with a centre's id takes the centre's place.
+    branch_map = {branch_id: b for branch_id, b in written.items() if branch_id not in centres}
+    for branch_id, centre in centres.items():
+        branch_map[branch_id] = written.get(branch_id, centre)
+    if not branch_map and not problems:
+        problems.append(f"{agencies[0]}: no branches")
     if problems:
         return None
-    return Catalog(agencies=agency_map, services=service_map, branches=branches)
+    return Catalog(agency_map, service_map, branch_map, version=version)
 
 
-def _read_list(
-    path: Path, key: str, model: type[_ModelT], problems: list[str]
-) -> tuple[list[tuple[int, _ModelT]], set[str] | None]:
-    """Validate each item of a file's one top-level list on its own, so that one bad item
-    hides none of the others' problems. Returns (index, model) for the valid items, and the
-    ids the file declares (None when the file could not be read as a list at all)."""
-    document = read_yaml(path, problems)
-    if document is None:
-        return [], None
-    if not isinstance(document, dict) or set(document) != {key}:
-        found = sorted(document) if isinstance(document, dict) else type(document).__name__
-        problems.append(f"{shown(path)}: expected one top-level key {key!r}, found {found}")
-        return [], None
-    items = document[key]
-    if not isinstance(items, list) or not items:
-        problems.append(f"{shown(path)}: {key}: expected a non-empty list")
-        return [], None
-    valid: list[tuple[int, _ModelT]] = []
-    declared: set[str] = set()
-    for index, item in enumerate(items):
-        if isinstance(item, dict) and isinstance(item.get("id"), str):
-            declared.add(item["id"])
-        parsed = validate(model, item, shown(path), f"{key}[{index}]", problems)
-        if parsed is not None:
-            valid.append((index, parsed))
-    return valid, declared
-
-
-def _read_branches(
-    directory: Path,
-    services: Mapping[str, Service],
-    agency_ids: set[str],
-    declared: set[str] | None,
-    problems: list[str],
-) -> dict[str, Branch]:
-    """Hand-written branches in file order, then the Community Centres of the CSV in its order;
-    a hand-written branch with a centre's id takes the centre's place."""
-    written: dict[str, Branch] = {}
-    written_in: dict[str, Path] = {}
+def _read(directory: Path, problems: list[str]) -> Catalog | None:
+    if not directory.is_dir():
+        problems.append(f"{shown(directory)}: not a configuration directory")
+        return None
+    agencies = _read_list(directory / AGENCIES_FILE, "agencies", problems)
+    services = _read_list(directory / SERVICES_FILE, "services", problems)
     branches_dir = directory / BRANCHES_DIRECTORY
     files = (
         sorted(p for p in branches_dir.iterdir() if p.suffix in BRANCH_FILE_SUFFIXES)
         if branches_dir.is_dir()
         else []
     )
+    regions = _read_regions(directory / MUNICIPALITIES_FILE, problems)
+    branches: list[RawBranch] = []
     for path in files:
         document = read_yaml(path, problems)
-        if document is None:
-            continue
-        branch = validate(Branch, document, shown(path), "", problems)
-        if branch is None:
-            continue
-        if branch.id in written:
-            problems.append(
-                f"{shown(path)}: id: branch id {branch.id!r} is already used by "
-                f"{shown(written_in[branch.id])}"
-            )
-            continue
-        _check_branch(branch, path, services, agency_ids, declared, problems)
-        written[branch.id] = branch
-        written_in[branch.id] = path
-
-    centres = _read_centres(directory / COMMUNITY_CENTRES_FILE, problems)
-    branches = {branch_id: b for branch_id, b in written.items() if branch_id not in centres}
-    for branch_id, centre in centres.items():
-        branches[branch_id] = written.get(branch_id, centre)
-    if not branches and not files and not centres:
+        if document is not None:
+            _place(document, regions, shown(path), problems)
+            branches.append((shown(path), "", document))
+    agency_ids = {
+        item["id"] for item in agencies[2] or () if isinstance(item, dict) and "id" in item
+    }
+    centre_offers = [a for a in DEFAULT_CENTRE_AGENCIES if a in agency_ids] or None
+    centres = _read_centres(directory / COMMUNITY_CENTRES_FILE, centre_offers, regions, problems)
+    if not files and not centres and not problems:
         problems.append(
             f"{shown(directory)}: no branches: add {BRANCHES_DIRECTORY}/*.yaml "
             f"or {COMMUNITY_CENTRES_FILE}"
         )
-    return branches
+        return None
+    return catalog_from_parts(agencies, services, branches, problems, centres=centres)
 
 
-def _read_centres(path: Path, problems: list[str]) -> dict[str, Branch]:
+def _read_list(path: Path, key: str, problems: list[str]) -> RawList:
+    """A file's one top-level list, unvalidated (None after recording why it is not one)."""
+    document = read_yaml(path, problems)
+    if document is None:
+        return shown(path), key, None
+    if not isinstance(document, dict) or set(document) != {key}:
+        found = sorted(document) if isinstance(document, dict) else type(document).__name__
+        problems.append(f"{shown(path)}: expected one top-level key {key!r}, found {found}")
+        return shown(path), key, None
+    return shown(path), key, document[key]
+
+
+def _validate_items(
+    raw: RawList, model: type[_ModelT], problems: list[str]
+) -> tuple[list[tuple[int, _ModelT]], set[str] | None]:
+    """Validate each item of a top-level list on its own, so that one bad item hides none of
+    the others' problems. Returns (index, model) for the valid items, and the ids the list
+    declares (None when it is not a list at all)."""
+    where, key, items = raw
+    if items is None:
+        return [], None
+    if not isinstance(items, list) or not items:
+        problems.append(f"{where}: {key}: expected a non-empty list")
+        return [], None
+    valid: list[tuple[int, _ModelT]] = []
+    declared: set[str] = set()
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            declared.add(item["id"])
+        parsed = validate(model, item, where, f"{key}[{index}]", problems)
+        if parsed is not None:
+            valid.append((index, parsed))
+    return valid, declared
+
+
+def _read_regions(path: Path, problems: list[str]) -> dict[str, str] | None:
+    """Municipality → region, from the optional list of Georgia's municipalities."""
+    if not path.exists():
+        return None
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in MUNICIPALITY_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                problems.append(f"{shown(path)}: line 1: missing columns {missing}")
+                return None
+            return {
+                row["municipality"].strip(): row["region"].strip()
+                for row in reader
+                if row.get("municipality") and row.get("region")
+            }
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        problems.append(f"{shown(path)}: cannot be read: {exc}")
+        return None
+
+
+def _place(
+    document: Any, regions: Mapping[str, str] | None, where: str, problems: list[str]
+) -> None:
+    """Fill a branch's region from its municipality, and check the two agree, when the
+    configuration lists municipalities (an export writes the region out, so it needs none)."""
+    if regions is None or not isinstance(document, dict):
+        return
+    municipality = document.get("municipality")
+    if not isinstance(municipality, str):
+        return
+    region = regions.get(municipality)
+    if region is None:
+        problems.append(
+            f"{where}: municipality: unknown municipality {municipality!r} "
+            f"(see {MUNICIPALITIES_FILE})"
+        )
+    elif document.setdefault("region", region) != region:
+        problems.append(
+            f"{where}: region: {municipality} lies in {region!r}, not {document['region']!r}"
+        )
+
+
+def _read_centres(
+    path: Path,
+    offers: list[str] | None,
+    regions: Mapping[str, str] | None,
+    problems: list[str],
+) -> dict[str, Branch]:
     """One default Community Centre per CSV row: DEFAULT_CENTRE_COUNTERS counters serving "*"."""
     if not path.exists():
         return {}
@@ -345,6 +307,7 @@ def _read_centres(path: Path, problems: list[str]) -> dict[str, Branch]:
                 if (name := _optional(row, f"name_{lang}"))
             },
             "municipality": (row.get("municipality") or "").strip() or None,
+            "offers": offers,
             "areas": [DEFAULT_CENTRE_AREA],
             "counters": [
                 {
@@ -356,6 +319,7 @@ def _read_centres(path: Path, problems: list[str]) -> dict[str, Branch]:
                 for n in range(1, DEFAULT_CENTRE_COUNTERS + 1)
             ],
         }
+        _place(document, regions, where, problems)
         centre = validate(Branch, document, where, "", problems)
         if centre is None:
             continue
@@ -371,31 +335,36 @@ def _read_centres(path: Path, problems: list[str]) -> dict[str, Branch]:
 
 def _check_branch(
     branch: Branch,
-    path: Path,
+    where: str,
+    prefix: str,
     services: Mapping[str, Service],
     agency_ids: set[str],
     declared: set[str] | None,
     problems: list[str],
 ) -> None:
-    """What pydantic cannot see inside one model: the time zone exists, areas and serves keys
-    refer to something known, and every counter serves at least one service."""
-    where = shown(path)
+    """What pydantic cannot see inside one model: the time zone exists, areas, offers, screens
+    and serves keys refer to something known, every counter serves at least one service, and
+    two agencies do not share a ticket letter in the branch."""
+    at_branch = f"{where}: {prefix + '.' if prefix else ''}"
     try:
         ZoneInfo(branch.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        problems.append(f"{where}: timezone: unknown time zone {branch.timezone!r}")
+        problems.append(f"{at_branch}timezone: unknown time zone {branch.timezone!r}")
     area_ids = [area.id for area in branch.areas]
     for index, area_id in enumerate(area_ids):
         if area_id in area_ids[:index]:
-            problems.append(f"{where}: areas[{index}].id: area id {area_id!r} repeats")
-    by_agency = _services_by_agency(services.values())
+            problems.append(f"{at_branch}areas[{index}].id: area id {area_id!r} repeats")
+    by_agency = services_by_agency(services.values())
+    for key in sorted(unknown_keys(branch.offers or (), services, agency_ids)):
+        if declared is not None and key not in declared:
+            problems.append(f"{at_branch}offers: {key!r} is not a service id, an agency id or '*'")
     for index, counter in enumerate(branch.counters):
-        at = f"{where}: counters[{index}]"
+        at = f"{at_branch}counters[{index}]"
         if area_ids and counter.area not in area_ids:
             problems.append(
                 f"{at}.area: unknown area {counter.area!r} (areas: {', '.join(area_ids)})"
             )
-        unknown = _unknown_keys(counter.serves, services, agency_ids)
+        unknown = unknown_keys(counter.serves, services, agency_ids)
         for key in sorted(unknown):
             if declared is not None and key not in declared:
                 problems.append(f"{at}.serves.{key}: not a service id, an agency id or '*'")
@@ -405,11 +374,42 @@ def _check_branch(
             and not expand_serves(counter.serves, services, by_agency)
         ):
             problems.append(f"{at}.serves: serves no service (every weight is 0)")
+    for index, screen in enumerate(branch.screens):
+        for area_id in screen.areas:
+            if area_id not in area_ids:
+                problems.append(f"{at_branch}screens[{index}].areas: unknown area {area_id!r}")
+        for service_id in screen.services:
+            if service_id not in services:
+                problems.append(
+                    f"{at_branch}screens[{index}].services: unknown service {service_id!r}"
+                )
+    _check_letters(branch, at_branch, services, by_agency, problems)
+
+
+def _check_letters(
+    branch: Branch,
+    at_branch: str,
+    services: Mapping[str, Service],
+    by_agency: Mapping[str, list[str]],
+    problems: list[str],
+) -> None:
+    """Tickets are numbered per letter in a branch, so two agencies sharing a letter there would
+    hand out one number sequence and one label for two queues."""
+    holder: dict[str, Service] = {}
+    for service_id in sorted(offered(branch, services, by_agency)):
+        service = services[service_id]
+        first = holder.setdefault(service.letter, service)
+        if first.agency != service.agency:
+            problems.append(
+                f"{at_branch}offers: services {first.id!r} ({first.agency}) and {service.id!r} "
+                f"({service.agency}) share the letter {service.letter}"
+            )
+            return
 
 
 def _unique(
     items: list[tuple[int, Agency]] | list[tuple[int, Service]],
-    path: Path,
+    where: str,
     key: str,
     what: str,
     problems: list[str],
@@ -420,30 +420,12 @@ def _unique(
     for index, item in items:
         if item.id in first:
             problems.append(
-                f"{shown(path)}: {key}[{index}].id: {what} id {item.id!r} repeats "
-                f"{key}[{first[item.id]}]"
+                f"{where}: {key}[{index}].id: {what} id {item.id!r} repeats {key}[{first[item.id]}]"
             )
             continue
         first[item.id] = index
         kept.append((index, item))
     items[:] = kept
-
-
-def _services_by_agency(services: Iterable[Service]) -> dict[str, list[str]]:
-    by_agency: dict[str, list[str]] = {}
-    for service in services:
-        by_agency.setdefault(service.agency, []).append(service.id)
-    return by_agency
-
-
-def _unknown_keys(
-    serves: Mapping[str, float], services: Container[str], agencies: Container[str]
-) -> set[str]:
-    return {
-        key
-        for key in serves
-        if key != EVERY_SERVICE and key not in services and key not in agencies
-    }
 
 
 def _optional(row: Mapping[str, str | None], column: str) -> str | None:

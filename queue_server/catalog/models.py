@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rigi_protocol.languages import LANGUAGES as LANGUAGES  # re-exported
 from rigi_protocol.languages import Language as Language
@@ -44,6 +46,14 @@ class Service(_Strict):
     service_time_min: float = Field(gt=0, le=480)
     category: Literal["quick", "long"]
     popularity: int = Field(default=0, ge=0, description="higher is shown first on the kiosk")
+    documents: tuple[LocalizedText, ...] = Field(
+        default=(), max_length=20, description="what to bring: shown at the kiosk, printed"
+    )
+    online_url: str | None = Field(
+        default=None,
+        pattern=r"^https://[^\s]{3,300}$",
+        description="where the service can be done online instead",
+    )
 
 
 class Counter(_Strict):
@@ -60,14 +70,68 @@ class Area(_Strict):
     name: LocalizedText
 
 
+class Screen(_Strict):
+    """A lobby screen: which areas' or services' calls it shows (neither: the whole branch)."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = Field(min_length=1, max_length=100)
+    areas: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class Period(_Strict):
+    """Open from `opens` to `closes` (local time, "HH:MM"); a break is the gap between two."""
+
+    opens: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    closes: str = Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
+
+    @model_validator(mode="after")
+    def _opens_before_closes(self) -> Period:
+        if self.closes <= self.opens:
+            raise ValueError(f"closes {self.closes} is not after opens {self.opens}")
+        return self
+
+
+def _no_overlap(periods: tuple[Period, ...]) -> tuple[Period, ...]:
+    """A day's periods in order and apart, so that "open now" has one answer."""
+    for before, after in itertools.pairwise(periods):
+        if after.opens < before.closes:
+            raise ValueError(
+                f"{after.opens}-{after.closes} overlaps or precedes {before.opens}-{before.closes}"
+            )
+    return periods
+
+
+DayPeriods = Annotated[tuple[Period, ...], Field(max_length=6), AfterValidator(_no_overlap)]
+
+
 class Branch(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     kind: Literal["hall", "community_centre"]
     name: LocalizedText
+    region: str | None = None
     municipality: str | None = None
     timezone: str = "Asia/Tbilisi"
+    # weekday → opening periods; a weekday left out is closed. Empty: hours not set.
+    hours: dict[Weekday, DayPeriods] = Field(default_factory=dict)
+    holidays: tuple[dt.date, ...] = ()
+    # What the branch offers (service ids, agency ids, "*"); None: whatever its counters serve.
+    offers: tuple[str, ...] | None = None
     areas: tuple[Area, ...] = ()
     counters: tuple[Counter, ...] = Field(min_length=1)
+    screens: tuple[Screen, ...] = ()
+
+    @field_validator("hours")
+    @classmethod
+    def _hours_in_week_order(
+        cls, hours: dict[str, tuple[Period, ...]]
+    ) -> dict[str, tuple[Period, ...]]:
+        """Monday first, whatever order they were written in, so an export reads the same."""
+        return {day: hours[day] for day in WEEKDAYS if day in hours}
 
     @field_validator("counters")
     @classmethod

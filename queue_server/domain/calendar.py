@@ -23,6 +23,17 @@ class OpeningHours:
     weekdays: frozenset[int]  # Monday is 0
 
 
+END_OF_DAY = "24:00"
+
+
+def clock_time(text: str) -> time:
+    """ "09:30" → 09:30; "24:00" (closing at midnight) → the day's last moment."""
+    if text == END_OF_DAY:
+        return time.max
+    hours, minutes = text.split(":")
+    return time(int(hours), int(minutes))
+
+
 @dataclass(frozen=True, slots=True)
 class Slot:
     """A bookable start time (UTC) and how many bookings it takes in all."""

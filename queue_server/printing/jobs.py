@@ -450,12 +450,17 @@ class PrintJobs:
 
     def _ticket_json(self, view: dict[str, Any]) -> dict[str, Any]:
         """What the agent lays out: names in every language it may need, nothing personal."""
-        service = self.catalog.service(view["service_id"]).name
+        service = self.catalog.service(view["service_id"])
         branch = self.catalog.branch(view["branch"]).name
         return {
             "label": view["label"],
             "language": view.get("language") or "ka",
-            "service_name": {lang: getattr(service, lang) for lang in LANGUAGES},
+            "service_name": {lang: getattr(service.name, lang) for lang in LANGUAGES},
+            "documents": [
+                {lang: text for lang in LANGUAGES if (text := getattr(document, lang))}
+                for document in service.documents
+            ],
+            "online_url": service.online_url,
             "branch_name": {lang: getattr(branch, lang) for lang in LANGUAGES},
             "issued_at": view["issued_at"],
             "people_ahead": view.get("people_ahead"),

@@ -251,7 +251,7 @@ async def _open(
 async def board_feed(websocket: WebSocket) -> None:
     """Lobby displays: replay from the client's last seq, or a snapshot, then live events."""
     branch = websocket.path_params["branch"]
-    hello, principal = await _open(websocket, branch, "display")
+    hello, principal = await _open(websocket, branch, "board")
     if hello is None or principal is None:
         return
     rigi = _rigi(websocket)

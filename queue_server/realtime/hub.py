@@ -165,6 +165,9 @@ class Hub:
         self.database = database
         self._streams: dict[str, _BranchStream] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Awaited for each event from the bus before it reaches a connection here (the live
+        # organisation swaps its catalog first, so a kiosk told of an edit reads the new one).
+        self.before_forward: list[Callable[[Event], Awaitable[None]]] = []
 
     async def publish(self, events: Sequence[Event]) -> None:
         """Called after a commit. Local connections are served at once; the bus carries the
@@ -240,7 +243,10 @@ class Hub:
                         if isinstance(message, Gap):
                             await self._fill(stream, branch, None)
                             continue
-                        await self._forward(stream, Event.from_json(message.data))
+                        event = Event.from_json(message.data)
+                        for hook in self.before_forward:
+                            await hook(event)
+                        await self._forward(stream, event)
         finally:
             ready.set()
             if self._streams.get(branch) is stream:

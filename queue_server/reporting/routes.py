@@ -200,8 +200,8 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 
 
 def _region(branch: Any) -> str | None:
-    """A branch's region for reports: its municipality (the catalog has no coarser level)."""
-    return branch.municipality  # type: ignore[no-any-return]
+    """A branch's region for reports: its region, or its municipality where none is set."""
+    return branch.region or branch.municipality  # type: ignore[no-any-return]
 
 
 def _agency(catalog: Catalog, service_id: str) -> str | None:

@@ -52,7 +52,6 @@ class Estimates:
     def __init__(self, catalog: Catalog, forecasts: Forecasts | None = None) -> None:
         self.catalog = catalog
         self.forecasts = forecasts
-        self._configured_s = {s.id: s.service_time_min * 60 for s in catalog.services.values()}
         # branch → (when learned, service times learned from the day's finished visits)
         self._learned: dict[str, tuple[datetime, estimate.ServiceTimes]] = {}
         self._waiting: dict[str, _WaitingSeen] = {}
@@ -142,7 +141,7 @@ class Estimates:
             )
             .order_by(tickets.c.finished_at)
         )
-        times = estimate.ServiceTimes(self._configured_s)
+        times = estimate.ServiceTimes(self.catalog.service_seconds)
         for row in finished:
             times.observe(row.service_id, (row.finished_at - row.started_at).total_seconds())
         return times, now

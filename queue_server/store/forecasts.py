@@ -47,7 +47,6 @@ class Forecasts:
         self.catalog = catalog
         self.clock = clock
         self.runs = runs
-        self._configured_s = {s.id: s.service_time_min * 60 for s in catalog.services.values()}
         self._latest: dict[str, dict[str, forecast.TicketForecast]] = {}
         self._dirty: set[str] = set()
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -158,7 +157,7 @@ class Forecasts:
     ) -> dict[str, forecast.ServiceTimeStats]:
         """The day's service-time distributions: mean and variability of every visit today."""
         day = local_day(now, self.catalog.branch(branch_id).timezone)
-        learner = forecast.ServiceTimeLearner(self._configured_s)
+        learner = forecast.ServiceTimeLearner(self.catalog.service_seconds)
         finished = conn.execute(
             select(tickets.c.service_id, tickets.c.started_at, tickets.c.finished_at).where(
                 tickets.c.branch_id == branch_id,

@@ -34,6 +34,17 @@ async def devices_page(request: Request) -> Response:
     return _render("devices", _language(request), {"branches": _branches_with_counters(request)})
 
 
+async def branch_page(request: Request) -> Response:
+    """A branch as its manager runs it: hours, holidays, services offered, counters and their
+    work profiles, screens, over `/api/v1/branches/{id}/organisation`."""
+    return _render("branch", _language(request), {"branches": _branches_with_counters(request)})
+
+
+async def services_page(request: Request) -> Response:
+    """Services and agencies for administrators, over `/api/v1/organisation`."""
+    return _render("services", _language(request), {})
+
+
 def _branches_with_counters(request: Request) -> list[dict[str, Any]]:
     catalog = request.app.state.rigi.catalog
     return [
@@ -51,4 +62,6 @@ def admin_routes() -> list[Route]:
         Route("/admin/audit", audit_page, name="audit_page"),
         Route("/admin/people", people_page, name="people_page"),
         Route("/admin/devices", devices_page, name="devices_page"),
+        Route("/admin/branch", branch_page, name="branch_page"),
+        Route("/admin/services", services_page, name="services_page"),
     ]

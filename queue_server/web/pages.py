@@ -152,10 +152,16 @@ def _branch_boot(request: Request, branch_id: str) -> dict[str, Any]:
                 "areas": areas.get(s.id, []),
                 "terms": search_terms().get(s.id, []),
                 "name": _localized(s.name),
+                "documents": [_localized(document) for document in s.documents],
+                "online_url": s.online_url,
             }
             for s in services
         ],
         "counters": [{"id": c.id, "number": c.number, "area": c.area} for c in branch.counters],
+        "screens": [
+            {"id": s.id, "areas": list(s.areas), "services": list(s.services)}
+            for s in branch.screens
+        ],
     }
 
 
@@ -276,6 +282,16 @@ async def locale(request: Request) -> Response:
     return JSONResponse(messages(language), headers={"Cache-Control": "public, max-age=300"})
 
 
+async def branch_boot(request: Request) -> Response:
+    """A branch page's boot data again, for a kiosk told that the organisation changed: it
+    redraws its services without a reload."""
+    try:
+        boot = _branch_boot(request, request.path_params["branch"])
+    except RigiError as error:
+        return JSONResponse(error.to_dict(), error.status)
+    return JSONResponse(boot)
+
+
 def web_routes() -> list[BaseRoute]:
     """The pages, their static files, translation catalogues and ticket QR codes."""
     return [
@@ -285,6 +301,7 @@ def web_routes() -> list[BaseRoute]:
         Route("/console/{branch}", _branch_page("console"), name="console_page"),
         Route("/display/{branch}", _branch_page("display"), name="display_page"),
         Route("/live/{branch}", _branch_page("live"), name="live_page"),
+        Route("/boot/{branch}.json", branch_boot, name="branch_boot"),
         Route("/t/{ticket_id}", ticket_page, name="ticket_page"),
         Route("/qr/{ticket_id}.svg", ticket_qr, name="ticket_qr"),
         Route("/i18n/{language}.json", locale, name="locale"),

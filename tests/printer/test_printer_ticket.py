@@ -140,3 +140,21 @@ def test_missing_font_is_named_at_start_up(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "font_missing" in result.stderr and "missing.ttf" in result.stderr
     assert Path(DEFAULT_FONT).is_file()
+
+
+def test_the_documents_to_bring_and_the_online_link_are_printed(fonts: Fonts) -> None:
+    from printer_agent.ticket import sample_ticket_json, ticket_from_job
+
+    raw = sample_ticket_json("ka") | {
+        "documents": [{"ka": "ძველი პირადობის მოწმობა", "en": "Your old ID card"}, "junk"],
+        "online_url": "https://napr.gov.ge",
+    }
+    ticket = ticket_from_job("job-1", raw)
+    assert ticket.documents_in("en") == ["Your old ID card"]
+    layout = layout_ticket(ticket, width=576, fonts=fonts)
+    documents = [b for b in layout.blocks if getattr(b, "why", "") == "document"]
+    assert len(documents) == 1 and isinstance(documents[0], RasterBlock)  # Georgian: pixels
+    assert any(getattr(b, "text", "") == "https://napr.gov.ge" for b in layout.blocks)
+    bare = ticket_from_job("job-2", sample_ticket_json("ka"))
+    plain = layout_ticket(bare, width=576, fonts=fonts)
+    assert not [b for b in plain.blocks if getattr(b, "why", "") == "document"]

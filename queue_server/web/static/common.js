@@ -114,11 +114,21 @@ export function deviceToken() {
 export const session = { csrf: null, user: null, available: true };
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details;  // e.g. the fields an organisation edit was refused for
   }
+}
+
+/** Read the branch page's boot data again (services, agencies, areas, screens) after an
+ *  `organisation.changed` event, so the page follows a manager's edit without a reload. */
+export async function refreshBoot() {
+  const response = await fetch(`/boot/${encodeURIComponent(boot.branch.id)}.json`);
+  if (!response.ok) throw new ApiError(response.status, "http_error", "");
+  const fresh = await response.json();
+  for (const key of ["services", "agencies", "areas", "screens", "counters"]) boot[key] = fresh[key];
 }
 
 /** Call the API: JSON in and out, the device token as Bearer, the CSRF header with a session. */
@@ -140,7 +150,7 @@ export async function api(method, path, body = undefined, { token = null, header
   }
   const data = await response.json().catch(() => null);
   if (!response.ok) {
-    throw new ApiError(response.status, data?.code ?? "http_error", data?.message ?? "");
+    throw new ApiError(response.status, data?.code ?? "http_error", data?.message ?? "", data?.details ?? null);
   }
   return data;
 }

@@ -11,6 +11,7 @@ import {
   h,
   localized,
   onLanguageChange,
+  refreshBoot,
   show,
   t,
 } from "./common.js";
@@ -133,14 +134,16 @@ function callTile(call, big) {
   );
 }
 
-/** The services this screen shows: all of the branch's, or those of `?area=` (comma-separated
- *  area ids: a service belongs to an area when one of the area's counters serves it). */
+/** The services this screen shows: all of the branch's, those of `?area=` (comma-separated
+ *  area ids: a service belongs to an area when one of the area's counters serves it), or those
+ *  the manager set for `?screen=` on the branch page (its areas and services). */
 function screenServices() {
-  const wanted = new URLSearchParams(location.search).get("area");
-  if (!wanted) return boot.services;
-  const areas = new Set(wanted.split(","));
-  const ids = new Set(boot.services.filter((s) => (s.areas ?? []).some((a) => areas.has(a))).map((s) => s.id));
-  return boot.services.filter((s) => ids.has(s.id));
+  const query = new URLSearchParams(location.search);
+  const screen = (boot.screens ?? []).find((s) => s.id === query.get("screen"));
+  const areas = new Set(screen ? screen.areas : (query.get("area") ?? "").split(",").filter(Boolean));
+  const named = new Set(screen ? screen.services : []);
+  if (!areas.size && !named.size) return boot.services;
+  return boot.services.filter((s) => named.has(s.id) || (s.areas ?? []).some((a) => areas.has(a)));
 }
 
 /** Queue rows only for services with people waiting, the longest queue first. */
@@ -319,6 +322,7 @@ const feed = new Feed(`/ws/branches/${encodeURIComponent(boot.branch.id)}/board`
       board.replace(message.epoch, message.seq, message.board);
       render();
     } else if (message.type === "event") {
+      if (message.kind === "organisation.changed") refreshBoot().then(render, () => {});
       const before = board.calls[0];
       const outcome = board.apply(message);
       if (outcome === "gap") {

@@ -10,6 +10,7 @@ import {
   languageSwitcher,
   localized,
   onLanguageChange,
+  refreshBoot,
   setLanguage,
   t,
   waitText,
@@ -40,10 +41,16 @@ let ticketFeed = null;
 let notServed = new Set();
 const SERVED_REFRESH_MS = 60_000;
 let resetTimer = null;
-const agencies = new Map(boot.agencies.map((agency) => [agency.id, agency]));
-const index = boot.services.map((service) => searchIndex(service, agencies.get(service.agency)?.name));
+let agencies, index, byUse;
 const usage = (service) => (boot.usage?.[service.id] ?? 0) * 1000 + (service.popularity ?? 0);
-const byUse = [...boot.services].sort((a, b) => usage(b) - usage(a));
+
+/** Index the branch's services (at start, and again when the organisation changes). */
+function indexServices() {
+  agencies = new Map(boot.agencies.map((agency) => [agency.id, agency]));
+  index = boot.services.map((service) => searchIndex(service, agencies.get(service.agency)?.name));
+  byUse = [...boot.services].sort((a, b) => usage(b) - usage(a));
+}
+indexServices();
 
 function newKey() {
   if (crypto.randomUUID && window.isSecureContext) return crypto.randomUUID();
@@ -276,6 +283,18 @@ function printMessage(print) {
   );
 }
 
+/** What to have ready for the service, and where it can be done online, when configured. */
+function serviceNotes(serviceId) {
+  const service = boot.services.find((s) => s.id === serviceId);
+  if (!service?.documents?.length && !service?.online_url) return null;
+  return h("div", { class: "service-notes", id: "service-notes" },
+    service.documents?.length
+      ? [h("p", { class: "notes-title" }, t("kiosk.bring")),
+         h("ul", { id: "documents" }, service.documents.map((d) => h("li", {}, localized(d))))]
+      : null,
+    service.online_url ? h("p", { id: "online" }, t("kiosk.online"), " ", h("span", { class: "url" }, service.online_url)) : null);
+}
+
 function ticketScreen() {
   const ticket = state.ticket;
   const waiting = ticket.status === "waiting";
@@ -316,6 +335,7 @@ function ticketScreen() {
             ]
           : [h("dt", {}, t("common.status")), h("dd", {}, t(`status.${ticket.status}`))],
       ),
+      serviceNotes(ticket.service_id),
       printMessage(ticket.print),
       h(
         "figure",
@@ -369,6 +389,28 @@ async function refreshServed() {
   } catch {
     // offline: keep what we knew
   }
+}
+
+/** A manager changed what the branch offers: take the new services and redraw, no reload. */
+async function refreshServices() {
+  try {
+    await refreshBoot();
+    indexServices();
+    await refreshServed();
+    if (state.screen === "choose") render();
+  } catch {
+    // offline: the feed reconnects and says so again
+  }
+}
+
+// A set-up kiosk follows its branch's board feed only to hear of organisation changes.
+if (token) {
+  new Feed(`/ws/branches/${encodeURIComponent(boot.branch.id)}/board`, {
+    token,
+    onMessage: (message) => {
+      if (message.type === "event" && message.kind === "organisation.changed") refreshServices();
+    },
+  }).start();
 }
 
 onLanguageChange(render);

@@ -1,0 +1,80 @@
+"""In real headless Chromium: a kiosk that is already open shows a service its branch manager
+has just enabled, without a reload (issue #14), and keeps the page it had."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import PASSWORD, LiveServer
+
+pytestmark = pytest.mark.browser
+
+BRANCH = "testhall"
+B = f"/api/v1/branches/{BRANCH}"
+KIOSK = {"width": 1080, "height": 1920}
+
+
+def _manager(server: LiveServer) -> httpx.Client:
+    client = httpx.Client(base_url=server.url, timeout=10)
+    response = client.post(
+        "/api/v1/session", json={"username": server.user("manager"), "password": PASSWORD}
+    )
+    response.raise_for_status()
+    client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+    return client
+
+
+def test_the_open_kiosk_shows_a_service_the_manager_just_enabled(
+    browser: Any, server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    manager = _manager(server)
+    try:
+        manager.post(f"{B}/organisation", json={"offers": ["stamp"]}).raise_for_status()
+        setup = server.device_token("kiosk")
+        context = browser.new_context(viewport=KIOSK, locale="ka-GE")
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{server.url}/kiosk/{BRANCH}?lang=en&setup={setup}")
+        expect(page.locator("[data-service=stamp]").first).to_be_visible()
+        expect(page.locator("[data-service=id_card]")).to_have_count(0)
+        page.evaluate("window.sameDocument = true")  # gone if the page reloads
+
+        response = manager.post(f"{B}/organisation", json={"offers": ["stamp", "id_card"]})
+        response.raise_for_status()
+        expect(page.locator("[data-service=id_card]").first).to_be_visible(timeout=10_000)
+        assert page.evaluate("window.sameDocument") is True
+        assert errors == []
+        context.close()
+    finally:
+        manager.close()
+
+
+def test_a_lobby_screen_shows_the_services_its_manager_chose_for_it(
+    browser: Any, server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    manager = _manager(server)
+    try:
+        screens = [{"id": "s1", "name": "By the stamps", "services": ["stamp"]}]
+        manager.post(f"{B}/organisation", json={"screens": screens}).raise_for_status()
+        for service in ("stamp", "passport"):
+            manager.post(f"{B}/tickets", json={"service_id": service}).raise_for_status()
+        setup = server.device_token("display")
+        context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="ka-GE")
+        page = context.new_page()
+        page.goto(f"{server.url}/display/{BRANCH}?lang=en&setup={setup}&screen=s1")
+        expect(page.locator(".waiting-list [data-service=stamp] .count")).to_have_text("1")
+        expect(page.locator(".waiting-list [data-service=passport]")).to_have_count(0)
+        screens[0]["services"] = ["stamp", "passport"]  # the open screen follows the edit
+        manager.post(f"{B}/organisation", json={"screens": screens}).raise_for_status()
+        expect(page.locator(".waiting-list [data-service=passport] .count")).to_have_text("1")
+        context.close()
+    finally:
+        manager.close()
