@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
+import json
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -37,7 +37,13 @@ from queue_server.catalog.snapshot import Catalog
 from queue_server.errors import Conflict
 from queue_server.store.database import Database
 from queue_server.store.events import Event
-from queue_server.store.organisation import CHANGED, newest, newest_version, store_version
+from queue_server.store.organisation import (
+    CHANGED,
+    canonical,
+    newest,
+    newest_version,
+    store_version,
+)
 from queue_server.store.queue import Clock
 
 if TYPE_CHECKING:
@@ -112,8 +118,8 @@ class Organisation:
         def body(conn: Connection) -> int:
             stored = newest(conn)
             assert stored is not None, "the organisation is seeded at start"
-            document = change(copy.deepcopy(stored.document))
-            if same(document, stored.document):
+            document = change(stored.document)  # a fresh parse: ours to change
+            if canonical(document) == stored.text or same(document, json.loads(stored.text)):
                 return stored.version
             after = catalog_from_document(document, version=stored.version + 1)
             before = self.catalog if self.catalog.version == stored.version else None
