@@ -217,6 +217,14 @@ class Organisation:
                     log.exception("following the organisation failed; trying again later")
 
 
+def _report_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error(
+            "following other processes' organisation edits stopped; they are seen at restart",
+            exc_info=task.exception(),
+        )
+
+
 @contextlib.asynccontextmanager
 async def organisation_part(rigi: Rigi) -> AsyncIterator[None]:
     """Lifespan part, after realtime: follow the bus and hook into the hub."""
@@ -226,6 +234,7 @@ async def organisation_part(rigi: Rigi) -> AsyncIterator[None]:
     if rigi.hub is not None:
         rigi.hub.before_forward.append(organisation.on_bus_event)
         task = asyncio.create_task(organisation.follow(rigi.hub.bus), name="organisation")
+        task.add_done_callback(_report_end)
     try:
         yield
     finally:
