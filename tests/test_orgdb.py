@@ -217,3 +217,26 @@ def test_a_branch_takes_its_region_from_its_municipality_and_an_unknown_one_is_n
     )
     problems = check_config(config)
     assert any("tbilisi.yaml: municipality: unknown municipality 'Atlantis'" in p for p in problems)
+
+
+async def test_an_open_console_gets_the_waiting_list_of_its_new_work_profile(
+    live_server: LiveServer,
+) -> None:
+    async with live_server.client("manager") as manager:
+        ticket = (await manager.post(f"{B}/tickets", json={"service_id": "id_card"})).json()
+        cookie = "; ".join(f"{name}={value}" for name, value in manager.cookies.items())
+        async with connect(
+            f"{live_server.ws_url}/ws/branches/{BRANCH}/counters/c04",
+            additional_headers={"Cookie": cookie},
+        ) as console:
+            await console.send(json.dumps({"type": "hello", "token": None}))
+            state = json.loads(await asyncio.wait_for(console.recv(), RECV_TIMEOUT_S))
+            assert state["waiting"] == []  # c04 serves stamps only
+            profile = {"serves": {"stamp": 1, "id_card": 2}}
+            edited = await manager.post(f"{B}/counters/c04/profile", json=profile)
+            assert edited.status_code == 200, edited.text
+            while True:
+                state = json.loads(await asyncio.wait_for(console.recv(), RECV_TIMEOUT_S))
+                if state.get("type") == "counter":
+                    break
+            assert [t["id"] for t in state["waiting"]] == [ticket["id"]]
