@@ -69,6 +69,12 @@ def _latency_step(
     return latency
 
 
+def _organisation() -> dict[str, tuple[float, float]]:
+    from benchmarks import organisation_bench
+
+    return organisation_bench.main()
+
+
 def _announce() -> dict[str, float]:
     from benchmarks import announce_bench
 
@@ -354,6 +360,7 @@ def main() -> int:
     _step("printer agent", results, "printer", _printer)
     _step("announcements", results, "announce", _announce)
     _step("wait forecast refresh", results, "forecast", forecast_bench.main)
+    _step("organisation check and edit", results, "organisation", _organisation)
     _step("a national day through nginx", results, "national", _national)
     text, goals = _report(results, date, time.monotonic() - started)
     REPORT.write_text(text.rstrip() + "\n\n" + _kept_analysis())

@@ -75,44 +75,37 @@ async def _organisation(admin: httpx.AsyncClient) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
+# (path, body, the field the refusal names): each alone must change nothing.
 BAD_EDITS = [
-    pytest.param(
-        f"{B}/counters/c01/profile", {"serves": {"id_card": 1, "no_such_service": 2}},
-        "branches.testhall.counters[0].serves.no_such_service", id="unknown-service-in-profile",
-    ),
-    pytest.param(
-        f"{B}/organisation",
-        {"hours": {"mon": [{"opens": "09:00", "closes": "13:00"},
-                           {"opens": "12:30", "closes": "18:00"}]}},
-        "branches.testhall.hours.mon", id="overlapping-hours",
-    ),
-    pytest.param(
-        "/api/v1/services/stamp",
-        {"agency": "napr", "letter": "A", "target_wait_min": 10, "service_time_min": 3,
-         "category": "quick", "name": {"ka": "ამონაწერი", "en": "Registry extract"}},
-        "branches.testhall.offers", id="duplicate-letter-in-a-branch",
-    ),
-    pytest.param(
-        "/api/v1/services/passport",
-        {"agency": "psda", "letter": "P", "target_wait_min": 15, "service_time_min": 10,
-         "category": "long", "name": {"en": "Passport"}},
-        "services[1].name.ka", id="name-missing-in-georgian",
-    ),
+    (f"{B}/counters/c01/profile", {"serves": {"id_card": 1, "no_such_service": 2}},
+     "branches.testhall.counters[0].serves.no_such_service"),  # unknown service in a profile
+    (f"{B}/organisation",
+     {"hours": {"mon": [{"opens": "09:00", "closes": "13:00"},
+                        {"opens": "12:30", "closes": "18:00"}]}},
+     "branches.testhall.hours.mon"),  # overlapping hours
+    ("/api/v1/services/stamp",
+     {"agency": "napr", "letter": "A", "target_wait_min": 10, "service_time_min": 3,
+      "category": "quick", "name": {"ka": "ამონაწერი", "en": "Registry extract"}},
+     "branches.testhall.offers"),  # a letter of another agency's in the branch
+    ("/api/v1/services/passport",
+     {"agency": "psda", "letter": "P", "target_wait_min": 15, "service_time_min": 10,
+      "category": "long", "name": {"en": "Passport"}},
+     "services[1].name.ka"),  # a name missing in Georgian
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("path", "body", "field"), BAD_EDITS)
-async def test_a_bad_edit_is_refused_with_its_field_named_and_changes_nothing(
-    live_server: LiveServer, path: str, body: dict[str, Any], field: str
+async def test_bad_edits_are_refused_with_their_field_named_and_change_nothing(
+    live_server: LiveServer,
 ) -> None:
     async with live_server.client("admin") as admin:
         before = await _organisation(admin)
-        response = await admin.post(path, json=body)
-        assert response.status_code == 422, response.text
-        error = response.json()
-        assert error["code"] == "invalid_organisation"
-        assert field in [f["field"] for f in error["details"]["fields"]], error
-        assert await _organisation(admin) == before
+        for path, body, field in BAD_EDITS:
+            response = await admin.post(path, json=body)
+            assert response.status_code == 422, response.text
+            error = response.json()
+            assert error["code"] == "invalid_organisation"
+            assert field in [f["field"] for f in error["details"]["fields"]], error
+            assert await _organisation(admin) == before
 
 
 async def test_a_manager_edits_only_their_own_branch(live_server: LiveServer) -> None:
@@ -217,3 +210,26 @@ def test_a_branch_takes_its_region_from_its_municipality_and_an_unknown_one_is_n
     )
     problems = check_config(config)
     assert any("tbilisi.yaml: municipality: unknown municipality 'Atlantis'" in p for p in problems)
+
+
+async def test_an_open_console_gets_the_waiting_list_of_its_new_work_profile(
+    live_server: LiveServer,
+) -> None:
+    async with live_server.client("manager") as manager:
+        ticket = (await manager.post(f"{B}/tickets", json={"service_id": "id_card"})).json()
+        cookie = "; ".join(f"{name}={value}" for name, value in manager.cookies.items())
+        async with connect(
+            f"{live_server.ws_url}/ws/branches/{BRANCH}/counters/c04",
+            additional_headers={"Cookie": cookie},
+        ) as console:
+            await console.send(json.dumps({"type": "hello", "token": None}))
+            state = json.loads(await asyncio.wait_for(console.recv(), RECV_TIMEOUT_S))
+            assert state["waiting"] == []  # c04 serves stamps only
+            profile = {"serves": {"stamp": 1, "id_card": 2}}
+            edited = await manager.post(f"{B}/counters/c04/profile", json=profile)
+            assert edited.status_code == 200, edited.text
+            while True:
+                state = json.loads(await asyncio.wait_for(console.recv(), RECV_TIMEOUT_S))
+                if state.get("type") == "counter":
+                    break
+            assert [t["id"] for t in state["waiting"]] == [ticket["id"]]

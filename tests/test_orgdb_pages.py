@@ -78,3 +78,34 @@ def test_a_lobby_screen_shows_the_services_its_manager_chose_for_it(
         context.close()
     finally:
         manager.close()
+
+
+def test_the_kiosk_shows_what_to_bring_and_the_online_link_with_the_ticket(
+    browser: Any, server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    admin = httpx.Client(base_url=server.url, timeout=10)
+    try:
+        response = admin.post(
+            "/api/v1/session", json={"username": server.user("admin"), "password": PASSWORD}
+        )
+        response.raise_for_status()
+        admin.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+        stamp = {
+            "agency": "napr", "letter": "S", "target_wait_min": 10, "service_time_min": 3,
+            "category": "quick", "name": {"ka": "ამონაწერი", "en": "Registry extract"},
+            "documents": [{"ka": "პირადობის მოწმობა", "en": "Your ID card"}],
+            "online_url": "https://napr.gov.ge",
+        }  # fmt: skip
+        admin.post("/api/v1/services/stamp", json=stamp).raise_for_status()
+        context = browser.new_context(viewport=KIOSK, locale="ka-GE")
+        page = context.new_page()
+        page.goto(f"{server.url}/kiosk/{BRANCH}?lang=en&setup={server.device_token('kiosk')}")
+        page.locator("[data-service=stamp]").first.click()
+        expect(page.locator("#ticket-number")).to_be_visible()
+        expect(page.locator("#documents li")).to_have_text(["Your ID card"])
+        expect(page.locator("#online")).to_contain_text("https://napr.gov.ge")
+        context.close()
+    finally:
+        admin.close()

@@ -130,6 +130,9 @@ def catalog_from_parts(
         if declared_agencies is None or declared_services is None
         else declared_agencies | declared_services
     )
+    # Every agency, with the services it has here (none, for an agency without services).
+    by_agency: dict[str, list[str]] = {agency_id: [] for agency_id in agency_ids}
+    by_agency |= services_by_agency(service_map.values())
     written: dict[str, Branch] = {}
     written_in: dict[str, str] = {}
     for where, prefix, document in branches:
@@ -142,7 +145,7 @@ def catalog_from_parts(
                 f"already used by {written_in[branch.id]}"
             )
             continue
-        _check_branch(branch, where, prefix, service_map, agency_ids, declared, problems)
+        _check_branch(branch, where, prefix, service_map, by_agency, declared, problems)
         written[branch.id] = branch
         written_in[branch.id] = where
     centres = centres or {}
@@ -338,7 +341,7 @@ def _check_branch(
     where: str,
     prefix: str,
     services: Mapping[str, Service],
-    agency_ids: set[str],
+    by_agency: Mapping[str, list[str]],
     declared: set[str] | None,
     problems: list[str],
 ) -> None:
@@ -354,7 +357,7 @@ def _check_branch(
     for index, area_id in enumerate(area_ids):
         if area_id in area_ids[:index]:
             problems.append(f"{at_branch}areas[{index}].id: area id {area_id!r} repeats")
-    by_agency = services_by_agency(services.values())
+    agency_ids = by_agency.keys()
     for key in sorted(unknown_keys(branch.offers or (), services, agency_ids)):
         if declared is not None and key not in declared:
             problems.append(f"{at_branch}offers: {key!r} is not a service id, an agency id or '*'")
@@ -371,6 +374,7 @@ def _check_branch(
         if (
             declared is not None
             and not unknown
+            and not _surely_serves(counter.serves, services)
             and not expand_serves(counter.serves, services, by_agency)
         ):
             problems.append(f"{at}.serves: serves no service (every weight is 0)")
@@ -384,6 +388,12 @@ def _check_branch(
                     f"{at_branch}screens[{index}].services: unknown service {service_id!r}"
                 )
     _check_letters(branch, at_branch, services, by_agency, problems)
+
+
+def _surely_serves(serves: Mapping[str, float], services: Mapping[str, Service]) -> bool:
+    """A quick yes for the common profiles ("*" or a service with a weight above 0), so that
+    only the rare doubtful one is expanded to check that it serves something."""
+    return any(w > 0 and (key == EVERY_SERVICE or key in services) for key, w in serves.items())
 
 
 def _check_letters(

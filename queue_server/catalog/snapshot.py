@@ -37,21 +37,24 @@ class _Snapshot:
     def __post_init__(self) -> None:
         self.service_seconds.update({s.id: s.service_time_min * 60 for s in self.services.values()})
         by_agency = services_by_agency(self.services.values())
+        # Most counters share a few profiles ({"*": 1} in every centre): expand each once.
+        expanded: dict[tuple[tuple[str, float], ...], dict[str, float]] = {}
         for branch in self.branches.values():
             offered_here = offered(branch, self.services, by_agency)
             served: set[str] = set()
             for counter in branch.counters:
-                unknown = unknown_keys(counter.serves, self.services, self.agencies)
-                if unknown:
-                    raise ConfigError(
-                        f"branch {branch.id}, counter {counter.id}: serves unknown "
-                        f"services or agencies {sorted(unknown)}"
-                    )
+                key = tuple(counter.serves.items())
+                if key not in expanded:
+                    unknown = unknown_keys(counter.serves, self.services, self.agencies)
+                    if unknown:
+                        raise ConfigError(
+                            f"branch {branch.id}, counter {counter.id}: serves unknown "
+                            f"services or agencies {sorted(unknown)}"
+                        )
+                    expanded[key] = expand_serves(counter.serves, self.services, by_agency)
                 profile = {
                     service_id: weight
-                    for service_id, weight in expand_serves(
-                        counter.serves, self.services, by_agency
-                    ).items()
+                    for service_id, weight in expanded[key].items()
                     if service_id in offered_here
                 }
                 self.counters[branch.id, counter.id] = counter

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
+import json
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -37,7 +37,13 @@ from queue_server.catalog.snapshot import Catalog
 from queue_server.errors import Conflict
 from queue_server.store.database import Database
 from queue_server.store.events import Event
-from queue_server.store.organisation import CHANGED, newest, newest_version, store_version
+from queue_server.store.organisation import (
+    CHANGED,
+    canonical,
+    newest,
+    newest_version,
+    store_version,
+)
 from queue_server.store.queue import Clock
 
 if TYPE_CHECKING:
@@ -112,8 +118,8 @@ class Organisation:
         def body(conn: Connection) -> int:
             stored = newest(conn)
             assert stored is not None, "the organisation is seeded at start"
-            document = change(copy.deepcopy(stored.document))
-            if same(document, stored.document):
+            document = change(stored.document)  # a fresh parse: ours to change
+            if canonical(document) == stored.text or same(document, json.loads(stored.text)):
                 return stored.version
             after = catalog_from_document(document, version=stored.version + 1)
             before = self.catalog if self.catalog.version == stored.version else None
@@ -211,6 +217,14 @@ class Organisation:
                     log.exception("following the organisation failed; trying again later")
 
 
+def _report_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error(
+            "following other processes' organisation edits stopped; they are seen at restart",
+            exc_info=task.exception(),
+        )
+
+
 @contextlib.asynccontextmanager
 async def organisation_part(rigi: Rigi) -> AsyncIterator[None]:
     """Lifespan part, after realtime: follow the bus and hook into the hub."""
@@ -220,6 +234,7 @@ async def organisation_part(rigi: Rigi) -> AsyncIterator[None]:
     if rigi.hub is not None:
         rigi.hub.before_forward.append(organisation.on_bus_event)
         task = asyncio.create_task(organisation.follow(rigi.hub.bus), name="organisation")
+        task.add_done_callback(_report_end)
     try:
         yield
     finally:

@@ -44,7 +44,8 @@ class StoredOrganisation:
     version: int
     source: str
     at: datetime
-    document: dict[str, Any]
+    document: dict[str, Any]  # parsed afresh on every read: the caller's own to change
+    text: str  # as stored (`canonical`)
 
 
 def canonical(document: dict[str, Any]) -> str:
@@ -64,7 +65,9 @@ def newest(conn: Connection) -> StoredOrganisation | None:
     ).one_or_none()
     if row is None:
         return None
-    return StoredOrganisation(row.version, row.source, row.at, json.loads(row.document))
+    return StoredOrganisation(
+        row.version, row.source, row.at, json.loads(row.document), row.document
+    )
 
 
 def store_version(
