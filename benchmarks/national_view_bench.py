@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from benchmarks._support import (
     rigi_cli,
     rigi_environment,
 )
+from queue_server.realtime.national import COALESCE_S
 from queue_server.settings import SHIPPED_CONFIG
 
 EXTRA_HALLS = 125
@@ -86,6 +88,7 @@ class Network:
     branches: dict[str, dict[str, Any]]  # id → {"services": [...], "counters": [...]}
     cookie: str = ""
     probing: str | None = None
+    in_flight: Counter[str] = field(default_factory=Counter)  # load requests per branch
     load_actions: int = 0
     load_errors: int = 0
     paints_s: list[float] = field(default_factory=list)
@@ -144,6 +147,7 @@ async def _load(network: Network, stop: threading.Event) -> None:
         else:
             path = f"{base}/counters/{pick.choice(shape['counters'][:OPEN_COUNTERS])}/call-next"
             body = {}
+        network.in_flight[branch] += 1
         try:
             response = await client.post(path, json=body)
             network.load_actions += 1
@@ -151,6 +155,8 @@ async def _load(network: Network, stop: threading.Event) -> None:
                 network.load_errors += 1
         except httpx.HTTPError:
             network.load_errors += 1
+        finally:
+            network.in_flight[branch] -= 1
 
     try:
         while not stop.is_set():
@@ -213,7 +219,9 @@ def _probe(network: Network, page: Any) -> None:
             for _ in range(PROBES):
                 branch = pick.choice(branches)
                 network.probing = branch
-                time.sleep(0.3)  # a load action at this branch already sent has landed
+                while network.in_flight[branch]:  # a load action sent here before has landed
+                    time.sleep(0.01)
+                time.sleep(COALESCE_S * 2)  # and its row has reached the page
                 selector = f"#row-{branch} td.waiting"
                 before = int(page.inner_text(selector))
                 service = pick.choice(network.branches[branch]["services"])

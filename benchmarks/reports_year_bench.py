@@ -29,7 +29,7 @@ from queue_server.store.migrate import migrate
 from queue_server.store.reports.projector import visit_of
 from queue_server.store.reports.queries import Slice, read_report
 from queue_server.store.reports.runner import catch_up
-from queue_server.store.schema_reports import counter_time, visit_facts, visit_rollups
+from queue_server.store.schema_reports import counter_time, visit_days, visit_facts, visit_rollups
 
 BRANCH = "tbilisi"
 WEEK = 7
@@ -43,7 +43,7 @@ async def _copy_weeks(database: Database, weeks: int) -> tuple[int, float]:
     async with database.read() as conn:
         tables = {
             table: [dict(row._mapping) for row in await conn.execute(select(table))]
-            for table in (visit_facts, visit_rollups, counter_time)
+            for table in (visit_facts, visit_rollups, visit_days, counter_time)
         }
     started = time.perf_counter()
     written = 0

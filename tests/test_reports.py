@@ -223,6 +223,9 @@ async def test_the_kpis_of_a_hand_built_day_are_the_figures_counted_by_hand(
         "stamp": 2,
         "passport": 2,
     }
+    # The branch's row holds the same percentiles as the whole (one branch here).
+    (branch_row,) = report["branches"]
+    assert {k: branch_row[k] for k in kpis} == kpis
     counters = {(row["counter_id"], row["operator"]): row for row in report["counters"]}
     assert counters["c01", OPERATOR] == {
         "branch_id": BRANCH,

@@ -94,8 +94,7 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
         query = _filtered(select(column, *_SUMS), visit_days, where).group_by(column)
         for row in await conn.execute(query):
             target[row[0]] = _sums_of_totals(row)
-        if target is report.by_service:
-            await _merge_histograms(conn, where, column, target)
+    await _merge_histograms(conn, where, report, detail)
     for sums in report.by_service.values():
         report.total.add(sums)
     if not detail:
@@ -126,17 +125,26 @@ def _sums_of_totals(row: Any) -> kpis.Sums:
 
 
 async def _merge_histograms(
-    conn: AsyncConnection, where: Slice, column: Any, target: dict[Any, kpis.Sums]
+    conn: AsyncConnection, where: Slice, report: Report, detail: bool
 ) -> None:
+    """Medians and p90s per service and (with `detail`) per branch: each distinct histogram
+    text of a (branch, service) is parsed once and counted into both."""
+    service, branch = visit_days.c.service_id, visit_days.c.branch_id
     for name in ("wait_hist", "service_hist"):
         text = visit_days.c[name]
-        query = _filtered(select(column, text, func.count()), visit_days, where).group_by(
-            column, text
-        )
-        for key, histogram, rows in await conn.execute(query):
-            merged = getattr(target[key], name)
-            for bucket, count in json.loads(histogram).items():
-                merged[int(bucket)] = merged.get(int(bucket), 0) + count * rows
+        query = _filtered(select(branch, service, text, func.count()), visit_days, where)
+        parsed: dict[str, list[tuple[int, int]]] = {}
+        for branch_id, service_id, histogram, rows in await conn.execute(
+            query.group_by(branch, service, text)
+        ):
+            if histogram not in parsed:
+                parsed[histogram] = [(int(b), c) for b, c in json.loads(histogram).items()]
+            targets = [getattr(report.by_service[service_id], name)]
+            if detail:
+                targets.append(getattr(report.by_branch[branch_id], name))
+            for merged in targets:
+                for bucket, count in parsed[histogram]:
+                    merged[bucket] = merged.get(bucket, 0) + count * rows
 
 
 async def _from_facts(
