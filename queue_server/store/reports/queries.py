@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from queue_server.domain import kpis
@@ -191,17 +191,21 @@ _SPENT_MS = ("serving_ms", "idle_ms", "paused_ms", "closed_ms")
 
 
 async def _longest(conn: AsyncConnection, where: Slice, report: Report) -> None:
-    # A short period: the date index finds its few visits, then they are sorted (`+ 0` keeps
-    # the planner off the wait index, which would walk every visit ever). A long one: walking
-    # the wait index from the longest finds ten in the period soonest.
-    short = (where.last - where.first).days < LONG_PERIOD_DAYS
-    wait = visit_facts.c.wait_s + 0 if short else visit_facts.c.wait_s
-    query = (
-        _filtered(select(visit_facts), visit_facts, where)
-        .where(wait.is_not(None))
-        .order_by(wait.desc(), visit_facts.c.ticket_id)
-        .limit(kpis.LONGEST_WAITS)
-    )
+    """The ten longest waits of the slice. From the rollups, the days that can hold them are
+    found first (below); the facts of those few days give them. A slice by counter or
+    operator, or a day whose maximum did not find its visit, reads the facts as a whole."""
+    found = None
+    if not where.needs_facts:
+        found = await _longest_on_top_days(conn, where)
+        if found is not None and len(found) < min(kpis.LONGEST_WAITS, report.total.waited):
+            found = None
+    if found is None:
+        # A short period: the date index finds its few visits, then they are sorted (`+ 0`
+        # keeps the planner off the wait index, which would walk every visit ever). A long
+        # one: walking the wait index from the longest finds ten in the period soonest.
+        short = (where.last - where.first).days < LONG_PERIOD_DAYS
+        wait = visit_facts.c.wait_s + 0 if short else visit_facts.c.wait_s
+        found = list(await conn.execute(_longest_query(where, wait)))
     report.longest = [
         {
             "branch_id": row.branch_id,
@@ -213,8 +217,57 @@ async def _longest(conn: AsyncConnection, where: Slice, report: Report) -> None:
             "counter_id": row.counter_id,
             "outcome": row.outcome,
         }
-        for row in await conn.execute(query)
+        for row in found
     ]
+
+
+WAIT_MS_SLACK_S = 0.001  # a rollup's maximum is the fact's wait in whole milliseconds
+
+
+async def _longest_on_top_days(conn: AsyncConnection, where: Slice) -> list[Any] | None:
+    """The ten longest waits hold waits of at least T, the tenth largest of the daily rollup
+    rows' maxima (each of the ten rows with a maximum ≥ T holds a visit that waited that
+    long), and every one of them lies in a row whose maximum is ≥ T. So: those rows' days,
+    then their visits that waited ≥ T: a few days' facts instead of a year's."""
+    maxima = [
+        row[0]
+        for row in await conn.execute(
+            _filtered(select(visit_days.c.wait_max_ms), visit_days, where)
+            .where(visit_days.c.waited > 0)
+            .order_by(visit_days.c.wait_max_ms.desc())
+            .limit(kpis.LONGEST_WAITS)
+        )
+    ]
+    if not maxima:
+        return []
+    floor_ms = maxima[-1]
+    days = (
+        _filtered(select(visit_days.c.branch_id, visit_days.c.local_date), visit_days, where)
+        .where(visit_days.c.waited > 0, visit_days.c.wait_max_ms >= floor_ms)
+        .distinct()
+    )
+    pairs = list(await conn.execute(days))
+    if len(pairs) > MAX_TOP_DAYS:  # many ties: the whole facts are as quick
+        return None
+    on_days = or_(
+        *(and_(visit_facts.c.branch_id == b, visit_facts.c.local_date == d) for b, d in pairs)
+    )
+    query = _longest_query(where, visit_facts.c.wait_s).where(
+        on_days, visit_facts.c.wait_s >= floor_ms / 1000 - WAIT_MS_SLACK_S
+    )
+    return list(await conn.execute(query))
+
+
+MAX_TOP_DAYS = 100
+
+
+def _longest_query(where: Slice, wait: Any) -> Select[Any]:
+    return (
+        _filtered(select(visit_facts), visit_facts, where)
+        .where(wait.is_not(None))
+        .order_by(wait.desc(), visit_facts.c.ticket_id)
+        .limit(kpis.LONGEST_WAITS)
+    )
 
 
 def _filtered(query: Select[Any], table: Any, where: Slice) -> Select[Any]:
