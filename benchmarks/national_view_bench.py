@@ -164,13 +164,14 @@ async def _load(network: Network, stop: threading.Event) -> None:
     gate = asyncio.Semaphore(LOAD_IN_FLIGHT)
 
     async def bounded() -> None:
-        async with gate:
+        try:
             await act()
+        finally:
+            gate.release()
 
     try:
         while not stop.is_set():
-            while gate.locked() and not stop.is_set():
-                await asyncio.sleep(0.005)
+            await gate.acquire()
             task = asyncio.create_task(bounded())
             tasks.add(task)
             task.add_done_callback(tasks.discard)
@@ -340,7 +341,8 @@ def report_rows(result: dict[str, Any] | None) -> tuple[list[str], list[str]]:
         f"other branch | paint: cold {result['paints_s'][0] * 1000:.0f} ms, warm max "
         f"{paint * 1000:.0f} ms; change p50 {percentile(changes, 0.5) * 1000:.0f} ms, p99 "
         f"{change * 1000:.0f} ms (after the commit: p99 "
-        f"{percentile(result['after_commit_s'], 0.99) * 1000:.0f} ms) | goals paint ≤ {PAINT_GOAL_S:.0f} s, change p99 ≤ "
+        f"{percentile(result['after_commit_s'], 0.99) * 1000:.0f} ms) "
+        f"| goals paint ≤ {PAINT_GOAL_S:.0f} s, change p99 ≤ "
         f"{CHANGE_GOAL_S:.0f} s | load errors {result['load_errors']}; {verdict} |"
     )
     return [row], [f"{what}: {verdict} (paint {paint * 1000:.0f} ms, change p99 "
