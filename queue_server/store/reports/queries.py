@@ -205,7 +205,7 @@ async def _longest(conn: AsyncConnection, where: Slice, report: Report) -> None:
         # one: walking the wait index from the longest finds ten in the period soonest.
         short = (where.last - where.first).days < LONG_PERIOD_DAYS
         wait = visit_facts.c.wait_s + 0 if short else visit_facts.c.wait_s
-        found = list(await conn.execute(_longest_query(where, wait)))
+        found = list(await conn.execute(longest_query(where, wait)))
     report.longest = [
         {
             "branch_id": row.branch_id,
@@ -252,7 +252,7 @@ async def _longest_on_top_days(conn: AsyncConnection, where: Slice) -> list[Any]
     on_days = or_(
         *(and_(visit_facts.c.branch_id == b, visit_facts.c.local_date == d) for b, d in pairs)
     )
-    query = _longest_query(where, visit_facts.c.wait_s).where(
+    query = longest_query(where, visit_facts.c.wait_s).where(
         on_days, visit_facts.c.wait_s >= floor_ms / 1000 - WAIT_MS_SLACK_S
     )
     return list(await conn.execute(query))
@@ -261,7 +261,7 @@ async def _longest_on_top_days(conn: AsyncConnection, where: Slice) -> list[Any]
 MAX_TOP_DAYS = 100
 
 
-def _longest_query(where: Slice, wait: Any) -> Select[Any]:
+def longest_query(where: Slice, wait: Any) -> Select[Any]:
     return (
         _filtered(select(visit_facts), visit_facts, where)
         .where(wait.is_not(None))
