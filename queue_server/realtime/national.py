@@ -2,9 +2,10 @@
 
 One `NationalFloor` per process follows every branch's stream through the hub (one listener per
 branch, started when the first national client comes and stopped when the last leaves). An
-event only marks its branch changed; every `COALESCE_S` the changed branches are read again in
-one grouped query (`store.national`) and the rows that differ go to every client in one frame,
-encoded once. Waits grow while nothing happens, so every branch is read again each `REFRESH_S`.
+event only marks its branch changed; the changed branches are read again in one grouped query
+(`store.national`) at once after a quiet spell, at most every `COALESCE_S` under a stream of
+events, and the rows that differ go to every client in one frame, encoded once. Waits grow
+while nothing happens, so every branch is read again each `REFRESH_S`.
 
 A client always starts from a snapshot of every row: rows replace each other whole, so there
 is nothing to replay. It answers pings like on every feed; one that does not read is closed with
@@ -177,6 +178,7 @@ class NationalFloor:
         loop = asyncio.get_running_loop()
         heartbeat_s = self.rigi.settings.heartbeat_s
         next_refresh, next_ping = loop.time() + REFRESH_S, loop.time() + heartbeat_s
+        last_read = 0.0
         while True:
             wait_s = max(0.0, min(next_refresh, next_ping) - loop.time())
             with contextlib.suppress(TimeoutError):
@@ -191,7 +193,9 @@ class NationalFloor:
                 self._dirty.update(self.rows)
             if not self._dirty:
                 continue
-            await asyncio.sleep(COALESCE_S)
+            # At once after a quiet spell; under a stream of events, at most every COALESCE_S.
+            await asyncio.sleep(max(0.0, last_read + COALESCE_S - loop.time()))
+            last_read = loop.time()
             self._wake.clear()
             dirty, self._dirty = self._dirty, set()
             try:
