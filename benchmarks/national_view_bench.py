@@ -47,7 +47,6 @@ from benchmarks._support import (
     rigi_cli,
     rigi_environment,
 )
-from queue_server.realtime.national import COALESCE_S
 from queue_server.settings import SHIPPED_CONFIG
 
 EXTRA_HALLS = 125
@@ -234,9 +233,10 @@ def _probe(network: Network, page: Any) -> None:
                 network.probing = branch
                 while network.in_flight[branch]:  # a load action sent here before has landed
                     time.sleep(0.01)
-                time.sleep(COALESCE_S * 2)  # and its row has reached the page
+                # What waits there now, from the server (the page may still be on its way).
+                queues = client.get(f"/api/v1/branches/{branch}/queues").json()
+                before = sum(queue["waiting"] for queue in queues)
                 selector = f"#row-{branch} td.waiting"
-                before = int(page.inner_text(selector))
                 service = pick.choice(network.branches[branch]["services"])
                 started = time.perf_counter()
                 client.post(
