@@ -52,6 +52,7 @@ def _sum_columns() -> list[Column[Any]]:
 _SUMMED = [c.name for c in _sum_columns() if c.name not in ("wait_hist", "service_hist")]
 _DAY_SUMS_COVERED = ["service_id", "agency_id", "priority", "channel", *_SUMMED]
 _ROLLUP_WEEK = ["local_date", "weekday", "local_hour", "visits"]
+_ROLLUP_SLICE = ["service_id", "agency_id", "priority", "channel"]  # what a slice filters by
 _COUNTER_TIME_COVERED = [
     "counter_id",
     "operator",
@@ -91,6 +92,8 @@ visit_facts = Table(
     Index("ix_visit_facts_branch_date", "branch_id", "local_date"),
     Index("ix_visit_facts_branch_hour", "branch_id", "hour"),
     Index("ix_visit_facts_branch_wait", "branch_id", "wait_s"),  # the longest waits
+    # The longest waits of one service (migration 0011).
+    Index("ix_visit_facts_branch_service_wait", "branch_id", "service_id", "wait_s"),
 )
 
 # Sums of the facts of one branch, service, priority class, channel and UTC hour; a row is made
@@ -109,8 +112,8 @@ visit_rollups = Table(
     Column("weekday", Integer, nullable=False),  # 0 = Monday, in the branch's time zone
     *_sum_columns(),
     # Covering the arrivals heatmap (migration 0011): a year of it reads the index only.
-    Index("ix_visit_rollups_branch_week", "branch_id", *_ROLLUP_WEEK),
-    Index("ix_visit_rollups_week", *_ROLLUP_WEEK),
+    Index("ix_visit_rollups_branch_week", "branch_id", *_ROLLUP_WEEK, *_ROLLUP_SLICE),
+    Index("ix_visit_rollups_week", *_ROLLUP_WEEK, "branch_id", *_ROLLUP_SLICE),
 )
 
 # The same sums per branch-local day (no hour): what reports over long periods read.

@@ -1,4 +1,5 @@
-"""Reports over a year: covering indexes, so that a year's report reads indexes, not wide rows.
+"""Reports over a year: covering indexes, so that a year's report reads indexes, not wide rows,
+and the longest waits of one service found from the longest down.
 
 The rollup rows carry two histogram texts each; reading a year of them row by row for a few
 integers was most of a year's report on SQLite. The arrivals heatmap (weekday × hour), the
@@ -16,6 +17,7 @@ branch_labels = None
 depends_on = None
 
 ROLLUP_WEEK = ["local_date", "weekday", "local_hour", "visits"]
+ROLLUP_SLICE = ["service_id", "agency_id", "priority", "channel"]
 DAY_SUMS_COVERED = [
     "service_id", "agency_id", "priority", "channel",
     "visits", "served", "not_served", "referred", "no_show", "cancelled", "transferred", "open",
@@ -27,9 +29,16 @@ COUNTER_TIME = ["counter_id", "operator", "serving_ms", "idle_ms", "paused_ms", 
 
 
 def upgrade() -> None:
-    op.create_index("ix_visit_rollups_branch_week", "visit_rollups", ["branch_id", *ROLLUP_WEEK])
+    op.create_index(
+        "ix_visit_facts_branch_service_wait", "visit_facts", ["branch_id", "service_id", "wait_s"]
+    )
+    op.create_index(
+        "ix_visit_rollups_branch_week", "visit_rollups", ["branch_id", *ROLLUP_WEEK, *ROLLUP_SLICE]
+    )
     op.drop_index("ix_visit_rollups_date", "visit_rollups")
-    op.create_index("ix_visit_rollups_week", "visit_rollups", ROLLUP_WEEK)
+    op.create_index(
+        "ix_visit_rollups_week", "visit_rollups", [*ROLLUP_WEEK, "branch_id", *ROLLUP_SLICE]
+    )
     op.drop_index("ix_counter_time_branch_date", "counter_time")
     op.create_index(
         "ix_counter_time_branch_date", "counter_time", ["branch_id", "local_date", *COUNTER_TIME]
@@ -40,6 +49,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_visit_facts_branch_service_wait", "visit_facts")
     op.drop_index("ix_visit_days_branch_sums", "visit_days")
     op.drop_index("ix_counter_time_branch_date", "counter_time")
     op.create_index("ix_counter_time_branch_date", "counter_time", ["branch_id", "local_date"])
