@@ -4,7 +4,7 @@ branch) and the network's (administrators), each as JSON, CSV and an Excel workb
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -19,6 +19,9 @@ from queue_server.domain.numbering import local_day
 from queue_server.errors import Forbidden, ValidationFailed
 from queue_server.reporting.exports import XLSX_TYPE, tables_of, to_csv, to_xlsx
 from queue_server.store.reports.queries import Report, Slice, read_report
+
+if TYPE_CHECKING:
+    from queue_server.app import Rigi
 
 DEFAULT_DAYS = 7  # a report without a period covers the last week, today included
 MAX_DAYS = 400  # a year and a bit, with its previous period beside it
@@ -215,7 +218,7 @@ def _split(value: str | None) -> tuple[str, ...] | None:
     return tuple(value.split(",")) if value else None
 
 
-def _regions(rigi: Any) -> dict[str, str | None]:
+def _regions(rigi: Rigi) -> dict[str, str | None]:
     """Branch → its region (config/municipalities.csv), None where the municipality is not
     known; a region filter also takes a municipality's name."""
     by_municipality = regions_by_municipality(rigi.settings.config)
