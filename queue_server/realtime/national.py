@@ -1,7 +1,7 @@
 """`/ws/national`: every branch's floor on one feed, for the central office (docs/protocol.md).
 
 One `NationalFloor` per process follows every branch's stream through the hub (one listener per
-branch, started when the first national client comes and stopped when the last leaves). An
+branch, started when the first national client comes and stopped `LINGER_S` after the last left). An
 event only marks its branch changed; the changed branches are read again in one grouped query
 (`store.national`) at once after a quiet spell, at most every `COALESCE_S` under a stream of
 events, and the rows that differ go to every client in one frame, encoded once. Waits grow
@@ -42,6 +42,7 @@ SEND_QUEUE_LIMIT = 64  # frames a client may fall behind before it is closed
 MISSED_PONGS = 2
 RETRY_S = 1.0  # after a failed read
 PING = '{"type":"ping"}'
+LINGER_S = 600.0  # the floor keeps running this long after its last client left
 
 
 class NationalClient:
@@ -101,23 +102,40 @@ class NationalFloor:
         self._lock = asyncio.Lock()
         self._following: contextlib.AsyncExitStack | None = None
         self._task: asyncio.Task[None] | None = None
+        self._linger: asyncio.Task[None] | None = None
 
     async def join(self, client: NationalClient) -> None:
         """Register a client and queue its snapshot in the same step, so that every later
         change reaches it after the snapshot (a change already in it is sent again, harmlessly)."""
         async with self._lock:
+            if self._linger is not None:
+                self._linger.cancel()
+                self._linger = None
             if self._task is None:
                 await self._start()
             self.clients.add(client)
             client.offer(self._frame("snapshot", self.rows))
 
     async def leave(self, client: NationalClient) -> None:
+        """Forget a client; the floor stops LINGER_S after the last one left, so a reloaded
+        page or a reconnecting screen finds it running."""
         async with self._lock:
             self.clients.discard(client)
+            if not self.clients and self._linger is None:
+                self._linger = asyncio.create_task(self._stop_later(), name="national-linger")
+
+    async def _stop_later(self) -> None:
+        await asyncio.sleep(LINGER_S)
+        async with self._lock:
+            self._linger = None
             if not self.clients:
                 await self._stop()
 
     async def close(self) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+            await asyncio.gather(self._linger, return_exceptions=True)
+            self._linger = None
         async with self._lock:
             for client in list(self.clients):
                 client.end(CLOSE_RESYNC, "server stopping")
