@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from benchmarks._support import ROOT, percentile
+from benchmarks._support import POSTGRES_URL, ROOT, percentile, reset_postgres
 from queue_server.catalog.loader import load_catalog
 from queue_server.domain import kpis
 from queue_server.reporting.history import fill_history
@@ -127,10 +127,13 @@ BEFORE_0011 = [
 ]
 
 
-async def run(weeks: int, busier: int) -> None:
+async def run(weeks: int, busier: int, postgres: bool = False) -> None:
     catalog = load_catalog(ROOT / "config")
     with tempfile.TemporaryDirectory() as folder:
-        database = Database(f"sqlite+aiosqlite:///{Path(folder) / 'year.sqlite3'}")
+        if postgres:
+            reset_postgres()
+        url = POSTGRES_URL if postgres else f"sqlite+aiosqlite:///{Path(folder) / 'year.sqlite3'}"
+        database = Database(url)
         try:
             await migrate(database)
             today = datetime.now(UTC).date()
@@ -206,5 +209,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--weeks", type=int, default=52)
     parser.add_argument("--busier", type=int, default=2, help="visits of the demo week × this")
+    parser.add_argument("--postgres", action="store_true", help="RIGI_BENCH_DATABASE_URL")
     arguments = parser.parse_args()
-    asyncio.run(run(arguments.weeks, arguments.busier))
+    asyncio.run(run(arguments.weeks, arguments.busier, arguments.postgres))
