@@ -209,3 +209,31 @@ def test_a_manager_is_told_the_page_is_for_administrators(network: Network) -> N
         response = page.goto(f"{network.url}/national?lang=en")
         assert response is not None and response.status == 403
         page.wait_for_selector("#admins-only")
+
+
+def test_a_branch_shows_its_worst_problem_and_the_queue_furthest_past_its_target() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from queue_server.domain.national import PrinterHealth, ServiceQueue, branch_row
+
+    now = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    # 20 min against a 30 min target (0.67) and 12 min against a 10 min target (1.2): the
+    # second is shown, though it is the shorter wait.
+    long_ok = ServiceQueue("registry", 3, now - timedelta(minutes=20), 1800)
+    short_over = ServiceQueue("id_card", 2, now - timedelta(minutes=12), 600)
+    near = ServiceQueue("id_card", 1, now - timedelta(minutes=9), 600)
+    paper_out = PrinterHealth(connected=True, online=True, paper="out")
+    agent_gone = PrinterHealth(connected=False, online=None, paper="ok")
+    fine = PrinterHealth(connected=True, online=True, paper="near_end")
+
+    over = branch_row([long_ok, short_over], {"open": 1}, 4, [paper_out], now)
+    assert (over["alert"], over["waiting"]) == ("over_target", 5)
+    assert over["longest_service"] == "id_card"
+    assert (over["longest_wait_s"], over["longest_target_s"]) == (720, 600)
+    assert over["printers_paper_out"] == 1 and over["printers_offline"] == 0
+    unattended = branch_row([near], {"paused": 2}, 4, [], now)
+    assert (unattended["alert"], unattended["counters_paused"]) == ("no_counter", 2)
+    assert branch_row([near], {"open": 1}, 4, [agent_gone], now)["alert"] == "printer"
+    assert branch_row([near], {"open": 1}, 4, [fine], now)["alert"] == "near_target"
+    assert branch_row([], {"open": 1}, 4, [fine], now)["alert"] == "ok"
+    assert branch_row([], {}, 4, [], now)["alert"] == "closed"
