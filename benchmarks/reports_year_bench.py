@@ -1,17 +1,19 @@
 """How fast the reports answer over a year of one large hall (the embedded default, SQLite).
 
-`python -m benchmarks.reports_year_bench [--weeks 52]`: one week of the demo Tbilisi hall is
-simulated by `demo-history` (events, then facts by the projector), and its facts, rollups and
-counter time are copied week after week into a year (a bulk load; its rate is printed). Then
-every report the page asks for, over periods up to the year and several slices, is read
-REPEATS times and its median and p95 printed, against computing the same totals straight
-from the facts.
+`python -m benchmarks.reports_year_bench [--weeks 52] [--busier 2]`: one week of the demo
+Tbilisi hall is simulated by `demo-history` (events, then facts by the projector), made `busier`
+times as busy (facts copied, rollups multiplied: ≥ 1 million visits a year with 2) and copied
+week after week into a year (a bulk load; its rate is printed). Then every report the page asks
+for, over periods up to the year and several slices, is read REPEATS times and its median and
+p95 printed (wall and CPU), against computing the same totals straight from the facts, and the
+year again on the layout before migration 0011 with the old way to the longest waits.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -20,16 +22,16 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from benchmarks._support import ROOT, percentile
+from benchmarks._support import POSTGRES_URL, ROOT, percentile, reset_postgres
 from queue_server.catalog.loader import load_catalog
 from queue_server.domain import kpis
 from queue_server.reporting.history import fill_history
 from queue_server.store.database import Database
 from queue_server.store.migrate import migrate
 from queue_server.store.reports.projector import visit_of
-from queue_server.store.reports.queries import Slice, read_report
+from queue_server.store.reports.queries import Slice, longest_query, read_report
 from queue_server.store.reports.runner import catch_up
-from queue_server.store.schema_reports import counter_time, visit_facts, visit_rollups
+from queue_server.store.schema_reports import counter_time, visit_days, visit_facts, visit_rollups
 
 BRANCH = "tbilisi"
 WEEK = 7
@@ -37,51 +39,101 @@ REPEATS = 5
 CHUNK = 5000
 
 
-async def _copy_weeks(database: Database, weeks: int) -> tuple[int, float]:
-    """Copy the simulated week's rows `weeks - 1` times, each a week earlier; returns the
-    fact rows written and the seconds it took."""
+async def _copy_weeks(database: Database, weeks: int, busier: int) -> tuple[int, float]:
+    """Make a year of the simulated week: each week of it `busier` times as many visits (the
+    facts copied with new ids, the rollups' counts and sums multiplied, maxima kept), copied
+    `weeks - 1` times, each a week earlier; returns the visits written and the seconds."""
     async with database.read() as conn:
         tables = {
             table: [dict(row._mapping) for row in await conn.execute(select(table))]
-            for table in (visit_facts, visit_rollups, counter_time)
+            for table in (visit_facts, visit_rollups, visit_days, counter_time)
         }
     started = time.perf_counter()
     written = 0
-    for week in range(1, weeks):
+    async with database.write() as conn:
+        for table in (visit_rollups, visit_days):  # written again below, multiplied
+            await conn.execute(table.delete())
+    for week in range(weeks):
         shift = timedelta(days=WEEK * week)
         async with database.write() as conn:
             for table, rows in tables.items():
-                copies = [_shifted(row, shift, week) for row in rows]
+                if table is visit_facts:
+                    copies = [
+                        _shifted(row, shift, f"w{week:03d}c{copy:02d}")
+                        for copy in range(busier)
+                        for row in rows
+                        if week or copy
+                    ]
+                    written += len(copies)
+                elif table is counter_time:
+                    copies = [_shifted(row, shift) for row in rows] if week else []
+                else:
+                    copies = [_busier(_shifted(row, shift), busier) for row in rows]
                 for start in range(0, len(copies), CHUNK):
                     await conn.execute(table.insert(), copies[start : start + CHUNK])
-                if table is visit_facts:
-                    written += len(copies)
     return written, time.perf_counter() - started
 
 
-def _shifted(row: dict[str, Any], shift: timedelta, week: int) -> dict[str, Any]:
-    copy = dict(row)
+def _shifted(row: dict[str, Any], shift: timedelta, copy: str = "") -> dict[str, Any]:
+    moved = dict(row)
     for name, value in row.items():
         if isinstance(value, datetime | date):
-            copy[name] = value - shift
-    if "ticket_id" in copy:
-        copy["ticket_id"] = f"{row['ticket_id'][:26]}w{week:05d}"
-    return copy
+            moved[name] = value - shift
+    if "ticket_id" in moved and copy:
+        moved["ticket_id"] = f"{row['ticket_id'][:22]}{copy}"
+    return moved
 
 
-async def _timed(work: Any) -> list[float]:
-    times = []
+def _busier(row: dict[str, Any], times: int) -> dict[str, Any]:
+    """A rollup row of `times` as many visits alike: counts and sums multiplied, maxima kept."""
+    for name in kpis.Sums.__dataclass_fields__:
+        if name.endswith("_hist"):
+            row[name] = json.dumps({k: v * times for k, v in json.loads(row[name]).items()})
+        elif not name.endswith("_max_ms"):
+            row[name] *= times
+    return row
+
+
+async def _timed(work: Any) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds (this process: the driver's thread included) of REPEATS runs. The
+    CPU time is what the machine's load does not inflate (a shared 2-core machine)."""
+    walls, cpus = [], []
     for _ in range(REPEATS):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await work()
-        times.append(time.perf_counter() - started)
-    return times
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu)
+    return walls, cpus
 
 
-async def run(weeks: int) -> None:
+def _line(name: str, timed: tuple[list[float], list[float]]) -> str:
+    walls, cpus = timed
+    return (
+        f"{name:>34}: median {percentile(walls, 0.5) * 1000:.0f} ms, p95 "
+        f"{percentile(walls, 0.95) * 1000:.0f} ms (CPU median {percentile(cpus, 0.5) * 1000:.0f}"
+        f" ms, p95 {percentile(cpus, 0.95) * 1000:.0f} ms)"
+    )
+
+
+# Migration 0011's indexes against the layout before it: the "old path", measured in this run.
+BEFORE_0011 = [
+    "DROP INDEX ix_visit_facts_branch_service_wait",
+    "DROP INDEX ix_visit_rollups_branch_week",
+    "DROP INDEX ix_visit_rollups_week",
+    "CREATE INDEX ix_visit_rollups_date ON visit_rollups (local_date)",
+    "DROP INDEX ix_counter_time_branch_date",
+    "CREATE INDEX ix_counter_time_branch_date ON counter_time (branch_id, local_date)",
+    "DROP INDEX ix_visit_days_branch_sums",
+]
+
+
+async def run(weeks: int, busier: int, postgres: bool = False) -> None:
     catalog = load_catalog(ROOT / "config")
     with tempfile.TemporaryDirectory() as folder:
-        database = Database(f"sqlite+aiosqlite:///{Path(folder) / 'year.sqlite3'}")
+        if postgres:
+            reset_postgres()
+        url = POSTGRES_URL if postgres else f"sqlite+aiosqlite:///{Path(folder) / 'year.sqlite3'}"
+        database = Database(url)
         try:
             await migrate(database)
             today = datetime.now(UTC).date()
@@ -91,65 +143,72 @@ async def run(weeks: int) -> None:
             events = await catch_up(database, catalog, BRANCH)
             took = time.perf_counter() - started
             print(f"simulated week: {visits} visits, {events} events in {took:.0f} s")
-            written, took = await _copy_weeks(database, weeks)
+            written, took = await _copy_weeks(database, weeks, busier)
             print(f"bulk load: {written} more visits in {took:.1f} s ({written / took:.0f}/s)")
             async with database.read() as conn:
                 total = (await conn.execute(select(func.count()).select_from(visit_facts))).scalar()
-            print(f"the year holds {total} visits")
-            zones = {BRANCH: "Asia/Tbilisi"}
-            one = (BRANCH,)  # a branch's report, as GET /api/v1/branches/{branch}/reports reads
-            slices = {
-                "week": Slice(today - timedelta(days=6), today, branches=one),
-                "month": Slice(today - timedelta(days=29), today, branches=one),
-                "year": Slice(today - timedelta(days=364), today, branches=one),
-                "year, one service": Slice(
-                    today - timedelta(days=364), today, branches=one, services=("id_card",)
-                ),
-                "year, kiosk+priority": Slice(
-                    today - timedelta(days=364),
-                    today,
-                    channels=("kiosk",),
-                    priorities=("priority",),
-                ),
-                "year, whole network (no branch)": Slice(today - timedelta(days=364), today),
-                "month, one counter (facts)": Slice(
-                    today - timedelta(days=29), today, branches=one, counters=("b01",)
-                ),
-            }
+            print(f"the year holds {total} visits", flush=True)
+            slices = _slices(today)
             for name, where in slices.items():
-
-                async def report(where: Slice = where) -> None:
-                    async with database.read() as conn:
-                        await read_report(conn, where, zones)
-                        first, last = kpis.previous_period(where.first, where.last)
-                        await read_report(
-                            conn, Slice(**(vars(where) | {"first": first, "last": last})),
-                            zones, detail=False,
-                        )  # fmt: skip
-
-                times = await _timed(report)
-                print(
-                    f"{name:>28}: median {percentile(times, 0.5) * 1000:.0f} ms, "
-                    f"p95 {percentile(times, 0.95) * 1000:.0f} ms",
-                    flush=True,
-                )
+                print(_line(name, await _timed(_report(database, where))), flush=True)
+            year = slices["year"]
 
             async def from_facts() -> None:
                 async with database.read() as conn:
                     rows = await conn.execute(
-                        select(visit_facts).where(visit_facts.c.local_date >= slices["year"].first)
+                        select(visit_facts).where(visit_facts.c.local_date >= year.first)
                     )
                     kpis.figures(kpis.sums_of(visit_of(row) for row in rows))
 
-            times = await _timed(from_facts)
-            print(
-                f"{'year, straight from facts':>28}: median {percentile(times, 0.5) * 1000:.0f} ms"
-            )
+            print(_line("year, straight from facts", await _timed(from_facts)), flush=True)
+            async with database.write() as conn:
+                for statement in BEFORE_0011:
+                    await conn.exec_driver_sql(statement)
+            old = _report(database, year, old_longest=True)
+            print(_line("year, before 0011 (old path)", await _timed(old)), flush=True)
         finally:
             await database.dispose()
+
+
+def _slices(today: date) -> dict[str, Slice]:
+    one = (BRANCH,)  # a branch's report, as GET /api/v1/branches/{branch}/reports reads
+    year_ago = today - timedelta(days=364)
+    return {
+        "week": Slice(today - timedelta(days=6), today, branches=one),
+        "month": Slice(today - timedelta(days=29), today, branches=one),
+        "year": Slice(year_ago, today, branches=one),
+        "year, one service": Slice(year_ago, today, branches=one, services=("id_card",)),
+        "year, kiosk+priority": Slice(
+            year_ago, today, channels=("kiosk",), priorities=("priority",)
+        ),
+        "year, whole network (no branch)": Slice(year_ago, today),
+        "month, one counter (facts)": Slice(
+            today - timedelta(days=29), today, branches=one, counters=("b01",)
+        ),
+    }
+
+
+def _report(database: Database, where: Slice, *, old_longest: bool = False) -> Any:
+    """What the reports route reads: the slice in detail and the previous period's totals.
+    `old_longest`: also the ten longest waits as they were found before (the wait index)."""
+    zones = {BRANCH: "Asia/Tbilisi"}
+
+    async def report() -> None:
+        async with database.read() as conn:
+            await read_report(conn, where, zones)
+            first, last = kpis.previous_period(where.first, where.last)
+            previous = Slice(**(vars(where) | {"first": first, "last": last}))
+            await read_report(conn, previous, zones, detail=False)
+            if old_longest:
+                list(await conn.execute(longest_query(where, visit_facts.c.wait_s)))
+
+    return report
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--weeks", type=int, default=52)
-    asyncio.run(run(parser.parse_args().weeks))
+    parser.add_argument("--busier", type=int, default=2, help="visits of the demo week × this")
+    parser.add_argument("--postgres", action="store_true", help="RIGI_BENCH_DATABASE_URL")
+    arguments = parser.parse_args()
+    asyncio.run(run(arguments.weeks, arguments.busier, arguments.postgres))

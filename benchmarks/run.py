@@ -103,6 +103,14 @@ def _national() -> Any:
     return result
 
 
+def _national_view() -> Any:
+    from benchmarks import national_view_bench
+
+    result = national_view_bench.main()
+    print(national_view_bench.describe(result))
+    return result
+
+
 def national_rows(result: Any) -> tuple[list[str], list[str]]:
     """The report's row and goal line for benchmarks/national_bench.py's result (also printed
     by `python -m benchmarks.national_bench`, which runs that step alone)."""
@@ -241,6 +249,11 @@ def _report(results: dict[str, Any], date: str, seconds: float) -> tuple[str, li
     national, national_goal = national_rows(results.get("national"))
     rows.extend(national)
     goals.extend(national_goal)
+    from benchmarks.national_view_bench import report_rows
+
+    view, view_goal = report_rows(results.get("national_view"))
+    rows.extend(view)
+    goals.extend(view_goal)
     table = "\n".join(
         ["| measurement | figures | against | result |", "| --- | --- | --- | --- |", *rows]
     )
@@ -362,6 +375,7 @@ def main() -> int:
     _step("wait forecast refresh", results, "forecast", forecast_bench.main)
     _step("organisation check and edit", results, "organisation", _organisation)
     _step("a national day through nginx", results, "national", _national)
+    _step("the national view, 211 branches", results, "national_view", _national_view)
     text, goals = _report(results, date, time.monotonic() - started)
     REPORT.write_text(text.rstrip() + "\n\n" + _kept_analysis())
     print("\n" + "\n".join(goals))

@@ -48,6 +48,7 @@ from queue_server.printing import PRINTING_ENDPOINTS, PrintService, printing, re
 from queue_server.printing.agents import printer_feed_route
 from queue_server.realtime.feeds import feed_routes, realtime
 from queue_server.realtime.hub import Hub
+from queue_server.realtime.national import NationalFloor, national_view
 from queue_server.realtime.shared_reads import SharedReads
 from queue_server.reporting.background import reports
 from queue_server.reporting.routes import REPORT_ENDPOINTS
@@ -57,6 +58,7 @@ from queue_server.store.events import Event
 from queue_server.store.migrate import migrate
 from queue_server.store.queue import Clock, QueueStore, utc_now
 from queue_server.web.admin_pages import admin_routes
+from queue_server.web.national_page import national_page_routes
 from queue_server.web.pages import web_routes
 from queue_server.web.reports_page import report_page_routes
 
@@ -89,6 +91,7 @@ class Rigi:
     hub: Hub | None = None  # set by the realtime lifespan part
     phones: SharedReads | None = None  # shared reads of followed tickets, likewise
     consoles: SharedReads | None = None  # shared reads of followed counters, likewise
+    national: NationalFloor | None = None  # every branch's floor, set by `national_view`
     printing: PrintService | None = None  # set by the printing lifespan part
     speech: SpeechWorker | None = None  # set by the speech lifespan part
     notify: Notifications | None = None  # set by the notifications lifespan part
@@ -187,6 +190,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         *admin_routes(),
         *web_routes(),
         *report_page_routes(),
+        *national_page_routes(),
     ]
     app = Starlette(
         routes=routes,
@@ -217,6 +221,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
     app.state.extensions = [
         realtime,
         organisation_part,
+        national_view,
         printing,
         speech,
         audit_pruning,

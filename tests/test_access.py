@@ -138,6 +138,8 @@ EXPECTED_FEEDS: dict[str, frozenset[str]] = {
     "/ws/branches/{branch}/counters/{counter}": STAFF,
     "/ws/tickets/{ticket_id}": EVERYONE,
     "/ws/printers": PRINTERS,
+    # The national view: every branch at once, for the central office (docs/reports.md).
+    "/ws/national": frozenset({"admin"}),
 }
 # Close codes of a refused feed, by the HTTP status the refusal would have.
 FEED_CLOSE = {401: 4401, 403: 4403}

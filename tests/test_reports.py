@@ -223,6 +223,22 @@ async def test_the_kpis_of_a_hand_built_day_are_the_figures_counted_by_hand(
         "stamp": 2,
         "passport": 2,
     }
+    # The branch's row holds the same percentiles as the whole (one branch here).
+    (branch_row,) = report["branches"]
+    assert {k: branch_row[k] for k in kpis} == kpis
+    # The network's report by region (config/municipalities.csv): Rustavi is in Kvemo Kartli.
+    async with day_server.client("admin") as admin:
+        capital = await _ok(
+            await admin.get("/api/v1/reports", params=PERIOD | {"region": "Tbilisi"})
+        )
+        south = await _ok(
+            await admin.get("/api/v1/reports", params=PERIOD | {"region": "Kvemo Kartli"})
+        )
+    assert capital["kpis"] == kpis and south["kpis"]["visits"] == 0
+    assert (
+        capital["branches"][0] | {"region": "Tbilisi", "municipality": "Tbilisi"}
+        == (capital["branches"][0])
+    )
     counters = {(row["counter_id"], row["operator"]): row for row in report["counters"]}
     assert counters["c01", OPERATOR] == {
         "branch_id": BRANCH,

@@ -26,6 +26,7 @@ from queue_server.domain.numbering import ticket_label
 from queue_server.errors import RateLimited, RigiError
 from queue_server.ops.feeds import counted
 from queue_server.realtime.hub import Beat, Hub, Item, Listener
+from queue_server.realtime.national import NationalClient
 from queue_server.realtime.shared_reads import SharedReadFailed, SharedReads
 from queue_server.store.events import Event, events_after, prune_events, stream_head
 from queue_server.store.unspoken import record_unspoken
@@ -77,7 +78,7 @@ async def _read_hello(websocket: WebSocket) -> Hello | None:
         return None
 
 
-async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+async def close_feed(websocket: WebSocket, code: int, reason: str) -> None:
     if websocket.application_state != WebSocketState.DISCONNECTED:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect, TimeoutError):
             await asyncio.wait_for(websocket.close(code, reason), CLOSE_TIMEOUT_S)
@@ -121,7 +122,7 @@ class Connection:
         if self.listener.overflowed:
             # The handler may have been stuck in a send to this client: it was cancelled, and
             # the close frame goes out once the client reads again (or the close times out).
-            await _close(self.websocket, CLOSE_TOO_SLOW, "too slow: resume from last seq")
+            await close_feed(self.websocket, CLOSE_TOO_SLOW, "too slow: resume from last seq")
 
     async def _handle(self, item: Item) -> bool:
         """Send one item; False once the connection is closed. A board's events come here
@@ -130,21 +131,21 @@ class Connection:
         if self.listener.ping_due:  # set by the hub's heartbeat (`Hub.beat`)
             self.listener.ping_due = False
             if asyncio.get_running_loop().time() - self.last_pong > self.heartbeat_s * MISSED_PONGS:
-                await _close(self.websocket, CLOSE_TOO_SLOW, "no pong")
+                await close_feed(self.websocket, CLOSE_TOO_SLOW, "no pong")
                 return False
             await self.websocket.send_text(PING)
         if isinstance(item, Beat):
             return True
         if item is None:
-            await _close(self.websocket, CLOSE_RESYNC, "resync: resume from last seq")
+            await close_feed(self.websocket, CLOSE_RESYNC, "resync: resume from last seq")
             return False
         if item.seq <= self.listener.last_seq:
             return True
         if item.kind == "device.revoked" and item.data.get("device_id") == self.principal.id:
-            await _close(self.websocket, CLOSE_FORBIDDEN, "device revoked")
+            await close_feed(self.websocket, CLOSE_FORBIDDEN, "device revoked")
             return False
         if item.kind in SIGNS_OUT and item.data.get("user_id") == self.principal.id:
-            await _close(self.websocket, CLOSE_FORBIDDEN, f"signed out: {SIGNS_OUT[item.kind]}")
+            await close_feed(self.websocket, CLOSE_FORBIDDEN, f"signed out: {SIGNS_OUT[item.kind]}")
             return False
         self.listener.last_seq = item.seq
         await self._on_event(item)
@@ -221,20 +222,22 @@ def _rigi(websocket: WebSocket) -> Any:
     return websocket.app.state.rigi
 
 
-async def _open(
-    websocket: WebSocket, branch: str, access: str
+async def open_feed(
+    websocket: WebSocket, branch: str | None, access: str
 ) -> tuple[Hello, Principal] | tuple[None, None]:
-    """Accept, check the branch, read the hello and authorize its sender (a device token in the
-    hello, or the person's session cookie); close with a code when any of it is wrong."""
+    """Accept, check the branch (None: a feed of the whole network), read the hello and
+    authorize its sender (a device token in the hello, or the person's session cookie); close
+    with a code when any of it is wrong."""
     await websocket.accept()
     try:
-        _rigi(websocket).catalog.branch(branch)
+        if branch is not None:
+            _rigi(websocket).catalog.branch(branch)
     except RigiError as error:
-        await _close(websocket, CLOSE_UNKNOWN, error.code)
+        await close_feed(websocket, CLOSE_UNKNOWN, error.code)
         return None, None
     hello = await _read_hello(websocket)
     if hello is None:
-        await _close(websocket, CLOSE_BAD_HELLO, "the first message must be a hello")
+        await close_feed(websocket, CLOSE_BAD_HELLO, "the first message must be a hello")
         return None, None
     principal = websocket.scope.get("rigi.principal", ANONYMOUS)
     if hello.token:
@@ -242,7 +245,7 @@ async def _open(
     try:
         authorize(principal, access, branch)
     except RigiError as error:
-        await _close(websocket, CLOSE_UNAUTHORIZED if error.status == 401 else CLOSE_FORBIDDEN,
+        await close_feed(websocket, CLOSE_UNAUTHORIZED if error.status == 401 else CLOSE_FORBIDDEN,
                      error.code)  # fmt: skip
         return None, None
     return hello, principal
@@ -251,7 +254,7 @@ async def _open(
 async def board_feed(websocket: WebSocket) -> None:
     """Lobby displays: replay from the client's last seq, or a snapshot, then live events."""
     branch = websocket.path_params["branch"]
-    hello, principal = await _open(websocket, branch, "board")
+    hello, principal = await open_feed(websocket, branch, "board")
     if hello is None or principal is None:
         return
     rigi = _rigi(websocket)
@@ -297,7 +300,7 @@ async def ticket_feed(websocket: WebSocket) -> None:
     try:
         view = await rigi.ticket_view(websocket.path_params["ticket_id"])
     except RigiError as error:
-        await _close(websocket, CLOSE_UNKNOWN, error.code)
+        await close_feed(websocket, CLOSE_UNKNOWN, error.code)
         return
     await _follow(websocket, rigi.phones, view["branch"], view["id"])
 
@@ -306,14 +309,14 @@ async def counter_feed(websocket: WebSocket) -> None:
     """An operator's console: the counter's state and its waiting list, kept current."""
     branch = websocket.path_params["branch"]
     counter = websocket.path_params["counter"]
-    hello, principal = await _open(websocket, branch, "operator")
+    hello, principal = await open_feed(websocket, branch, "operator")
     if hello is None or principal is None:
         return
     rigi = _rigi(websocket)
     try:
         rigi.catalog.counter(branch, counter)
     except RigiError as error:
-        await _close(websocket, CLOSE_UNKNOWN, error.code)
+        await close_feed(websocket, CLOSE_UNKNOWN, error.code)
         return
     await _follow(websocket, rigi.consoles, branch, counter, principal)
 
@@ -332,7 +335,7 @@ async def _follow(
         async with _rigi(websocket).hub.listen(listener):
             last = await reads.read_now(branch, key)
             if last is None:
-                await _close(websocket, CLOSE_UNKNOWN, "gone")
+                await close_feed(websocket, CLOSE_UNKNOWN, "gone")
                 return
             await websocket.send_text(last)
 
@@ -363,6 +366,28 @@ def follower_reads(rigi: Rigi) -> tuple[SharedReads, SharedReads]:
     return SharedReads(tickets), SharedReads(consoles)
 
 
+async def national_feed(websocket: WebSocket) -> None:
+    """The central office: every branch's floor on one feed (`realtime/national.py`);
+    administrators only."""
+    hello, principal = await open_feed(websocket, None, "admin")
+    if hello is None or principal is None:
+        return
+    floor = _rigi(websocket).national
+    client = NationalClient(websocket, websocket.app.state.settings.heartbeat_s)
+    await floor.join(client)
+    sender = asyncio.create_task(client.send_all())
+    reader = asyncio.create_task(client.read_all())
+    try:
+        await asyncio.wait((sender, reader, client.ended), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await floor.leave(client)
+        for task in (sender, reader):
+            task.cancel()
+        await asyncio.gather(sender, reader, return_exceptions=True)
+    if client.ended.done():
+        await close_feed(websocket, *client.ended.result())
+
+
 def feed_routes() -> list[WebSocketRoute]:
     return [
         WebSocketRoute("/ws/branches/{branch}/board", counted("board", board_feed)),
@@ -370,6 +395,7 @@ def feed_routes() -> list[WebSocketRoute]:
             "/ws/branches/{branch}/counters/{counter}", counted("counter", counter_feed)
         ),
         WebSocketRoute("/ws/tickets/{ticket_id}", counted("ticket", ticket_feed)),
+        WebSocketRoute("/ws/national", counted("national", national_feed)),
     ]
 
 

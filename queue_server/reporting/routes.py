@@ -4,7 +4,7 @@ branch) and the network's (administrators), each as JSON, CSV and an Excel workb
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -13,15 +13,20 @@ from starlette.responses import Response
 from queue_server.access.principal import Role
 from queue_server.api.http import Endpoint, json_response, principal_of
 from queue_server.catalog.loader import Catalog
+from queue_server.catalog.regions import regions_by_municipality
 from queue_server.domain import kpis
 from queue_server.domain.numbering import local_day
 from queue_server.errors import Forbidden, ValidationFailed
 from queue_server.reporting.exports import XLSX_TYPE, tables_of, to_csv, to_xlsx
 from queue_server.store.reports.queries import Report, Slice, read_report
 
+if TYPE_CHECKING:
+    from queue_server.app import Rigi
+
 DEFAULT_DAYS = 7  # a report without a period covers the last week, today included
 MAX_DAYS = 400  # a year and a bit, with its previous period beside it
 LIST = r"^[A-Za-z0-9_:.@-]{1,64}(,[A-Za-z0-9_:.@-]{1,64}){0,49}$"
+NAMES = r"^[A-Za-z0-9_:.@ -]{1,64}(,[A-Za-z0-9_:.@ -]{1,64}){0,49}$"  # regions have spaces
 
 
 class ReportQuery(BaseModel):
@@ -37,7 +42,9 @@ class ReportQuery(BaseModel):
     counter: str | None = Field(default=None, pattern=LIST)
     operator: str | None = Field(default=None, pattern=LIST)
     branch: str | None = Field(default=None, pattern=LIST, description="network reports only")
-    region: str | None = Field(default=None, pattern=LIST, description="network reports only")
+    region: str | None = Field(
+        default=None, pattern=NAMES, description="network reports only: regions or municipalities"
+    )
     table: Literal[
         "kpis", "services", "branches", "days", "heatmap", "counters", "longest_waits"
     ] = Field(default="kpis", description="which table a CSV holds (see exports.TABLES)")
@@ -79,7 +86,8 @@ async def _answer(request: Request, branch: str | None, form: str) -> Response:
         previous = await read_report(
             conn, Slice(**(vars(where) | {"first": first, "last": last})), timezones, detail=False
         )
-    body = _body(report, previous.total, where, (first, last), catalog)
+    regions = _regions(rigi)
+    body = _body(report, previous.total, where, (first, last), catalog, regions)
     name = f"rigi-report-{branch or 'network'}-{where.first}-{where.last}"
     if form == "csv":
         text = to_csv(tables_of(body)[query.table])
@@ -137,8 +145,13 @@ def _slice(
     else:
         branches = _split(query.branch)
         if query.region:
-            regions = set(_split(query.region) or ())
-            in_regions = tuple(b.id for b in catalog.branches.values() if _region(b) in regions)
+            wanted = set(_split(query.region) or ())
+            regions = _regions(request.app.state.rigi)
+            in_regions = tuple(
+                b.id
+                for b in catalog.branches.values()
+                if {regions.get(b.id), b.municipality} & wanted
+            )
             branches = tuple(b for b in branches or in_regions if b in in_regions)
     return Slice(
         first=first,
@@ -159,8 +172,9 @@ def _body(
     where: Slice,
     previous_period: tuple[date, date],
     catalog: Catalog,
+    regions: dict[str, str | None],
 ) -> dict[str, Any]:
-    regions = {b.id: _region(b) for b in catalog.branches.values()}
+    municipalities = {b.id: b.municipality for b in catalog.branches.values()}
     return {
         "period": {"from": where.first.isoformat(), "to": where.last.isoformat()},
         "previous_period": {
@@ -175,7 +189,12 @@ def _body(
             for service, sums in sorted(report.by_service.items())
         ],
         "branches": [
-            {"branch_id": branch, "region": regions.get(branch)} | kpis.figures(sums)
+            {
+                "branch_id": branch,
+                "region": regions.get(branch),
+                "municipality": municipalities.get(branch),
+            }
+            | kpis.figures(sums)
             for branch, sums in sorted(report.by_branch.items())
         ],
         "days": [
@@ -199,9 +218,16 @@ def _split(value: str | None) -> tuple[str, ...] | None:
     return tuple(value.split(",")) if value else None
 
 
-def _region(branch: Any) -> str | None:
-    """A branch's region for reports: its region, or its municipality where none is set."""
-    return branch.region or branch.municipality  # type: ignore[no-any-return]
+def _regions(rigi: Rigi) -> dict[str, str | None]:
+    """Branch → its region: the one the organisation sets, else its municipality's (config/
+    municipalities.csv), None where neither is known; a region filter also takes a
+    municipality's name."""
+    by_municipality = regions_by_municipality(rigi.settings.config)
+    return {
+        b.id: b.region
+        or (region.id if (region := by_municipality.get(b.municipality or "")) else None)
+        for b in rigi.catalog.branches.values()
+    }
 
 
 def _agency(catalog: Catalog, service_id: str) -> str | None:

@@ -49,6 +49,19 @@ def _sum_columns() -> list[Column[Any]]:
     ]
 
 
+_SUMMED = [c.name for c in _sum_columns() if c.name not in ("wait_hist", "service_hist")]
+_DAY_SUMS_COVERED = ["service_id", "agency_id", "priority", "channel", *_SUMMED]
+_ROLLUP_WEEK = ["local_date", "weekday", "local_hour", "visits"]
+_ROLLUP_SLICE = ["service_id", "agency_id", "priority", "channel"]  # what a slice filters by
+_COUNTER_TIME_COVERED = [
+    "counter_id",
+    "operator",
+    "serving_ms",
+    "idle_ms",
+    "paused_ms",
+    "closed_ms",
+]
+
 LABEL = String(8)
 ACTOR = NAME  # who acted, as the audit log names them: `operator:nino`
 
@@ -79,6 +92,8 @@ visit_facts = Table(
     Index("ix_visit_facts_branch_date", "branch_id", "local_date"),
     Index("ix_visit_facts_branch_hour", "branch_id", "hour"),
     Index("ix_visit_facts_branch_wait", "branch_id", "wait_s"),  # the longest waits
+    # The longest waits of one service (migration 0011).
+    Index("ix_visit_facts_branch_service_wait", "branch_id", "service_id", "wait_s"),
 )
 
 # Sums of the facts of one branch, service, priority class, channel and UTC hour; a row is made
@@ -96,7 +111,9 @@ visit_rollups = Table(
     Column("local_hour", Integer, nullable=False),
     Column("weekday", Integer, nullable=False),  # 0 = Monday, in the branch's time zone
     *_sum_columns(),
-    Index("ix_visit_rollups_date", "local_date"),
+    # Covering the arrivals heatmap (migration 0011): a year of it reads the index only.
+    Index("ix_visit_rollups_branch_week", "branch_id", *_ROLLUP_WEEK, *_ROLLUP_SLICE),
+    Index("ix_visit_rollups_week", *_ROLLUP_WEEK, "branch_id", *_ROLLUP_SLICE),
 )
 
 # The same sums per branch-local day (no hour): what reports over long periods read.
@@ -111,6 +128,8 @@ visit_days = Table(
     Column("agency_id", NAME, nullable=False),
     *_sum_columns(),
     Index("ix_visit_days_date", "local_date"),
+    # Every column a branch's report sums: its year reads the index, not the histogram texts.
+    Index("ix_visit_days_branch_sums", "branch_id", "local_date", *_DAY_SUMS_COVERED),
 )
 
 # Milliseconds (integers: the same sums whatever the batches) per counter, operator and hour.
@@ -128,7 +147,8 @@ counter_time = Table(
     Column("idle_ms", BigInteger, nullable=False),
     Column("paused_ms", BigInteger, nullable=False),
     Column("closed_ms", BigInteger, nullable=False),
-    Index("ix_counter_time_branch_date", "branch_id", "local_date"),
+    # Covering what reports sum (migration 0011).
+    Index("ix_counter_time_branch_date", "branch_id", "local_date", *_COUNTER_TIME_COVERED),
 )
 
 # Where each counter stands in the projection: its state since when, and who holds it.

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Date, Select, and_, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from queue_server.domain import kpis
@@ -94,8 +94,7 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
         query = _filtered(select(column, *_SUMS), visit_days, where).group_by(column)
         for row in await conn.execute(query):
             target[row[0]] = _sums_of_totals(row)
-        if target is report.by_service:
-            await _merge_histograms(conn, where, column, target)
+    await _merge_histograms(conn, where, report, detail)
     for sums in report.by_service.values():
         report.total.add(sums)
     if not detail:
@@ -126,17 +125,26 @@ def _sums_of_totals(row: Any) -> kpis.Sums:
 
 
 async def _merge_histograms(
-    conn: AsyncConnection, where: Slice, column: Any, target: dict[Any, kpis.Sums]
+    conn: AsyncConnection, where: Slice, report: Report, detail: bool
 ) -> None:
+    """Medians and p90s per service and (with `detail`) per branch: each distinct histogram
+    text of a (branch, service) is parsed once and counted into both."""
+    service, branch = visit_days.c.service_id, visit_days.c.branch_id
     for name in ("wait_hist", "service_hist"):
         text = visit_days.c[name]
-        query = _filtered(select(column, text, func.count()), visit_days, where).group_by(
-            column, text
-        )
-        for key, histogram, rows in await conn.execute(query):
-            merged = getattr(target[key], name)
-            for bucket, count in json.loads(histogram).items():
-                merged[int(bucket)] = merged.get(int(bucket), 0) + count * rows
+        query = _filtered(select(branch, service, text, func.count()), visit_days, where)
+        parsed: dict[str, list[tuple[int, int]]] = {}
+        for branch_id, service_id, histogram, rows in await conn.execute(
+            query.group_by(branch, service, text)
+        ):
+            if histogram not in parsed:
+                parsed[histogram] = [(int(b), c) for b, c in json.loads(histogram).items()]
+            targets = [getattr(report.by_service[service_id], name)]
+            if detail:
+                targets.append(getattr(report.by_branch[branch_id], name))
+            for merged in targets:
+                for bucket, count in parsed[histogram]:
+                    merged[bucket] = merged.get(bucket, 0) + count * rows
 
 
 async def _from_facts(
@@ -183,17 +191,23 @@ _SPENT_MS = ("serving_ms", "idle_ms", "paused_ms", "closed_ms")
 
 
 async def _longest(conn: AsyncConnection, where: Slice, report: Report) -> None:
-    # A short period: the date index finds its few visits, then they are sorted (`+ 0` keeps
-    # the planner off the wait index, which would walk every visit ever). A long one: walking
-    # the wait index from the longest finds ten in the period soonest.
-    short = (where.last - where.first).days < LONG_PERIOD_DAYS
-    wait = visit_facts.c.wait_s + 0 if short else visit_facts.c.wait_s
-    query = (
-        _filtered(select(visit_facts), visit_facts, where)
-        .where(wait.is_not(None))
-        .order_by(wait.desc(), visit_facts.c.ticket_id)
-        .limit(kpis.LONGEST_WAITS)
-    )
+    """The ten longest waits of the slice. From the rollups, the days that can hold them are
+    found first (below); the facts of those few days give them. A slice by counter or
+    operator, or a day whose maximum did not find its visit, reads the facts as a whole."""
+    found = None
+    if not where.needs_facts:
+        found = await _longest_on_top_days(conn, where)
+        if found is not None and len(found) < min(kpis.LONGEST_WAITS, report.total.waited):
+            found = None
+    if found is None:
+        # A short period: the date index finds its few visits, then they are sorted (`+ 0`
+        # keeps the planner off the wait index, which would walk every visit ever). A long
+        # one: walking the wait index from the longest finds ten in the period soonest.
+        short = (where.last - where.first).days < LONG_PERIOD_DAYS
+        wait = visit_facts.c.wait_s + 0 if short else visit_facts.c.wait_s
+        # SQLite keeps no statistics: without `+` it takes the date index for a year as well.
+        dates = None if short or conn.dialect.name != "sqlite" else SQLITE_UNINDEXED_DATE
+        found = list(await conn.execute(longest_query(where, wait, dates)))
     report.longest = [
         {
             "branch_id": row.branch_id,
@@ -205,12 +219,65 @@ async def _longest(conn: AsyncConnection, where: Slice, report: Report) -> None:
             "counter_id": row.counter_id,
             "outcome": row.outcome,
         }
-        for row in await conn.execute(query)
+        for row in found
     ]
 
 
-def _filtered(query: Select[Any], table: Any, where: Slice) -> Select[Any]:
-    query = query.where(table.c.local_date >= where.first, table.c.local_date <= where.last)
+WAIT_MS_SLACK_S = 0.001  # a rollup's maximum is the fact's wait in whole milliseconds
+
+
+async def _longest_on_top_days(conn: AsyncConnection, where: Slice) -> list[Any] | None:
+    """The ten longest waits hold waits of at least T, the tenth largest of the daily rollup
+    rows' maxima (each of the ten rows with a maximum ≥ T holds a visit that waited that
+    long), and every one of them lies in a row whose maximum is ≥ T. So: those rows' days,
+    then their visits that waited ≥ T: a few days' facts instead of a year's."""
+    maxima = [
+        row[0]
+        for row in await conn.execute(
+            _filtered(select(visit_days.c.wait_max_ms), visit_days, where)
+            .where(visit_days.c.waited > 0)
+            .order_by(visit_days.c.wait_max_ms.desc())
+            .limit(kpis.LONGEST_WAITS)
+        )
+    ]
+    if not maxima:
+        return []
+    floor_ms = maxima[-1]
+    days = (
+        _filtered(select(visit_days.c.branch_id, visit_days.c.local_date), visit_days, where)
+        .where(visit_days.c.waited > 0, visit_days.c.wait_max_ms >= floor_ms)
+        .distinct()
+    )
+    pairs = list(await conn.execute(days))
+    if len(pairs) > MAX_TOP_DAYS:  # many days tie at the top: walking the wait index is quicker
+        return None
+    on_days = or_(
+        *(and_(visit_facts.c.branch_id == b, visit_facts.c.local_date == d) for b, d in pairs)
+    )
+    query = longest_query(where, visit_facts.c.wait_s).where(
+        on_days, visit_facts.c.wait_s >= floor_ms / 1000 - WAIT_MS_SLACK_S
+    )
+    return list(await conn.execute(query))
+
+
+MAX_TOP_DAYS = 2 * kpis.LONGEST_WAITS
+
+
+SQLITE_UNINDEXED_DATE = literal_column("+visit_facts.local_date", Date)
+
+
+def longest_query(where: Slice, wait: Any, dates: Any = None) -> Select[Any]:
+    return (
+        _filtered(select(visit_facts), visit_facts, where, dates)
+        .where(wait.is_not(None))
+        .order_by(wait.desc(), visit_facts.c.ticket_id)
+        .limit(kpis.LONGEST_WAITS)
+    )
+
+
+def _filtered(query: Select[Any], table: Any, where: Slice, dates: Any = None) -> Select[Any]:
+    dates = table.c.local_date if dates is None else dates
+    query = query.where(dates >= where.first, dates <= where.last)
     for column, values in (
         ("branch_id", where.branches),
         ("agency_id", where.agencies),
