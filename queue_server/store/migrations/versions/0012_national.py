@@ -5,8 +5,8 @@ The rollup rows carry two histogram texts each; reading a year of them row by ro
 integers was most of a year's report on SQLite. The arrivals heatmap (weekday × hour), the
 counters' time and the daily sums now come from indexes that hold every column they read.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 
 from alembic import op
