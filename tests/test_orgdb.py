@@ -108,10 +108,10 @@ async def test_bad_edits_are_refused_with_their_field_named_and_change_nothing(
             assert await _organisation(admin) == before
 
 
-async def test_a_manager_edits_only_their_own_branch(live_server: LiveServer) -> None:
+async def test_a_manager_edits_only_their_own_branch(sqlite_server: LiveServer) -> None:
     async with (
-        live_server.client("manager", "otherhall") as other,
-        live_server.client("operator") as operator,
+        sqlite_server.client("manager", "otherhall") as other,
+        sqlite_server.client("operator") as operator,
     ):
         body = {"serves": {"stamp": 1}}
         refused = await other.post(f"{B}/counters/c01/profile", json=body)
