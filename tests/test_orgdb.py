@@ -108,10 +108,10 @@ async def test_bad_edits_are_refused_with_their_field_named_and_change_nothing(
             assert await _organisation(admin) == before
 
 
-async def test_a_manager_edits_only_their_own_branch(live_server: LiveServer) -> None:
+async def test_a_manager_edits_only_their_own_branch(sqlite_server: LiveServer) -> None:
     async with (
-        live_server.client("manager", "otherhall") as other,
-        live_server.client("operator") as operator,
+        sqlite_server.client("manager", "otherhall") as other,
+        sqlite_server.client("operator") as operator,
     ):
         body = {"serves": {"stamp": 1}}
         refused = await other.post(f"{B}/counters/c01/profile", json=body)
@@ -233,3 +233,20 @@ async def test_an_open_console_gets_the_waiting_list_of_its_new_work_profile(
                 if state.get("type") == "counter":
                     break
             assert [t["id"] for t in state["waiting"]] == [ticket["id"]]
+
+
+async def test_an_open_counter_cannot_be_removed_until_it_is_closed(
+    sqlite_server: LiveServer,
+) -> None:
+    async with sqlite_server.client("manager") as manager:
+        assert (await manager.post(f"{B}/counters/c10/open")).status_code == 200
+        before = (await manager.get(f"{B}/organisation")).json()
+        kept = [c for c in before["branch"]["counters"] if c["id"] != "c10"]
+        refused = await manager.post(f"{B}/organisation", json={"counters": kept})
+        assert (refused.status_code, refused.json()["code"]) == (409, "counter_in_use")
+        assert refused.json()["details"]["counters"] == ["c10"]
+        assert (await manager.get(f"{B}/organisation")).json() == before
+        assert (await manager.post(f"{B}/counters/c10/close")).status_code == 200
+        removed = await manager.post(f"{B}/organisation", json={"counters": kept})
+        assert removed.status_code == 200, removed.text
+        assert "c10" not in {c.id for c in sqlite_server.rigi.catalog.branch(BRANCH).counters}

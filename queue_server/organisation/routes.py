@@ -14,7 +14,8 @@ from starlette.requests import Request
 
 from queue_server.api.http import Endpoint, principal_of
 from queue_server.catalog.organisation import to_document
-from queue_server.errors import NotFound
+from queue_server.errors import Conflict, NotFound
+from queue_server.store.queue import CounterMode
 
 if TYPE_CHECKING:
     from queue_server.app import Rigi
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 B = "/api/v1/branches/{branch}"
 EDIT_ERRORS = (401, 403, 404, 409, 422)
+CLOSED = CounterMode.CLOSED.value
 
 
 class _Body(BaseModel):
@@ -148,12 +150,34 @@ async def set_branch_settings(
     request: Request, branch: str, body: BranchSettings
 ) -> dict[str, Any]:
     given = body.model_dump(exclude_unset=True)
+    if body.counters is not None:
+        await _refuse_removing_open_counters(request, branch, body.counters)
 
     def change(document: dict[str, Any]) -> dict[str, Any]:
         _branch_of(document, branch).update(given)
         return document
 
     return await _edit(request, change, f"branch {branch}: {', '.join(sorted(given))}", branch)
+
+
+async def _refuse_removing_open_counters(
+    request: Request, branch: str, counters: list[dict[str, Any]]
+) -> None:
+    """A counter someone is working at stays until they close it: removing it would strand
+    the operator and the citizen in front of them."""
+    kept = {counter.get("id") for counter in counters}
+    views = await _rigi(request).store.counters(branch)
+    busy = sorted(
+        view["counter_id"]
+        for view in views
+        if view["counter_id"] not in kept and view.get("state", CLOSED) != CLOSED
+    )
+    if busy:
+        raise Conflict(
+            f"Close counters {', '.join(busy)} before removing them.",
+            code="counter_in_use",
+            counters=busy,
+        )
 
 
 async def set_counter_profile(
