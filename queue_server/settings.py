@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     booking_noshow_limit: int = Field(default=2, ge=1, le=100)
     booking_noshow_block_days: int = Field(default=30, ge=1, le=365)
     booking_reschedules: int = Field(default=2, ge=0, le=20)
+    booking_key: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="signs check-in codes; central and its branch nodes share it (default: "
+        "the secret key, which a node need not hold)",
+    )
     booking_rate_address: str = "10/hour"
     booking_rate_contact: str = "3/hour"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import secrets
 import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -17,6 +18,7 @@ from queue_server.api.http import Endpoint, json_response, principal_of
 from queue_server.errors import Forbidden, NotFound
 from queue_server.replication.wire import decode_batch
 from queue_server.store.audit import record
+from queue_server.store.bookings import branch_bookings
 from queue_server.store.change import utc_now
 from queue_server.store.database import Database
 from queue_server.store.replication import apply_node_events, claim_branch, link_rows, node_cursor
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 NODES_PATH = "/api/v1/nodes/"
 NODE_TOKEN_CREATED = "node.token_created"
+BOOKINGS_BACK = timedelta(days=1)
 
 
 def _rigi(request: Request) -> Rigi:
@@ -63,6 +66,16 @@ async def read_cursor(request: Request, branch: str) -> dict[str, Any]:
     _node_only(request)
     cursor = await _rigi(request).database.reading(functools.partial(node_cursor, branch_id=branch))
     return cursor.to_dict()
+
+
+async def branch_bookings_down(request: Request, branch: str) -> dict[str, Any]:
+    """The branch's bookings from yesterday on, for its node (no contact, no code)."""
+    _node_only(request)
+    since = utc_now() - BOOKINGS_BACK
+    found = await _rigi(request).database.reading(
+        functools.partial(branch_bookings, branch_id=branch, since=since)
+    )
+    return {"bookings": [item | {"slot_at": item["slot_at"].isoformat()} for item in found]}
 
 
 class NewNode(BaseModel):
@@ -143,6 +156,9 @@ REPLICATION_ENDPOINTS: tuple[Endpoint, ...] = (
              access="node", errors=(401, 403, 409, 413, 422), tags=("nodes",)),
     Endpoint("GET", NODES_PATH + "{branch}/cursor", read_cursor,
              "How far central holds the node's stream", access="node", errors=(401, 403, 409),
+             tags=("nodes",)),
+    Endpoint("GET", NODES_PATH + "{branch}/bookings", branch_bookings_down,
+             "The branch's bookings for its node", access="node", errors=(401, 403),
              tags=("nodes",)),
     Endpoint("POST", "/api/v1/branches/{branch}/node-token", create_node_token,
              "Make the branch node-owned and create its node's token (shown once)", body=NewNode,

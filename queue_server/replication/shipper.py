@@ -22,6 +22,7 @@ import httpx
 
 from queue_server.replication.routes import NODES_PATH
 from queue_server.replication.wire import decode_response, encode_batch
+from queue_server.store.bookings import mirror_bookings
 from queue_server.store.change import utc_now
 from queue_server.store.database import Database
 from queue_server.store.events import Event
@@ -44,6 +45,7 @@ REQUEST_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 5.0
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 30.0
+BOOKINGS_EVERY_S = 30.0  # bookings made centrally reach the node within this, while linked
 
 
 @dataclass
@@ -55,6 +57,7 @@ class LinkState:
     last_ack_at: datetime | None = None
     last_error: str | None = None
     shipped_events: int = 0
+    bookings_at: datetime | None = None  # when central's bookings were last taken
 
 
 class Shipper:
@@ -78,6 +81,7 @@ class Shipper:
         self._woken = asyncio.Event()
         self._after: int | None = None  # None: ask central where to resume
         self._cursor_epochs: set[str] = set()
+        self._bookings_due = 0.0  # monotonic time of the next bookings pull
 
     async def wake(self, events: Sequence[Event]) -> None:
         if any(event.branch == self.branch for event in events):
@@ -121,7 +125,23 @@ class Shipper:
         cursor = _cursor(self._checked(response))
         await self._acknowledged(cursor, rows[-1] if rows else None)
         self.state.shipped_events += cursor.applied
+        if time.monotonic() >= self._bookings_due and len(rows) < self.batch_events:
+            await self.pull_bookings()
         return len(rows)
+
+    async def pull_bookings(self) -> int:
+        """Take central's bookings of the branch (down the same link); returns the changes."""
+        response = await self.client.get(f"{NODES_PATH}{self.branch}/bookings")
+        found = [
+            item | {"slot_at": datetime.fromisoformat(item["slot_at"])}
+            for item in self._checked(response)["bookings"]
+        ]
+        changed = await self.database.transaction(
+            functools.partial(mirror_bookings, found=found, now=utc_now())
+        )
+        self._bookings_due = time.monotonic() + BOOKINGS_EVERY_S
+        self.state.bookings_at = utc_now()
+        return int(changed)
 
     def _read(self, conn: Any, after: int) -> tuple[Any, Any, dict[str, int]]:
         rows = unshipped(conn, self.branch, after, self.batch_events)
@@ -157,6 +177,7 @@ class Shipper:
         self.state.connected = False
         self.state.last_error = str(exc)[:200] or type(exc).__name__
         self._after = None  # ask central again where to resume
+        self._bookings_due = 0.0  # and take the bookings made meanwhile first
 
     def status(self, now: datetime) -> dict[str, Any]:
         """The node's link as its live view shows it."""
@@ -171,6 +192,7 @@ class Shipper:
                 else None
             ),
             "last_error": self.state.last_error,
+            "bookings_at": self.state.bookings_at.isoformat() if self.state.bookings_at else None,
         }
 
 
