@@ -81,6 +81,8 @@ async def fill_a_day(node_file: Path, visits: int) -> int:
             await store.act_on_current(
                 NODE_BRANCH, counter, TicketAction.FINISH, actor=actor, outcome=Outcome.SERVED
             )
+        for counter in COUNTERS:  # the day ends; the live calls open them again
+            await store.set_counter_mode(NODE_BRANCH, counter, CounterMode.CLOSED, actor=actor)
         async with database.read() as conn:
             head = await conn.exec_driver_sql("SELECT max(seq) FROM events")
             return int(head.scalar_one())
@@ -155,6 +157,9 @@ async def _live_calls(node_url: str, redis_url: str) -> tuple[list[float], list[
     b = f"/api/v1/branches/{NODE_BRANCH}"
     calls, central = [], []
     try:
+        for counter in COUNTERS:
+            opened = await staff.post(f"{b}/counters/{counter}/open")
+            assert opened.status_code == 200, opened.text
         for number in range(LIVE_CALLS):
             counter = f"{b}/counters/{COUNTERS[number % len(COUNTERS)]}"
             await staff.post(f"{counter}/finish", json={"outcome": "served"})
@@ -164,6 +169,8 @@ async def _live_calls(node_url: str, redis_url: str) -> tuple[list[float], list[
             answer = await staff.post(f"{counter}/call-next")
             calls.append((time.perf_counter() - sent) * 1000)
             called = answer.json()
+            if answer.status_code != 200:
+                raise RuntimeError(f"call-next at the node: {answer.status_code} {answer.text}")
             ticket_id = called["ticket"]["id"] if "ticket" in called else called["id"]
             await _heard(subscription, ticket_id)
             central.append((time.perf_counter() - sent) * 1000)

@@ -58,6 +58,7 @@ class LinkState:
     last_error: str | None = None
     shipped_events: int = 0
     bookings_at: datetime | None = None  # when central's bookings were last taken
+    head_seq: int = 0  # the node's newest event
 
 
 class Shipper:
@@ -84,7 +85,9 @@ class Shipper:
         self._bookings_due = 0.0  # monotonic time of the next bookings pull
 
     async def wake(self, events: Sequence[Event]) -> None:
-        if any(event.branch == self.branch for event in events):
+        ours = [event.seq for event in events if event.branch == self.branch]
+        if ours:
+            self.state.head_seq = max(self.state.head_seq, *ours)
             self._woken.set()
 
     async def run(self) -> None:
@@ -92,6 +95,8 @@ class Shipper:
             functools.partial(ensure_ack_row, branch_id=self.branch, now=utc_now())
         )
         self.state.acked_seq = acked
+        head, _ = await self.database.reading(functools.partial(node_head, branch_id=self.branch))
+        self.state.head_seq = max(self.state.head_seq, head)
         pause = RETRY_FIRST_S
         while True:
             self._woken.clear()
@@ -185,6 +190,7 @@ class Shipper:
             "branch": self.branch,
             "connected": self.state.connected,
             "acked_seq": self.state.acked_seq,
+            "waiting_events": max(0, self.state.head_seq - self.state.acked_seq),
             "last_ack_at": self.state.last_ack_at.isoformat() if self.state.last_ack_at else None,
             "silent_s": (
                 round((now - self.state.last_ack_at).total_seconds(), 1)

@@ -67,6 +67,9 @@ class Cursor:
         }
 
 
+LIVE_TAIL_EVENTS = 50  # of a batch, published to the feeds as they are
+
+
 class NotNodeOwned(Conflict):
     code = "branch_not_node_owned"
 
@@ -165,7 +168,10 @@ def apply_node_events(
         )
         pending = conn.info.get(PENDING_EVENTS)
         if pending is not None:
-            pending.extend(stored)
+            # Told after the commit: a catch-up's tail only. A hub that follows the branch
+            # reads the rest back from the event table as the gap it sees (realtime.hub), and
+            # the bus is spared thousands of old events, one publish each.
+            pending.extend(stored[-LIVE_TAIL_EVENTS:])
     head_seq, head_at = head
     conn.execute(
         update(node_links)
