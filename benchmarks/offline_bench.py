@@ -3,7 +3,8 @@
 
 1. Catch-up: the node's SQLite file is filled with a busy day served through the real store
    (issue, call next, start, finish at the centre's three counters: DAY_VISITS visits, four
-   events each) while no central exists. Then two central processes (PostgreSQL + a Redis of
+   events each) while no central exists, and the node's own reports are made as they would
+   have been during the day. Then two central processes (PostgreSQL + a Redis of
    the benchmark's own) start behind a TCP proxy, the node starts and ships; measured: events
    per second from central's first event of the day to its last (goal ≥ 5,000/s).
 2. Live link: with the node caught up, LIVE_CALLS calls at the centre (issue, then call next,
@@ -31,6 +32,7 @@ from queue_server.settings import SHIPPED_CONFIG
 from queue_server.store.database import Database
 from queue_server.store.migrate import migrate
 from queue_server.store.queue import CounterMode, QueueStore
+from queue_server.store.reports.runner import catch_up
 from tests.offline_link import (
     NODE_BRANCH,
     LinkProxy,
@@ -68,7 +70,8 @@ async def fill_a_day(node_file: Path, visits: int) -> int:
     """Serve `visits` visits at the centre through the real store; returns the events."""
     database = Database(f"sqlite+aiosqlite:///{node_file}")
     await migrate(database)
-    store = QueueStore(database, load_catalog(SHIPPED_CONFIG))
+    catalog = load_catalog(SHIPPED_CONFIG)
+    store = QueueStore(database, catalog)
     actor = "operator:bench"
     try:
         for counter in COUNTERS:
@@ -83,6 +86,8 @@ async def fill_a_day(node_file: Path, visits: int) -> int:
             )
         for counter in COUNTERS:  # the day ends; the live calls open them again
             await store.set_counter_mode(NODE_BRANCH, counter, CounterMode.CLOSED, actor=actor)
+        # A node that served all day has made its own reports as it went: not left for later.
+        await catch_up(database, catalog, NODE_BRANCH)
         async with database.read() as conn:
             head = await conn.exec_driver_sql("SELECT max(seq) FROM events")
             return int(head.scalar_one())
@@ -221,6 +226,32 @@ def describe(result: OfflineResult) -> str:
         f"{p(result.live_central_ms):.1f} / {q(result.live_central_ms):.1f} ms "
         f"(goal p99 ≤ {GOAL_LIVE_P99_MS:,.0f} ms)"
     )
+
+
+def report_rows(result: OfflineResult | None) -> tuple[list[str], list[str]]:
+    """The report's rows and goal lines (benchmarks/run.py)."""
+    what = "a branch node after a day offline, 2 central processes (PostgreSQL + Redis)"
+    if result is None:
+        return [], [f"{what}: not measured (see the run's output)"]
+    rate = result.events_per_s
+    live_p99 = percentile(result.live_central_ms, 0.99)
+    rate_met, live_met = rate >= GOAL_EVENTS_PER_S, live_p99 <= GOAL_LIVE_P99_MS
+    verdict = {True: "**met**", False: "**short**"}
+    rows = [
+        f"| {what}: catch-up of {result.events:,} events | {rate:,.0f} events/s "
+        f"({result.catch_up_s:.2f} s) | goal ≥ {GOAL_EVENTS_PER_S:,.0f} events/s "
+        f"| {verdict[rate_met]} |",
+        f"| a call at the centre → central's bus, live link ({len(result.live_central_ms)} calls) "
+        f"| p50 {percentile(result.live_central_ms, 0.5):.1f} ms, p99 {live_p99:.1f} ms "
+        f"| the call alone at the node: p50 {percentile(result.live_call_ms, 0.5):.1f} ms, "
+        f"p99 {percentile(result.live_call_ms, 0.99):.1f} ms; goal p99 ≤ "
+        f"{GOAL_LIVE_P99_MS:,.0f} ms | {verdict[live_met]} |",
+    ]
+    goals = [
+        f"branch node catch-up: {verdict[rate_met]} ({rate:,.0f} events/s)",
+        f"branch node live link: {verdict[live_met]} (p99 {live_p99:.1f} ms)",
+    ]
+    return rows, goals
 
 
 if __name__ == "__main__":

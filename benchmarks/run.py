@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import forecast_bench, issue_bench, realtime_bench
+from benchmarks import forecast_bench, issue_bench, offline_bench, realtime_bench
 from benchmarks._support import ROOT, raise_open_files
 
 REPORT = ROOT / "docs" / "benchmarks.md"
@@ -235,6 +235,9 @@ def _report(results: dict[str, Any], date: str, seconds: float) -> tuple[str, li
     national, national_goal = national_rows(results.get("national"))
     rows.extend(national)
     goals.extend(national_goal)
+    offline, offline_goal = offline_bench.report_rows(results.get("offline"))
+    rows.extend(offline)
+    goals.extend(offline_goal)
     table = "\n".join(
         ["| measurement | figures | against | result |", "| --- | --- | --- | --- |", *rows]
     )
@@ -355,6 +358,7 @@ def main() -> int:
     _step("announcements", results, "announce", _announce)
     _step("wait forecast refresh", results, "forecast", forecast_bench.main)
     _step("a national day through nginx", results, "national", _national)
+    _step("a branch node: catch-up and live link", results, "offline", offline_bench.main)
     text, goals = _report(results, date, time.monotonic() - started)
     REPORT.write_text(text.rstrip() + "\n\n" + _kept_analysis())
     print("\n" + "\n".join(goals))

@@ -153,7 +153,7 @@ class Settings(BaseSettings):
     node_token: SecretStr | None = Field(default=None, description="the node's token")
     node_branch: str | None = Field(default=None, description="the branch this node serves")
     node_batch_events: int = Field(
-        default=2_000, ge=1, le=20_000, description="events a node ships per request"
+        default=5_000, ge=1, le=20_000, description="events a node ships per request"
     )
     node_heartbeat_s: float = Field(
         default=5.0, gt=0, le=300, description="a node speaks to central at least this often"
