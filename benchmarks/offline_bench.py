@@ -6,7 +6,9 @@
    events each) while no central exists, and the node's own reports are made as they would
    have been during the day. Then two central processes (PostgreSQL + a Redis of
    the benchmark's own) start behind a TCP proxy, the node starts and ships; measured: events
-   per second from central's first event of the day to its last (goal ≥ 5,000/s).
+   per second (goal ≥ 5,000/s).
+   Measured from the node answering /readyz (its shipper starts a moment before) until
+   central holds every event.
 2. Live link: with the node caught up, LIVE_CALLS calls at the centre (issue, then call next,
    over the node's HTTP API); measured: from sending `call-next` to the node until central
    publishes the `ticket.called` on its Redis bus (what every central feed and the national
@@ -112,11 +114,11 @@ async def _measure(folder: Path, redis_url: str) -> OfflineResult:
                             node_branch=NODE_BRANCH))  # fmt: skip
     try:
         await node.start()
-        first_at, first = await _first_events()
+        ready_at = time.monotonic()  # the shipper starts with the node: a little before this
         done_at = await _all_events(total)
-        print(f"caught up {total - first} events in {done_at - first_at:.2f} s", flush=True)
+        print(f"caught up {total} events in {done_at - ready_at:.2f} s", flush=True)
         calls, central = await _live_calls(node.url, redis_url)
-        return OfflineResult(total - first, done_at - first_at, calls, central)
+        return OfflineResult(total, done_at - ready_at, calls, central)
     finally:
         node.stop()
         for process in centrals:
@@ -132,16 +134,6 @@ async def _count() -> int:
         return int(await conn.fetchval("SELECT count(*) FROM events"))
     finally:
         await conn.close()
-
-
-async def _first_events() -> tuple[float, int]:
-    deadline = time.monotonic() + CATCH_UP_LIMIT_S
-    while time.monotonic() < deadline:
-        held = await _count()
-        if held:
-            return time.monotonic(), held
-        await asyncio.sleep(0.005)
-    raise RuntimeError("central received nothing")
 
 
 async def _all_events(total: int) -> float:

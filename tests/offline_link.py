@@ -182,6 +182,30 @@ async def central_events(database_url: str) -> list[tuple[int, str, str, Any]]:
     return [(r["seq"], r["epoch"], r["kind"], json.loads(r["data"])) for r in rows]
 
 
+_FACTS = (
+    "SELECT ticket_id, service_id, outcome, counter_id, wait_s FROM visit_facts "
+    "WHERE branch_id = {} ORDER BY ticket_id"
+)
+
+
+def node_facts(sqlite_file: Path) -> list[tuple[Any, ...]]:
+    """The node's own report facts (one row per visit)."""
+    with contextlib.closing(sqlite3.connect(f"file:{sqlite_file}?mode=ro", uri=True)) as conn:
+        rows = conn.execute(_FACTS.format("?"), (NODE_BRANCH,)).fetchall()
+    return [(*row[:4], None if row[4] is None else round(row[4], 3)) for row in rows]
+
+
+async def central_facts(database_url: str) -> list[tuple[Any, ...]]:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        rows = await conn.fetch(_FACTS.format("$1"), NODE_BRANCH)
+    finally:
+        await conn.close()
+    return [(*tuple(r)[:4], None if r[4] is None else round(r[4], 3)) for r in rows]
+
+
 async def signed_in(url: str, username: str) -> httpx.AsyncClient:
     client = httpx.AsyncClient(base_url=url, timeout=30)
     answer = await client.post("/api/v1/session", json={"username": username, "password": PASSWORD})

@@ -18,7 +18,9 @@ from tests.offline_link import (
     Process,
     base_env,
     central_events,
+    central_facts,
     node_events,
+    node_facts,
     run,
     signed_in,
     stopping,
@@ -57,6 +59,15 @@ async def _converged(database_url: str, node_file: Path) -> list[tuple[int, str,
                 f"central has {len(central)} events, the node {len(node)}; missing {missing}"
             )
         await asyncio.sleep(0.2)
+
+
+async def _reports_agree(database_url: str, node_file: Path) -> None:
+    """Central's reports of the centre (what the national view reads) equal the node's own."""
+    deadline = asyncio.get_running_loop().time() + CONVERGE_TIMEOUT_S
+    while (node := node_facts(node_file)) != (central := await central_facts(database_url)):
+        assert asyncio.get_running_loop().time() < deadline, (len(node), len(central))
+        await asyncio.sleep(0.5)
+    assert len(node) == 10 + ISSUED_WHILE_CUT
 
 
 async def _central_holds(database_url: str, count: int) -> None:
@@ -143,6 +154,7 @@ async def test_a_centre_serves_through_a_cut_link_and_central_ends_with_exactly_
             log = await _converged(database_url, node_file)
             _exactly_once(log)
             assert sum(e[2] == "ticket.finished" for e in log) == VISITS_WHILE_CUT
+            await _reports_agree(database_url, node_file)
 
             # kill -9 of a central process and then of the node, in the middle of catching up
             proxy.cut()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import secrets
 import uuid
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -15,10 +14,10 @@ from sqlalchemy import Connection
 from queue_server.access.accounts import TOKEN_PREFIX, token_hash
 from queue_server.access.principal import Role
 from queue_server.api.http import Endpoint, json_response, principal_of
-from queue_server.errors import Forbidden, NotFound
+from queue_server.errors import BadRequest, Forbidden, NotFound
+from queue_server.replication.down import DOWN_CHANNELS
 from queue_server.replication.wire import decode_batch
 from queue_server.store.audit import record
-from queue_server.store.bookings import branch_bookings
 from queue_server.store.change import utc_now
 from queue_server.store.database import Database
 from queue_server.store.replication import apply_node_events, claim_branch, link_rows, node_cursor
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 
 NODES_PATH = "/api/v1/nodes/"
 NODE_TOKEN_CREATED = "node.token_created"
-BOOKINGS_BACK = timedelta(days=1)
 
 
 def _rigi(request: Request) -> Rigi:
@@ -68,14 +66,19 @@ async def read_cursor(request: Request, branch: str) -> dict[str, Any]:
     return cursor.to_dict()
 
 
-async def branch_bookings_down(request: Request, branch: str) -> dict[str, Any]:
-    """The branch's bookings from yesterday on, for its node (no contact, no code)."""
+async def read_down(request: Request, branch: str, channel: str) -> dict[str, Any]:
+    """What central sends the branch's node on one channel (`replication.down`)."""
     _node_only(request)
-    since = utc_now() - BOOKINGS_BACK
-    found = await _rigi(request).database.reading(
-        functools.partial(branch_bookings, branch_id=branch, since=since)
+    found = DOWN_CHANNELS.get(channel)
+    if found is None:
+        raise NotFound("No such channel.", code="unknown_channel")
+    try:
+        after = int(request.query_params.get("after", "0"))
+    except ValueError:
+        raise BadRequest("`after` is a whole number.", code="bad_cursor") from None
+    return await _rigi(request).database.reading(
+        lambda conn: found.read(conn, branch, after, utc_now())
     )
-    return {"bookings": [item | {"slot_at": item["slot_at"].isoformat()} for item in found]}
 
 
 class NewNode(BaseModel):
@@ -157,9 +160,9 @@ REPLICATION_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", NODES_PATH + "{branch}/cursor", read_cursor,
              "How far central holds the node's stream", access="node", errors=(401, 403, 409),
              tags=("nodes",)),
-    Endpoint("GET", NODES_PATH + "{branch}/bookings", branch_bookings_down,
-             "The branch's bookings for its node", access="node", errors=(401, 403),
-             tags=("nodes",)),
+    Endpoint("GET", NODES_PATH + "{branch}/down/{channel}", read_down,
+             "What central sends the branch's node on a channel (bookings)", access="node",
+             errors=(400, 401, 403, 404), tags=("nodes",)),
     Endpoint("POST", "/api/v1/branches/{branch}/node-token", create_node_token,
              "Make the branch node-owned and create its node's token (shown once)", body=NewNode,
              status=201, access="admin", errors=(404,), tags=("nodes",)),

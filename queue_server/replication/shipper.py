@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from queue_server.replication.down import DOWN_CHANNELS
 from queue_server.replication.routes import NODES_PATH
 from queue_server.replication.wire import decode_response, encode_batch
-from queue_server.store.bookings import mirror_bookings
 from queue_server.store.change import utc_now
 from queue_server.store.database import Database
 from queue_server.store.events import Event
@@ -45,7 +45,6 @@ REQUEST_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 5.0
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 30.0
-BOOKINGS_EVERY_S = 30.0  # bookings made centrally reach the node within this, while linked
 
 
 @dataclass
@@ -57,7 +56,7 @@ class LinkState:
     last_ack_at: datetime | None = None
     last_error: str | None = None
     shipped_events: int = 0
-    bookings_at: datetime | None = None  # when central's bookings were last taken
+    down_at: datetime | None = None  # when central's bookings (and so on) were last taken
     head_seq: int = 0  # the node's newest event
 
 
@@ -66,14 +65,15 @@ class Shipper:
 
     def __init__(
         self,
-        database: Database,
+        rigi: Rigi,
         branch: str,
         client: httpx.AsyncClient,
         *,
         batch_events: int,
         heartbeat_s: float,
     ) -> None:
-        self.database = database
+        self.rigi = rigi
+        self.database: Database = rigi.database
         self.branch = branch
         self.client = client
         self.batch_events = batch_events
@@ -82,7 +82,8 @@ class Shipper:
         self._woken = asyncio.Event()
         self._after: int | None = None  # None: ask central where to resume
         self._cursor_epochs: set[str] = set()
-        self._bookings_due = 0.0  # monotonic time of the next bookings pull
+        self._down_due: dict[str, float] = {}  # channel → monotonic time of its next pull
+        self._down_cursors: dict[str, int] = {}
 
     async def wake(self, events: Sequence[Event]) -> None:
         ours = [event.seq for event in events if event.branch == self.branch]
@@ -130,23 +131,27 @@ class Shipper:
         cursor = _cursor(self._checked(response))
         await self._acknowledged(cursor, rows[-1] if rows else None)
         self.state.shipped_events += cursor.applied
-        if time.monotonic() >= self._bookings_due and len(rows) < self.batch_events:
-            await self.pull_bookings()
+        if len(rows) < self.batch_events:  # not while catching up
+            await self.pull_down()
         return len(rows)
 
-    async def pull_bookings(self) -> int:
-        """Take central's bookings of the branch (down the same link); returns the changes."""
-        response = await self.client.get(f"{NODES_PATH}{self.branch}/bookings")
-        found = [
-            item | {"slot_at": datetime.fromisoformat(item["slot_at"])}
-            for item in self._checked(response)["bookings"]
-        ]
-        changed = await self.database.transaction(
-            functools.partial(mirror_bookings, found=found, now=utc_now())
-        )
-        self._bookings_due = time.monotonic() + BOOKINGS_EVERY_S
-        self.state.bookings_at = utc_now()
-        return int(changed)
+    async def pull_down(self, *, now_all: bool = False) -> int:
+        """Take what is due (with `now_all`, everything) on each down channel (the same link,
+        the other way); returns how many things changed at the node."""
+        changed = 0
+        for channel in DOWN_CHANNELS.values():
+            if not now_all and time.monotonic() < self._down_due.get(channel.name, 0.0):
+                continue
+            response = await self.client.get(
+                f"{NODES_PATH}{self.branch}/down/{channel.name}",
+                params={"after": self._down_cursors.get(channel.name, 0)},
+            )
+            answer = self._checked(response)
+            changed += await channel.apply(self.rigi, answer["items"])
+            self._down_cursors[channel.name] = int(answer["cursor"])
+            self._down_due[channel.name] = time.monotonic() + channel.every_s
+        self.state.down_at = utc_now()
+        return changed
 
     def _read(self, conn: Any, after: int) -> tuple[Any, Any, dict[str, int]]:
         rows = unshipped(conn, self.branch, after, self.batch_events)
@@ -182,7 +187,7 @@ class Shipper:
         self.state.connected = False
         self.state.last_error = str(exc)[:200] or type(exc).__name__
         self._after = None  # ask central again where to resume
-        self._bookings_due = 0.0  # and take the bookings made meanwhile first
+        self._down_due.clear()  # and take what central changed meanwhile first
 
     def status(self, now: datetime) -> dict[str, Any]:
         """The node's link as its live view shows it."""
@@ -198,7 +203,7 @@ class Shipper:
                 else None
             ),
             "last_error": self.state.last_error,
-            "bookings_at": self.state.bookings_at.isoformat() if self.state.bookings_at else None,
+            "down_at": self.state.down_at.isoformat() if self.state.down_at else None,
         }
 
 
@@ -224,7 +229,7 @@ async def node_replication(rigi: Rigi) -> AsyncIterator[None]:
         timeout=httpx.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
     )
     shipper = Shipper(
-        rigi.database,
+        rigi,
         settings.node_branch,
         client,
         batch_events=settings.node_batch_events,
