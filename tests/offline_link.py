@@ -151,6 +151,35 @@ def base_env(data_dir: Path, **settings: str) -> dict[str, str]:
     return env | {f"RIGI_{name.upper()}": value for name, value in settings.items()}
 
 
+async def node_token(database_url: str) -> str:
+    """Migrate central's database and make the centre's node token, in this process (a server
+    process started for it would cost seconds of imports)."""
+    from queue_server.replication.routes import make_node_token
+    from queue_server.store.database import Database
+    from queue_server.store.migrate import migrate
+
+    database = Database(database_url)
+    try:
+        await migrate(database)
+        return (await make_node_token(database, NODE_BRANCH, "node", "admin:test"))[1]
+    finally:
+        await database.dispose()
+
+
+async def node_staff(sqlite_file: Path, manager: str) -> None:
+    """Migrate the node's file and make its manager, in this process."""
+    from queue_server.store.database import Database
+    from queue_server.store.migrate import migrate
+    from tests.support import manager_and_display
+
+    database = Database(f"sqlite+aiosqlite:///{sqlite_file}")
+    try:
+        await migrate(database)
+    finally:
+        await database.dispose()
+    await manager_and_display(f"sqlite+aiosqlite:///{sqlite_file}", manager, NODE_BRANCH)
+
+
 def run(env: dict[str, str], *arguments: str) -> str:
     done = subprocess.run(
         [*SERVER, *arguments], env=env, check=True, timeout=120, capture_output=True, text=True

@@ -21,14 +21,14 @@ from tests.offline_link import (
     central_facts,
     node_events,
     node_facts,
-    run,
+    node_staff,
+    node_token,
     signed_in,
     stopping,
 )
 from tests.support import (
     POSTGRES_ENV,
     REDIS_ENV,
-    manager_and_display,
     need_service,
     reset_postgres,
 )
@@ -37,9 +37,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 B = f"/api/v1/branches/{NODE_BRANCH}"
 COUNTERS = ("c01", "c02", "c03")
-ISSUED_WHILE_CUT = 120  # with the calls, ~250 events: the test stays well under a minute
-VISITS_WHILE_CUT = 30
-ISSUED_BEFORE_KILLS = 150
+ISSUED_WHILE_CUT = 60  # with the calls and visits, ~130 events: well under a minute
+VISITS_WHILE_CUT = 20
+ISSUED_BEFORE_KILLS = 100
 CATCH_UP_BATCH = "20"  # small batches, so kill -9 lands in the middle of a catch-up
 CONVERGE_TIMEOUT_S = 40.0  # a bound so a broken build fails instead of hanging
 MANAGER = "manager-node"
@@ -113,7 +113,7 @@ async def test_a_centre_serves_through_a_cut_link_and_central_ends_with_exactly_
     redis_url = need_service(REDIS_ENV, "Redis")
     central_env = base_env(tmp_path / "central", database_url=database_url, bus_url=redis_url,
                            node_stale_s="1.5")  # fmt: skip
-    token = run(central_env, "node-token", NODE_BRANCH).strip().splitlines()[-1]
+    token = await node_token(database_url)
     centrals = [Process(central_env), Process(central_env)]
     proxy = await LinkProxy([c.port for c in centrals]).start()
     node_dir = tmp_path / "node"
@@ -121,8 +121,7 @@ async def test_a_centre_serves_through_a_cut_link_and_central_ends_with_exactly_
     node_env = base_env(node_dir, node_central_url=proxy.url, node_token=token,
                         node_branch=NODE_BRANCH, node_heartbeat_s="0.5",
                         node_batch_events=CATCH_UP_BATCH)  # fmt: skip
-    run(node_env, "migrate")
-    await manager_and_display(f"sqlite+aiosqlite:///{node_file}", MANAGER, NODE_BRANCH)
+    await node_staff(node_file, MANAGER)
     node = Process(node_env)
     with stopping([*centrals, node]):
         await asyncio.gather(*(p.start() for p in [*centrals, node]))
