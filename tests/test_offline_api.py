@@ -44,6 +44,13 @@ async def test_a_node_token_serves_its_branch_only_and_central_stops_writing_it(
         assert (garbage.status_code, garbage.json()["code"]) == (400, "malformed_batch")
         wrong = await admin.post(NODES + "/events", json={"events": [[1]]}, headers=node)
         assert (wrong.status_code, wrong.json()["code"]) == (422, "malformed_batch")
+        no_ticket = batch | {"events": [["e1", 2, "ticket.called", at, {}, None]]}
+        hollow = await admin.post(NODES + "/events", json=no_ticket, headers=node)
+        assert (hollow.status_code, hollow.json()["code"]) == (422, "malformed_batch")
+        unknown = await admin.get(NODES + "/down/gossip", headers=node)
+        assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_channel")
+        down = await admin.get(NODES + "/down/bookings", params={"after": 0}, headers=node)
+        assert down.json() == {"cursor": 0, "items": []}
         not_a_node = await kiosk.post(NODES + "/events", content=body, headers={
             "Content-Encoding": "gzip"})  # fmt: skip
         assert (not_a_node.status_code, not_a_node.json()["code"]) == (403, "forbidden_role")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
 
 from queue_server.errors import BadRequest, PayloadTooLarge, ValidationFailed
 from queue_server.store.replication import NodeEvent
@@ -32,6 +32,15 @@ class Batch(BaseModel):
     head: tuple[int, AwareDatetime | None]
     starts: dict[str, int] = {}
     events: list[tuple[str, int, str, AwareDatetime, dict[str, Any], str | None]] = []
+
+    @model_validator(mode="after")
+    def _tickets_have_their_ticket(self) -> Batch:
+        """Central's feeds read a ticket event's `ticket`: a batch without one is refused
+        whole, before anything of it is applied."""
+        for _, seq, kind, _, data, _ in self.events:
+            if kind.startswith("ticket.") and not isinstance(data.get("ticket"), dict):
+                raise ValueError(f"event {seq} ({kind}) has no ticket")
+        return self
 
     def node_events(self) -> list[NodeEvent]:
         return [NodeEvent(*item) for item in self.events]
