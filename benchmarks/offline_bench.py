@@ -44,6 +44,7 @@ from tests.offline_link import (
     run,
     signed_in,
 )
+from tests.proxy_cluster import cpu_seconds
 from tests.support import manager_and_display
 
 DAY_VISITS = 2_500  # a busy day of a large centre: ~10,000 events
@@ -52,6 +53,7 @@ COUNTERS = ("c01", "c02", "c03")
 MANAGER = "manager-bench"
 CATCH_UP_LIMIT_S = 300.0
 GOAL_EVENTS_PER_S = 5_000.0
+PROJECTOR_SETTLE_S = 5.0  # after the catch-up, for the CPU figure
 GOAL_LIVE_P99_MS = 1_000.0
 BUS_PREFIX = "rigi-offline-bench:bus:"
 
@@ -62,6 +64,11 @@ class OfflineResult:
     catch_up_s: float
     live_call_ms: list[float]
     live_central_ms: list[float]
+    central_cpu_s: float  # both central processes, catch-up and its reports
+
+    @property
+    def cpu_ms_per_1000(self) -> float:
+        return 1000 * self.central_cpu_s / self.events * 1000 if self.events else 0.0
 
     @property
     def events_per_s(self) -> float:
@@ -113,12 +120,15 @@ async def _measure(folder: Path, redis_url: str) -> OfflineResult:
     node = Process(base_env(node_dir, node_central_url=proxy.url, node_token=token,
                             node_branch=NODE_BRANCH))  # fmt: skip
     try:
+        cpu_before = sum(cpu_seconds(c.popen.pid) for c in centrals if c.popen)
         await node.start()
         ready_at = time.monotonic()  # the shipper starts with the node: a little before this
         done_at = await _all_events(total)
+        await asyncio.sleep(PROJECTOR_SETTLE_S)  # central's reports apply the day too
+        cpu = sum(cpu_seconds(c.popen.pid) for c in centrals if c.popen) - cpu_before
         print(f"caught up {total} events in {done_at - ready_at:.2f} s", flush=True)
         calls, central = await _live_calls(node.url, redis_url)
-        return OfflineResult(total, done_at - ready_at, calls, central)
+        return OfflineResult(total, done_at - ready_at, calls, central, cpu)
     finally:
         node.stop()
         for process in centrals:
@@ -212,7 +222,8 @@ def describe(result: OfflineResult) -> str:
     q = functools.partial(percentile, fraction=0.99)
     return (
         f"catch-up: {result.events} events in {result.catch_up_s:.2f} s = "
-        f"{result.events_per_s:,.0f} events/s (goal ≥ {GOAL_EVENTS_PER_S:,.0f})\n"
+        f"{result.events_per_s:,.0f} events/s (goal ≥ {GOAL_EVENTS_PER_S:,.0f}); central's CPU "
+        f"{result.cpu_ms_per_1000:.0f} ms per 1,000 events, its reports included\n"
         f"live link: call at the centre {p(result.live_call_ms):.1f} / "
         f"{q(result.live_call_ms):.1f} ms (p50 / p99); call → central's bus "
         f"{p(result.live_central_ms):.1f} / {q(result.live_central_ms):.1f} ms "
@@ -231,7 +242,8 @@ def report_rows(result: OfflineResult | None) -> tuple[list[str], list[str]]:
     verdict = {True: "**met**", False: "**short**"}
     rows = [
         f"| {what}: catch-up of {result.events:,} events | {rate:,.0f} events/s "
-        f"({result.catch_up_s:.2f} s) | goal ≥ {GOAL_EVENTS_PER_S:,.0f} events/s "
+        f"({result.catch_up_s:.2f} s); central's CPU {result.cpu_ms_per_1000:.0f} ms per 1,000 "
+        f"events, its reports included | goal ≥ {GOAL_EVENTS_PER_S:,.0f} events/s "
         f"| {verdict[rate_met]} |",
         f"| a call at the centre → central's bus, live link ({len(result.live_central_ms)} calls) "
         f"| p50 {percentile(result.live_central_ms, 0.5):.1f} ms, p99 {live_p99:.1f} ms "
