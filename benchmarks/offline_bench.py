@@ -65,10 +65,15 @@ class OfflineResult:
     live_call_ms: list[float]
     live_central_ms: list[float]
     central_cpu_s: float  # both central processes, catch-up and its reports
+    node_cpu_s: float  # the node's process while it caught up (its start-up left out)
 
     @property
     def cpu_ms_per_1000(self) -> float:
         return 1000 * self.central_cpu_s / self.events * 1000 if self.events else 0.0
+
+    @property
+    def node_cpu_ms_per_1000(self) -> float:
+        return 1000 * self.node_cpu_s / self.events * 1000 if self.events else 0.0
 
     @property
     def events_per_s(self) -> float:
@@ -123,12 +128,15 @@ async def _measure(folder: Path, redis_url: str) -> OfflineResult:
         cpu_before = sum(cpu_seconds(c.popen.pid) for c in centrals if c.popen)
         await node.start()
         ready_at = time.monotonic()  # the shipper starts with the node: a little before this
+        assert node.popen is not None
+        node_cpu_before = cpu_seconds(node.popen.pid)
         done_at = await _all_events(total)
+        node_cpu = cpu_seconds(node.popen.pid) - node_cpu_before
         await asyncio.sleep(PROJECTOR_SETTLE_S)  # central's reports apply the day too
         cpu = sum(cpu_seconds(c.popen.pid) for c in centrals if c.popen) - cpu_before
         print(f"caught up {total} events in {done_at - ready_at:.2f} s", flush=True)
         calls, central = await _live_calls(node.url, redis_url)
-        return OfflineResult(total, done_at - ready_at, calls, central, cpu)
+        return OfflineResult(total, done_at - ready_at, calls, central, cpu, node_cpu)
     finally:
         node.stop()
         for process in centrals:
@@ -223,7 +231,8 @@ def describe(result: OfflineResult) -> str:
     return (
         f"catch-up: {result.events} events in {result.catch_up_s:.2f} s = "
         f"{result.events_per_s:,.0f} events/s (goal ≥ {GOAL_EVENTS_PER_S:,.0f}); central's CPU "
-        f"{result.cpu_ms_per_1000:.0f} ms per 1,000 events, its reports included\n"
+        f"{result.cpu_ms_per_1000:.0f} ms per 1,000 events, its reports included; the node's "
+        f"{result.node_cpu_ms_per_1000:.0f} ms\n"
         f"live link: call at the centre {p(result.live_call_ms):.1f} / "
         f"{q(result.live_call_ms):.1f} ms (p50 / p99); call → central's bus "
         f"{p(result.live_central_ms):.1f} / {q(result.live_central_ms):.1f} ms "
@@ -243,7 +252,8 @@ def report_rows(result: OfflineResult | None) -> tuple[list[str], list[str]]:
     rows = [
         f"| {what}: catch-up of {result.events:,} events | {rate:,.0f} events/s "
         f"({result.catch_up_s:.2f} s); central's CPU {result.cpu_ms_per_1000:.0f} ms per 1,000 "
-        f"events, its reports included | goal ≥ {GOAL_EVENTS_PER_S:,.0f} events/s "
+        f"events, its reports included; the node's {result.node_cpu_ms_per_1000:.0f} ms "
+        f"| goal ≥ {GOAL_EVENTS_PER_S:,.0f} events/s "
         f"| {verdict[rate_met]} |",
         f"| a call at the centre → central's bus, live link ({len(result.live_central_ms)} calls) "
         f"| p50 {percentile(result.live_central_ms, 0.5):.1f} ms, p99 {live_p99:.1f} ms "

@@ -84,6 +84,8 @@ class Shipper:
         self._cursor_epochs: set[str] = set()
         self._down_due: dict[str, float] = {}  # channel → monotonic time of its next pull
         self._down_cursors: dict[str, int] = {}
+        # the next batch, read while the last one is on its way: (after, its rows and body)
+        self._ahead: tuple[int, asyncio.Future[tuple[list[Any], bytes]]] | None = None
 
     async def wake(self, events: Sequence[Event]) -> None:
         ours = [event.seq for event in events if event.branch == self.branch]
@@ -115,25 +117,42 @@ class Shipper:
                 await asyncio.wait_for(self._woken.wait(), self.heartbeat_s)
 
     async def exchange(self) -> int:
-        """One round: send the next batch (or only the head, as a heartbeat), take the ack."""
+        """One round: send the next batch (or only the head, as a heartbeat), take the ack.
+        While catching up, the batch after this one is read and encoded meanwhile."""
         if self._after is None:
             response = await self.client.get(f"{NODES_PATH}{self.branch}/cursor")
             await self._acknowledged(_cursor(self._checked(response)))
         assert self._after is not None
-        after = self._after
-        rows, head, starts = await self.database.reading(functools.partial(self._read, after=after))
-        body = encode_batch(rows, head, starts)
-        response = await self.client.post(
+        rows, body = await self._next_batch(self._after)
+        sending = self.client.post(
             f"{NODES_PATH}{self.branch}/events",
             content=body,
             headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
         )
-        cursor = _cursor(self._checked(response))
+        if len(rows) == self.batch_events:
+            self._prefetch(rows[-1][1])
+        cursor = _cursor(self._checked(await sending))
         await self._acknowledged(cursor, rows[-1] if rows else None)
         self.state.shipped_events += cursor.applied
         if len(rows) < self.batch_events:  # not while catching up
             await self.pull_down()
         return len(rows)
+
+    async def _next_batch(self, after: int) -> tuple[list[Any], bytes]:
+        """The rows after `after` and their request body: read ahead if that was `after`."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == after:
+            return await ahead[1]
+        if ahead is not None:
+            ahead[1].cancel()
+        return await self._read_batch(after)
+
+    def _prefetch(self, after: int) -> None:
+        self._ahead = (after, asyncio.ensure_future(self._read_batch(after)))
+
+    async def _read_batch(self, after: int) -> tuple[list[Any], bytes]:
+        rows, head, starts = await self.database.reading(functools.partial(self._read, after=after))
+        return rows, encode_batch(rows, head, starts)
 
     async def pull_down(self, *, now_all: bool = False) -> int:
         """Take what is due (with `now_all`, everything) on each down channel (the same link,
@@ -187,6 +206,9 @@ class Shipper:
         self.state.connected = False
         self.state.last_error = str(exc)[:200] or type(exc).__name__
         self._after = None  # ask central again where to resume
+        if self._ahead is not None:
+            self._ahead[1].cancel()
+            self._ahead = None
         self._down_due.clear()  # and take what central changed meanwhile first
 
     def status(self, now: datetime) -> dict[str, Any]:
