@@ -39,7 +39,7 @@ def _rigi(request: Request) -> Rigi:
 
 def _node_only(request: Request) -> None:
     if principal_of(request).role is not Role.NODE:
-        raise Forbidden("Only the branch's node sends its events.", code="not_a_node")
+        raise Forbidden("Only the branch's node may do this.", code="forbidden_role")
 
 
 async def receive_events(request: Request, branch: str) -> dict[str, Any]:
