@@ -55,8 +55,11 @@ async def test_a_central_booking_checks_in_at_the_node_while_the_link_is_down(
         assert node.rigi.node.status(node_clock.now)["connected"] is False
 
         proxy.restore()  # central's bookings come down the link; the node's check-in stands
-        while node.rigi.node.state.down_at is None:  # noqa: ASYNC110 - the node's thread sets it
+        for _ in range(200):  # 20 s at most: the shipper's pause after the cut, then the pull
+            if node.rigi.node.state.down_at is not None:
+                break
             await asyncio.sleep(0.1)
+        assert node.rigi.node.state.down_at is not None, node.rigi.node.status(node_clock.now)
         assert await _on(node, _statuses(node)) == {booking["id"]: "checked_in"}
         pulled = await _on(node, node.rigi.node.pull_down(now_all=True))  # again: no change
         assert pulled == 0 and await _on(node, _statuses(node)) == {booking["id"]: "checked_in"}

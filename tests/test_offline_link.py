@@ -72,7 +72,9 @@ async def _reports_agree(database_url: str, node_file: Path) -> None:
 
 async def _central_holds(database_url: str, count: int) -> None:
     """Wait until central holds `count` of the centre's events (another process writes them)."""
-    while len(await central_events(database_url)) < count:  # noqa: ASYNC110 - a process writes
+    deadline = asyncio.get_running_loop().time() + CONVERGE_TIMEOUT_S
+    while len(await central_events(database_url)) < count:
+        assert asyncio.get_running_loop().time() < deadline, f"central never held {count}"
         await asyncio.sleep(0.01)
 
 
