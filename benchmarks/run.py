@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import forecast_bench, issue_bench, realtime_bench
+from benchmarks import forecast_bench, issue_bench, offline_bench, realtime_bench
 from benchmarks._support import ROOT, raise_open_files
 
 REPORT = ROOT / "docs" / "benchmarks.md"
@@ -254,6 +254,9 @@ def _report(results: dict[str, Any], date: str, seconds: float) -> tuple[str, li
     view, view_goal = report_rows(results.get("national_view"))
     rows.extend(view)
     goals.extend(view_goal)
+    offline, offline_goal = offline_bench.report_rows(results.get("offline"))
+    rows.extend(offline)
+    goals.extend(offline_goal)
     table = "\n".join(
         ["| measurement | figures | against | result |", "| --- | --- | --- | --- |", *rows]
     )
@@ -376,6 +379,7 @@ def main() -> int:
     _step("organisation check and edit", results, "organisation", _organisation)
     _step("a national day through nginx", results, "national", _national)
     _step("the national view, 211 branches", results, "national_view", _national_view)
+    _step("a branch node: catch-up and live link", results, "offline", offline_bench.main)
     text, goals = _report(results, date, time.monotonic() - started)
     REPORT.write_text(text.rstrip() + "\n\n" + _kept_analysis())
     print("\n" + "\n".join(goals))

@@ -50,6 +50,8 @@ from queue_server.realtime.feeds import feed_routes, realtime
 from queue_server.realtime.hub import Hub
 from queue_server.realtime.national import NationalFloor, national_view
 from queue_server.realtime.shared_reads import SharedReads
+from queue_server.replication.routes import NODES_PATH, REPLICATION_ENDPOINTS
+from queue_server.replication.shipper import Shipper, node_replication
 from queue_server.reporting.background import reports
 from queue_server.reporting.routes import REPORT_ENDPOINTS
 from queue_server.settings import Settings, load_settings
@@ -73,6 +75,7 @@ ALL_ENDPOINTS = (
     + REPORT_ENDPOINTS
     + BOOKING_ENDPOINTS
     + ORGANISATION_ENDPOINTS
+    + REPLICATION_ENDPOINTS
 )
 
 
@@ -96,6 +99,7 @@ class Rigi:
     speech: SpeechWorker | None = None  # set by the speech lifespan part
     notify: Notifications | None = None  # set by the notifications lifespan part
     bookings: Bookings | None = None  # set by the bookings lifespan part
+    node: Shipper | None = None  # set in branch-node mode by the replication lifespan part
     ready: bool = False
 
     async def ticket_view(self, ticket_id: str) -> dict[str, Any]:
@@ -204,7 +208,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
             ),
             Middleware(OpsMiddleware),  # request id, timing, /metrics
             Middleware(
-                BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+                BodyLimit,
+                max_bytes=settings.max_body_bytes,
+                timeout_s=settings.body_timeout_s,
+                large=(NODES_PATH, settings.node_max_body_bytes),
             ),
             Middleware(AccessMiddleware),
         ],
@@ -228,6 +235,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         notifications,
         reports,
         bookings_part,
+        node_replication,
         observing,
     ]
     return app

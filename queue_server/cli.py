@@ -4,6 +4,7 @@ create-admin, backup, restore, facts, demo-history, sms-gateway, simulate."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import gc
 import os
@@ -281,6 +282,34 @@ def _demo_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _node_token(args: argparse.Namespace) -> int:
+    """Make a branch node-owned and print its node's token once (docs/offline.md)."""
+    from queue_server.catalog.loader import load_catalog
+    from queue_server.errors import RigiError
+    from queue_server.replication.routes import make_node_token
+    from queue_server.store.database import Database
+    from queue_server.store.migrate import migrate
+
+    settings = load_settings()
+    try:
+        load_catalog(settings.config).branch(args.branch)
+    except RigiError as exc:
+        raise SystemExit(exc.message) from None
+
+    async def _create() -> str:
+        database = Database(settings.resolved_database_url)
+        try:
+            await migrate(database)
+            _, token = await make_node_token(database, args.branch, args.name, "admin:cli")
+            return token
+        finally:
+            await database.dispose()
+
+    token = asyncio.run(_create())
+    print(f"{args.branch} is now served by its node; its token (shown once):\n{token}")
+    return 0
+
+
 def _simulate(argv: list[str]) -> int:
     from queue_server.simulation.cli import main as simulate
 
@@ -340,6 +369,10 @@ def main(argv: list[str] | None = None) -> int:
     history.add_argument("--branches", help="comma-separated branch ids (default: all)")
     history.add_argument("--seed", type=int, default=1)
     history.set_defaults(run=_demo_history)
+    node = commands.add_parser("node-token", help="make a branch node-owned; print its token")
+    node.add_argument("branch")
+    node.add_argument("--name", default="branch node")
+    node.set_defaults(run=_node_token)
     # Listed here for --help; main() hands its arguments, options first too, to its own parser.
     commands.add_parser("simulate", help="simulate a day of a branch", add_help=False)
     words = sys.argv[1:] if argv is None else argv

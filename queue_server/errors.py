@@ -49,6 +49,12 @@ class IllegalTransition(Conflict):
     code = "illegal_transition"
 
 
+class BranchNodeOwned(Conflict):
+    """A central process was asked to write the queue of a branch that its node serves."""
+
+    code = "branch_node_owned"
+
+
 class Unauthorized(RigiError):
     code = "unauthorized"
     status = 401

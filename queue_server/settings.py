@@ -137,8 +137,55 @@ class Settings(BaseSettings):
     booking_noshow_limit: int = Field(default=2, ge=1, le=100)
     booking_noshow_block_days: int = Field(default=30, ge=1, le=365)
     booking_reschedules: int = Field(default=2, ge=0, le=20)
+    booking_key: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="signs check-in codes; central and its branch nodes share it (default: "
+        "the secret key, which a node need not hold)",
+    )
     booking_rate_address: str = "10/hour"
     booking_rate_contact: str = "3/hour"
+
+    # Branch-node mode (docs/offline.md): all three set, or none.
+    node_central_url: str | None = Field(
+        default=None, description="the central server a branch node replicates to"
+    )
+    node_token: SecretStr | None = Field(default=None, description="the node's token")
+    node_branch: str | None = Field(default=None, description="the branch this node serves")
+    node_batch_events: int = Field(
+        default=5_000, ge=1, le=20_000, description="events a node ships per request"
+    )
+    node_heartbeat_s: float = Field(
+        default=5.0, gt=0, le=300, description="a node speaks to central at least this often"
+    )
+    node_stale_s: float = Field(
+        default=20.0, gt=0, description="central shows a node disconnected after this silence"
+    )
+    node_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=64 * 1024, description="a node's compressed batch at most"
+    )
+
+    @field_validator("node_central_url")
+    @classmethod
+    def _node_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _node_all_or_none(self) -> Settings:
+        given = [self.node_central_url, self.node_token, self.node_branch]
+        if any(v is not None for v in given) and not all(v is not None for v in given):
+            raise ValueError(
+                "branch-node mode needs RIGI_NODE_CENTRAL_URL, RIGI_NODE_TOKEN and "
+                "RIGI_NODE_BRANCH together"
+            )
+        return self
+
+    @property
+    def is_node(self) -> bool:
+        """Whether this server is a branch node (the authority for `node_branch`)."""
+        return self.node_branch is not None
 
     @field_validator("bus_url")
     @classmethod

@@ -127,6 +127,14 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     "GET /api/v1/branches/{branch}/organisation": MANAGERS,
     "POST /api/v1/branches/{branch}/organisation": MANAGERS,
     "POST /api/v1/branches/{branch}/counters/{counter}/profile": MANAGERS,
+    # Branch nodes (docs/offline.md): only a node's token, which no role here holds.
+    "POST /api/v1/nodes/{branch}/events": frozenset(),
+    "GET /api/v1/nodes/{branch}/cursor": frozenset(),
+    "GET /api/v1/nodes/{branch}/down/{channel}": frozenset(),
+    "POST /api/v1/branches/{branch}/node-token": frozenset({"admin"}),
+    "GET /api/v1/nodes": frozenset({"admin"}),
+    "GET /api/v1/nodes/{branch}/link": MANAGERS,
+    "GET /api/v1/node/link": SIGNED_IN,  # 404 here: this server is not a node
 }
 # Routes no role opens: a signature of the body does (the SMS gateway's webhook). Every role,
 # signed in or not, is refused with this status and code.
@@ -221,7 +229,10 @@ class _Fixture:
             "service": "id_card",
             "agency": "psda",
             "booking_id": "0" * 32,
+            "channel": "bookings",
         }
+        if template.endswith("/node-token"):  # it makes the branch node-owned: not testhall,
+            values["branch"] = "otherhall"  # whose tickets, devices and people come next
         unknown = set(re.findall(r"{(\w+)}", template)) - values.keys()
         assert not unknown, f"the matrix has no value for {unknown} in {template}"
         return template.format(**values)

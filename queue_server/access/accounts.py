@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from queue_server.access.passwords import hash_password, verify_password
 from queue_server.access.principal import DEVICES, PEOPLE, Principal, Role
 from queue_server.errors import Conflict, NotFound, ValidationFailed
+from queue_server.store.audit import record
 from queue_server.store.change import Clock
 from queue_server.store.database import Database
 from queue_server.store.events import Event, append_event
@@ -160,10 +161,12 @@ class Accounts:
             )
             return [_device_view(r._mapping) for r in rows]
 
-    async def revoke_device(self, device_id: str, *, by: Principal) -> tuple[dict[str, Any], Event]:
+    async def revoke_device(
+        self, device_id: str, *, by: Principal
+    ) -> tuple[dict[str, Any], Event | None]:
         now: datetime = self.clock()
 
-        def revoke(conn: Connection) -> tuple[dict[str, Any], Event]:
+        def revoke(conn: Connection) -> tuple[dict[str, Any], Event | None]:
             row = conn.execute(select(devices).where(devices.c.id == device_id)).one_or_none()
             if row is None or (by.role is not Role.ADMIN and row.branch_id != by.branch):
                 raise NotFound("No such device.", code="unknown_device")
@@ -172,6 +175,11 @@ class Accounts:
             conn.execute(update(devices).where(devices.c.id == device_id).values(revoked_at=now))
             view = _device_view(dict(row._mapping) | {"revoked_at": now})
             data = {"device_id": device_id}
+            if row.role == Role.NODE.value:
+                # The branch's stream is its node's (docs/offline.md): audited, no event.
+                record(conn, at=now, actor=by.actor, kind="device.revoked",
+                       branch_id=row.branch_id, target=row.name, detail=data)  # fmt: skip
+                return view, None
             event = append_event(conn, row.branch_id, "device.revoked", now, data, by.actor)
             return view, event
 

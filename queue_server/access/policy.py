@@ -23,6 +23,7 @@ RULES: dict[str, frozenset[Role]] = {
     "operator": STAFF,
     "manager": frozenset({Role.MANAGER}),
     "printer": frozenset({Role.PRINTER}),
+    "node": frozenset({Role.NODE}),  # a branch node, for its own branch only
     "signed_in": frozenset({Role.OPERATOR, Role.MANAGER}),  # any branch: own session routes
     "admin": frozenset(),
 }

@@ -13,6 +13,7 @@ class Role(StrEnum):
     KIOSK = "kiosk"
     DISPLAY = "display"
     PRINTER = "printer"
+    NODE = "node"  # a branch node replicating its branch (docs/offline.md); not a device
 
 
 PEOPLE = (Role.ADMIN, Role.MANAGER, Role.OPERATOR)

@@ -152,18 +152,29 @@ class BodyLimit:
     announced the length or streams it, and bodies that trickle in slower than `timeout_s`
     for the whole body with 408 (a slow client must not hold a request open for ever)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = BODY_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        timeout_s: float = BODY_TIMEOUT_S,
+        large: tuple[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
+        # (path prefix, bound): a node's compressed event batches may be larger
+        self.large = large
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.max_bytes
+        if self.large is not None and scope["path"].startswith(self.large[0]):
+            max_bytes = self.large[1]
         declared = dict(scope["headers"]).get(b"content-length")
-        too_large = PayloadTooLarge(f"The body is larger than {self.max_bytes} bytes.")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        too_large = PayloadTooLarge(f"The body is larger than {max_bytes} bytes.")
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
             await error_response(too_large)(scope, receive, send)
             return
         received = 0
@@ -181,7 +192,7 @@ class BodyLimit:
                 raise _body_timeout(self.timeout_s) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise too_large
                 complete = not message.get("more_body", False)
             return message

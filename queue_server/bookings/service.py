@@ -303,7 +303,9 @@ class Bookings:
             "service_id": row.service_id,
             "slot": row.slot_at.isoformat(),
             "short_code": row.short_code,
-            "token": self.keys.sign(row.id, row.branch_id, row.slot_at),
+            "token": self.keys.sign(
+                row.id, row.branch_id, row.slot_at, row.service_id, row.language
+            ),
             "ticket_id": row.ticket_id,
         }
 
@@ -365,7 +367,10 @@ class Bookings:
 
         def claim_booking(conn: Any) -> Any:
             if claim is not None:
-                row = queries.booking_row(conn, claim.booking_id)
+                row = queries.booking_row_or_claimed(
+                    conn, claim.booking_id, claim.branch_id, claim.slot_at, claim.service_id,
+                    claim.language, now,
+                )  # fmt: skip
             else:
                 found = queries.booking_by_code(conn, code.strip().upper().replace("-", ""))
                 if found is None:
@@ -437,5 +442,7 @@ async def bookings_part(rigi: Rigi) -> AsyncIterator[None]:
         if settings.secret_key
         else development_secret(settings.data_dir)
     )
+    if settings.booking_key is not None:  # shared by central and the branch nodes
+        secret = settings.booking_key.get_secret_value()
     rigi.bookings = Bookings(rigi, BookingKeys(secret))
     yield

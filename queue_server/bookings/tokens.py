@@ -1,8 +1,11 @@
 """Secrets of bookings: the one-time code, the short code and the signed check-in token.
 
-The check-in token is `booking-id.branch.slot-epoch.signature` with an HMAC-SHA256 of a key
-derived from the server's secret, so a branch node or a kiosk holding the secret verifies a QR
-code offline. A one-time code is stored only as an HMAC of the booking and the code.
+The check-in token is `booking-id.branch.slot-epoch.service.language.signature` with an
+HMAC-SHA256 of a key derived from the booking key (`RIGI_BOOKING_KEY`, else the server's secret),
+so a branch node holding that key verifies a QR code offline and, from the service and language
+it names, checks in a booking made centrally that has not reached it yet (docs/offline.md).
+Tokens of the earlier form `booking-id.branch.slot-epoch.signature` still verify. A one-time
+code is stored only as an HMAC of the booking and the code.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ class CheckInClaim:
     booking_id: str
     branch_id: str
     slot_at: datetime
+    service_id: str | None = None  # None in a token of the earlier form
+    language: str | None = None
 
 
 class BookingKeys:
@@ -40,19 +45,24 @@ class BookingKeys:
     def code_hash(self, booking_id: str, code: str) -> str:
         return hmac.new(self._code_key, f"{booking_id}:{code}".encode(), hashlib.sha256).hexdigest()
 
-    def sign(self, booking_id: str, branch_id: str, slot_at: datetime) -> str:
-        body = f"{booking_id}.{branch_id}.{int(slot_at.timestamp())}"
+    def sign(
+        self, booking_id: str, branch_id: str, slot_at: datetime, service_id: str, language: str
+    ) -> str:
+        body = f"{booking_id}.{branch_id}.{int(slot_at.timestamp())}.{service_id}.{language}"
         return f"{body}.{self._signature(body)}"
 
     def verify(self, token: str) -> CheckInClaim | None:
         """The claim of a genuine token; None for anything else."""
         parts = token.split(".")
-        if len(parts) != 4 or not parts[2].isdigit():
+        if len(parts) not in (4, 6) or not parts[2].isdigit():
             return None
-        body = ".".join(parts[:3])
-        if not hmac.compare_digest(self._signature(body), parts[3]):
+        body = ".".join(parts[:-1])
+        if not hmac.compare_digest(self._signature(body), parts[-1]):
             return None
-        return CheckInClaim(parts[0], parts[1], datetime.fromtimestamp(int(parts[2]), UTC))
+        slot_at = datetime.fromtimestamp(int(parts[2]), UTC)
+        if len(parts) == 4:
+            return CheckInClaim(parts[0], parts[1], slot_at)
+        return CheckInClaim(parts[0], parts[1], slot_at, parts[3], parts[4])
 
     def _signature(self, body: str) -> str:
         digest = hmac.new(self._token_key, body.encode(), hashlib.sha256).digest()

@@ -87,13 +87,18 @@ def record(
 
 def record_events(conn: Connection, branch_id: str, items: Sequence[EventFacts]) -> None:
     """Audit the events just appended, `(kind, at, data, actor)` each; one insert for all."""
+    rows = event_rows(branch_id, items)
+    if rows:
+        conn.execute(audit.insert(), rows)
+
+
+def event_rows(branch_id: str, items: Sequence[EventFacts]) -> list[dict[str, Any]]:
+    """The audit rows of events (those whose actor is audited), ready to insert."""
     entries = []
     for kind, at, data, actor in items:
         target, detail = _describe(data)
         entries.append((branch_id, at, actor, kind, target, detail))
-    rows = _rows(entries)
-    if rows:
-        conn.execute(audit.insert(), rows)
+    return _rows(entries)
 
 
 def _rows(

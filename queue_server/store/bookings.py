@@ -141,3 +141,106 @@ def change(conn: Connection, booking_id: str, expected: str, **values: Any) -> b
         .values(**values)
     )
     return result.rowcount == 1
+
+
+# ---- branch nodes (docs/offline.md) ----------------------------------------------------------
+
+CLAIMED_CHANNEL = "central"  # a booking a node learnt of from its signed code or from central
+_NODE_KEPT = ("checked_in", "no_show")  # what the node saw happen at its door wins
+
+
+def booking_row_or_claimed(
+    conn: Connection,
+    booking_id: str,
+    branch_id: str,
+    slot_at: datetime,
+    service_id: str | None,
+    language: str | None,
+    now: datetime,
+) -> Row[Any]:
+    """The booking; on a branch node that has not received a booking made centrally yet, the
+    one its signed check-in code describes (the code is proof enough: central signed it)."""
+    row = conn.execute(select(bookings).where(bookings.c.id == booking_id)).one_or_none()
+    if row is not None:
+        return row
+    if service_id is None or language is None:
+        raise NotFound("No such booking.", code="booking_not_found")
+    insert(conn, _mirrored(booking_id, branch_id, service_id, slot_at, language, "confirmed", now))
+    return booking_row(conn, booking_id)
+
+
+def mirror_bookings(conn: Connection, found: list[dict[str, Any]], now: datetime) -> int:
+    """Apply central's bookings of the node's branch (id, service, slot, language, status),
+    idempotently: new ones are added without any contact, known ones take central's status
+    unless the node has checked them in or marked them missed. Returns how many changed."""
+    changed = 0
+    for item in found:
+        row = conn.execute(
+            select(bookings.c.status, bookings.c.slot_at).where(bookings.c.id == item["id"])
+        ).one_or_none()
+        if row is None:
+            insert(
+                conn,
+                _mirrored(
+                    item["id"],
+                    item["branch_id"],
+                    item["service_id"],
+                    item["slot_at"],
+                    item["language"],
+                    item["status"],
+                    now,
+                ),
+            )
+            changed += 1
+        elif row.status not in _NODE_KEPT and (row.status, row.slot_at) != (
+            item["status"],
+            item["slot_at"],
+        ):
+            conn.execute(
+                update(bookings)
+                .where(bookings.c.id == item["id"])
+                .values(status=item["status"], slot_at=item["slot_at"])
+            )
+            changed += 1
+    return changed  # fmt: skip
+
+
+def _mirrored(
+    booking_id: str,
+    branch_id: str,
+    service_id: str,
+    slot_at: datetime,
+    language: str,
+    status: str,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "id": booking_id,
+        "branch_id": branch_id,
+        "service_id": service_id,
+        "slot_at": slot_at,
+        "status": status,
+        "short_code": "~" + booking_id[:11],  # never typed: '~' is not in the code alphabet
+        "channel": CLAIMED_CHANNEL,
+        "contact_hash": "",
+        "contact_secret": "",
+        "language": language,
+        "code_hash": "",
+        "code_expires_at": now,
+        "attempts": 0,
+        "reschedules": 0,
+        "created_at": now,
+        "confirmed_at": now,
+    }
+
+
+def branch_bookings(conn: Connection, branch_id: str, since: datetime) -> list[dict[str, Any]]:
+    """What a branch's node needs of its bookings from `since` on: no contact, no code."""
+    rows = conn.execute(
+        select(bookings.c.id, bookings.c.branch_id, bookings.c.service_id, bookings.c.slot_at,
+               bookings.c.language, bookings.c.status)
+        .where(bookings.c.branch_id == branch_id, bookings.c.slot_at >= since,
+               bookings.c.status.in_(("confirmed", "cancelled")))
+        .order_by(bookings.c.slot_at)
+    )  # fmt: skip
+    return [dict(row._mapping) for row in rows]

@@ -15,10 +15,12 @@ from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from queue_server.domain.public import public_ticket
+from queue_server.errors import BranchNodeOwned
 from queue_server.store.audit import record_events
 from queue_server.store.database import PENDING_EVENTS
 from queue_server.store.reports.cursors import reports_applied_seq
 from queue_server.store.schema import branch_streams, events
+from queue_server.store.schema_replication import node_acks
 from queue_server.store.statements import upsert_insert
 from rigi_protocol.wire import compact_json
 
@@ -95,9 +97,15 @@ class StreamHead:
 def take_seqs(conn: Connection, branch_id: str, count: int = 1) -> StreamHead:
     """Take the branch's next `count` sequence numbers; returns the last of them. On PostgreSQL
     this row lock also orders the branch's transactions, so take it last, after any ticket row
-    locks (no lock cycles)."""
+    locks (no lock cycles). A branch its node serves is refused here, the one door every write
+    of a branch passes: its stream is the node's, mirrored (`store.replication`)."""
     params = {"branch_id": branch_id, "epoch": uuid.uuid4().hex, "count": count, "step": count}
     row = conn.execute(_take_seqs(conn.dialect.name), params).one()
+    if row.node_owned:
+        raise BranchNodeOwned(
+            "This branch is served by its own node at the centre: issue, call and print there.",
+            branch=branch_id,
+        )
     return StreamHead(row.epoch, row.last_seq)
 
 
@@ -113,7 +121,7 @@ def _take_seqs(dialect: str) -> Any:
             index_elements=[branch_streams.c.branch_id],
             set_={"last_seq": branch_streams.c.last_seq + bindparam("step")},
         )
-        .returning(branch_streams.c.epoch, branch_streams.c.last_seq)
+        .returning(branch_streams.c.epoch, branch_streams.c.last_seq, branch_streams.c.node_owned)
     )
 
 
@@ -207,7 +215,8 @@ async def events_after(
 
 def prune_events(conn: Connection, branch_id: str, keep: int, *, kept_after: bool = False) -> int:
     """Drop all but the newest `keep` events of a branch; older gaps resync by snapshot. With
-    `kept_after`, never an event that reports have not applied yet (see `reports_applied_seq`)."""
+    `kept_after`, never an event that reports have not applied yet (see `reports_applied_seq`),
+    nor, on a branch node, one central has not acknowledged yet (`node_acks`)."""
     newest = conn.execute(
         select(func.max(events.c.seq)).where(events.c.branch_id == branch_id)
     ).scalar()
@@ -216,6 +225,11 @@ def prune_events(conn: Connection, branch_id: str, keep: int, *, kept_after: boo
     last = newest - keep
     if kept_after:
         last = min(last, reports_applied_seq(conn, branch_id))
+        shipped = conn.execute(
+            select(node_acks.c.seq).where(node_acks.c.branch_id == branch_id)
+        ).scalar_one_or_none()
+        if shipped is not None:
+            last = min(last, shipped)
     result = conn.execute(
         delete(events).where(events.c.branch_id == branch_id, events.c.seq <= last)
     )

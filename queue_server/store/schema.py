@@ -124,6 +124,9 @@ branch_streams = Table(
     Column("branch_id", NAME, primary_key=True),
     Column("epoch", String(32), nullable=False),
     Column("last_seq", Integer, nullable=False),
+    # Served by a branch node (docs/offline.md): this database only mirrors the node's stream,
+    # and `take_seqs` refuses every write of its own to it.
+    Column("node_owned", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 events = Table(

@@ -39,6 +39,7 @@ const state = {
   error: null,
   updated: null,
   connection: "connecting",
+  link: null,
 };
 let pending = null;
 // counter id → label of its latest call, learnt from the board feed (a counter's visit in hand
@@ -67,11 +68,14 @@ async function refresh() {
       api("GET", `${base}/queues`, undefined, { token }),
     ]);
     // Printer health and device names are extras: the floor shows without them.
-    const [printers, devices, unspoken] = await Promise.allSettled([
+    const [printers, devices, unspoken, link] = await Promise.allSettled([
       api("GET", `${base}/printers`, undefined, { token }),
       api("GET", `${base}/devices`, undefined, { token }),
       api("GET", `${base}/unspoken-calls`, undefined, { token }),
+      api("GET", "/api/v1/node/link", undefined, { token }),
     ]);
+    // Only a branch node answers: its link to central (docs/offline.md).
+    state.link = link.status === "fulfilled" ? link.value : null;
     Object.assign(state, { counters, queues, error: null, updated: new Date(), notManager: false });
     state.printers = printers.status === "fulfilled" ? printers.value : null;
     state.unspoken = unspoken.status === "fulfilled" ? unspoken.value : [];
@@ -238,6 +242,23 @@ function printersSection() {
       : h("p", { class: "empty" }, t("live.no_printers")));
 }
 
+/** A branch node's link to central: the centre serves either way, this says what is unsent. */
+function linkStatus() {
+  const link = state.link;
+  if (!link) return null;
+  const waiting = link.waiting_events ?? 0;
+  let text = t("live.link_up");
+  if (!link.connected) {
+    const since = link.last_ack_at
+      ? new Date(link.last_ack_at).toLocaleTimeString(document.documentElement.lang, { timeZone: "Asia/Tbilisi", hour12: false })
+      : "—";
+    text = t("live.link_down", { time: since, n: waiting });
+  } else if (waiting) {
+    text = t("live.link_behind", { n: waiting });
+  }
+  return h("p", { class: link.connected ? "link" : "link warn", id: "node-link", role: "status" }, text);
+}
+
 function render() {
   app.className = "live";
   const signedInElsewhere = state.notManager;
@@ -246,6 +267,7 @@ function render() {
       h("h1", {}, t("live.title")),
       h("p", { class: "branch" }, localized(boot.branch.name)),
       h("p", { class: "connection", role: "status", id: "connection" }, t(`display.${state.connection}`)),
+      linkStatus(),
       languageSwitcher()),
     signedInElsewhere
       ? h("div", { class: "notice warn", id: "managers-only", role: "alert" },

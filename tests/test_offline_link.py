@@ -1,0 +1,181 @@
+"""A Community Centre's node and two central processes (PostgreSQL + Redis) on loopback, with a
+TCP link between them that the test cuts and restores: the centre keeps issuing and calling
+while cut off, and afterwards central holds exactly the node's events, through kill -9 of the
+node and of a central process during the catch-up (docs/offline.md)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.offline_link import (
+    NODE_BRANCH,
+    LinkProxy,
+    Process,
+    base_env,
+    central_events,
+    central_facts,
+    node_events,
+    node_facts,
+    node_staff,
+    node_token,
+    signed_in,
+    stopping,
+)
+from tests.support import (
+    POSTGRES_ENV,
+    REDIS_ENV,
+    need_service,
+    reset_postgres,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+B = f"/api/v1/branches/{NODE_BRANCH}"
+COUNTERS = ("c01", "c02", "c03")
+ISSUED_WHILE_CUT = 60  # with the calls and visits, ~130 events: well under a minute
+VISITS_WHILE_CUT = 20
+ISSUED_BEFORE_KILLS = 100
+CATCH_UP_BATCH = "20"  # small batches, so kill -9 lands in the middle of a catch-up
+CONVERGE_TIMEOUT_S = 40.0  # a bound so a broken build fails instead of hanging
+MANAGER = "manager-node"
+
+
+async def _converged(database_url: str, node_file: Path) -> list[tuple[int, str, str, Any]]:
+    """Wait until central holds the node's log; return it."""
+    deadline = asyncio.get_running_loop().time() + CONVERGE_TIMEOUT_S
+    while True:
+        node = node_events(node_file)
+        central = await central_events(database_url)
+        if central == node:
+            return central
+        if asyncio.get_running_loop().time() > deadline:
+            missing = {e[0] for e in node} - {e[0] for e in central}
+            raise AssertionError(
+                f"central has {len(central)} events, the node {len(node)}; missing {missing}"
+            )
+        await asyncio.sleep(0.2)
+
+
+async def _reports_agree(database_url: str, node_file: Path) -> None:
+    """Central's reports of the centre (what the national view reads) equal the node's own."""
+    deadline = asyncio.get_running_loop().time() + CONVERGE_TIMEOUT_S
+    while (node := node_facts(node_file)) != (central := await central_facts(database_url)):
+        assert asyncio.get_running_loop().time() < deadline, (len(node), len(central))
+        await asyncio.sleep(0.5)
+    assert len(node) == 10 + ISSUED_WHILE_CUT
+
+
+async def _central_holds(database_url: str, count: int) -> None:
+    """Wait until central holds `count` of the centre's events (another process writes them)."""
+    deadline = asyncio.get_running_loop().time() + CONVERGE_TIMEOUT_S
+    while len(await central_events(database_url)) < count:
+        assert asyncio.get_running_loop().time() < deadline, f"central never held {count}"
+        await asyncio.sleep(0.01)
+
+
+def _exactly_once(log: list[tuple[int, str, str, Any]]) -> None:
+    seqs = [seq for seq, *_ in log]
+    assert seqs == list(range(1, len(seqs) + 1))  # no gap, no duplicate
+    issued = [e[3]["ticket"]["id"] for e in log if e[2] == "ticket.issued"]
+    assert len(issued) == len(set(issued))
+
+
+async def _issue(node: httpx.AsyncClient, count: int) -> list[str]:
+    ids = []
+    for _ in range(count):
+        answer = await node.post(B + "/tickets", json={"service_id": "id_card"})
+        assert answer.status_code == 201, answer.text
+        ids.append(answer.json()["id"])
+    return ids
+
+
+async def _serve_visits(node: httpx.AsyncClient, count: int) -> None:
+    for number in range(count):
+        counter = f"{B}/counters/{COUNTERS[number % len(COUNTERS)]}"
+        for action, body in (("call-next", {}), ("start", {}), ("finish", {"outcome": "served"})):
+            answer = await node.post(f"{counter}/{action}", json=body)
+            assert answer.status_code == 200, answer.text
+
+
+@pytest.fixture
+def database_url() -> str:
+    url = need_service(POSTGRES_ENV, "PostgreSQL")
+    reset_postgres(url)
+    return url
+
+
+async def test_a_centre_serves_through_a_cut_link_and_central_ends_with_exactly_its_events(
+    tmp_path: Path, database_url: str
+) -> None:
+    redis_url = need_service(REDIS_ENV, "Redis")
+    central_env = base_env(tmp_path / "central", database_url=database_url, bus_url=redis_url,
+                           node_stale_s="1.5")  # fmt: skip
+    token = await node_token(database_url)
+    centrals = [Process(central_env), Process(central_env)]
+    proxy = await LinkProxy([c.port for c in centrals]).start()
+    node_dir = tmp_path / "node"
+    node_file = node_dir / "rigi.sqlite3"
+    node_env = base_env(node_dir, node_central_url=proxy.url, node_token=token,
+                        node_branch=NODE_BRANCH, node_heartbeat_s="0.5",
+                        node_batch_events=CATCH_UP_BATCH)  # fmt: skip
+    await node_staff(node_file, MANAGER)
+    node = Process(node_env)
+    with stopping([*centrals, node]):
+        await asyncio.gather(*(p.start() for p in [*centrals, node]))
+        staff = await signed_in(node.url, MANAGER)
+        admin_view = httpx.AsyncClient(base_url=centrals[1].url, timeout=30)
+        try:
+            for counter in COUNTERS:
+                assert (await staff.post(f"{B}/counters/{counter}/open")).status_code == 200
+            await _issue(staff, 10)
+            await _converged(database_url, node_file)
+
+            # Central may not write the centre's queue; the node's token no other branch.
+            refused = await admin_view.post(B + "/tickets", json={"service_id": "id_card"})
+            assert (refused.status_code, refused.json()["code"]) == (409, "branch_node_owned")
+            elsewhere = await admin_view.post(
+                "/api/v1/nodes/tbilisi/events", content=b"{}",
+                headers={"Authorization": f"Bearer {token}"},
+            )  # fmt: skip
+            assert (elsewhere.status_code, elsewhere.json()["code"]) == (403, "forbidden_branch")
+
+            proxy.cut()
+            await _issue(staff, ISSUED_WHILE_CUT)
+            await _serve_visits(staff, VISITS_WHILE_CUT)
+            link = (await staff.get("/api/v1/node/link")).json()
+            assert link["connected"] is False
+            assert len(await central_events(database_url)) < len(node_events(node_file))
+
+            proxy.restore()
+            log = await _converged(database_url, node_file)
+            _exactly_once(log)
+            assert sum(e[2] == "ticket.finished" for e in log) == VISITS_WHILE_CUT
+            await _reports_agree(database_url, node_file)
+
+            # kill -9 of a central process and then of the node, in the middle of catching up
+            proxy.cut()
+            await _issue(staff, ISSUED_BEFORE_KILLS)
+            held = len(await central_events(database_url))
+            proxy.restore()
+            await _central_holds(database_url, held + int(CATCH_UP_BATCH))
+            centrals[0].kill()
+            await _central_holds(database_url, held + 3 * int(CATCH_UP_BATCH))
+            node.kill()
+            await staff.aclose()
+            await node.start()
+            staff = await signed_in(node.url, MANAGER)
+            await _issue(staff, 5)  # the restarted node serves at once
+            log = await _converged(database_url, node_file)
+            _exactly_once(log)
+            assert sum(e[2] == "ticket.issued" for e in log) == (
+                10 + ISSUED_WHILE_CUT + ISSUED_BEFORE_KILLS + 5
+            )
+        finally:
+            await staff.aclose()
+            await admin_view.aclose()
+            await proxy.close()
