@@ -55,6 +55,7 @@ from queue_server.store.events import Event
 from queue_server.store.migrate import migrate
 from queue_server.store.queue import Clock, QueueStore, utc_now
 from queue_server.web.admin_pages import admin_routes
+from queue_server.web.booking_page import booking_page_routes
 from queue_server.web.pages import web_routes
 from queue_server.web.reports_page import report_page_routes
 
@@ -182,6 +183,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         *admin_routes(),
         *web_routes(),
         *report_page_routes(),
+        *booking_page_routes(),
     ]
     app = Starlette(
         routes=routes,

@@ -117,6 +117,7 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     "POST /api/v1/bookings/{booking_id}/confirm": EVERYONE,  # the one-time code decides
     "POST /api/v1/bookings/{booking_id}/reschedule": EVERYONE,  # the signed token decides
     "POST /api/v1/bookings/{booking_id}/cancel": EVERYONE,
+    "POST /api/v1/bookings/{booking_id}/qr": EVERYONE,  # the signed token decides
     "POST /api/v1/branches/{branch}/check-in": frozenset({"kiosk"}) | STAFF,
 }
 # Routes no role opens: a signature of the body does (the SMS gateway's webhook). Every role,

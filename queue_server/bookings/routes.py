@@ -12,8 +12,9 @@ from starlette.responses import Response
 from queue_server.access.principal import Role
 from queue_server.api.http import Endpoint, json_response, principal_of
 from queue_server.catalog.models import Language
-from queue_server.errors import BadRequest
+from queue_server.errors import BadRequest, Forbidden
 from queue_server.notify.contacts import contact_of
+from queue_server.web.booking_page import qr_svg
 
 
 class _Body(BaseModel):
@@ -119,6 +120,17 @@ async def reschedule(request: Request, booking_id: str, body: Reschedule) -> dic
     return await bookings.reschedule(booking_id, body.token, body.slot)  # type: ignore[no-any-return]
 
 
+async def booking_qr(request: Request, booking_id: str, body: Holder) -> Response:
+    """The check-in QR code of a booking, for its holder's phone. A POST, so the token travels
+    in the body and never in an address that logs or caches keep."""
+    claim = _bookings(request).keys.verify(body.token)
+    if claim is None or claim.booking_id != booking_id:
+        raise Forbidden("This booking's token is missing or wrong.", code="bad_booking_token")
+    return Response(
+        qr_svg(body.token), media_type="image/svg+xml", headers={"Cache-Control": "no-store"}
+    )
+
+
 async def check_in(request: Request, branch: str, body: CheckIn) -> Response:
     """At the kiosk (or by staff): the booking becomes a ticket, printed at a kiosk."""
     rigi = request.app.state.rigi
@@ -145,6 +157,8 @@ BOOKING_ENDPOINTS: tuple[Endpoint, ...] = (
              tags=("bookings",)),
     Endpoint("POST", K + "/cancel", cancel, "Cancel a confirmed booking", body=Holder,
              response=Confirmed, errors=(403, 404, 409, 422), tags=("bookings",)),
+    Endpoint("POST", K + "/qr", booking_qr, "The booking's check-in QR code (SVG)", body=Holder,
+             errors=(403, 422), tags=("bookings",), media_type="image/svg+xml"),
     Endpoint("POST", B + "/check-in", check_in, "Check a booking in at the kiosk: a ticket",
              body=CheckIn, response=CheckedIn, status=201, access="check_in",
              errors=(404, 409, 422), tags=("bookings",)),

@@ -114,10 +114,11 @@ export function deviceToken() {
 export const session = { csrf: null, user: null, available: true };
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = {}) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details;
   }
 }
 
@@ -140,7 +141,7 @@ export async function api(method, path, body = undefined, { token = null, header
   }
   const data = await response.json().catch(() => null);
   if (!response.ok) {
-    throw new ApiError(response.status, data?.code ?? "http_error", data?.message ?? "");
+    throw new ApiError(response.status, data?.code ?? "http_error", data?.message ?? "", data?.details);
   }
   return data;
 }
