@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     booking_reschedules: int = Field(default=2, ge=0, le=20)
     booking_rate_address: str = "10/hour"
     booking_rate_contact: str = "3/hour"
+    booking_remote_minutes: int = Field(
+        default=60, ge=10, le=240, description="a remote ticket's place is kept this long"
+    )
 
     @field_validator("bus_url")
     @classmethod

@@ -114,6 +114,7 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     **{f"GET /api/v1/reports{form}": frozenset({"admin"}) for form in ("", ".csv", ".xlsx")},
     "GET /api/v1/branches/{branch}/services/{service}/slots": EVERYONE,
     "POST /api/v1/branches/{branch}/bookings": EVERYONE,
+    "POST /api/v1/branches/{branch}/remote": EVERYONE,  # the one-time code decides
     "POST /api/v1/bookings/{booking_id}/confirm": EVERYONE,  # the one-time code decides
     "POST /api/v1/bookings/{booking_id}/reschedule": EVERYONE,  # the signed token decides
     "POST /api/v1/bookings/{booking_id}/cancel": EVERYONE,

@@ -28,6 +28,12 @@ class Book(_Body):
     language: Language = "ka"
 
 
+class JoinRemote(_Body):
+    service: str = Field(max_length=64)
+    contact: str = Field(max_length=254, description="a phone number or an e-mail address")
+    language: Language = "ka"
+
+
 class Confirm(_Body):
     code: str = Field(min_length=1, max_length=12)
 
@@ -57,6 +63,7 @@ class FreeSlot(BaseModel):
 
 class Pending(BaseModel):
     id: str
+    kind: str = Field(description="slot: an appointment; remote: a place in today's queue")
     status: str
     branch_id: str
     service_id: str
@@ -67,6 +74,7 @@ class Pending(BaseModel):
 
 class Confirmed(BaseModel):
     id: str
+    kind: str
     status: str
     branch_id: str
     service_id: str
@@ -74,10 +82,12 @@ class Confirmed(BaseModel):
     short_code: str
     token: str
     ticket_id: str | None
+    activate_by: datetime | None = Field(description="a remote ticket's place is kept until")
 
 
 class CheckedIn(BaseModel):
     booking_id: str
+    kind: str
     late: bool
     message: str
     ticket: dict[str, Any]
@@ -96,15 +106,21 @@ async def free_slots(request: Request, branch: str, service: str) -> list[dict[s
     return await _bookings(request).free_slots(branch, service, day)  # type: ignore[no-any-return]
 
 
-async def book(request: Request, branch: str, body: Book) -> Response:
+async def book(request: Request, branch: str, body: Book | JoinRemote) -> Response:
     """A pending booking; the one-time code goes to the contact."""
     request.app.state.rigi.catalog.branch(branch)
     contact = contact_of(*((None, body.contact) if "@" in body.contact else (body.contact, None)))
     address = request.client.host if request.client else "unknown"
-    view = await _bookings(request).book(
-        branch, body.service, body.slot, contact, body.language, address
-    )
+    slot = body.slot if isinstance(body, Book) else None
+    bookings = _bookings(request)
+    view = await bookings.book(branch, body.service, slot, contact, body.language, address)
     return json_response(view, 201)
+
+
+async def join_remote(request: Request, branch: str, body: JoinRemote) -> Response:
+    """A place in today's queue from home, confirmed by a one-time code like a booking and
+    activated on arrival; until then it holds nobody back."""
+    return await book(request, branch, body)
 
 
 async def confirm(request: Request, booking_id: str, body: Confirm) -> dict[str, Any]:
@@ -150,6 +166,9 @@ BOOKING_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", B + "/bookings", book, "Book a slot; a one-time code is sent to confirm",
              body=Book, response=Pending, status=201, errors=(403, 404, 409, 422, 429, 503),
              tags=("bookings",)),
+    Endpoint("POST", B + "/remote", join_remote, "Join today's queue from home (a remote ticket)",
+             body=JoinRemote, response=Pending, status=201,
+             errors=(403, 404, 409, 422, 429, 503), tags=("bookings",)),
     Endpoint("POST", K + "/confirm", confirm, "Confirm a booking with its one-time code",
              body=Confirm, response=Confirmed, errors=(403, 404, 409, 422), tags=("bookings",)),
     Endpoint("POST", K + "/reschedule", reschedule, "Move a confirmed booking to another slot",

@@ -32,6 +32,7 @@ def _booking_rules(request: Request, branch_id: str) -> dict[str, Any]:
         "early_minutes": settings.booking_setting(branch_id, "early_minutes"),
         "late_minutes": settings.booking_setting(branch_id, "late_minutes"),
         "code_minutes": settings.booking_code_minutes,
+        "remote_minutes": settings.booking_remote_minutes,
     }
 
 

@@ -291,3 +291,34 @@ def test_a_booking_is_cancelled_from_its_link_and_its_time_is_free_again(
     assert free[0]["slot"] == slots[0]["slot"]
     phone.screenshot(path=shots / "book-cancelled-en.png")
     assert phone.js_errors == []
+
+
+def test_a_citizen_joins_todays_queue_from_the_phone_and_activates_it_at_the_kiosk(
+    browser: Any, booking_hall: tuple[LiveServer, Clock, Mailbox], shots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    server, clock, box = booking_hall
+    clock.now = START + timedelta(hours=2)  # Monday 10:00 in Tbilisi
+    phone = _page(browser)
+    phone.goto(f"{server.url}/book/{BRANCH}")
+    phone.locator("[data-service=id_card]").click()
+    phone.click("#join-now")
+    phone.fill("#contact", EMAIL)
+    phone.click("#send-code")
+    phone.fill("#code", box.code(1))
+    phone.click("#confirm-code")
+    expect(phone.locator("#step-heading")).to_have_text("თქვენ დღევანდელ რიგში ხართ")
+    expect(phone.locator("#arrive")).to_contain_text("11:00")  # the place is kept an hour
+    expect(phone.locator("#move")).to_have_count(0)  # a place in the queue is not moved
+    assert serious_violations(phone) == []
+    phone.screenshot(path=shots / "book-joined-ka.png", full_page=True)
+    short_code = phone.locator("#short-code").inner_text()
+
+    clock.now += timedelta(minutes=35)
+    with _staff(server, "kiosk") as kiosk:
+        arrived = kiosk.post(f"/api/v1/branches/{BRANCH}/check-in", json={"code": short_code})
+    assert arrived.status_code == 201, arrived.text
+    assert arrived.json()["kind"] == "remote"
+    assert arrived.json()["ticket"]["priority"] == "normal"
+    assert phone.js_errors == []

@@ -17,6 +17,7 @@ const state = {
   pending: null,
   booking: null,
   moving: false,
+  remote: false,
   askCancel: false,
   qr: null,
   error: null,
@@ -68,6 +69,7 @@ function bookableDays() {
 function remember(booking) {
   const params = new URLSearchParams({ booking: booking.token, service: booking.service_id });
   if (booking.short_code) params.set("code", booking.short_code);
+  if (booking.kind === "remote") params.set("kind", "remote");
   history.replaceState(null, "", `${location.pathname}${location.search}#${params}`);
 }
 
@@ -83,6 +85,7 @@ function fromAddress() {
     slot: new Date(Number(parts[2]) * 1000).toISOString(),
     token,
     short_code: params.get("code"),
+    kind: params.get("kind") ?? "slot",
     status: "confirmed",
   };
 }
@@ -117,6 +120,7 @@ function chooseDay(day) {
 }
 
 function chooseSlot(slot) {
+  state.remote = false;
   if (!state.moving) {
     state.slot = slot;
     state.step = "contact";
@@ -134,12 +138,10 @@ function sendCode(event) {
   event.preventDefault();
   state.contact = event.target.elements.contact.value.trim();
   return attempt(async () => {
-    state.pending = await api("POST", `${branchPath()}/bookings`, {
-      service: state.service.id,
-      slot: state.slot,
-      contact: state.contact,
-      language: lang(),
-    });
+    const what = { service: state.service.id, contact: state.contact, language: lang() };
+    state.pending = state.remote
+      ? await api("POST", `${branchPath()}/remote`, what)
+      : await api("POST", `${branchPath()}/bookings`, { ...what, slot: state.slot });
     state.step = "code";
   });
 }
@@ -244,9 +246,18 @@ function serviceStep() {
 }
 
 function dayStep() {
+  const today = !state.moving && bookableDays()[0] === rules.today;
   return [
     heading(state.moving ? "book.move_day" : "book.choose_day"),
     h("p", { class: "chosen" }, localized(state.service.name)),
+    today
+      ? h("div", { class: "notice join-now" },
+          h("p", {}, t("book.join_lead", { minutes: rules.remote_minutes })),
+          h("button", { type: "button", class: "primary", id: "join-now", onclick: () => {
+            state.remote = true;
+            go("contact");
+          } }, t("book.join_now")))
+      : null,
     h("ul", { class: "choices days" }, bookableDays().map((day) =>
       h("li", {}, h("button", { type: "button", class: "choice", "data-day": day, onclick: () => chooseDay(day) },
         dayOf(`${day}T12:00:00Z`))))),
@@ -273,7 +284,7 @@ function slotStep() {
 function contactStep() {
   return [
     heading("book.contact_heading"),
-    summary(state.slot),
+    state.remote ? h("p", { class: "chosen" }, localized(state.service.name), h("br"), t("book.join_now")) : summary(state.slot),
     h(
       "form",
       { class: "book-form", onsubmit: sendCode },
@@ -284,7 +295,7 @@ function contactStep() {
         h("small", { id: "contact-hint", class: "hint" }, t("book.contact_hint"))),
       h("button", { type: "submit", class: "primary", id: "send-code", disabled: state.busy }, t("book.send_code")),
     ),
-    back("slot"),
+    back(state.remote ? "day" : "slot"),
   ];
 }
 
@@ -315,14 +326,20 @@ function summary(slot) {
 function doneStep() {
   const booking = state.booking;
   const code = booking.short_code;
+  const remote = booking.kind === "remote";
+  const until = booking.activate_by ?? plusMinutes(booking.slot, rules.remote_minutes);
   return [
-    heading("book.done_heading"),
+    heading(remote ? "book.joined_heading" : "book.done_heading"),
     h("section", { class: "ticket-card booking-card", "aria-labelledby": "step-heading" },
-      summary(booking.slot),
-      h("p", { class: "notice", id: "arrive" }, t("book.arrive", {
-        from: timeOf(plusMinutes(booking.slot, -rules.early_minutes)),
-        to: timeOf(plusMinutes(booking.slot, rules.late_minutes)),
-      })),
+      remote
+        ? h("p", { class: "chosen" }, localized(state.service?.name))
+        : summary(booking.slot),
+      h("p", { class: "notice", id: "arrive" }, remote
+        ? t("book.activate", { until: timeOf(until) })
+        : t("book.arrive", {
+            from: timeOf(plusMinutes(booking.slot, -rules.early_minutes)),
+            to: timeOf(plusMinutes(booking.slot, rules.late_minutes)),
+          })),
       code ? h("p", {}, t("book.short_code"), h("br"),
         h("strong", { class: "short-code", id: "short-code" }, `${code.slice(0, 4)}-${code.slice(4)}`)) : null,
       state.qr ? h("figure", { class: "qr" }, h("img", { src: state.qr, width: 200, height: 200, alt: t("book.qr_alt") }),
@@ -335,7 +352,7 @@ function doneStep() {
             h("button", { type: "button", class: "danger", id: "cancel-yes", onclick: cancelBooking }, t("book.cancel_yes")),
             h("button", { type: "button", class: "secondary", onclick: () => { state.askCancel = false; render(); } }, t("book.cancel_no"))))
       : h("p", { class: "actions" },
-          h("button", { type: "button", class: "secondary", id: "move", onclick: () => { state.moving = true; go("day"); } }, t("book.move")),
+          remote ? null : h("button", { type: "button", class: "secondary", id: "move", onclick: () => { state.moving = true; go("day"); } }, t("book.move")),
           h("button", { type: "button", class: "secondary", id: "cancel", onclick: () => {
             state.askCancel = true;
             render();
