@@ -115,6 +115,7 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     "GET /api/v1/branches/{branch}/services/{service}/slots": EVERYONE,
     "POST /api/v1/branches/{branch}/bookings": EVERYONE,
     "POST /api/v1/branches/{branch}/remote": EVERYONE,  # the one-time code decides
+    "GET /api/v1/branches/{branch}/fairness": MANAGERS,
     "POST /api/v1/bookings/{booking_id}/confirm": EVERYONE,  # the one-time code decides
     "POST /api/v1/bookings/{booking_id}/reschedule": EVERYONE,  # the signed token decides
     "POST /api/v1/bookings/{booking_id}/cancel": EVERYONE,

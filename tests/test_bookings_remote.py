@@ -6,6 +6,7 @@ active place per person and service; nothing can be moved; a closed branch takes
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -83,6 +84,25 @@ async def test_a_remote_ticket_holds_nobody_back_and_on_arrival_waits_from_when_
         await operator.post(f"{B}/counters/c01/no-show")
         called = await operator.post(f"{B}/counters/c01/call-next")
         assert called.json()["id"] == ticket["id"]  # ahead of the walk-ins of 10:20 and 10:30
+
+    # The manager's fairness ledger says so: one remote ticket called ahead of walk-ins in the
+    # 10 o'clock hour, the walk-in of 10:10 called after 20 minutes against its target.
+    async with server.client("manager") as manager:
+        hour = await ledger_hour(manager, called=2)
+    assert hour["ahead_of_walk_ins"] == {"appointment": 0, "remote": 1, "priority": 0}
+    assert hour["called"]["walk_in"] == 1 and hour["longest_walk_in_wait_s"] == 20 * 60
+
+
+async def ledger_hour(manager: httpx.AsyncClient, called: int) -> dict[str, Any]:
+    """The ledger's first hour once the report facts hold `called` calls (they follow events)."""
+    for _ in range(100):
+        answer = await manager.get(f"{B}/fairness", params={"date": "2025-06-02"})
+        assert answer.status_code == 200, answer.text
+        hours = answer.json()["hours"]
+        if hours and sum(hours[0]["called"].values()) >= called:
+            return hours[0]  # type: ignore[no-any-return]
+        await asyncio.sleep(0.05)
+    raise AssertionError(answer.text)
 
 
 async def test_a_place_is_kept_only_for_the_window_then_counts_as_a_no_show(

@@ -215,13 +215,13 @@ def test_a_citizen_books_on_the_phone_checks_in_at_the_kiosk_and_is_called(
     slot = datetime.fromisoformat(later_slot)
     clock.now = slot - timedelta(minutes=25)
     with _staff(server, "kiosk") as kiosk, _staff(server, "operator") as operator:
-        _check_in_and_call(server, clock, kiosk, operator, short_code, slot, phone, again)
+        _check_in_and_call(server, clock, kiosk, operator, short_code, slot, shots, phone, again)
     assert axe == {step: [] for step in axe}
 
 
 def _check_in_and_call(
     server: LiveServer, clock: Clock, kiosk: httpx.Client, operator: httpx.Client,
-    short_code: str, slot: datetime, *pages: Any,
+    short_code: str, slot: datetime, shots: Path, *pages: Any,
 ) -> None:  # fmt: skip
     """The kiosk checks the booking in among walk-ins; the operator calls it first; the
     citizen's ticket page and the lobby display show the call."""
@@ -253,7 +253,20 @@ def _check_in_and_call(
     expect(display.locator(".big-calls .call").first).to_have_attribute(
         "data-ticket", ticket["label"]
     )
-    for page in (*pages, follow, display):
+
+    # The manager's live view: the fairness ledger counts the appointment called ahead.
+    live = _page(browser, SCREEN)
+    live.goto(f"{server.url}/live/{BRANCH}?lang=en")
+    live.wait_for_selector("#signin")
+    live.fill("#username", server.user("manager", BRANCH))
+    live.fill("#password", PASSWORD)
+    live.click("#signin-submit")
+    row = live.locator("#fairness-table tbody tr")
+    expect(row.locator("[data-kind=appointment]")).to_have_text("1", timeout=15_000)
+    expect(row.locator("[data-kind=remote]")).to_have_text("0")
+    assert serious_violations(live) == []
+    live.screenshot(path=shots / "live-fairness-en.png", full_page=True)
+    for page in (*pages, follow, display, live):
         assert page.js_errors == []
 
 

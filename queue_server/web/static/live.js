@@ -18,6 +18,7 @@ import {
   show,
   t,
 } from "./common.js";
+import { fairnessSection } from "./fairness.js";
 
 const REFRESH_MS = 10_000;
 const DEBOUNCE_MS = 300;
@@ -67,11 +68,13 @@ async function refresh() {
       api("GET", `${base}/queues`, undefined, { token }),
     ]);
     // Printer health and device names are extras: the floor shows without them.
-    const [printers, devices, unspoken] = await Promise.allSettled([
+    const [printers, devices, unspoken, fairness] = await Promise.allSettled([
       api("GET", `${base}/printers`, undefined, { token }),
       api("GET", `${base}/devices`, undefined, { token }),
       api("GET", `${base}/unspoken-calls`, undefined, { token }),
+      api("GET", `${base}/fairness`, undefined, { token }),
     ]);
+    state.fairness = fairness.status === "fulfilled" ? fairness.value : null;
     Object.assign(state, { counters, queues, error: null, updated: new Date(), notManager: false });
     state.printers = printers.status === "fulfilled" ? printers.value : null;
     state.unspoken = unspoken.status === "fulfilled" ? unspoken.value : [];
@@ -261,6 +264,7 @@ function render() {
       totals(),
       alerts(),
       h("div", { class: "live-grid" }, queuesSection(), h("div", {}, countersSection(), printersSection())),
+      fairnessSection(state.fairness),
       state.updated
         ? h("p", { class: "updated" }, t("live.updated", { time: state.updated.toLocaleTimeString(document.documentElement.lang, { timeZone: "Asia/Tbilisi", hour12: false }) }))
         : null,
