@@ -35,6 +35,7 @@ from queue_server.api.http import (
 from queue_server.api.openapi import openapi_routes
 from queue_server.api.routes import ENDPOINTS
 from queue_server.bookings.ledger import LEDGER_ENDPOINTS
+from queue_server.bookings.rooms import ROOM_ENDPOINTS
 from queue_server.bookings.routes import BOOKING_ENDPOINTS
 from queue_server.bookings.service import Bookings, bookings_part
 from queue_server.catalog.loader import Catalog, load_catalog
@@ -71,6 +72,7 @@ ALL_ENDPOINTS = (
     + REPORT_ENDPOINTS
     + BOOKING_ENDPOINTS
     + LEDGER_ENDPOINTS
+    + ROOM_ENDPOINTS
 )
 
 

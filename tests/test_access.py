@@ -116,6 +116,11 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     "POST /api/v1/branches/{branch}/bookings": EVERYONE,
     "POST /api/v1/branches/{branch}/remote": EVERYONE,  # the one-time code decides
     "GET /api/v1/branches/{branch}/fairness": MANAGERS,
+    "GET /api/v1/branches/{branch}/room": EVERYONE,
+    "POST /api/v1/branches/{branch}/room/requests": EVERYONE,
+    "GET /api/v1/branches/{branch}/room/requests": MANAGERS,
+    "POST /api/v1/branches/{branch}/room/requests/{request_id}/approve": MANAGERS,
+    "POST /api/v1/branches/{branch}/room/requests/{request_id}/decline": MANAGERS,
     "POST /api/v1/bookings/{booking_id}/confirm": EVERYONE,  # the one-time code decides
     "POST /api/v1/bookings/{booking_id}/reschedule": EVERYONE,  # the signed token decides
     "POST /api/v1/bookings/{booking_id}/cancel": EVERYONE,
@@ -212,6 +217,7 @@ class _Fixture:
             "user_id": self.new_operator() if "{user_id}" in template else "",
             "service": "id_card",
             "booking_id": "0" * 32,
+            "request_id": "0" * 32,
         }
         unknown = set(re.findall(r"{(\w+)}", template)) - values.keys()
         assert not unknown, f"the matrix has no value for {unknown} in {template}"
