@@ -60,6 +60,23 @@ async def book_page(request: Request) -> Response:
     return _render("book", _language(request), boot)
 
 
+async def room_page(request: Request) -> Response:
+    """`/room/{branch}`: a Community Centre's conference room, free times and the request form."""
+    branch_id = request.path_params["branch"]
+    catalog = request.app.state.rigi.catalog
+    try:
+        branch = catalog.branch(branch_id)
+        if branch.kind != "community_centre":
+            raise NotFound("This branch lends no conference room.", code="no_room")
+    except NotFound as error:
+        return _error_page(request, error)
+    boot = {
+        "branch": {"id": branch.id, "name": _localized(branch.name)},
+        "booking": _booking_rules(request, branch_id),
+    }
+    return _render("room", _language(request), boot)
+
+
 def qr_svg(text: str) -> bytes:
     """A QR code of `text` as SVG (medium error correction: a phone screen may be scratched)."""
     image = qrcode.make(
@@ -78,4 +95,5 @@ def booking_page_routes() -> list[Route]:
     return [
         Route("/book", book_branches_page, name="book_branches_page"),
         Route("/book/{branch}", book_page, name="book_page"),
+        Route("/room/{branch}", room_page, name="room_page"),
     ]

@@ -3,6 +3,7 @@
 // address then carries the booking's token in its fragment (never sent to the server), so the
 // same link moves or cancels it. Every rule (limits, codes, slots) is the server's.
 import { api, boot, errorText, h, languageSwitcher, localized, onLanguageChange, show, t } from "./common.js";
+import { bookableDays as calendarDays, dayOf as calendarDay, plusMinutes, timeOf as calendarTime } from "./calendar.js";
 import { rankServices, searchIndex } from "./search.js";
 
 const app = document.getElementById("app");
@@ -32,37 +33,9 @@ function lang() {
   return document.documentElement.lang;
 }
 
-/** A time in the branch's own time zone (24 hours; the same digits in every language). */
-function timeOf(iso) {
-  const format = { timeZone: rules.timezone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
-  return new Intl.DateTimeFormat("en-GB", format).format(new Date(iso));
-}
-
-/** "სამშაბათი, 3 ივნისი": the day in the branch's time zone, named from the page's catalogue
- *  (browsers' own Georgian and Armenian date names are missing or partial). */
-function dayOf(iso) {
-  const date = new Intl.DateTimeFormat("en-CA", { timeZone: rules.timezone }).format(new Date(iso));
-  const [year, month, day] = date.split("-").map(Number);
-  const weekday = (new Date(Date.UTC(year, month - 1, day)).getUTCDay() + 6) % 7;
-  return t("book.date", {
-    weekday: t("book.weekdays").split(",")[weekday],
-    day,
-    month: t("book.months").split(",")[month - 1],
-  });
-}
-
-const plusMinutes = (iso, minutes) => new Date(Date.parse(iso) + minutes * 60_000).toISOString();
-
-/** The bookable days from the branch's today: its weekdays (Monday = 0), `days_ahead` ahead. */
-function bookableDays() {
-  const days = [];
-  const start = Date.parse(`${rules.today}T12:00:00Z`);
-  for (let offset = 0; offset <= rules.days_ahead; offset += 1) {
-    const day = new Date(start + offset * 86_400_000);
-    if (rules.weekdays.includes((day.getUTCDay() + 6) % 7)) days.push(day.toISOString().slice(0, 10));
-  }
-  return days;
-}
+const timeOf = (iso) => calendarTime(iso, rules.timezone);
+const dayOf = (iso) => calendarDay(iso, rules.timezone);
+const bookableDays = () => calendarDays(rules);
 
 // ---- the booking in the address (its fragment) ------------------------------------------------
 
