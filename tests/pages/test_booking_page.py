@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -30,6 +31,8 @@ pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
 SCREEN = {"width": 1280, "height": 800}
+KIOSK = {"width": 1080, "height": 1920}
+TBILISI = ZoneInfo("Asia/Tbilisi")
 BRANCH = "tbilisi"
 EMAIL = "citizen.book@example.ge"
 # Monday 2 June 2025, 08:00 in Tbilisi: the page offers this week's and the next week's days.
@@ -231,12 +234,31 @@ def _check_in_and_call(
     walk_ins = [
         kiosk.post(b + "/tickets", json={"service_id": "id_card"}).json()["id"] for _ in range(3)
     ]
-    clock.now = slot - timedelta(minutes=10)
-    arrived = kiosk.post(b + "/check-in", json={"code": short_code})
-    assert arrived.status_code == 201, arrived.text
-    ticket = arrived.json()["ticket"]
-
+    # At the kiosk's screen: 45 minutes early is told when to come back; 10 minutes early
+    # checks in and prints an appointment ticket.
     browser = pages[0].context.browser
+    screen = _page(browser, KIOSK)
+    screen.goto(f"{server.url}/kiosk/{BRANCH}?setup={server.device_token('kiosk', BRANCH)}")
+    clock.now = slot - timedelta(minutes=45)
+    expect(screen.locator(".not-served").first).to_be_visible()  # its first refresh is done
+    screen.fill("#booking-code", short_code)
+    screen.click("#check-in-submit")
+    come_back = (slot - timedelta(minutes=30)).astimezone(TBILISI).strftime("%H:%M")
+    expect(screen.locator(".error")).to_have_text(
+        f"ჯავშნისთვის ჯერ ადრეა: დაბრუნდით {come_back}-ზე."
+    )
+    clock.now = slot - timedelta(minutes=10)
+    screen.fill("#booking-code", short_code)
+    screen.click("#check-in-submit")
+    expect(screen.locator("#ticket-number")).to_be_visible()
+    qr_src = screen.locator(".qr img").get_attribute("src")
+    ticket = {
+        "id": qr_src.removeprefix("/qr/").removesuffix(".svg"),
+        "label": screen.locator("#ticket-number").inner_text(),
+    }
+    assert serious_violations(screen) == []
+    screen.screenshot(path=shots / "kiosk-check-in-ka.png")
+
     display = _page(browser, SCREEN)
     display.goto(f"{server.url}/display/{BRANCH}?setup={server.device_token('display', BRANCH)}")
     expect(display.locator("#connection.live")).to_be_visible()
@@ -273,7 +295,7 @@ def _check_in_and_call(
     expect(row.locator("[data-kind=remote]")).to_have_text("0")
     assert serious_violations(live) == []
     live.screenshot(path=shots / "live-fairness-en.png", full_page=True)
-    for page in (*pages, follow, display, live):
+    for page in (*pages, screen, follow, display, live):
         assert page.js_errors == []
 
 
