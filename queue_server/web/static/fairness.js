@@ -9,12 +9,13 @@ function hourText(iso) {
   return iso.slice(11, 16);
 }
 
-/** The ledger's table, or nothing when the server gave none (an older server, no rights). */
-export function fairnessSection(ledger) {
+/** The ledger's table, or nothing when the server gave none (an older server, no rights).
+ *  `heading`: the section's title (the live view's says "today"). */
+export function fairnessSection(ledger, heading = t("live.fairness")) {
   if (!ledger) return null;
   const minutes = (seconds) => Math.round(seconds / 60);
   return h("section", { class: "fairness", "aria-labelledby": "fairness-heading" },
-    h("h2", { id: "fairness-heading" }, t("live.fairness")),
+    h("h2", { id: "fairness-heading" }, heading),
     h("p", { class: "hint" }, t("live.fairness_lead")),
     ledger.hours.length
       ? h("table", { id: "fairness-table" },
