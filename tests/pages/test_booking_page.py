@@ -398,4 +398,24 @@ def test_an_institution_asks_for_a_community_centres_room_on_its_page(
     assert "Shashiani public school" not in page.content()
     hall = httpx.get(f"{server.url}/room/tbilisi")
     assert hall.status_code == 404 and "text/html" in hall.headers["content-type"]
+
+    # The centre's manager, signed in, sees the request on the same page and declines it.
+    manager = server.user("manager", "cc01-shashiani")
+    signed_in = page.request.post(
+        f"{server.url}/api/v1/session", data={"username": manager, "password": PASSWORD}
+    )
+    assert signed_in.ok
+    page.goto(f"{server.url}/room/cc01-shashiani?lang=en")
+    request = page.locator(".room-request")
+    expect(request).to_contain_text("Shashiani public school")
+    expect(request).to_contain_text("waiting for a decision")
+    assert serious_violations(page) == []
+    request.locator("input").fill("The room is being painted.")
+    request.locator("[data-action=decline]").click()
+    expect(request).to_contain_text("declined")
+    for _ in range(100):
+        if len(box.mails) == 2:
+            break
+        threading.Event().wait(0.05)
+    assert "The room is being painted." in box.mails[1].get_payload(decode=True).decode()
     assert page.js_errors == []

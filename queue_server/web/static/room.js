@@ -2,7 +2,7 @@
 // public calendar never says who asked), and ask for a time with the institution, the purpose,
 // an e-mail for the answer and the declaration. The centre's manager decides; the answer comes
 // by e-mail.
-import { api, boot, errorText, h, languageSwitcher, localized, onLanguageChange, show, t } from "./common.js";
+import { api, boot, errorText, h, languageSwitcher, loadSession, localized, onLanguageChange, session, show, t } from "./common.js";
 import { bookableDays, dayOf, timeOf } from "./calendar.js";
 
 const STEP_MS = 30 * 60_000;
@@ -10,7 +10,7 @@ const LONGEST_MS = 8 * 3_600_000;
 const app = document.getElementById("app");
 const rules = boot.booking;
 const path = `/api/v1/branches/${encodeURIComponent(boot.branch.id)}/room`;
-const state = { day: null, free: null, start: null, sent: null, error: null, busy: false };
+const state = { day: null, free: null, start: null, sent: null, error: null, busy: false, requests: null };
 
 const at = (iso) => timeOf(iso, rules.timezone);
 
@@ -103,12 +103,56 @@ function form() {
   );
 }
 
+// ---- the centre manager's part: the requests, approved or declined here -------------------------
+
+async function loadRequests() {
+  try {
+    state.requests = await api("GET", `${path}/requests`);
+  } catch {
+    state.requests = null; // not this centre's manager: the page is the public one
+  }
+  render();
+}
+
+async function decide(request, action) {
+  const reason = action === "decline" ? document.getElementById(`reason-${request.id}`)?.value ?? "" : undefined;
+  try {
+    await api("POST", `${path}/requests/${encodeURIComponent(request.id)}/${action}`,
+      action === "decline" ? { reason } : undefined);
+    state.error = null;
+  } catch (error) {
+    state.error = error;
+  }
+  await loadRequests();
+  if (state.day) chooseDay(state.day);
+}
+
+function requestsSection() {
+  if (!state.requests) return null;
+  return h("section", { class: "room-requests", "aria-labelledby": "requests-heading" },
+    h("h2", { id: "requests-heading" }, t("room.requests")),
+    state.requests.length
+      ? h("ul", { class: "choices" }, state.requests.map((r) => h("li", { class: "room-request", "data-request": r.id },
+          h("p", {}, h("strong", {}, `${dayOf(r.starts_at, rules.timezone)}, ${at(r.starts_at)}–${at(r.ends_at)}`),
+            " · ", t(`room.status_${r.status}`)),
+          h("p", {}, h("strong", {}, r.institution), h("br"), r.purpose),
+          r.status === "pending"
+            ? h("div", { class: "actions" },
+                h("button", { type: "button", class: "primary", "data-action": "approve", onclick: () => decide(r, "approve") }, t("room.approve")),
+                h("label", { for: `reason-${r.id}`, class: "visually-hidden" }, t("room.reason")),
+                h("input", { id: `reason-${r.id}`, placeholder: t("room.reason"), maxlength: 300 }),
+                h("button", { type: "button", class: "secondary", "data-action": "decline", onclick: () => decide(r, "decline") }, t("room.decline")))
+            : null)))
+      : h("p", { class: "empty" }, t("room.no_requests")));
+}
+
 function render() {
   app.className = "book room";
   const sent = state.sent;
   show(app,
     h("header", { class: "bar" }, h("h1", {}, t("room.heading")), h("p", { class: "branch" }, localized(boot.branch.name))),
     languageSwitcher(),
+    requestsSection(),
     h("p", {}, t("room.lead")),
     state.error ? h("p", { class: "error", role: "alert", tabindex: "-1", id: "room-error" }, errorText(state.error)) : null,
     sent
@@ -130,3 +174,7 @@ function render() {
 
 onLanguageChange(render);
 render();
+// A signed-in manager of this centre sees its requests above the public calendar.
+loadSession().then((status) => {
+  if (status === "signed_in" && session.user) loadRequests();
+});
