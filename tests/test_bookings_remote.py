@@ -148,3 +148,24 @@ async def test_a_closed_branch_takes_no_remote_ticket(remote: tuple[LiveServer, 
             )
             assert (refused.status_code, refused.json()["code"]) == (409, "branch_closed")
         assert server.rigi.notify.channels["sms"].sent == []
+
+
+async def test_places_hoarded_over_many_numbers_from_one_address_are_refused(
+    database_url: str, tmp_path: Path
+) -> None:
+    server, clock = booking_server(database_url, tmp_path, booking_rate_address="3/hour")
+    clock.now = OPEN
+    try:
+        async with server.client() as phone:
+            answers = [
+                await phone.post(
+                    f"{B}/remote",
+                    json={"service": "id_card", "contact": f"+995 555 00-00-{n:02d}"},
+                )
+                for n in range(5)
+            ]
+        assert [a.status_code for a in answers] == [201, 201, 201, 429, 429]
+        assert answers[-1].json()["code"] == "booking_rate_limited"
+        assert len(server.rigi.notify.channels["sms"].sent) == 3  # nothing sent when refused
+    finally:
+        server.stop()
