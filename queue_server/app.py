@@ -34,6 +34,8 @@ from queue_server.api.http import (
 )
 from queue_server.api.openapi import openapi_routes
 from queue_server.api.routes import ENDPOINTS
+from queue_server.bookings.ledger import LEDGER_ENDPOINTS
+from queue_server.bookings.rooms import ROOM_ENDPOINTS
 from queue_server.bookings.routes import BOOKING_ENDPOINTS
 from queue_server.bookings.service import Bookings, bookings_part
 from queue_server.catalog.loader import Catalog
@@ -61,6 +63,7 @@ from queue_server.store.migrate import migrate
 from queue_server.store.queue import Clock, QueueStore, utc_now
 from queue_server.web.admin_pages import admin_routes
 from queue_server.web.national_page import national_page_routes
+from queue_server.web.booking_page import booking_page_routes
 from queue_server.web.pages import web_routes
 from queue_server.web.reports_page import report_page_routes
 
@@ -76,6 +79,8 @@ ALL_ENDPOINTS = (
     + BOOKING_ENDPOINTS
     + ORGANISATION_ENDPOINTS
     + REPLICATION_ENDPOINTS
+    + LEDGER_ENDPOINTS
+    + ROOM_ENDPOINTS
 )
 
 
@@ -195,6 +200,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         *web_routes(),
         *report_page_routes(),
         *national_page_routes(),
+        *booking_page_routes(),
     ]
     app = Starlette(
         routes=routes,

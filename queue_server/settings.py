@@ -145,6 +145,9 @@ class Settings(BaseSettings):
     )
     booking_rate_address: str = "10/hour"
     booking_rate_contact: str = "3/hour"
+    booking_remote_minutes: int = Field(
+        default=60, ge=10, le=240, description="a remote ticket's place is kept this long"
+    )
 
     # Branch-node mode (docs/offline.md): all three set, or none.
     node_central_url: str | None = Field(

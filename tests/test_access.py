@@ -115,9 +115,17 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     **{f"GET /api/v1/reports{form}": frozenset({"admin"}) for form in ("", ".csv", ".xlsx")},
     "GET /api/v1/branches/{branch}/services/{service}/slots": EVERYONE,
     "POST /api/v1/branches/{branch}/bookings": EVERYONE,
+    "POST /api/v1/branches/{branch}/remote": EVERYONE,  # the one-time code decides
+    "GET /api/v1/branches/{branch}/fairness": MANAGERS,
+    "GET /api/v1/branches/{branch}/room": EVERYONE,
+    "POST /api/v1/branches/{branch}/room/requests": EVERYONE,
+    "GET /api/v1/branches/{branch}/room/requests": MANAGERS,
+    "POST /api/v1/branches/{branch}/room/requests/{request_id}/approve": MANAGERS,
+    "POST /api/v1/branches/{branch}/room/requests/{request_id}/decline": MANAGERS,
     "POST /api/v1/bookings/{booking_id}/confirm": EVERYONE,  # the one-time code decides
     "POST /api/v1/bookings/{booking_id}/reschedule": EVERYONE,  # the signed token decides
     "POST /api/v1/bookings/{booking_id}/cancel": EVERYONE,
+    "POST /api/v1/bookings/{booking_id}/qr": EVERYONE,  # the signed token decides
     "POST /api/v1/branches/{branch}/check-in": frozenset({"kiosk"}) | STAFF,
     "GET /api/v1/organisation": ADMINS,
     "POST /api/v1/organisation": ADMINS,
@@ -230,6 +238,7 @@ class _Fixture:
             "agency": "psda",
             "booking_id": "0" * 32,
             "channel": "bookings",
+            "request_id": "0" * 32,
         }
         if template.endswith("/node-token"):  # it makes the branch node-owned: not testhall,
             values["branch"] = "otherhall"  # whose tickets, devices and people come next

@@ -52,6 +52,8 @@ def test_a_manager_reads_last_weeks_report_and_downloads_both_files(
             assert kpis.first.locator("td").nth(1).inner_text() == "6"  # visits
             assert page.locator(".chart canvas").count() == 2
             assert page.locator(".heat").count() == 7  # one hour (09:00) × seven weekdays
+            page.wait_for_selector("#fairness-table")  # the last day's fairness ledger, by hour
+            assert page.locator("#fairness-table tbody tr").count() >= 1
             if SHOTS:
                 page.screenshot(path=f"{SHOTS}/reports-{language}.png", full_page=True)
             assert serious_violations(page) == [], language

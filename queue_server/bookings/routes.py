@@ -12,8 +12,9 @@ from starlette.responses import Response
 from queue_server.access.principal import Role
 from queue_server.api.http import Endpoint, json_response, principal_of
 from queue_server.catalog.models import Language
-from queue_server.errors import BadRequest
+from queue_server.errors import BadRequest, Forbidden
 from queue_server.notify.contacts import contact_of
+from queue_server.web.booking_page import qr_svg
 
 
 class _Body(BaseModel):
@@ -23,6 +24,12 @@ class _Body(BaseModel):
 class Book(_Body):
     service: str = Field(max_length=64)
     slot: AwareDatetime
+    contact: str = Field(max_length=254, description="a phone number or an e-mail address")
+    language: Language = "ka"
+
+
+class JoinRemote(_Body):
+    service: str = Field(max_length=64)
     contact: str = Field(max_length=254, description="a phone number or an e-mail address")
     language: Language = "ka"
 
@@ -56,6 +63,7 @@ class FreeSlot(BaseModel):
 
 class Pending(BaseModel):
     id: str
+    kind: str = Field(description="slot: an appointment; remote: a place in today's queue")
     status: str
     branch_id: str
     service_id: str
@@ -66,6 +74,7 @@ class Pending(BaseModel):
 
 class Confirmed(BaseModel):
     id: str
+    kind: str
     status: str
     branch_id: str
     service_id: str
@@ -73,10 +82,12 @@ class Confirmed(BaseModel):
     short_code: str
     token: str
     ticket_id: str | None
+    activate_by: datetime | None = Field(description="a remote ticket's place is kept until")
 
 
 class CheckedIn(BaseModel):
     booking_id: str
+    kind: str
     late: bool
     message: str
     ticket: dict[str, Any]
@@ -95,15 +106,21 @@ async def free_slots(request: Request, branch: str, service: str) -> list[dict[s
     return await _bookings(request).free_slots(branch, service, day)  # type: ignore[no-any-return]
 
 
-async def book(request: Request, branch: str, body: Book) -> Response:
+async def book(request: Request, branch: str, body: Book | JoinRemote) -> Response:
     """A pending booking; the one-time code goes to the contact."""
     request.app.state.rigi.catalog.branch(branch)
     contact = contact_of(*((None, body.contact) if "@" in body.contact else (body.contact, None)))
     address = request.client.host if request.client else "unknown"
-    view = await _bookings(request).book(
-        branch, body.service, body.slot, contact, body.language, address
-    )
+    slot = body.slot if isinstance(body, Book) else None
+    bookings = _bookings(request)
+    view = await bookings.book(branch, body.service, slot, contact, body.language, address)
     return json_response(view, 201)
+
+
+async def join_remote(request: Request, branch: str, body: JoinRemote) -> Response:
+    """A place in today's queue from home, confirmed by a one-time code like a booking and
+    activated on arrival; until then it holds nobody back."""
+    return await book(request, branch, body)
 
 
 async def confirm(request: Request, booking_id: str, body: Confirm) -> dict[str, Any]:
@@ -117,6 +134,17 @@ async def cancel(request: Request, booking_id: str, body: Holder) -> dict[str, A
 async def reschedule(request: Request, booking_id: str, body: Reschedule) -> dict[str, Any]:
     bookings = _bookings(request)
     return await bookings.reschedule(booking_id, body.token, body.slot)  # type: ignore[no-any-return]
+
+
+async def booking_qr(request: Request, booking_id: str, body: Holder) -> Response:
+    """The check-in QR code of a booking, for its holder's phone. A POST, so the token travels
+    in the body and never in an address that logs or caches keep."""
+    claim = _bookings(request).keys.verify(body.token)
+    if claim is None or claim.booking_id != booking_id:
+        raise Forbidden("This booking's token is missing or wrong.", code="bad_booking_token")
+    return Response(
+        qr_svg(body.token), media_type="image/svg+xml", headers={"Cache-Control": "no-store"}
+    )
 
 
 async def check_in(request: Request, branch: str, body: CheckIn) -> Response:
@@ -138,6 +166,9 @@ BOOKING_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", B + "/bookings", book, "Book a slot; a one-time code is sent to confirm",
              body=Book, response=Pending, status=201, errors=(403, 404, 409, 422, 429, 503),
              tags=("bookings",)),
+    Endpoint("POST", B + "/remote", join_remote, "Join today's queue from home (a remote ticket)",
+             body=JoinRemote, response=Pending, status=201,
+             errors=(403, 404, 409, 422, 429, 503), tags=("bookings",)),
     Endpoint("POST", K + "/confirm", confirm, "Confirm a booking with its one-time code",
              body=Confirm, response=Confirmed, errors=(403, 404, 409, 422), tags=("bookings",)),
     Endpoint("POST", K + "/reschedule", reschedule, "Move a confirmed booking to another slot",
@@ -145,6 +176,8 @@ BOOKING_ENDPOINTS: tuple[Endpoint, ...] = (
              tags=("bookings",)),
     Endpoint("POST", K + "/cancel", cancel, "Cancel a confirmed booking", body=Holder,
              response=Confirmed, errors=(403, 404, 409, 422), tags=("bookings",)),
+    Endpoint("POST", K + "/qr", booking_qr, "The booking's check-in QR code (SVG)", body=Holder,
+             errors=(403, 422), tags=("bookings",), media_type="image/svg+xml"),
     Endpoint("POST", B + "/check-in", check_in, "Check a booking in at the kiosk: a ticket",
              body=CheckIn, response=CheckedIn, status=201, access="check_in",
              errors=(404, 409, 422), tags=("bookings",)),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from queue_server.access.ratelimit import Limit
+from queue_server.bookings.arrival import check_in
 from queue_server.bookings.texts import code_message
 from queue_server.bookings.tokens import BookingKeys, one_time_code, short_code
 from queue_server.catalog.models import WEEKDAYS, Branch
@@ -32,7 +33,7 @@ from queue_server.errors import (
 from queue_server.notify.channels.base import ChannelError, Outgoing
 from queue_server.notify.contacts import Contact
 from queue_server.store import bookings as queries
-from queue_server.store.bookings import CANCELLED, CHECKED_IN, CONFIRMED, PENDING
+from queue_server.store.bookings import CANCELLED, CONFIRMED, PENDING, REMOTE, SLOT
 
 if TYPE_CHECKING:
     from queue_server.app import Rigi
@@ -129,15 +130,36 @@ class Bookings:
             )
         return capacity
 
+    def _check_open_now(self, branch_id: str, service_id: str) -> datetime:
+        """Now, if the branch serves the service today and is open: a remote ticket joins
+        today's queue only while its holder can still be served."""
+        now = self._now()
+        zone = ZoneInfo(self.rigi.catalog.branch(branch_id).timezone)
+        local = now.astimezone(zone)
+        settings = self.settings
+        if not self.slots_of_day(branch_id, service_id, local.date()) or not (
+            settings.booking_opens <= local.time() < settings.booking_closes
+        ):
+            raise Conflict(
+                "The branch is closed now: join its queue when it is open, or book a time.",
+                code="branch_closed",
+            )
+        return now
+
     # ---- booking ----------------------------------------------------------------------------
 
     async def book(
-        self, branch_id: str, service_id: str, slot_at: datetime, contact: Contact,
+        self, branch_id: str, service_id: str, slot_at: datetime | None, contact: Contact,
         language: str, address: str,
     ) -> dict[str, Any]:  # fmt: skip
-        """A pending booking, and its one-time code sent to the contact."""
+        """A pending booking (of a slot; of a place in today's queue when `slot_at` is None),
+        and its one-time code sent to the contact."""
         settings = self.settings
-        capacity = self._check_slot(branch_id, service_id, slot_at)
+        kind = SLOT if slot_at is not None else REMOTE
+        if slot_at is None:
+            capacity, slot_at = 0, self._check_open_now(branch_id, service_id)
+        else:
+            capacity = self._check_slot(branch_id, service_id, slot_at)
         slot_at = slot_at.astimezone(UTC)
         notify = self.rigi.notify
         channel = notify.channels.get(contact.channel) if notify else None
@@ -170,13 +192,15 @@ class Bookings:
             "attempts": 0,
             "reschedules": 0,
             "created_at": now,
+            "kind": kind,
         }
 
         def body(conn: Any) -> None:
             self._sweep(conn, now)
             queries.lock(conn, f"person:{contact_hash}", f"slot:{branch_id}:{service_id}:{slot_at}")
             self._check_person(conn, contact_hash, service_id, now)
-            self._check_room(conn, branch_id, service_id, slot_at, capacity, now)
+            if kind == SLOT:
+                self._check_room(conn, branch_id, service_id, slot_at, capacity, now)
             queries.insert(conn, row)
 
         await self.rigi.database.transaction(body)
@@ -195,6 +219,7 @@ class Bookings:
             ) from None
         return {
             "id": booking_id,
+            "kind": kind,
             "status": PENDING,
             "branch_id": branch_id,
             "service_id": service_id,
@@ -224,8 +249,10 @@ class Bookings:
 
     def _sweep(self, conn: Any, now: datetime) -> None:
         """Yesterday's unclaimed bookings become no-shows; expired contacts are blanked."""
-        retention = now + timedelta(minutes=self.settings.notify_retention_minutes)
-        queries.sweep(conn, now, now - MISSED_AFTER, retention)
+        settings = self.settings
+        retention = now + timedelta(minutes=settings.notify_retention_minutes)
+        remote_since = now - timedelta(minutes=settings.booking_remote_minutes)
+        queries.sweep(conn, now, now - MISSED_AFTER, retention, remote_since)
 
     def _check_person(self, conn: Any, contact_hash: str, service_id: str, now: datetime) -> None:
         settings = self.settings
@@ -296,8 +323,11 @@ class Bookings:
         return self._holder_view(row)
 
     def _holder_view(self, row: Any) -> dict[str, Any]:
+        remote = row.kind == REMOTE
+        until = row.slot_at + timedelta(minutes=self.settings.booking_remote_minutes)
         return {
             "id": row.id,
+            "kind": row.kind,
             "status": row.status,
             "branch_id": row.branch_id,
             "service_id": row.service_id,
@@ -307,6 +337,7 @@ class Bookings:
                 row.id, row.branch_id, row.slot_at, row.service_id, row.language
             ),
             "ticket_id": row.ticket_id,
+            "activate_by": until.isoformat() if remote else None,
         }
 
     def _holder(self, conn: Any, booking_id: str, token: str) -> Any:
@@ -339,6 +370,11 @@ class Bookings:
             row = self._holder(conn, booking_id, token)
             if row.status != CONFIRMED:
                 raise Conflict("Only a confirmed booking can be moved.", code="not_confirmed")
+            if row.kind == REMOTE:
+                raise Conflict(
+                    "A place in today's queue cannot be moved; cancel it instead.",
+                    code="not_movable",
+                )
             if row.reschedules >= settings.booking_reschedules:
                 raise Conflict(
                     f"A booking can be moved {settings.booking_reschedules} times; cancel it "
@@ -356,79 +392,9 @@ class Bookings:
 
         return self._holder_view(await self.rigi.database.transaction(body))
 
-    # ---- arrival ------------------------------------------------------------------------------
-
     async def check_in(self, branch_id: str, code: str, actor: str) -> dict[str, Any]:
-        """Check a booking in once, inside its arrival window: an appointment ticket; after
-        the window, a walk-in ticket; before it, a refusal that says when to come back."""
-        settings = self.settings
-        now = self._now()
-        claim = self.keys.verify(code) if "." in code else None
-
-        def claim_booking(conn: Any) -> Any:
-            if claim is not None:
-                row = queries.booking_row_or_claimed(
-                    conn, claim.booking_id, claim.branch_id, claim.slot_at, claim.service_id,
-                    claim.language, now,
-                )  # fmt: skip
-            else:
-                found = queries.booking_by_code(conn, code.strip().upper().replace("-", ""))
-                if found is None:
-                    raise NotFound("No booking has this code.", code="booking_not_found")
-                row = found
-            if row.branch_id != branch_id:
-                raise Conflict("This booking is for another branch.", code="booking_other_branch")
-            if row.status == CHECKED_IN:
-                raise Conflict("This booking has already been checked in.", code="booking_used")
-            if row.status != CONFIRMED:
-                raise Conflict("This booking is not confirmed.", code="not_confirmed")
-            early = timedelta(minutes=settings.booking_setting(branch_id, "early_minutes"))
-            late = timedelta(minutes=settings.booking_setting(branch_id, "late_minutes"))
-            if now < row.slot_at - early:
-                raise Conflict(
-                    "Too early for this booking; come back at the time given.",
-                    code="too_early",
-                    come_back_at=(row.slot_at - early).isoformat(),
-                )
-            retention = now + timedelta(minutes=settings.notify_retention_minutes)
-            if not queries.change(
-                conn, row.id, CONFIRMED, status=CHECKED_IN, checked_in_at=now, expires_at=retention
-            ):
-                raise Conflict("This booking has already been checked in.", code="booking_used")
-            return row, now > row.slot_at + late
-
-        row, late = await self.rigi.database.transaction(claim_booking)
-        try:
-            change = await self.rigi.store.issue_ticket(
-                branch_id,
-                row.service_id,
-                priority=Priority.NORMAL if late else Priority.APPOINTMENT,
-                language=row.language,
-                appointment_at=None if late else row.slot_at,
-                idempotency_key=f"booking:{row.id}",
-                actor=actor,
-            )
-        except Exception:
-            await self.rigi.database.transaction(
-                lambda c: queries.change(
-                    c, row.id, CHECKED_IN, status=CONFIRMED, checked_in_at=None
-                )
-            )
-            raise
-        ticket = change.result
-        await self.rigi.database.transaction(
-            lambda c: queries.change(c, row.id, CHECKED_IN, ticket_id=ticket["id"])
-        )
-        return {
-            "booking_id": row.id,
-            "late": late,
-            "message": (
-                "Past the arrival window: this is a walk-in ticket."
-                if late
-                else "Checked in: you will be called for your appointment."
-            ),
-            "ticket": ticket,
-        }
+        """Check a booking or a remote ticket in once, on arrival (bookings/arrival.py)."""
+        return await check_in(self, branch_id, code, actor)
 
 
 @contextlib.asynccontextmanager

@@ -57,6 +57,10 @@ def main(argv: list[str]) -> int:
         from queue_server.simulation.forecast_cli import main as forecast_check
 
         return forecast_check(argv[1:])
+    if argv[:1] == ["bookings"]:
+        from queue_server.simulation.bookings import main as bookings
+
+        return bookings(argv[1:])
     if argv[:1] == ["fairness"]:
         from queue_server.simulation.fairness import main as fairness
 
@@ -254,7 +258,8 @@ visits as the server does). Simulated time is passed to them as time-zone-aware 
 
 _NOTES = """\
 The wait forecast of issue 16 is scored on its own: `queue-server simulate forecast-check
---out docs/` writes [forecast.md](forecast.md).
+--out docs/` writes [forecast.md](forecast.md). Bookings (issue 19): `queue-server simulate
+bookings tbilisi-hall 10` prints the table of the section "Bookings on a tbilisi-hall day".
 
 ## Reading the results
 

@@ -17,6 +17,7 @@ from queue_server.store.schema_bookings import bookings
 
 PENDING, CONFIRMED, CANCELLED = "pending", "confirmed", "cancelled"
 CHECKED_IN, NO_SHOW = "checked_in", "no_show"
+SLOT, REMOTE = "slot", "remote"
 
 
 def lock(conn: Connection, *keys: str) -> None:
@@ -35,12 +36,22 @@ def _holding(now: datetime) -> Any:
     )
 
 
-def sweep(conn: Connection, now: datetime, missed_before: datetime, retention_until: Any) -> None:
-    """Confirmed bookings whose slot was before `missed_before` (a day ago) become no-shows;
+def sweep(
+    conn: Connection, now: datetime, missed_before: datetime, retention_until: Any,
+    remote_joined_before: datetime,
+) -> None:  # fmt: skip
+    """Confirmed bookings whose slot was before `missed_before` (a day ago), and remote tickets
+    not activated in their window (joined before `remote_joined_before`), become no-shows;
     contacts whose retention has passed are blanked (the keyed hash stays for the limits)."""
     conn.execute(
         update(bookings)
-        .where(bookings.c.status == CONFIRMED, bookings.c.slot_at < missed_before)
+        .where(
+            bookings.c.status == CONFIRMED,
+            or_(
+                bookings.c.slot_at < missed_before,
+                and_(bookings.c.kind == REMOTE, bookings.c.slot_at < remote_joined_before),
+            ),
+        )
         .values(status=NO_SHOW, expires_at=retention_until)
     )
     conn.execute(
@@ -92,7 +103,11 @@ def person_record(
             mine,
             or_(
                 bookings.c.status == NO_SHOW,
-                and_(bookings.c.status == CONFIRMED, bookings.c.slot_at < missed_before),
+                and_(
+                    bookings.c.status == CONFIRMED,
+                    bookings.c.kind == SLOT,
+                    bookings.c.slot_at < missed_before,
+                ),
             ),
             bookings.c.slot_at >= noshow_start,
         )
@@ -111,6 +126,7 @@ def slot_load(
             bookings.c.service_id == service_id,
             bookings.c.slot_at >= start,
             bookings.c.slot_at < end,
+            bookings.c.kind == SLOT,
             _holding(now),
         )
         .group_by(bookings.c.slot_at)

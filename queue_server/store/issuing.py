@@ -56,9 +56,12 @@ class Issuing:
         appointment_at: datetime | None = None,
         idempotency_key: str | None = None,
         actor: str = "kiosk",
+        queued_since: datetime | None = None,
     ) -> Change:
         """Issue the next number of the service's letter for today, with a wait estimate.
-        A retried request with the same idempotency key returns the same ticket."""
+        A retried request with the same idempotency key returns the same ticket.
+        `queued_since`: when the wait began, if before now (a remote ticket activated on
+        arrival keeps its place from when it joined)."""
         self.catalog.branch(branch_id)
         service = self.catalog.service(service_id)
         if not self.catalog.serves(branch_id, service_id):
@@ -82,6 +85,7 @@ class Issuing:
             fingerprint=fingerprint,
             actor=actor,
             at=self.clock(),  # read just before joining the batch: numbers follow issue times
+            queued_since=queued_since,
         )
         try:
             return await self._batches.submit(branch_id, request)
@@ -284,13 +288,18 @@ class _Issue:
     fingerprint: str
     actor: str
     at: datetime  # when the request came in: the ticket's issue time
+    queued_since: datetime | None = None  # an earlier start of the wait (a remote ticket)
+
+    @property
+    def queued_at(self) -> datetime:
+        return min(self.queued_since, self.at) if self.queued_since else self.at
 
     def queued(self, ticket_id: str) -> dispatch.QueuedTicket:
         return dispatch.QueuedTicket(
             id=ticket_id,
             service_id=self.service_id,
             priority=self.priority,
-            queued_at=self.at,
+            queued_at=self.queued_at,
             target_wait_s=self.target_wait_s,
             appointment_at=self.appointment_at,
         )
@@ -307,7 +316,7 @@ class _Issue:
             "language": self.language,
             "status": TicketStatus.WAITING.value,
             "issued_at": self.at,
-            "queued_at": self.at,
+            "queued_at": self.queued_at,
             "appointment_at": self.appointment_at,
             "recalls": 0,
             "visit": 1,

@@ -35,6 +35,9 @@ bookings = Table(
     Column("checked_in_at", UTCDateTime),
     Column("ticket_id", ID),
     Column("expires_at", UTCDateTime),  # the contact is blanked after this
+    # slot: an appointment at `slot_at`; remote: a place in the queue taken at `slot_at` from
+    # home, to be activated on arrival within the branch's remote window
+    Column("kind", String(8), nullable=False, server_default="slot"),
     Index("ix_bookings_contact", "contact_hash", "created_at"),
     Index("ix_bookings_slot", "branch_id", "service_id", "slot_at"),
 )

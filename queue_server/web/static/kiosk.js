@@ -16,6 +16,7 @@ import {
   waitText,
 } from "./common.js";
 
+import { checkInForm } from "./checkin.js";
 import { Keyboard } from "./keyboard.js";
 import { rankServices, searchIndex } from "./search.js";
 
@@ -249,6 +250,13 @@ function chooseScreen() {
     ),
     state.keyboard ? keyboard.element(document.documentElement.lang) : null,
     state.error ? h("p", { class: "error", role: "alert" }, state.error) : null,
+    // A booking or a remote place is checked in at the kiosk only, never from a phone.
+    token
+      ? checkInForm(boot.branch.id, token, showTicket, (text) => {
+          state.error = text;
+          render();
+        })
+      : null,
     serviceList(),
   ];
 }

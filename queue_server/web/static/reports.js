@@ -2,7 +2,8 @@
 // (uPlot, served by this server from /static/vendor) and tables, each downloadable as CSV, and
 // the whole report as an Excel workbook. The API decides what the signed-in person may see.
 import uPlot from "./vendor/uplot/uPlot.esm.js";
-import { api, boot, h, loadSession, localized, show, signInForm } from "./common.js";
+import { api, boot, h, loadSession, localized, show, signInForm, t } from "./common.js";
+import { fairnessSection } from "./fairness.js";
 
 const app = document.getElementById("app");
 const texts = boot.report_messages;
@@ -233,7 +234,19 @@ function render(report, params) {
   );
   dayChart(chartArea, report);
   serviceChart(chartArea, report);
-  if (boot.branch) ratings(results, params);
+  if (boot.branch) ratings(results, params).then(() => fairness(results, params));
+}
+
+/** The fairness ledger of the period's last day, by hour: managers only (issue 19). */
+async function fairness(results, params) {
+  const day = params.get("to") || new Date().toLocaleDateString("en-CA", { timeZone: TIMEZONE });
+  let ledger;
+  try {
+    ledger = await api("GET", `/api/v1/branches/${encodeURIComponent(boot.branch.id)}/fairness?date=${encodeURIComponent(day)}`);
+  } catch {
+    return; // not a manager: the report goes without it
+  }
+  results.append(fairnessSection(ledger, t("live.fairness_day", { day })));
 }
 
 /** Citizens' ratings (1–5) per service over the same period: managers only; an operator's

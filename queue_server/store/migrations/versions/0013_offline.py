@@ -1,7 +1,7 @@
 """Branch nodes: node-owned branch streams, central's replication cursors, the node's acks.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from queue_server.store.schema import UTCDateTime
 
-revision = "0011"
-down_revision = "0010"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
