@@ -131,8 +131,6 @@ BEFORE_0011 = [
 async def run(weeks: int, busier: int, postgres: bool = False) -> None:
     catalog = load_catalog(ROOT / "config")
     with tempfile.TemporaryDirectory() as folder:
-        if postgres:
-            reset_postgres()
         url = POSTGRES_URL if postgres else f"sqlite+aiosqlite:///{Path(folder) / 'year.sqlite3'}"
         database = Database(url)
         try:
@@ -213,4 +211,6 @@ if __name__ == "__main__":
     parser.add_argument("--busier", type=int, default=2, help="visits of the demo week × this")
     parser.add_argument("--postgres", action="store_true", help="RIGI_BENCH_DATABASE_URL")
     arguments = parser.parse_args()
+    if arguments.postgres:
+        reset_postgres()
     asyncio.run(run(arguments.weeks, arguments.busier, arguments.postgres))
