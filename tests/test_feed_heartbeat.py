@@ -65,7 +65,7 @@ async def test_a_phone_whose_refresh_was_slow_is_not_closed_as_silent(server: Li
             # The phone answers every ping from now on: it stays, and hears the visit end.
             assert (await staff.post(f"{B}/counters/c01/start")).status_code == 200
             assert (await staff.post(f"{B}/counters/c01/finish", json={})).status_code == 200
-            statuses = []
+            statuses: list[str] = []
             while not statuses or statuses[-1] != "done":
                 statuses.append((await _next_ticket_frame(phone))["ticket"]["status"])
             assert statuses[-1] == "done"
