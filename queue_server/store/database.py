@@ -50,7 +50,11 @@ POSTGRES_POOL_SIZE = 10
 # READ COMMITTED takes a new snapshot per statement anyway; `snapshot` keeps its own. After a
 # PostgreSQL restart the first read on a dead connection fails, and SQLAlchemy then replaces
 # every connection of the pool; writes keep the pre-ping, so they never fail that way.
-POSTGRES_READ_POOL_SIZE = 5
+POSTGRES_READ_POOL_SIZE = 6
+# Connections over a pool's size are opened and closed on demand: each costs a PostgreSQL
+# backend, so the overflow is kept small and the two pools together hold what the one did.
+POSTGRES_WRITE_OVERFLOW = 4
+POSTGRES_READ_OVERFLOW = 2
 POSTGRES_COMMAND_TIMEOUT_S = 10
 # Key of `Connection.info` under which a running transaction collects its appended events.
 PENDING_EVENTS = "rigi.pending_events"
@@ -191,11 +195,10 @@ def _collecting(conn: Connection, body: Body[T]) -> tuple[T, list[Event]]:
 
 def _create_engine(url: str, is_sqlite: bool, *, autocommit: bool = False) -> AsyncEngine:
     if not is_sqlite:
-        pool_size = POSTGRES_READ_POOL_SIZE if autocommit else POSTGRES_POOL_SIZE
         return create_async_engine(
             url,
-            pool_size=pool_size,
-            max_overflow=POSTGRES_POOL_SIZE,
+            pool_size=POSTGRES_READ_POOL_SIZE if autocommit else POSTGRES_POOL_SIZE,
+            max_overflow=POSTGRES_READ_OVERFLOW if autocommit else POSTGRES_WRITE_OVERFLOW,
             pool_pre_ping=not autocommit,
             connect_args={"command_timeout": POSTGRES_COMMAND_TIMEOUT_S},
             **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
