@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+# A keep-alive connection idle this long is closed. It must outlive nginx's upstream
+# `keepalive_timeout` (60 s in deploy/nginx): with uvicorn's 5 s, the server closed pooled
+# connections at the moment nginx sent a request on them, and a POST got 502.
+KEEP_ALIVE_S = 75
 PRIVATE_UMASK = 0o077  # the database, its journal and the secret key: owner only (0600)
 
 
@@ -73,6 +77,7 @@ def _serve(args: argparse.Namespace) -> int:
         # not uvicorn's 16 MiB.
         ws_max_size=settings.max_body_bytes,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     return 0
 

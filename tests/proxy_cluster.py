@@ -67,6 +67,7 @@ http {{
     upstream rigi {{
 {servers}
         keepalive 32;
+        keepalive_timeout 60s;
     }}
     server {{
         listen 127.0.0.1:{port};

@@ -388,12 +388,14 @@ def recorded_statements(server: LiveServer) -> Iterator[list[str]]:
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
-    engine = server.rigi.database.engine.sync_engine
-    sqlalchemy.event.listen(engine, "before_cursor_execute", record)
+    engines = [engine.sync_engine for engine in server.rigi.database.engines]
+    for engine in engines:
+        sqlalchemy.event.listen(engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
-        sqlalchemy.event.remove(engine, "before_cursor_execute", record)
+        for engine in engines:
+            sqlalchemy.event.remove(engine, "before_cursor_execute", record)
 
 
 PHONES = 12

@@ -12,6 +12,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
+from queue_server.api.feed_schemas import FEEDS
 from queue_server.api.http import Endpoint, json_response
 from queue_server.api.schemas import ErrorBody
 
@@ -91,6 +92,15 @@ def build_openapi(endpoints: tuple[Endpoint, ...]) -> dict[str, Any]:
                 "content": {"application/json": {"schema": error_ref}},
             }
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
+    feeds = {}
+    for path, (name, frame) in FEEDS.items():
+        schema = TypeAdapter(frame).json_schema(ref_template=REF)
+        components.update(schema.pop("$defs", {}))
+        components[name] = schema | {"title": name}
+        feeds[path] = {
+            "description": "WebSocket: JSON text frames from the server (docs/protocol.md)",
+            "frame": {"$ref": REF.format(model=name)},
+        }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -100,6 +110,7 @@ def build_openapi(endpoints: tuple[Endpoint, ...]) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {"schemas": components},
+        "x-feeds": feeds,  # OpenAPI cannot describe a WebSocket: each feed's frames
     }
 
 

@@ -98,8 +98,10 @@ class Connection:
         self.listener = listener
         self.principal = principal
         self._on_report = on_report
-        self.last_pong = asyncio.get_running_loop().time()
-        self.heartbeat_s: float = websocket.app.state.settings.heartbeat_s
+        # Pings sent since the client last said anything. Counted, not timed: a connection
+        # whose handler waited (a slow shared read) sent no pings meanwhile, and a client that
+        # was never asked is not silent; timing it closed healthy feeds after any stall.
+        self.unanswered_pings = 0
         self._on_event: Callable[[Event], Awaitable[None]]
 
     async def run(self, on_event: Callable[[Event], Awaitable[None]]) -> None:
@@ -130,9 +132,10 @@ class Connection:
         before its first wait (see `realtime.eager`)."""
         if self.listener.ping_due:  # set by the hub's heartbeat (`Hub.beat`)
             self.listener.ping_due = False
-            if asyncio.get_running_loop().time() - self.last_pong > self.heartbeat_s * MISSED_PONGS:
+            if self.unanswered_pings >= MISSED_PONGS:
                 await close_feed(self.websocket, CLOSE_TOO_SLOW, "no pong")
                 return False
+            self.unanswered_pings += 1
             await self.websocket.send_text(PING)
         if isinstance(item, Beat):
             return True
@@ -156,7 +159,7 @@ class Connection:
             message = await self.websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
-            self.last_pong = asyncio.get_running_loop().time()
+            self.unanswered_pings = 0
             report = _log_report(self.principal, message.get("text"))
             if report is not None and self._on_report is not None:
                 try:
@@ -341,8 +344,9 @@ async def _follow(
 
             async def refresh(event: Event) -> None:
                 nonlocal last
-                if listener.pending:
+                if any(isinstance(item, Event) for item in listener.pending):
                     return  # more events waiting: refresh once, after the last of them
+                # (a heartbeat's BEAT queued meanwhile refreshes nothing, so it cannot stand in)
                 current = await reads.view(key, after=event)
                 if current is not None and current != last:
                     last = current

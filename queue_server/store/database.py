@@ -18,6 +18,7 @@ remember, and a body that raises publishes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 if TYPE_CHECKING:
@@ -41,6 +43,18 @@ log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 POSTGRES_POOL_SIZE = 10
+# Reads on PostgreSQL run in autocommit on a pool of their own, without a pre-ping: a read in
+# a transaction paid BEGIN and ROLLBACK around its query, and the pre-ping of a pooled
+# connection another BEGIN, `;` and ROLLBACK: six round trips for a one-query read where one
+# does. Round trips were most of the servers' CPU in the national day (docs/benchmarks.md).
+# READ COMMITTED takes a new snapshot per statement anyway; `snapshot` keeps its own. After a
+# PostgreSQL restart the first read on a dead connection fails, and SQLAlchemy then replaces
+# every connection of the pool; writes keep the pre-ping, so they never fail that way.
+POSTGRES_READ_POOL_SIZE = 6
+# Connections over a pool's size are opened and closed on demand: each costs a PostgreSQL
+# backend, so the overflow is kept small and the two pools together hold what the one did.
+POSTGRES_WRITE_OVERFLOW = 4
+POSTGRES_READ_OVERFLOW = 2
 POSTGRES_COMMAND_TIMEOUT_S = 10
 # Key of `Connection.info` under which a running transaction collects its appended events.
 PENDING_EVENTS = "rigi.pending_events"
@@ -53,6 +67,9 @@ class Database:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         self.engine: AsyncEngine = _create_engine(url, self.is_sqlite)
+        self._reader: AsyncEngine = (
+            self.engine if self.is_sqlite else _create_engine(url, False, autocommit=True)
+        )
         self.listeners: list[Listener] = []  # told of every committed transaction's events
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._writer: ThreadPoolExecutor | None = None
@@ -60,6 +77,12 @@ class Database:
         if self.is_sqlite and make_url(url).database not in (None, "", ":memory:"):
             self._sync_engine = _create_sync_sqlite_engine(url)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """The write engine and, on PostgreSQL, the read engine: every statement goes through
+        one of them (for whoever watches the SQL sent)."""
+        return (self.engine,) if self._reader is self.engine else (self.engine, self._reader)
 
     async def transaction(self, body: Body[T]) -> T:
         """Run `body` as one write transaction: committed when it returns, rolled back when it
@@ -138,7 +161,8 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
+        """A connection for reads: each statement sees what is committed when it runs."""
+        async with self._reader.connect() as conn:
             yield conn
 
     async def dispose(self) -> None:
@@ -147,6 +171,8 @@ class Database:
         if self._sync_engine is not None:
             self._sync_engine.dispose()
         await self.engine.dispose()
+        if self._reader is not self.engine:
+            await self._reader.dispose()
 
 
 def _collecting(conn: Connection, body: Body[T]) -> tuple[T, list[Event]]:
@@ -156,7 +182,10 @@ def _collecting(conn: Connection, body: Body[T]) -> tuple[T, list[Event]]:
     try:
         result = body(conn)
     finally:
-        conn.info.pop(PENDING_EVENTS, None)
+        # A connection that died under the body refuses even `info` (PendingRollbackError):
+        # the body's own error is the one to raise, and the dead connection is discarded.
+        with contextlib.suppress(SQLAlchemyError):
+            conn.info.pop(PENDING_EVENTS, None)
     if inspect.isawaitable(result):
         if inspect.iscoroutine(result):
             result.close()
@@ -164,14 +193,15 @@ def _collecting(conn: Connection, body: Body[T]) -> tuple[T, list[Event]]:
     return result, pending
 
 
-def _create_engine(url: str, is_sqlite: bool) -> AsyncEngine:
+def _create_engine(url: str, is_sqlite: bool, *, autocommit: bool = False) -> AsyncEngine:
     if not is_sqlite:
         return create_async_engine(
             url,
-            pool_size=POSTGRES_POOL_SIZE,
-            max_overflow=POSTGRES_POOL_SIZE,
-            pool_pre_ping=True,
+            pool_size=POSTGRES_READ_POOL_SIZE if autocommit else POSTGRES_POOL_SIZE,
+            max_overflow=POSTGRES_READ_OVERFLOW if autocommit else POSTGRES_WRITE_OVERFLOW,
+            pool_pre_ping=not autocommit,
             connect_args={"command_timeout": POSTGRES_COMMAND_TIMEOUT_S},
+            **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
         )
     database = make_url(url).database
     if database and database != ":memory:":
