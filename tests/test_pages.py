@@ -382,6 +382,9 @@ def test_the_start_page_leads_to_the_branch_pages(browser: Any, server: LiveServ
     assert response.status == 200 and response.headers["content-type"].startswith("text/html")
     branch = page.locator("[data-branch=testhall]")
     expect(branch.locator("h3")).not_to_be_empty()
+    for link, path in (("book", "/book"), ("national", "/national"), ("reports", "/reports")):
+        assert page.locator(f"a.to-{link}").get_attribute("href") == path
+    assert page.request.get(f"{server.url}/book").status == 200
     branch.locator("a.to-kiosk").click()
     expect(page).to_have_url(f"{server.url}/kiosk/testhall")
     assert page.js_errors == []

@@ -41,6 +41,11 @@ function render() {
     h("header", { class: "bar" }, h("h1", {}, t("start.heading"))),
     languageSwitcher(),
     h("p", {}, t("start.lead")),
+    h("nav", { class: "links network-links", "aria-label": t("start.more") },
+      h("a", { href: "/book", class: "to-book" }, t("start.book")),
+      h("a", { href: "/national", class: "to-national" }, t("start.national")),
+      h("a", { href: "/reports", class: "to-reports" }, t("start.reports")),
+      h("a", { href: "/admin/people", class: "to-admin" }, t("start.admin"))),
     h(
       "div",
       { class: "field search-field" },
