@@ -155,6 +155,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
             )
             queue = QueueStore(database, catalog, clock, forecast_runs=settings.forecast_runs)
             stack.push_async_callback(queue.forecasts.close)  # wait forecasts in flight
+            queue.forecasts.warm_up()
             rigi = Rigi(
                 settings,
                 database,

@@ -16,18 +16,17 @@ head of each of its queues, plus the few appointments and transferred tickets.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from queue_server.domain import forecast_engine
 from queue_server.domain.dispatch import (
     PRIORITY_HEAD_START,
     WEIGHT_SPAN,
     QueuedTicket,
     eligible,
 )
-from queue_server.domain.forecast_engine import Floats, Ints
 from queue_server.domain.forecast_state import (
     DEFAULT_CV,
     ArrivalRate,
@@ -38,6 +37,9 @@ from queue_server.domain.forecast_state import (
     TicketForecast,
 )
 from queue_server.domain.tickets import Priority
+
+if TYPE_CHECKING:  # the engine imports numba (half a second): only a process that forecasts
+    from queue_server.domain.forecast_engine import Floats, Ints, Plan
 
 __all__ = [
     "DEFAULT_CV",
@@ -62,6 +64,8 @@ def forecast_branch(
     """Every waiting ticket's forecast (by ticket id), from `runs` forward runs."""
     if not state.waiting:
         return {}
+    from queue_server.domain import forecast_engine
+
     plan = _Plan(state)
     waits = forecast_engine.forward_runs(plan.arrays(), runs, seed)
     medians = _quantiles(waits, MEDIAN)
@@ -79,7 +83,16 @@ def forecast_branch(
     return result
 
 
-def _quantiles(waits: forecast_engine.Floats, q: float) -> list[float | None]:
+def warm_up() -> None:
+    """Compile the forward runs (or load them from numba's cache on disk) with a one-ticket
+    forecast, so the first real refresh does not pay for it."""
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    ticket = QueuedTicket("warm-up", "service", Priority.NORMAL, moment, 600.0)
+    counter = ForecastCounter("counter", {"service": 1.0}, True)
+    forecast_branch(BranchState(moment, [ticket], [counter], {}), runs=1)
+
+
+def _quantiles(waits: Floats, q: float) -> list[float | None]:
     """Each column's q-quantile (linear between neighbours); None when infinite."""
     return [_quantile(values, q) for values in np.sort(waits, axis=0).T.tolist()]
 
@@ -138,8 +151,10 @@ class _Plan:
         self.fallback_times = ServiceTimeStats(300.0)
         self._status: dict[tuple[str, str | None], tuple[bool, datetime | None]] = {}
 
-    def arrays(self) -> forecast_engine.Plan:
+    def arrays(self) -> Plan:
         """The branch as the compiled runs read it."""
+        from queue_server.domain import forecast_engine
+
         state = self.state
         entries: dict[int, list[tuple[float, str, int]]] = {}
         specials: list[tuple[int, QueuedTicket, int]] = []
@@ -320,13 +335,15 @@ class _Plan:
     def _rota_events(self) -> list[tuple[float, int, int]]:
         """Coming on duty and going off (not the last period's end: the counter then serves
         whoever is left), in seconds from now."""
+        from queue_server.domain.forecast_engine import OFF, ON
+
         events = []
         for index, counter in enumerate(self.counters):
             for number, (start, end) in enumerate(counter.duty):
                 if start > self.now:
-                    events.append((self.seconds(start), forecast_engine.ON, index))
+                    events.append((self.seconds(start), ON, index))
                 if end > self.now and number < len(counter.duty) - 1:
-                    events.append((self.seconds(end), forecast_engine.OFF, index))
+                    events.append((self.seconds(end), OFF, index))
         return events
 
     def on_break_now(self, counter: ForecastCounter) -> bool:
