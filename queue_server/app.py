@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
@@ -46,6 +46,7 @@ from queue_server.printing import PRINTING_ENDPOINTS, PrintService, printing, re
 from queue_server.printing.agents import printer_feed_route
 from queue_server.realtime.feeds import feed_routes, realtime
 from queue_server.realtime.hub import Hub
+from queue_server.realtime.nudges import Nudges
 from queue_server.realtime.shared_reads import SharedReads
 from queue_server.reporting.background import reports
 from queue_server.reporting.routes import REPORT_ENDPOINTS
@@ -85,6 +86,7 @@ class Rigi:
     hub: Hub | None = None  # set by the realtime lifespan part
     phones: SharedReads | None = None  # shared reads of followed tickets, likewise
     consoles: SharedReads | None = None  # shared reads of followed counters, likewise
+    nudges: Nudges = field(default_factory=Nudges)  # phones whose wait forecast moved
     printing: PrintService | None = None  # set by the printing lifespan part
     speech: SpeechWorker | None = None  # set by the speech lifespan part
     notify: Notifications | None = None  # set by the notifications lifespan part

@@ -83,6 +83,27 @@ def forecast_branch(
     return result
 
 
+MATERIAL_CHANGE_S = 60.0  # a forecast moving less than this (and ...
+MATERIAL_SHARE = 0.15  # ... than this share of what was shown) is not pushed to phones
+
+
+def changed_materially(shown: TicketForecast | None, new: TicketForecast) -> bool:
+    """Whether a phone showing `shown` should be told `new`: whether a counter serves it now
+    or when the next one opens changed, or the median or the p90 moved by a minute and 15%
+    of what was shown. Not every refresh: a range that wobbles by seconds is noise."""
+    if shown is None:
+        return True
+    if shown.served_now != new.served_now or shown.next_open_at != new.next_open_at:
+        return True
+    return _moved(shown.median_s, new.median_s) or _moved(shown.p90_s, new.p90_s)
+
+
+def _moved(shown_s: float | None, new_s: float | None) -> bool:
+    if shown_s is None or new_s is None:
+        return shown_s is not new_s
+    return abs(new_s - shown_s) >= max(MATERIAL_CHANGE_S, MATERIAL_SHARE * shown_s)
+
+
 def warm_up() -> None:
     """Compile the forward runs (or load them from numba's cache on disk) with a one-ticket
     forecast, so the first real refresh does not pay for it."""

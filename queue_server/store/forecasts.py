@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 RATE_WINDOW = timedelta(hours=1)  # arrival rates: the issues of the last hour
 NO_SHOW_TIMEOUT_S = 60.0
 MIN_INTERVAL_S = 1.0  # between the starts of two refreshes of a branch
+
+# told (on the loop) of a branch's tickets whose forecast changed materially in a refresh
+ChangeListener = Callable[[str, frozenset[str]], None]
 
 
 class Forecasts:
@@ -59,6 +63,7 @@ class Forecasts:
         self._dirty: set[str] = set()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._warming: asyncio.Task[None] | None = None
+        self.listeners: list[ChangeListener] = []
 
     def request(self, branch_id: str) -> None:
         """The branch changed: refresh its forecast soon (no-op outside an event loop, and when
@@ -135,7 +140,29 @@ class Forecasts:
             except Exception:  # a failed refresh keeps the last forecast; the next change retries
                 log.exception("forecast of branch %s failed", branch_id)
                 return
+            previous = self._latest.get(branch_id, {})
             self._latest[branch_id] = result
+            self._announce(branch_id, result, previous)
+
+    def _announce(
+        self,
+        branch_id: str,
+        result: dict[str, forecast.TicketForecast],
+        previous: Mapping[str, forecast.TicketForecast],
+    ) -> None:
+        """Tell the listeners which tickets' forecasts moved materially in this refresh. (Not
+        from the last one announced: a refresh follows a change of the branch, whose event
+        already sent every phone its view with the forecast of then.)"""
+        changed = frozenset(
+            ticket_id
+            for ticket_id, latest in result.items()
+            if forecast.changed_materially(previous.get(ticket_id), latest)
+        )
+        for listener in self.listeners if changed else ():
+            try:
+                listener(branch_id, changed)
+            except Exception:
+                log.exception("a forecast listener failed")
 
     def _state(self, conn: Connection, branch_id: str, now: datetime) -> forecast.BranchState:
         """What the server knows of the branch now, as the forecast reads it."""
