@@ -83,14 +83,17 @@ async def _load(port: int, path: str) -> Rate:
     )
 
 
-def rigi_rate(database: str) -> Rate:
-    """`database` is "sqlite" (the default file) or "postgresql"."""
+def rigi_rate(database: str, forecast_runs: int | None = None) -> Rate:
+    """`database` is "sqlite" (the default file) or "postgresql"; `forecast_runs` sets
+    `RIGI_FORECAST_RUNS` (None: the server's default; 0: the wait forecast off)."""
     with tempfile.TemporaryDirectory() as folder:
         url = None
         if database == "postgresql":
             reset_postgres()
             url = POSTGRES_URL
         env = rigi_environment(Path(folder), url, "memory://")
+        if forecast_runs is not None:
+            env["RIGI_FORECAST_RUNS"] = str(forecast_runs)
         create_admin(env)
         with rigi_cli(env) as server:
             return asyncio.run(_load(server.port, f"{B}/tickets"))

@@ -215,6 +215,13 @@ def _report(results: dict[str, Any], date: str, seconds: float) -> tuple[str, li
                 f"| errors {rigi.errors}; {_verdict(met)} |"
             )
             goals.append(f"issue rate on {database}: {_verdict(met)} ({share:.0%} of bare)")
+            off = results.get(f"issue_{database}_forecast_off")
+            if off:
+                rows.append(
+                    f"| the same with the wait forecast off ({database}) "
+                    f"| {off.per_s:.0f}/s (p50 {off.p50_ms:.1f} ms, p99 {off.p99_ms:.1f} ms) "
+                    f"| {_ratio(off.per_s, base.per_s):.0%} of bare | for comparison |"
+                )
         else:
             goals.append(f"issue rate on {database}: not measured")
     for deflate in (False, True):
@@ -362,6 +369,11 @@ def main() -> int:
     for database in ("sqlite", "postgresql"):
         for key, work, what in (
             (f"issue_{database}", issue_bench.rigi_rate, "rigi"),
+            (
+                f"issue_{database}_forecast_off",
+                functools.partial(issue_bench.rigi_rate, forecast_runs=0),
+                "rigi, wait forecast off",
+            ),
             (f"bare_issue_{database}", issue_bench.bare_rate, "bare"),
         ):
             rate = _step(f"issue rate, {what}, {database}", results, key,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
@@ -51,6 +51,7 @@ from queue_server.printing.agents import printer_feed_route
 from queue_server.realtime.feeds import feed_routes, realtime
 from queue_server.realtime.hub import Hub
 from queue_server.realtime.national import NationalFloor, national_view
+from queue_server.realtime.nudges import Nudges
 from queue_server.realtime.shared_reads import SharedReads
 from queue_server.replication.routes import NODES_PATH, REPLICATION_ENDPOINTS
 from queue_server.replication.shipper import Shipper, node_replication
@@ -100,6 +101,7 @@ class Rigi:
     phones: SharedReads | None = None  # shared reads of followed tickets, likewise
     consoles: SharedReads | None = None  # shared reads of followed counters, likewise
     national: NationalFloor | None = None  # every branch's floor, set by `national_view`
+    nudges: Nudges = field(default_factory=Nudges)  # phones whose wait forecast moved
     printing: PrintService | None = None  # set by the printing lifespan part
     speech: SpeechWorker | None = None  # set by the speech lifespan part
     notify: Notifications | None = None  # set by the notifications lifespan part
@@ -171,6 +173,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
             )
             queue = QueueStore(database, catalog, clock, forecast_runs=settings.forecast_runs)
             stack.push_async_callback(queue.forecasts.close)  # wait forecasts in flight
+            queue.forecasts.warm_up()
             rigi = Rigi(
                 settings,
                 database,

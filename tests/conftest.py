@@ -23,6 +23,16 @@ from tests.support import (
 )
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the wait forecast's runs once, before any test and outside every test's
+    timeout: a fresh checkout has no numba cache yet, and compiling (tens of seconds, holding
+    the interpreter much of the time) would otherwise fall in whichever test first starts a
+    server, under its feet. With the cache it is a load of about a second."""
+    from queue_server.domain.forecast import warm_up
+
+    warm_up()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each API test runs on a SQLite file and on the machine's PostgreSQL."""

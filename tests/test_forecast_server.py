@@ -1,11 +1,16 @@
-"""The server shows the wait forecast: a range once the branch's forecast is ready."""
+"""The server shows the wait forecast: a range once the branch's forecast is ready, pushed to
+the phone when it moves."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
 
 from queue_server.settings import Settings
 from tests.support import LiveServer, test_settings
@@ -14,8 +19,70 @@ from tests.test_api import B, counter, issue
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    """The forecast is off by default (its refresh cost is far from its goal): on here."""
+    """The forecast is on by default; said here, as these tests are about it."""
     return test_settings(database_url, tmp_path, forecast_runs=32)
+
+
+async def _forecast_view(client: Any, ticket_id: str) -> dict:
+    """The ticket's view once the branch's forecast includes it (the first read after a
+    change asks for a refresh off the loop)."""
+    view: dict = {}
+    for _ in range(200):
+        view = (await client.get(f"/api/v1/tickets/{ticket_id}")).json()
+        if view["wait_range"] is not None:
+            return view
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no forecast for the ticket: {view}")
+
+
+async def _next_frame(phone: Any, timeout_s: float) -> dict | None:
+    """The phone's next ticket view within `timeout_s` (heartbeats skipped), or None."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while (left := deadline - loop.time()) > 0:
+        try:
+            frame = json.loads(await asyncio.wait_for(phone.recv(), left))
+        except TimeoutError:
+            return None
+        if frame.get("type") == "ticket":
+            return dict(frame["ticket"])
+    return None
+
+
+async def test_a_phone_is_told_when_its_forecast_moves_though_nothing_happened_in_the_hall(
+    settings: Settings,
+) -> None:
+    # time passes with the visit in hand running far past its usual length, so the next
+    # citizen's wait drops from about a visit to a fraction of one: the forecast refreshed
+    # without any event of the branch must reach the phone; a refresh that moves nothing
+    # sends nothing
+    ahead = [timedelta(0)]  # how far the server's clock is ahead of the real one
+    server = LiveServer(settings, clock=lambda: datetime.now(UTC) + ahead[0]).start()
+    try:
+        async with server.client("manager") as client:
+            await client.post(counter(2) + "/open")  # c02 serves ID cards
+            tickets = [await issue(client) for _ in range(2)]
+            await client.post(counter(2) + "/call-next")
+            last = tickets[-1]["id"]
+            shown = (await _forecast_view(client, last))["wait_range"]
+            async with connect(f"{server.ws_url}/ws/tickets/{last}") as phone:
+                first = await _next_frame(phone, 10)
+                assert first is not None and first["wait_range"] == shown
+                forecasts = server.rigi.store.forecasts
+                server.run(_refresh(forecasts))  # seconds later: nothing moved materially
+                assert await _next_frame(phone, 1.5) is None
+                ahead[0] = timedelta(hours=2)
+                server.run(_refresh(forecasts))
+                moved = await _next_frame(phone, 10)
+        assert moved is not None and moved["people_ahead"] == first["people_ahead"]
+        assert moved["wait_range"]["median_min"] < shown["median_min"]
+    finally:
+        server.stop()
+
+
+async def _refresh(forecasts: Any) -> None:
+    forecasts.request("testhall")
+    await forecasts.refreshed("testhall")
 
 
 async def test_a_waiting_citizen_sees_a_range_once_the_branch_is_forecast(

@@ -6,7 +6,8 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from queue_server.domain.dispatch import QueuedTicket, call_next
-from queue_server.domain.forecast import BranchState, ForecastCounter, _Plan, _play
+from queue_server.domain.forecast import BranchState, ForecastCounter, _Plan
+from queue_server.domain.forecast_engine import forward_runs
 from queue_server.domain.tickets import Priority
 from queue_server.simulation.forecast_check import refresh_cost
 from queue_server.simulation.scenario import load_scenario
@@ -61,7 +62,7 @@ def test_every_call_of_a_forward_run_is_the_real_dispatchers_choice() -> None:
             no_show_share=1.0,  # every visit ends after the no-show timeout: exactly a minute
             no_show_timeout_s=visit_s,
         )
-        waits = _play(_Plan(state), random.Random(1))
+        waits = forward_runs(_Plan(state).arrays(), 1, 1)[0].tolist()
         called = sorted((w, line[i].id) for i, w in enumerate(waits) if w != float("inf"))
         # the n-th call happens n minutes in: the order of the waits is the order of the calls
         assert [ticket_id for _, ticket_id in called] == expected[: len(called)]

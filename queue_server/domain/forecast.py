@@ -15,15 +15,13 @@ head of each of its queues, plus the few appointments and transferred tickets.
 
 from __future__ import annotations
 
-import heapq
 import math
-import random
-from collections import deque
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from queue_server.domain.dispatch import (
-    APPOINTMENT_HEAD_START,
     PRIORITY_HEAD_START,
     WEIGHT_SPAN,
     QueuedTicket,
@@ -39,6 +37,9 @@ from queue_server.domain.forecast_state import (
     TicketForecast,
 )
 from queue_server.domain.tickets import Priority
+
+if TYPE_CHECKING:  # the engine imports numba (half a second): only a process that forecasts
+    from queue_server.domain.forecast_engine import Floats, Ints, Plan
 
 __all__ = [
     "DEFAULT_CV",
@@ -56,9 +57,6 @@ DEFAULT_RUNS = 32
 HORIZON_S = 10 * 3600.0  # a ticket not called within this in a run counts as not called
 MEDIAN, UPPER = 0.5, 0.9
 
-# Event kinds, handled in this order when they fall on the same instant (as the simulator does).
-_DONE, _OFF, _ON, _WAKE = range(4)
-
 
 def forecast_branch(
     state: BranchState, runs: int = DEFAULT_RUNS, seed: int = 0
@@ -66,25 +64,58 @@ def forecast_branch(
     """Every waiting ticket's forecast (by ticket id), from `runs` forward runs."""
     if not state.waiting:
         return {}
+    from queue_server.domain import forecast_engine
+
     plan = _Plan(state)
-    rng = random.Random(seed)
-    samples: list[list[float]] = [[] for _ in state.waiting]
-    for _ in range(runs):
-        waits = _play(plan, rng)
-        for index, wait in enumerate(waits):
-            samples[index].append(wait)
+    waits = forecast_engine.forward_runs(plan.arrays(), runs, seed)
+    medians = _quantiles(waits, MEDIAN)
+    uppers = _quantiles(waits, UPPER)
     result = {}
     for index, ticket in enumerate(state.waiting):
-        values = sorted(samples[index])
         served_now, next_open = plan.service_status(ticket)
         result[ticket.id] = TicketForecast(
             ticket_id=ticket.id,
-            median_s=_quantile(values, MEDIAN),
-            p90_s=_quantile(values, UPPER),
+            median_s=medians[index],
+            p90_s=uppers[index],
             served_now=served_now,
             next_open_at=next_open,
         )
     return result
+
+
+MATERIAL_CHANGE_S = 60.0  # a forecast moving less than this (and ...
+MATERIAL_SHARE = 0.15  # ... than this share of what was shown) is not pushed to phones
+
+
+def changed_materially(shown: TicketForecast | None, new: TicketForecast) -> bool:
+    """Whether a phone showing `shown` should be told `new`: whether a counter serves it now
+    or when the next one opens changed, or the median or the p90 moved by a minute and 15%
+    of what was shown. Not every refresh: a range that wobbles by seconds is noise."""
+    if shown is None:
+        return True
+    if shown.served_now != new.served_now or shown.next_open_at != new.next_open_at:
+        return True
+    return _moved(shown.median_s, new.median_s) or _moved(shown.p90_s, new.p90_s)
+
+
+def _moved(shown_s: float | None, new_s: float | None) -> bool:
+    if shown_s is None or new_s is None:
+        return shown_s is not new_s
+    return abs(new_s - shown_s) >= max(MATERIAL_CHANGE_S, MATERIAL_SHARE * shown_s)
+
+
+def warm_up() -> None:
+    """Compile the forward runs (or load them from numba's cache on disk) with a one-ticket
+    forecast, so the first real refresh does not pay for it."""
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    ticket = QueuedTicket("warm-up", "service", Priority.NORMAL, moment, 600.0)
+    counter = ForecastCounter("counter", {"service": 1.0}, True)
+    forecast_branch(BranchState(moment, [ticket], [counter], {}), runs=1)
+
+
+def _quantiles(waits: Floats, q: float) -> list[float | None]:
+    """Each column's q-quantile (linear between neighbours); None when infinite."""
+    return [_quantile(values, q) for values in np.sort(waits, axis=0).T.tolist()]
 
 
 def _quantile(values: list[float], q: float) -> float | None:
@@ -101,9 +132,6 @@ def _quantile(values: list[float], q: float) -> float | None:
 # dispatcher's order for as long as they wait (the same head start and target for all), so a
 # counter only compares the heads of its queues.
 _SlotKey = tuple[str, float, bool]
-# An entry of a queue: when its wait started (seconds from now) and who it is: the index of a
-# waiting ticket, or minus the number of a ticket expected to arrive in the run.
-_Entry = tuple[float, int]
 
 
 def _is_special(ticket: QueuedTicket) -> bool:
@@ -112,23 +140,22 @@ def _is_special(ticket: QueuedTicket) -> bool:
     return ticket.priority is Priority.APPOINTMENT or ticket.counter_id is not None
 
 
-@dataclass(frozen=True, slots=True)
-class _Special:
-    """An appointment or a transferred ticket, in seconds from now."""
-
-    index: int
-    queued_s: float
-    per_target: float  # 1 / target, in 1/s
-    class_head_start: float  # a priority walk-in's head start; appointments: see `due_s`
-    is_appointment: bool
-    due_s: float | None  # an appointment's time (None: due already)
-    slot: int  # the queue whose service times and log-normal parameters it takes
+def _rows(rows: list[list[tuple[int, float]]]) -> tuple[Ints, Ints, Floats]:
+    """Compressed rows (pointers, values, figures) of per-row lists of (value, figure)."""
+    pointers = np.zeros(len(rows) + 1, np.int64)
+    pointers[1:] = np.cumsum([len(row) for row in rows])
+    flat = [pair for row in rows for pair in row]
+    return (
+        pointers,
+        np.array([value for value, _ in flat], np.int64),
+        np.array([figure for _, figure in flat], np.float64),
+    )
 
 
 class _Plan:
     """What every run starts from, prepared once per refresh: times in seconds from now, the
     queues, and for each counter the queues it serves with its weight already folded in, so
-    that a run does plain float arithmetic in the dispatcher's order.
+    that a run does plain float arithmetic in the dispatcher's order (`forecast_engine`).
 
     The urgency is `dispatch.urgency` written out: waited / target + class head start +
     (weight - 1) x WEIGHT_SPAN (no fairness guard, as the server's "call next").
@@ -138,72 +165,124 @@ class _Plan:
         self.state = state
         self.now = state.now
         self.counters = list(state.counters)
-        self.ids = [ticket.id for ticket in state.waiting]
         self.slot_of: dict[_SlotKey, int] = {}
         self.slot_service: list[str] = []
         self.slot_per_target: list[float] = []
         self.slot_head_start: list[float] = []
-        self.entries: list[list[_Entry]] = []
-        self.specials: list[_Special] = []
-        walk_ins: list[tuple[int, float, str, int]] = []
+        self.fallback_times = ServiceTimeStats(300.0)
+        self._status: dict[tuple[str, str | None], tuple[bool, datetime | None]] = {}
+
+    def arrays(self) -> Plan:
+        """The branch as the compiled runs read it."""
+        from queue_server.domain import forecast_engine
+
+        state = self.state
+        entries: dict[int, list[tuple[float, str, int]]] = {}
+        specials: list[tuple[int, QueuedTicket, int]] = []
         for index, ticket in enumerate(state.waiting):
-            queued_s = self.seconds(ticket.queued_at)
             is_priority = ticket.priority is Priority.PRIORITY
             slot = self._slot(ticket.service_id, ticket.target_wait_s, is_priority)
             if _is_special(ticket):
-                appointment = ticket.priority is Priority.APPOINTMENT
-                self.specials.append(
-                    _Special(
-                        index=index,
-                        queued_s=queued_s,
-                        per_target=self.slot_per_target[slot],
-                        class_head_start=PRIORITY_HEAD_START if is_priority else 0.0,
-                        is_appointment=appointment,
-                        due_s=(
-                            None
-                            if not appointment or ticket.appointment_at is None
-                            else self.seconds(ticket.appointment_at)
-                        ),
-                        slot=slot,
-                    )
-                )
+                specials.append((index, ticket, slot))
             else:
-                walk_ins.append((slot, queued_s, ticket.id, index))
-        walk_ins.sort()
-        for slot, queued_s, _, index in walk_ins:
-            self.entries[slot].append((queued_s, index))
-        self.streams = []
-        for rate in state.arrivals:
-            normal = self._slot(rate.service_id, rate.target_wait_s, False)
-            urgent = (
-                self._slot(rate.service_id, rate.target_wait_s, True)
-                if rate.priority_share > 0.0
-                else normal
-            )
-            self.streams.append(
-                _Stream(
-                    start_s=self.seconds(rate.start),
-                    stop_s=min(self.seconds(rate.end), HORIZON_S),
-                    per_s=rate.per_hour / 3600.0,
-                    priority_share=rate.priority_share,
-                    normal_slot=normal,
-                    priority_slot=urgent,
-                    capable=self._capable(rate.service_id),
-                )
-            )
-        self.counter_slots = [self._counter_slots(counter) for counter in self.counters]
-        self.counter_specials = [self._counter_specials(counter) for counter in self.counters]
-        self.counter_streams = [
-            tuple(
-                number
-                for number, rate in enumerate(state.arrivals)
-                if rate.per_hour > 0.0 and counter.profile.get(rate.service_id, 0.0) > 0.0
-            )
-            for counter in self.counters
-        ]
-        self.fallback_times = ServiceTimeStats(300.0)
-        self.slot_log_params = [self.times(sid).log_params() for sid in self.slot_service]
-        self.rota_events = self._rota_events()
+                queued_s = self.seconds(ticket.queued_at)
+                entries.setdefault(slot, []).append((queued_s, ticket.id, index))
+        streams = [self._stream(rate) for rate in state.arrivals]
+        slots = len(self.slot_service)
+        for line in entries.values():
+            line.sort()
+        entry_ptr, entry_ref, entry_queued = _rows(
+            [[(index, at) for at, _, index in entries.get(slot, [])] for slot in range(slots)]
+        )
+        log_params = [self.times(service_id).log_params() for service_id in self.slot_service]
+        counter_slot_ptr, counter_slot, counter_slot_offset = _rows(
+            [self._counter_slots(counter) for counter in self.counters]
+        )
+        counter_special_ptr, counter_special, counter_special_offset = _rows(
+            [self._counter_specials(counter, specials) for counter in self.counters]
+        )
+        counter_stream_ptr, counter_stream, _ = _rows(
+            [
+                [
+                    (number, 0.0)
+                    for number, rate in enumerate(state.arrivals)
+                    if rate.per_hour > 0.0 and counter.profile.get(rate.service_id, 0.0) > 0.0
+                ]
+                for counter in self.counters
+            ]
+        )
+        capable_ptr, capable, _ = _rows([[(i, 0.0) for i in s[6]] for s in streams])
+        in_hand = [self._in_hand(counter) for counter in self.counters]
+        rota = self._rota_events()
+        ids = sorted(ticket.id for ticket in state.waiting)
+        rank = {ticket_id: place for place, ticket_id in enumerate(ids)}
+        return forecast_engine.Plan(
+            waiting=len(state.waiting),
+            horizon_s=HORIZON_S,
+            entry_ptr=entry_ptr,
+            entry_queued_s=entry_queued,
+            entry_ref=entry_ref,
+            slot_mu=np.array([mu for mu, _ in log_params], np.float64),
+            slot_sigma=np.array([sigma for _, sigma in log_params], np.float64),
+            special_queued_s=np.array(
+                [self.seconds(t.queued_at) for _, t, _ in specials], np.float64
+            ),
+            special_ref=np.array([index for index, _, _ in specials], np.int64),
+            special_per_target=np.array(
+                [self.slot_per_target[slot] for _, _, slot in specials], np.float64
+            ),
+            special_head_start=np.array(
+                [
+                    PRIORITY_HEAD_START if t.priority is Priority.PRIORITY else 0.0
+                    for _, t, _ in specials
+                ],
+                np.float64,
+            ),
+            special_is_appointment=np.array(
+                [t.priority is Priority.APPOINTMENT for _, t, _ in specials], np.bool_
+            ),
+            special_due_s=np.array(
+                [
+                    -math.inf if t.appointment_at is None else self.seconds(t.appointment_at)
+                    for _, t, _ in specials
+                ],
+                np.float64,
+            ),
+            special_slot=np.array([slot for _, _, slot in specials], np.int64),
+            counter_open=np.array([c.is_open for c in self.counters], np.bool_),
+            counter_busy_for_s=np.array([h[0] for h in in_hand], np.float64),
+            counter_mu=np.array([h[1] for h in in_hand], np.float64),
+            counter_sigma=np.array([h[2] for h in in_hand], np.float64),
+            counter_mean_s=np.array([h[3] for h in in_hand], np.float64),
+            counter_cv=np.array([h[4] for h in in_hand], np.float64),
+            counter_on_break=np.array([self.on_break_now(c) for c in self.counters], np.bool_),
+            counter_slot_ptr=counter_slot_ptr,
+            counter_slot=counter_slot,
+            counter_slot_per_target=np.array(
+                [self.slot_per_target[slot] for slot in counter_slot], np.float64
+            ),
+            counter_slot_offset=counter_slot_offset,
+            counter_special_ptr=counter_special_ptr,
+            counter_special=counter_special,
+            counter_special_offset=counter_special_offset,
+            counter_stream_ptr=counter_stream_ptr,
+            counter_stream=counter_stream,
+            stream_start_s=np.array([s[0] for s in streams], np.float64),
+            stream_stop_s=np.array([s[1] for s in streams], np.float64),
+            stream_per_s=np.array([s[2] for s in streams], np.float64),
+            stream_priority_share=np.array([s[3] for s in streams], np.float64),
+            stream_normal_slot=np.array([s[4] for s in streams], np.int64),
+            stream_priority_slot=np.array([s[5] for s in streams], np.int64),
+            stream_capable_ptr=capable_ptr,
+            stream_capable=capable,
+            rota_at_s=np.array([at for at, _, _ in rota], np.float64),
+            rota_kind=np.array([kind for _, kind, _ in rota], np.int64),
+            rota_counter=np.array([counter for _, _, counter in rota], np.int64),
+            no_show_share=state.no_show_share,
+            no_show_timeout_s=state.no_show_timeout_s,
+            id_rank=np.array([rank[t.id] for t in state.waiting], np.int64),
+            id_before_arrivals=np.array([t.id < "~" for t in state.waiting], np.bool_),
+        )
 
     def _slot(self, service_id: str, target_wait_s: float, is_priority: bool) -> int:
         key = (service_id, target_wait_s, is_priority)
@@ -213,8 +292,28 @@ class _Plan:
             self.slot_service.append(service_id)
             self.slot_per_target.append(1.0 / max(target_wait_s, 1.0))
             self.slot_head_start.append(PRIORITY_HEAD_START if is_priority else 0.0)
-            self.entries.append([])
         return slot
+
+    def _stream(
+        self, rate: ArrivalRate
+    ) -> tuple[float, float, float, float, int, int, tuple[int, ...]]:
+        """An arrival rate in seconds from now: start, stop, per second, priority share, its
+        normal and priority queues, the counters serving it."""
+        normal = self._slot(rate.service_id, rate.target_wait_s, False)
+        urgent = (
+            self._slot(rate.service_id, rate.target_wait_s, True)
+            if rate.priority_share > 0.0
+            else normal
+        )
+        return (
+            self.seconds(rate.start),
+            min(self.seconds(rate.end), HORIZON_S),
+            rate.per_hour / 3600.0,
+            rate.priority_share,
+            normal,
+            urgent,
+            self._capable(rate.service_id),
+        )
 
     def _capable(self, service_id: str) -> tuple[int, ...]:
         """The counters that serve a service, the ones weighing it most first."""
@@ -222,43 +321,50 @@ class _Plan:
         serving.sort(key=lambda i: (-self.counters[i].profile[service_id], i))
         return tuple(serving)
 
-    def _counter_slots(self, counter: ForecastCounter) -> tuple[tuple[int, float, float], ...]:
-        """(queue, 1 / target, class head start + weight offset) of every queue it serves."""
+    def _counter_slots(self, counter: ForecastCounter) -> list[tuple[int, float]]:
+        """(queue, class head start + weight offset) of every queue it serves."""
         found = []
         for slot, service_id in enumerate(self.slot_service):
             weight = counter.profile.get(service_id, 0.0)
             if weight > 0.0:
-                offset = self.slot_head_start[slot] + (weight - 1.0) * WEIGHT_SPAN
-                found.append((slot, self.slot_per_target[slot], offset))
-        return tuple(found)
+                found.append((slot, self.slot_head_start[slot] + (weight - 1.0) * WEIGHT_SPAN))
+        return found
 
-    def _counter_specials(self, counter: ForecastCounter) -> tuple[tuple[int, float], ...]:
+    @staticmethod
+    def _counter_specials(
+        counter: ForecastCounter, specials: list[tuple[int, QueuedTicket, int]]
+    ) -> list[tuple[int, float]]:
         """(special, weight offset) of every special ticket this counter may call."""
         found = []
-        for number, special in enumerate(self.specials):
-            ticket = self.state.waiting[special.index]
+        for number, (_, ticket, _) in enumerate(specials):
             if eligible(ticket, counter.id, counter.profile):
                 weight = counter.profile.get(ticket.service_id, 1.0) or 1.0
                 found.append((number, (weight - 1.0) * WEIGHT_SPAN))
-        return tuple(found)
+        return found
+
+    def _in_hand(self, counter: ForecastCounter) -> tuple[float, float, float, float, float]:
+        """The visit in hand: how long it has lasted (-1: none), its log-normal, mean and cv."""
+        if not counter.is_open or counter.serving_service_id is None:
+            return (-1.0, 0.0, 1.0, 1.0, 0.0)
+        times = self.times(counter.serving_service_id)
+        mu, sigma = times.log_params()
+        return (max(counter.serving_for_s, 0.0), mu, sigma, times.mean_s, times.cv)
 
     def seconds(self, moment: datetime) -> float:
         return (moment - self.now).total_seconds()
 
-    def ticket_id(self, reference: int) -> str:
-        """The id the dispatcher breaks exact ties on (`~n` for the n-th expected arrival)."""
-        return self.ids[reference] if reference >= 0 else f"~{-reference}"
-
     def _rota_events(self) -> list[tuple[float, int, int]]:
         """Coming on duty and going off (not the last period's end: the counter then serves
         whoever is left), in seconds from now."""
+        from queue_server.domain.forecast_engine import OFF, ON
+
         events = []
         for index, counter in enumerate(self.counters):
             for number, (start, end) in enumerate(counter.duty):
                 if start > self.now:
-                    events.append((self.seconds(start), _ON, index))
+                    events.append((self.seconds(start), ON, index))
                 if end > self.now and number < len(counter.duty) - 1:
-                    events.append((self.seconds(end), _OFF, index))
+                    events.append((self.seconds(end), OFF, index))
         return events
 
     def on_break_now(self, counter: ForecastCounter) -> bool:
@@ -271,7 +377,12 @@ class _Plan:
         return self.state.service_times.get(service_id, self.fallback_times)
 
     def service_status(self, ticket: QueuedTicket) -> tuple[bool, datetime | None]:
-        """Whether an open counter serves the ticket now, and when the next capable one opens."""
+        """Whether an open counter serves the ticket now, and when the next capable one opens
+        (the same for every ticket of a service, so worked out once per service)."""
+        key = (ticket.service_id, ticket.counter_id)
+        known = self._status.get(key)
+        if known is not None:
+            return known
         capable = [
             c
             for c in self.counters
@@ -282,200 +393,9 @@ class _Plan:
             )
         ]
         if any(c.is_open for c in capable):
-            return True, None
-        starts = [start for c in capable for start, _ in c.duty if start > self.now]
-        return False, min(starts) if starts else None
-
-
-@dataclass(frozen=True, slots=True)
-class _Stream:
-    """One arrival rate, in seconds from now."""
-
-    start_s: float
-    stop_s: float
-    per_s: float
-    priority_share: float
-    normal_slot: int
-    priority_slot: int
-    capable: tuple[int, ...]
-
-
-def _play(plan: _Plan, rng: random.Random) -> list[float]:
-    """One forward run: each waiting ticket's wait in seconds (inf: not called in the horizon).
-
-    Written as one function over local lists: it runs `runs` times per refresh and its loop
-    is the whole cost of a forecast. Expected arrivals are not events: each stream keeps its
-    next arrival time and a counter takes the arrivals before now into its queues when it
-    calls (half the cost went into arrivals nobody looked at). A counter with nothing to call
-    sets a wake-up at its streams' next arrival instead."""
-    state = plan.state
-    counters = plan.counters
-    streams = plan.streams
-    queues = [deque(entries) for entries in plan.entries]
-    counter_slots = plan.counter_slots
-    counter_specials = plan.counter_specials
-    counter_streams = plan.counter_streams
-    specials = plan.specials
-    taken = [False] * len(specials)
-    slot_log_params = plan.slot_log_params
-    no_show_share = state.no_show_share
-    no_show_timeout_s = state.no_show_timeout_s
-    waits = [math.inf] * len(plan.ids)
-    left = len(waits)
-    count = len(counters)
-    on_duty = [c.is_open for c in counters]
-    busy = [False] * count
-    pending_off = [False] * count
-    wake_at = [math.inf] * count
-    events: list[tuple[float, int, int, int]] = []
-    push, pop = heapq.heappush, heapq.heappop
-    random_, lognormvariate, expovariate = rng.random, rng.lognormvariate, rng.expovariate
-    sequence = 0
-    arrived = 0
-    next_at = [math.inf] * len(streams)
-    for number, stream in enumerate(streams):
-        if stream.per_s > 0.0:
-            at_s = max(0.0, stream.start_s) + expovariate(stream.per_s)
-            if at_s < stream.stop_s:
-                next_at[number] = at_s
-
-    def arrive(number: int) -> None:
-        """The stream's next ticket joins its queue; the one after is drawn."""
-        nonlocal arrived
-        stream = streams[number]
-        at_s = next_at[number]
-        arrived += 1
-        urgent = random_() < stream.priority_share
-        entries = queues[stream.priority_slot if urgent else stream.normal_slot]
-        if entries and entries[-1][0] > at_s:  # two streams of one queue, taken late
-            position = len(entries)
-            while position and entries[position - 1][0] > at_s:
-                position -= 1
-            entries.insert(position, (at_s, -arrived))
+            status: tuple[bool, datetime | None] = (True, None)
         else:
-            entries.append((at_s, -arrived))
-        following = at_s + expovariate(stream.per_s)
-        next_at[number] = following if following < stream.stop_s else math.inf
-
-    def idle(counter: int) -> None:
-        """Nothing to call: wake up at the next arrival of a service it serves."""
-        nonlocal sequence
-        wake = min((next_at[number] for number in counter_streams[counter]), default=math.inf)
-        wake_at[counter] = wake
-        if wake < math.inf:
-            sequence += 1
-            push(events, (wake, _WAKE, sequence, counter))
-
-    def call(counter: int, at_s: float) -> bool:
-        """The counter calls whom the dispatcher picks; False when nobody it serves waits."""
-        nonlocal left, sequence
-        for number in counter_streams[counter]:
-            while next_at[number] < at_s:
-                arrive(number)
-        best_u = -math.inf
-        best_slot = best_special = -1
-        best_queued = 0.0
-        best_ref = 0
-        for slot, per_target, offset in counter_slots[counter]:
-            entries = queues[slot]
-            if entries:
-                queued_s, reference = entries[0]
-                u = (at_s - queued_s) * per_target + offset
-                if u > best_u or (
-                    u == best_u and _goes_first(plan, queued_s, reference, best_queued, best_ref)
-                ):
-                    best_u, best_slot, best_queued, best_ref = u, slot, queued_s, reference
-        for number, offset in counter_specials[counter]:
-            if taken[number]:
-                continue
-            special = specials[number]
-            waited = at_s - special.queued_s
-            u = (waited if waited > 0.0 else 0.0) * special.per_target + offset
-            if special.is_appointment:
-                if special.due_s is None or special.due_s <= at_s:
-                    u += APPOINTMENT_HEAD_START
-            else:
-                u += special.class_head_start
-            if u > best_u or (
-                u == best_u
-                and _goes_first(plan, special.queued_s, special.index, best_queued, best_ref)
-            ):
-                best_u, best_queued, best_ref = u, special.queued_s, special.index
-                best_slot, best_special = special.slot, number
-        if best_slot < 0:
-            return False
-        if best_special >= 0:
-            taken[best_special] = True
-        else:
-            queues[best_slot].popleft()
-        if best_ref >= 0:
-            waits[best_ref] = at_s
-            left -= 1
-        if random_() < no_show_share:
-            hold = no_show_timeout_s
-        else:
-            hold = lognormvariate(*slot_log_params[best_slot])
-        busy[counter] = True
-        sequence += 1
-        push(events, (at_s + hold, _DONE, sequence, counter))
-        return True
-
-    for index, counter in enumerate(counters):
-        if counter.is_open and counter.serving_service_id is not None:
-            busy[index] = True
-            pending_off[index] = plan.on_break_now(counter)
-            times = plan.times(counter.serving_service_id)
-            sequence += 1
-            push(events, (times.draw_remaining(rng, counter.serving_for_s), _DONE, sequence, index))
-    for at_s, kind, index in plan.rota_events:
-        sequence += 1
-        push(events, (at_s, kind, sequence, index))
-    for index, counter in enumerate(counters):
-        if counter.is_open and not busy[index]:
-            if plan.on_break_now(counter):
-                on_duty[index] = False
-            elif not call(index, 0.0):
-                idle(index)
-    while events and left:
-        at_s, kind, _, subject = pop(events)
-        if at_s > HORIZON_S:
-            break
-        if kind == _DONE:
-            busy[subject] = False
-            if pending_off[subject]:
-                on_duty[subject] = pending_off[subject] = False
-            elif not call(subject, at_s):
-                idle(subject)
-        elif kind == _WAKE:
-            if wake_at[subject] != at_s or busy[subject] or not on_duty[subject]:
-                continue  # stale: it has called or left since
-            # the arrivals now go to the idle counters that weigh their service most
-            arriving = [n for n in counter_streams[subject] if next_at[n] <= at_s]
-            for number in arriving:
-                while next_at[number] <= at_s:
-                    arrive(number)
-            for number in arriving:
-                for index in streams[number].capable:
-                    if on_duty[index] and not busy[index] and call(index, at_s):
-                        break
-            if not busy[subject]:
-                idle(subject)
-        elif kind == _ON:
-            on_duty[subject] = True
-            pending_off[subject] = False
-            if not busy[subject] and not call(subject, at_s):
-                idle(subject)
-        elif busy[subject]:
-            pending_off[subject] = True
-        else:
-            on_duty[subject] = False
-    return waits
-
-
-def _goes_first(
-    plan: _Plan, queued_s: float, reference: int, other_queued_s: float, other_reference: int
-) -> bool:
-    """The dispatcher's tie-break between equally urgent tickets: earlier queued, then id."""
-    if queued_s != other_queued_s:
-        return queued_s < other_queued_s
-    return plan.ticket_id(reference) < plan.ticket_id(other_reference)
+            starts = [start for c in capable for start, _ in c.duty if start > self.now]
+            status = (False, min(starts) if starts else None)
+        self._status[key] = status
+        return status

@@ -27,6 +27,7 @@ from queue_server.errors import RateLimited, RigiError
 from queue_server.ops.feeds import counted
 from queue_server.realtime.hub import Beat, Hub, Item, Listener
 from queue_server.realtime.national import NationalClient
+from queue_server.realtime.nudges import Nudge
 from queue_server.realtime.shared_reads import SharedReadFailed, SharedReads
 from queue_server.store.events import Event, events_after, prune_events, stream_head
 from queue_server.store.unspoken import record_unspoken
@@ -305,7 +306,8 @@ async def ticket_feed(websocket: WebSocket) -> None:
     except RigiError as error:
         await close_feed(websocket, CLOSE_UNKNOWN, error.code)
         return
-    await _follow(websocket, rigi.phones, view["branch"], view["id"])
+    with rigi.nudges.watch(view["id"]) as nudge:
+        await _follow(websocket, rigi.phones, view["branch"], view["id"], nudge=nudge)
 
 
 async def counter_feed(websocket: WebSocket) -> None:
@@ -330,10 +332,13 @@ async def _follow(
     branch: str,
     key: str,
     principal: Principal = ANONYMOUS,
+    nudge: Nudge | None = None,
 ) -> None:
-    """Send the client its frame for `key` now, and again whenever an event changes it. It is
-    registered with the hub before its first frame is read, so no change falls between."""
+    """Send the client its frame for `key` now, and again whenever an event changes it, or
+    `nudge` is set (a phone's forecast moved). It is registered with the hub before its first
+    frame is read, so no change falls between."""
     listener = Listener(branch)
+    sending = asyncio.Lock()  # a read and its send, so an older frame never follows a newer
     with reads.follow(branch, key):
         async with _rigi(websocket).hub.listen(listener):
             last = await reads.read_now(branch, key)
@@ -342,17 +347,33 @@ async def _follow(
                 return
             await websocket.send_text(last)
 
-            async def refresh(event: Event) -> None:
+            async def send_if_new(current: str | None) -> None:
                 nonlocal last
-                if any(isinstance(item, Event) for item in listener.pending):
-                    return  # more events waiting: refresh once, after the last of them
-                # (a heartbeat's BEAT queued meanwhile refreshes nothing, so it cannot stand in)
-                current = await reads.view(key, after=event)
                 if current is not None and current != last:
                     last = current
                     await websocket.send_text(current)
 
-            await Connection(websocket, listener, principal).run(refresh)
+            async def refresh(event: Event) -> None:
+                if any(isinstance(item, Event) for item in listener.pending):
+                    return  # more events waiting: refresh once, after the last of them
+                # (a heartbeat's BEAT queued meanwhile refreshes nothing, so it cannot stand in)
+                async with sending:
+                    await send_if_new(await reads.view(key, after=event))
+
+            async def nudged(nudge: Nudge) -> None:
+                while True:
+                    await nudge.wait()
+                    nudge.clear()
+                    async with sending:
+                        await send_if_new(await reads.view_since(branch, key, nudge.at))
+
+            pushing = asyncio.create_task(nudged(nudge)) if nudge is not None else None
+            try:
+                await Connection(websocket, listener, principal).run(refresh)
+            finally:
+                if pushing is not None:
+                    pushing.cancel()
+                    await asyncio.gather(pushing, return_exceptions=True)
 
 
 def follower_reads(rigi: Rigi) -> tuple[SharedReads, SharedReads]:
@@ -414,6 +435,7 @@ async def realtime(rigi: Rigi):  # type: ignore[no-untyped-def]
     hub = Hub(bus, rigi.database)
     rigi.hub = hub
     rigi.phones, rigi.consoles = follower_reads(rigi)
+    rigi.store.forecasts.listeners.append(rigi.nudges.changed)
     rigi.database.listeners.append(hub.publish)
     pruning = asyncio.create_task(_prune_history(rigi), name="prune-event-history")
     heartbeat = asyncio.create_task(hub.beat(settings.heartbeat_s), name="heartbeat")
@@ -424,6 +446,7 @@ async def realtime(rigi: Rigi):  # type: ignore[no-untyped-def]
             task.cancel()
         await asyncio.gather(pruning, heartbeat, return_exceptions=True)
         rigi.database.listeners.remove(hub.publish)
+        rigi.store.forecasts.listeners.remove(rigi.nudges.changed)
         await hub.close()
         await bus.disconnect()
 

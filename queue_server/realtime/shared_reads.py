@@ -45,6 +45,7 @@ class SharedReads:
         self._read = read
         self._followed: dict[str, Counter[str]] = {}
         self._latest: dict[str, _Latest] = {}
+        self._since: dict[str, tuple[float, frozenset[str], asyncio.Task[dict[str, Any]]]] = {}
 
     @contextlib.contextmanager
     def follow(self, branch: str, key: str) -> Iterator[None]:
@@ -59,6 +60,7 @@ class SharedReads:
             if not followed:
                 del self._followed[branch]
                 self._latest.pop(branch, None)
+                self._since.pop(branch, None)
 
     async def read_now(self, branch: str, key: str) -> Any | None:
         """The view of `key` read at once, on its own (a client that just arrived)."""
@@ -80,6 +82,21 @@ class SharedReads:
         try:
             # Shielded: a client that leaves while waiting must not cancel the others' read.
             views = await asyncio.shield(latest.task)
+        except Exception as error:
+            raise SharedReadFailed(str(error)) from error
+        return views.get(key)
+
+    async def view_since(self, branch: str, key: str, since: float) -> Any | None:
+        """The view of `key` read after the loop's time `since` (a nudge: no event to go by),
+        shared like `view` by the clients nudged together."""
+        latest = self._since.get(branch)
+        if latest is None or latest[0] < since or key not in latest[1]:
+            keys = frozenset(self._followed.get(branch, ())) | {key}
+            task = asyncio.ensure_future(self._read(branch, keys))
+            task.add_done_callback(_log_failure)
+            latest = self._since[branch] = (asyncio.get_running_loop().time(), keys, task)
+        try:
+            views = await asyncio.shield(latest[2])
         except Exception as error:
             raise SharedReadFailed(str(error)) from error
         return views.get(key)

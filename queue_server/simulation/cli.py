@@ -21,6 +21,11 @@ GOAL_UTILISATION = 0.85  # the load at which pooling must halve the wait of one 
 GOAL_SPEEDUP = 2.0
 GOAL_STARVATION = 3.0  # no normal ticket waits longer than this many service targets
 GOAL_ESTIMATE_MAE = 0.25  # of the mean wait
+# issue 16, pooling at GOAL_UTILISATION: how much longer the baselines wait than Rigi on average
+GOAL_OVER_ROUND_ROBIN = 4.0
+GOAL_OVER_NO_SWITCHING = 1.2
+GOAL_MEAN_AGAINST_SWITCHING = 1.0  # Rigi's mean over the switching visitors' mean, at most
+GOAL_MAX_AGAINST_SWITCHING = 0.85  # Rigi's longest wait over theirs, at most
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -190,6 +195,31 @@ def write_docs(
     return path
 
 
+def _pooling_goals(title: str, run: ScenarioRun) -> list[str]:
+    """Issue 16's pooling goals at offered load GOAL_UTILISATION against the three baselines."""
+    rigi = run.summary("rigi")
+    round_robin = run.summary("round_robin").mean_wait_s / rigi.mean_wait_s
+    no_switching = run.summary("per_counter").mean_wait_s / rigi.mean_wait_s
+    switching = run.summary("switching")
+    mean_ratio = rigi.mean_wait_s / switching.mean_wait_s
+    max_ratio = rigi.max_wait_s / switching.max_wait_s
+    both = mean_ratio <= GOAL_MEAN_AGAINST_SWITCHING and max_ratio <= GOAL_MAX_AGAINST_SWITCHING
+
+    def verdict(met: bool) -> str:
+        return "met" if met else "short"
+
+    head = f"- {title}, offered load {GOAL_UTILISATION}"
+    return [
+        f"{head}: round-robin binding waits {round_robin:.2f}× as long as Rigi on average — "
+        f"goal ≥ {GOAL_OVER_ROUND_ROBIN:g}×: **{verdict(round_robin >= GOAL_OVER_ROUND_ROBIN)}**.",
+        f"{head}: the shortest line without switching waits {no_switching:.2f}× as long — goal "
+        f"≥ {GOAL_OVER_NO_SWITCHING:g}×: **{verdict(no_switching >= GOAL_OVER_NO_SWITCHING)}**.",
+        f"{head}: against the shortest line with switching, Rigi's mean wait is {mean_ratio:.2f}× "
+        f"theirs (goal ≤ {GOAL_MEAN_AGAINST_SWITCHING:g}×) and its longest {max_ratio:.2f}× "
+        f"(goal ≤ {GOAL_MAX_AGAINST_SWITCHING:g}×): **{verdict(both)}**.",
+    ]
+
+
 def _goals(run: ScenarioRun, at_goal: ScenarioRun | None) -> list[str]:
     title = run.scenario.title
     lines = []
@@ -203,6 +233,11 @@ def _goals(run: ScenarioRun, at_goal: ScenarioRun | None) -> list[str]:
             f"on average — goal ≥ {GOAL_SPEEDUP:g}×: "
             f"**{'met' if speedup >= GOAL_SPEEDUP else 'short'}**."
         )
+    pooled = at_goal or (
+        run if abs(run.scenario.offered_load() - GOAL_UTILISATION) < 0.01 else None
+    )
+    if pooled is not None:
+        lines.extend(_pooling_goals(title, pooled))
     ratio = run.summary("rigi").stress_worst_normal_ratio
     lines.append(
         f"- {title}: with {PRIORITY_STRESS_SHARE:.0%} priority tickets the longest wait of a "

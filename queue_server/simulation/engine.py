@@ -25,6 +25,8 @@ from queue_server.simulation.policies import (
     Policy,
     PooledFcfs,
     RigiDispatch,
+    RoundRobinBinding,
+    ShortestLineSwitching,
 )
 from queue_server.simulation.scenario import Scenario
 
@@ -74,8 +76,12 @@ class DayResult:
 
 
 def make_policy(name: str, scenario: Scenario, visits: Visits) -> Policy:
+    if name == "round_robin":
+        return RoundRobinBinding(len(scenario.counters))
     if name == "per_counter":
         return OneLinePerCounter(len(scenario.counters))
+    if name == "switching":
+        return ShortestLineSwitching(len(scenario.counters), visits.arrival_s.tolist())
     if name == "pooled":
         return PooledFcfs(visits.arrival_s.tolist())
     if name == "rigi":

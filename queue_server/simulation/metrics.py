@@ -13,7 +13,9 @@ from queue_server.simulation.scenario import Scenario
 
 PRIORITY_STRESS_SHARE = 0.20  # the share of priority tickets in the starvation check
 POLICY_LABELS = {
+    "round_robin": "Round-robin binding at the kiosk",
     "per_counter": "One line per counter",
+    "switching": "Shortest line, switching to a free counter",
     "pooled": "Pooled FCFS per service",
     "rigi": "Rigi dispatcher",
 }

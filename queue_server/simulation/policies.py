@@ -1,8 +1,12 @@
-"""How a free counter finds its next visitor: the three policies the simulator compares.
+"""How a free counter finds its next visitor: the policies the simulator compares.
 
+- `RoundRobinBinding`: a kiosk binds each ticket to the next staffed counter serving its
+  service in turn, whatever the lines' lengths; priority visitors go to the front of that line.
 - `OneLinePerCounter`: a ticket is bound to a counter when it is issued (the visitor joins the
-  shortest line among the counters that serve the service, like a bank); priority visitors go to
-  the front of that line.
+  shortest line among the counters that serve the service, like a bank, and never switches);
+  priority visitors go to the front of that line.
+- `ShortestLineSwitching`: the same, but when a counter falls idle with nobody in its own line,
+  the visitor waiting longest in another line that it can serve walks over to it.
 - `PooledFcfs`: one line per service; a free counter takes the visitor who came first among the
   services it serves, priority visitors first.
 - `RigiDispatch`: one pool of waiting tickets; a free counter asks the real dispatcher
@@ -68,6 +72,51 @@ class OneLinePerCounter:
     def _length(self, index: int) -> int:
         urgent, normal = self._lines[index]
         return len(urgent) + len(normal)
+
+
+class RoundRobinBinding(OneLinePerCounter):
+    name = "round-robin binding"
+
+    def __init__(self, counters: int) -> None:
+        super().__init__(counters)
+        self._turn: dict[str, int] = {}
+
+    def bound_counter(self, service_id: str, counters: list[CounterView]) -> CounterView:
+        capable = [c for c in counters if c.profile.get(service_id, 0.0) > 0.0]
+        staffed = [c for c in capable if c.on_duty] or capable
+        turn = self._turn.get(service_id, 0)
+        self._turn[service_id] = turn + 1
+        return staffed[turn % len(staffed)]
+
+
+class ShortestLineSwitching(OneLinePerCounter):
+    name = "shortest line, switching"
+
+    def __init__(self, counters: int, arrival_s: list[float]) -> None:
+        super().__init__(counters)
+        self._arrival_s = arrival_s
+        self._service: dict[int, str] = {}
+
+    def add(self, visit: int, ticket: QueuedTicket, counters: list[CounterView]) -> None:
+        self._service[visit] = ticket.service_id
+        super().add(visit, ticket, counters)
+
+    def next_for(self, counter: CounterView, now: datetime) -> int | None:
+        own = super().next_for(counter, now)
+        if own is not None:
+            return own
+        for klass in (0, 1):  # priority visitors first, then the one waiting longest
+            best: deque[int] | None = None
+            for lines in self._lines:
+                line = lines[klass]
+                if not line or counter.profile.get(self._service[line[0]], 0.0) <= 0.0:
+                    continue
+                if best is None or self._arrival_s[line[0]] < self._arrival_s[best[0]]:
+                    best = line
+            if best is not None:
+                self._waiting -= 1
+                return best.popleft()
+        return None
 
 
 class PooledFcfs:
@@ -137,4 +186,4 @@ class RigiDispatch:
         return len(self._visit_of)
 
 
-POLICY_NAMES = ("per_counter", "pooled", "rigi")
+POLICY_NAMES = ("round_robin", "per_counter", "switching", "pooled", "rigi")

@@ -1,9 +1,11 @@
 """Each branch's wait forecast, computed off the event loop and cached.
 
-A forecast runs the dispatcher forward many times (`queue_server.domain.forecast`): far too slow
+A forecast runs the dispatcher forward many times (`queue_server.domain.forecast`): too slow
 for a request. So a change of a branch only *asks* for a refresh: at most one refresh per branch
 is in flight, a request meanwhile marks the branch dirty and the refresh runs once more when it
-ends (coalesced). The forward runs go to a worker thread; reads use the latest forecast, and
+ends (coalesced), and refreshes of a branch start at least `min_interval_s` apart, so a burst of
+issues costs one refresh a second however fast it comes (reading the branch's state is on the
+event loop). The forward runs go to a worker thread; reads use the latest forecast, and
 `estimate_wait` until a branch's first forecast is ready or for a ticket issued since.
 """
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -31,6 +35,10 @@ log = logging.getLogger(__name__)
 
 RATE_WINDOW = timedelta(hours=1)  # arrival rates: the issues of the last hour
 NO_SHOW_TIMEOUT_S = 60.0
+MIN_INTERVAL_S = 1.0  # between the starts of two refreshes of a branch
+
+# told (on the loop) of a branch's tickets whose forecast changed materially in a refresh
+ChangeListener = Callable[[str, frozenset[str]], None]
 
 
 class Forecasts:
@@ -42,14 +50,19 @@ class Forecasts:
         catalog: Catalog,
         clock: Clock,
         runs: int = forecast.DEFAULT_RUNS,
+        min_interval_s: float = MIN_INTERVAL_S,
     ) -> None:
         self.database = database
         self.catalog = catalog
         self.clock = clock
         self.runs = runs
+        self.min_interval_s = min_interval_s
+        self._started: dict[str, float] = {}  # the loop's time of each branch's last refresh
         self._latest: dict[str, dict[str, forecast.TicketForecast]] = {}
         self._dirty: set[str] = set()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._warming: asyncio.Task[None] | None = None
+        self.listeners: list[ChangeListener] = []
 
     def request(self, branch_id: str) -> None:
         """The branch changed: refresh its forecast soon (no-op outside an event loop, and when
@@ -66,6 +79,16 @@ class Forecasts:
         task = loop.create_task(self._refresh(branch_id), name=f"forecast {branch_id}")
         self._tasks[branch_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(branch_id, None))
+
+    def warm_up(self) -> None:
+        """Load the compiled forward runs in a worker thread now (a fresh install compiles
+        them once: seconds), not at the first refresh; no-op when forecasting is off."""
+        if self.runs <= 0:
+            return
+        self._warming = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(forecast.warm_up), name="forecast warm-up"
+        )
+        self._warming.add_done_callback(_log_failure)
 
     def of(self, ticket_id: str, branch_id: str) -> forecast.TicketForecast | None:
         """The latest forecast of a waiting ticket, if its branch has one that includes it."""
@@ -92,13 +115,18 @@ class Forecasts:
 
     async def close(self) -> None:
         """Cancel the refreshes in flight."""
-        tasks = list(self._tasks.values())
+        tasks = list(self._tasks.values()) + ([self._warming] if self._warming else [])
         for task in tasks:
             task.cancel("the store is closing")
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _refresh(self, branch_id: str) -> None:
+        loop = asyncio.get_running_loop()
         while branch_id in self._dirty:
+            wait_s = self._started.get(branch_id, -math.inf) + self.min_interval_s - loop.time()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            self._started[branch_id] = loop.time()
             self._dirty.discard(branch_id)
             now = self.clock()
             try:
@@ -111,7 +139,29 @@ class Forecasts:
             except Exception:  # a failed refresh keeps the last forecast; the next change retries
                 log.exception("forecast of branch %s failed", branch_id)
                 return
+            previous = self._latest.get(branch_id, {})
             self._latest[branch_id] = result
+            self._announce(branch_id, result, previous)
+
+    def _announce(
+        self,
+        branch_id: str,
+        result: dict[str, forecast.TicketForecast],
+        previous: Mapping[str, forecast.TicketForecast],
+    ) -> None:
+        """Tell the listeners which tickets' forecasts moved materially in this refresh. (Not
+        from the last one announced: a refresh follows a change of the branch, whose event
+        already sent every phone its view with the forecast of then.)"""
+        changed = frozenset(
+            ticket_id
+            for ticket_id, latest in result.items()
+            if forecast.changed_materially(previous.get(ticket_id), latest)
+        )
+        for listener in self.listeners if changed else ():
+            try:
+                listener(branch_id, changed)
+            except Exception:
+                log.exception("a forecast listener failed")
 
     def _state(self, conn: Connection, branch_id: str, now: datetime) -> forecast.BranchState:
         """What the server knows of the branch now, as the forecast reads it."""
@@ -198,6 +248,11 @@ class Forecasts:
             )
             for service_id, count in total.items()
         ]
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the wait forecast could not be compiled", exc_info=task.exception())
 
 
 def _seed(now: datetime) -> int:
