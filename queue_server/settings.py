@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     notify_subscribe_rate: str = "5/hour"
     notify_recipient_rate: str = "6/minute"
     notify_max_attempts: int = Field(default=6, ge=1, le=20)
+    notify_lease_s: int = Field(
+        default=60, ge=1, le=3600, description="a claim older than this is taken as abandoned"
+    )
     # Bookings (docs/bookings.md). Per-branch overrides: RIGI_BOOKING_BRANCHES as JSON, e.g.
     # {"tbilisi": {"walkin_share": 0.6, "early_minutes": 20, "late_minutes": 5}}.
     booking_opens: time = Field(default=time(9, 0), description="when branches open by default")

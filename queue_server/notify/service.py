@@ -135,6 +135,7 @@ async def notifications(rigi: Rigi) -> AsyncIterator[None]:
         rigi.store.clock,
         recipient_limit=Limit.parse(settings.notify_recipient_rate),
         max_attempts=settings.notify_max_attempts,
+        lease=timedelta(seconds=settings.notify_lease_s),
         wake=outbox.enqueued,
     )
     service = Notifications(rigi, vault, outbox, worker, channels)
