@@ -159,6 +159,12 @@ def _branch_boot(request: Request, branch_id: str) -> dict[str, Any]:
     }
 
 
+def _notify_channels(request: Request) -> list[str]:
+    """The channels this server can send on ("sms", "email"): the pages offer only those."""
+    notify = getattr(request.app.state.rigi, "notify", None)
+    return [c for c in ("sms", "email") if notify is not None and c in notify.channels]
+
+
 def _service_areas(catalog: Any, branch_id: str) -> dict[str, list[str]]:
     """Service id → the areas whose counters serve it first (with the highest weight), so a
     generalist counter that takes "*" does not pull every service into its area."""
@@ -200,6 +206,7 @@ def _branch_page(page: str, *, phone: bool = False):  # type: ignore[no-untyped-
         if page == "kiosk":
             boot["usage"] = await recent_usage(request.app.state.rigi, branch_id)
             boot["phone"] = phone
+            boot["notify"] = _notify_channels(request)
         if page == "live" and not _may_watch_the_floor(request):
             boot["forbidden"] = True
             return _render(page, _language(request), boot, status_code=Forbidden.status)
@@ -219,7 +226,10 @@ async def ticket_page(request: Request) -> Response:
         ticket = await request.app.state.rigi.store.ticket(ticket_id)
     except NotFound as error:
         return _error_page(request, error)
-    boot = _branch_boot(request, ticket["branch"]) | {"ticket_id": ticket_id}
+    boot = _branch_boot(request, ticket["branch"]) | {
+        "ticket_id": ticket_id,
+        "notify": _notify_channels(request),
+    }
     return _render("ticket", _language(request, ticket.get("language")), boot)
 
 
