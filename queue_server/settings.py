@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     notify_subscribe_rate: str = "5/hour"
     notify_recipient_rate: str = "6/minute"
     notify_max_attempts: int = Field(default=6, ge=1, le=20)
+    notify_reminder_hours: int = Field(
+        default=24, ge=0, le=168, description="booking reminder this long before; 0: none"
+    )
     notify_lease_s: int = Field(
         default=60, ge=1, le=3600, description="a claim older than this is taken as abandoned"
     )

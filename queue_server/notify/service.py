@@ -18,6 +18,7 @@ from queue_server.errors import Conflict, RateLimited
 from queue_server.notify.channels.base import Channel, create_channel
 from queue_server.notify.contacts import EMAIL, SMS, Contact, ContactVault
 from queue_server.notify.outbox import Outbox
+from queue_server.notify.reminders import Reminders
 from queue_server.notify.worker import Worker
 from queue_server.store import notify as queries
 from queue_server.store.events import current_head
@@ -41,6 +42,7 @@ class Notifications:
     vault: ContactVault
     outbox: Outbox
     worker: Worker
+    reminders: Reminders
     channels: dict[str, Channel]
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -138,11 +140,20 @@ async def notifications(rigi: Rigi) -> AsyncIterator[None]:
         lease=timedelta(seconds=settings.notify_lease_s),
         wake=outbox.enqueued,
     )
-    service = Notifications(rigi, vault, outbox, worker, channels)
+    reminders = Reminders(
+        rigi.database,
+        rigi.catalog,
+        rigi.store.clock,
+        ahead=timedelta(hours=settings.notify_reminder_hours),
+        wake=outbox.enqueued,
+    )
+    service = Notifications(rigi, vault, outbox, worker, reminders, channels)
     rigi.notify = service
     rigi.database.listeners.append(outbox.on_events)
     service.start(outbox.run(), "notify-outbox")
     service.start(worker.run(), "notify-worker")
+    if settings.notify_reminder_hours:
+        service.start(reminders.run(), "notify-reminders")
     try:
         yield
     finally:

@@ -58,11 +58,61 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-KINDS = ("near", "called", "transferred", "finished")
+# The booking reminder: `{day}` is the word for tomorrow or the date (`date`), `{time}` the slot's
+# local time, `{code}` the booking's short code that checks it in at the kiosk.
+REMINDER = "reminder"
+REMINDERS: dict[str, dict[str, str]] = {
+    "ka": {
+        "subject": "რიგი: ჯავშნის შეხსენება",
+        "tomorrow": "ხვალ",
+        "date": "{date}",
+        "text": "შეხსენება: თქვენი ჯავშანი {day} {time}-ზეა: „{service}“, {branch}. "
+        "კიოსკზე შეიყვანეთ კოდი {code}.",
+    },
+    "en": {
+        "subject": "Rigi: booking reminder",
+        "tomorrow": "tomorrow",
+        "date": "on {date}",
+        "text": "Reminder: your booking is {day} at {time}: {service}, {branch}. "
+        "Check in at the kiosk with code {code}.",
+    },
+    "ru": {
+        "subject": "Rigi: напоминание о записи",
+        "tomorrow": "завтра",
+        "date": "{date}",
+        "text": "Напоминание: ваша запись {day} в {time}: «{service}», {branch}. "
+        "Отметьтесь в киоске с кодом {code}.",
+    },
+    "az": {
+        "subject": "Rigi: qeydiyyat xatırlatması",
+        "tomorrow": "sabah",
+        "date": "{date}",
+        "text": "Xatırlatma: {day} saat {time} üçün qeydiyyatınız var: «{service}», {branch}. "
+        "Kioskda {code} kodunu daxil edin.",
+    },
+    "hy": {
+        "subject": "Rigi: ամրագրման հիշեցում",
+        "tomorrow": "վաղը",
+        "date": "{date}",
+        "text": "Հիշեցում․ ձեր ամրագրումը {day} է, ժամը {time}-ին՝ «{service}», {branch}։ "
+        "Կրպակում մուտքագրեք {code} կոդը։",
+    },
+}
+
+KINDS = ("near", "called", "transferred", "finished", REMINDER)
 
 
 def render(kind: str, language: str, params: dict[str, Any]) -> tuple[str, str]:
     """The subject and text of a message of `kind` in `language` (Georgian when unknown)."""
+    if kind == REMINDER:
+        return _reminder(language, params)
     texts = TEXTS.get(language, TEXTS[FALLBACK])
     values = {"label": "", "counter": "", "ahead": "", "service": ""} | params
     return texts["subject"].format(**values), texts[kind].format(**values)
+
+
+def _reminder(language: str, params: dict[str, Any]) -> tuple[str, str]:
+    texts = REMINDERS.get(language, REMINDERS[FALLBACK])
+    day = texts["tomorrow"] if params.get("tomorrow") else texts["date"].format(**params)
+    values = {"time": "", "service": "", "branch": "", "code": ""} | params | {"day": day}
+    return texts["subject"], texts["text"].format(**values)
