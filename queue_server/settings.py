@@ -115,6 +115,7 @@ class Settings(BaseSettings):
     )
     notify_subscribe_rate: str = "5/hour"
     notify_recipient_rate: str = "6/minute"
+    notify_broadcast_rate: str = "3/hour"  # a manager's broadcasts, per branch
     notify_max_attempts: int = Field(default=6, ge=1, le=20)
     notify_reminder_hours: int = Field(
         default=24, ge=0, le=168, description="booking reminder this long before; 0: none"
@@ -192,6 +193,7 @@ class Settings(BaseSettings):
         "login_rate_address",
         "notify_subscribe_rate",
         "notify_recipient_rate",
+        "notify_broadcast_rate",
         "booking_rate_address",
         "booking_rate_contact",
     )

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from queue_server.api.http import Endpoint, principal_of
 from queue_server.catalog.models import Language
 from queue_server.errors import BadRequest, NotFound, Unauthorized
+from queue_server.notify.broadcast import Broadcast, Broadcasted, broadcast
 from queue_server.notify.contacts import SMS, contact_of, normalise_phone
 from queue_server.store import notify as queries
 
@@ -112,6 +113,11 @@ async def branch_messages(request: Request, branch: str) -> list[dict[str, Any]]
     )
 
 
+async def branch_broadcast(request: Request, branch: str, body: Broadcast) -> dict[str, Any]:
+    """A manager tells everyone waiting (for a service) who left a contact: delay, early closing."""
+    return await broadcast(_rigi(request), branch, body, principal_of(request).actor)
+
+
 T = "/api/v1/tickets/{ticket_id}"
 NOTIFY_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", T + "/subscribe", subscribe,
@@ -124,6 +130,10 @@ NOTIFY_ENDPOINTS: tuple[Endpoint, ...] = (
              "An SMS reply (LATE or CANCEL), from the SMS gateway, signed",
              errors=(400, 401, 404, 409, 422), tags=("notifications",),
              headers=(SIGNATURE_HEADER,)),
+    Endpoint("POST", "/api/v1/branches/{branch}/notify/broadcast", branch_broadcast,
+             "Tell everyone waiting (for a service) who left a contact: a delay, early closing",
+             body=Broadcast, response=Broadcasted, access="manager", errors=(403, 404, 422, 429),
+             tags=("notifications",)),
     Endpoint("GET", "/api/v1/branches/{branch}/notify/messages", branch_messages,
              "Messages of the branch and their state", access="staff", errors=(404,),
              tags=("notifications",)),

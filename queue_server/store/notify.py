@@ -190,6 +190,24 @@ def near_candidates(conn: Connection, branch_id: str) -> list[Row[Any]]:
     )
 
 
+def waiting_subscriptions(
+    conn: Connection, branch_id: str, service_id: str | None
+) -> list[Row[Any]]:
+    """Subscriptions of the branch's waiting tickets (of one service), with the ticket's letter
+    and number."""
+    query = (
+        select(subscriptions, tickets.c.letter, tickets.c.number)
+        .join(tickets, tickets.c.id == subscriptions.c.ticket_id)
+        .where(
+            subscriptions.c.branch_id == branch_id,
+            tickets.c.status == TicketStatus.WAITING.value,
+        )
+    )
+    if service_id is not None:
+        query = query.where(tickets.c.service_id == service_id)
+    return list(conn.execute(query).all())
+
+
 def read_cursor(conn: Connection, branch_id: str) -> int | None:
     return conn.execute(
         select(notify_cursors.c.seq).where(notify_cursors.c.branch_id == branch_id)

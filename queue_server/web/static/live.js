@@ -8,6 +8,7 @@ import {
   errorText,
   Feed,
   h,
+  keepingFocus,
   languageSwitcher,
   loadSession,
   session,
@@ -18,6 +19,7 @@ import {
   show,
   t,
 } from "./common.js";
+import { BroadcastForm } from "./broadcast.js";
 
 const REFRESH_MS = 10_000;
 const DEBOUNCE_MS = 300;
@@ -41,6 +43,7 @@ const state = {
   connection: "connecting",
 };
 let pending = null;
+const broadcast = new BroadcastForm({ base, services: boot.services, token, changed: () => render() });
 // counter id → label of its latest call, learnt from the board feed (a counter's visit in hand
 // is its latest call; boards carry no ticket ids)
 const callLabels = new Map();
@@ -76,6 +79,7 @@ async function refresh() {
     state.printers = printers.status === "fulfilled" ? printers.value : null;
     state.unspoken = unspoken.status === "fulfilled" ? unspoken.value : [];
     if (devices.status === "fulfilled") state.devices = new Map(devices.value.map((d) => [d.id, d.name]));
+    await broadcast.refresh();
   } catch (error) {
     state.needsSignIn = error.status === 401;
     state.error =
@@ -239,6 +243,10 @@ function printersSection() {
 }
 
 function render() {
+  keepingFocus(draw);
+}
+
+function draw() {
   app.className = "live";
   const signedInElsewhere = state.notManager;
   show(app,
@@ -261,6 +269,7 @@ function render() {
       totals(),
       alerts(),
       h("div", { class: "live-grid" }, queuesSection(), h("div", {}, countersSection(), printersSection())),
+      broadcast.element(),
       state.updated
         ? h("p", { class: "updated" }, t("live.updated", { time: state.updated.toLocaleTimeString(document.documentElement.lang, { timeZone: "Asia/Tbilisi", hour12: false }) }))
         : null,

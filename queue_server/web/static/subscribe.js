@@ -3,6 +3,8 @@
 // only in this form until it is sent; after that the page keeps no copy (a kiosk is shared).
 import { api, currentLanguage, errorText, h, t } from "./common.js";
 
+export { keepingFocus } from "./common.js";
+
 const KEYPADS = {
   sms: ["123", "456", "789", "+0"],
   email: ["1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm", "@.-_"],
@@ -150,20 +152,5 @@ export class SubscribeForm {
         key(t("kiosk.key_clear"), () => { this.value = ""; this.changed(); }, { class: "key wide", id: "notify-clear" }),
       ),
     );
-  }
-}
-
-/** Re-rendering replaces the form: give the contact field its focus and caret back. */
-export function keepingFocus(render) {
-  const focused = document.activeElement?.id;
-  render();
-  if (focused !== CONTACT_INPUT) return;
-  const input = document.getElementById(CONTACT_INPUT);
-  if (!input) return;
-  input.focus({ preventScroll: true });
-  try {
-    input.setSelectionRange(input.value.length, input.value.length);
-  } catch {
-    // e-mail fields have no caret API: the browser puts it at the end anyway
   }
 }
