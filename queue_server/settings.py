@@ -109,6 +109,12 @@ class Settings(BaseSettings):
         default=None, description="shared secret the SMS gateway signs inbound replies with"
     )
     notify_near_ahead: int = Field(default=3, ge=1, le=100, description="'near' at this many")
+    notify_near_minutes: int = Field(
+        default=0, ge=0, le=240, description="'near' also at this many minutes' wait; 0: off"
+    )
+    # Per branch or branch/service, e.g. {"tbilisi": {"minutes": 15}, "tbilisi/id_card":
+    # {"ahead": 2, "minutes": 10}}: the most particular one wins, key by key.
+    notify_near: dict[str, dict[str, int]] = Field(default_factory=dict)
     notify_late_minutes: int = Field(default=10, ge=1, le=120, description="a 'late' move")
     notify_retention_minutes: int = Field(
         default=60, ge=0, le=60 * 24 * 30, description="contacts kept after the visit ends"
@@ -217,6 +223,17 @@ class Settings(BaseSettings):
                 "print(secrets.token_urlsafe(48))') when RIGI_ENV=production"
             )
         return self
+
+    @field_validator("notify_near")
+    @classmethod
+    def _notify_near(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        known = {"ahead", "minutes"}
+        for where, rule in value.items():
+            if unknown := set(rule) - known:
+                raise ValueError(f"{where}: unknown keys {sorted(unknown)}, known {sorted(known)}")
+            if any(not 0 <= n <= 240 for n in rule.values()):
+                raise ValueError(f"{where}: ahead and minutes must be between 0 and 240")
+        return value
 
     @field_validator("booking_branches")
     @classmethod

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +34,34 @@ ENDED_KINDS = ("ticket.finished", "ticket.no_show", "ticket.cancelled")
 NEAR_TRIGGERS = ("ticket.called", "ticket.cancelled", "ticket.no_show", "ticket.delayed")
 
 
+@dataclass(frozen=True)
+class NearRule:
+    """When a waiting ticket is "near": `ahead` people or fewer before it, or (when `minutes` is
+    not 0) an estimated wait of `minutes` or less — the wait forecast's median when the forecast
+    runs (`RIGI_FORECAST_RUNS`), else the plain estimate. `overrides` by "branch" or
+    "branch/service" (`RIGI_NOTIFY_NEAR`)."""
+
+    ahead: int
+    minutes: int = 0
+    overrides: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    def of(self, branch_id: str, service_id: str) -> tuple[int, int]:
+        rule = {"ahead": self.ahead, "minutes": self.minutes}
+        rule |= self.overrides.get(branch_id, {})
+        rule |= self.overrides.get(f"{branch_id}/{service_id}", {})
+        return rule["ahead"], rule["minutes"]
+
+    def reached(self, branch_id: str, view: Mapping[str, Any]) -> bool:
+        ahead, minutes = self.of(branch_id, view["service_id"])
+        people = view.get("people_ahead")
+        wait = view.get("wait_minutes")
+        if people is not None and people <= ahead:
+            return True
+        return (
+            bool(minutes) and wait is not None and view.get("served_now", True) and wait <= minutes
+        )
+
+
 class Outbox:
     """Turns a branch's ticket events into messages for the tickets' subscriptions."""
 
@@ -43,14 +72,14 @@ class Outbox:
         tickets: Any,  # the QueueStore's `tickets` read: views with people ahead
         clock: Clock,
         *,
-        near_ahead: int,
+        near: NearRule,
         retention: timedelta,
     ) -> None:
         self.database = database
         self.catalog = catalog
         self.tickets = tickets
         self.clock = clock
-        self.near_ahead = near_ahead
+        self.near = near
         self.retention = retention
         self.enqueued = asyncio.Event()  # set when messages were added: the worker wakes
         self._dirty: set[str] = set(catalog.branches)  # at start: catch up on every branch
@@ -186,9 +215,8 @@ class Outbox:
         outgoing = []
         for sub in candidates:
             view = views.get(sub.ticket_id)
-            ahead = view.get("people_ahead") if view else None
-            if ahead is not None and ahead <= self.near_ahead:
-                params = {"label": view["label"], "ahead": ahead}
+            if view is not None and self.near.reached(branch_id, view):
+                params = {"label": view["label"], "ahead": view.get("people_ahead")}
                 outgoing.append(
                     queries.OutgoingRow(
                         sub.ticket_id,

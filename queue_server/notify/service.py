@@ -17,7 +17,7 @@ from queue_server.domain.tickets import TicketStatus
 from queue_server.errors import Conflict, RateLimited
 from queue_server.notify.channels.base import Channel, create_channel
 from queue_server.notify.contacts import EMAIL, SMS, Contact, ContactVault
-from queue_server.notify.outbox import Outbox
+from queue_server.notify.outbox import NearRule, Outbox
 from queue_server.notify.reminders import Reminders
 from queue_server.notify.worker import Worker
 from queue_server.store import notify as queries
@@ -125,7 +125,9 @@ async def notifications(rigi: Rigi) -> AsyncIterator[None]:
         rigi.catalog,
         rigi.store.tickets,
         rigi.store.clock,
-        near_ahead=settings.notify_near_ahead,
+        near=NearRule(
+            settings.notify_near_ahead, settings.notify_near_minutes, settings.notify_near
+        ),
         retention=timedelta(minutes=settings.notify_retention_minutes),
     )
     channels = _channels(settings)
