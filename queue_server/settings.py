@@ -105,6 +105,16 @@ class Settings(BaseSettings):
     notify_sms_url: SecretStr | None = Field(
         default=None, description="sms+http://host:port/path?token=… or memory://"
     )
+    notify_push_url: SecretStr | None = Field(
+        default=None, description="webpush://?subject=mailto:…&key=<VAPID private key>"
+    )
+    # Push services a browser subscription may point at (the server posts there: no other host).
+    notify_push_hosts: tuple[str, ...] = (
+        "fcm.googleapis.com",
+        "updates.push.services.mozilla.com",
+        "*.push.apple.com",
+        "*.notify.windows.com",
+    )
     notify_inbound_token: SecretStr | None = Field(
         default=None, description="shared secret the SMS gateway signs inbound replies with"
     )
@@ -184,10 +194,11 @@ class Settings(BaseSettings):
         parse_networks(value)
         return value
 
-    @field_validator("notify_email_url", "notify_sms_url")
+    @field_validator("notify_email_url", "notify_sms_url", "notify_push_url")
     @classmethod
     def _known_channel(cls, value: SecretStr | None) -> SecretStr | None:
-        schemes = ("memory://", "smtp://", "smtps://", "sms+http://", "sms+https://")
+        schemes = ("memory://", "smtp://", "smtps://", "sms+http://", "sms+https://",
+                   "webpush://")  # fmt: skip
         if value is not None and not value.get_secret_value().startswith(schemes):
             raise ValueError("must start with " + ", ".join(schemes))
         return value

@@ -27,11 +27,28 @@ CANCEL_WORDS = frozenset({"cancel", "stop", "გაუქმება", "გა�
                           "gaukmeba", "otmena"})  # fmt: skip
 
 
+class PushKeys(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    p256dh: str = Field(max_length=200)
+    auth: str = Field(max_length=100)
+
+
+class PushSubscription(BaseModel):
+    """What the browser's `PushSubscription.toJSON()` gives (expirationTime is ignored)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    endpoint: str = Field(max_length=1000)
+    keys: PushKeys
+
+
 class Subscribe(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     phone: str | None = Field(default=None, max_length=32)
     email: str | None = Field(default=None, max_length=254)
+    push: PushSubscription | None = None
     language: Language | None = None
 
 
@@ -54,7 +71,8 @@ def _rigi(request: Request) -> Any:
 
 async def subscribe(request: Request, ticket_id: str, body: Subscribe) -> dict[str, Any]:
     """The holder of a ticket (its page, or the kiosk that printed it) leaves a contact."""
-    contact = contact_of(body.phone, body.email)
+    push = body.push.model_dump() if body.push is not None else None
+    contact = contact_of(body.phone, body.email, push, _rigi(request).settings.notify_push_hosts)
     chosen = await _rigi(request).notify.subscribe(ticket_id, contact, body.language)
     return {"ticket_id": ticket_id, "channel": contact.channel, "language": chosen}
 

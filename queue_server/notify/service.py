@@ -16,7 +16,7 @@ from queue_server.access.sessions import development_secret
 from queue_server.domain.tickets import TicketStatus
 from queue_server.errors import Conflict, RateLimited
 from queue_server.notify.channels.base import Channel, create_channel
-from queue_server.notify.contacts import EMAIL, SMS, Contact, ContactVault
+from queue_server.notify.contacts import EMAIL, PUSH, SMS, Contact, ContactVault
 from queue_server.notify.outbox import NearRule, Outbox
 from queue_server.notify.reminders import Reminders
 from queue_server.notify.worker import Worker
@@ -112,6 +112,8 @@ def _channels(settings: Any) -> dict[str, Channel]:
         channels[SMS] = create_channel(settings.notify_sms_url.get_secret_value())
     if settings.notify_email_url is not None:
         channels[EMAIL] = create_channel(settings.notify_email_url.get_secret_value())
+    if settings.notify_push_url is not None:
+        channels[PUSH] = create_channel(settings.notify_push_url.get_secret_value())
     return channels
 
 

@@ -154,3 +154,56 @@ export class SubscribeForm {
     );
   }
 }
+
+/** The browser's own notifications (Web Push) where it has them: one tap, no number given. */
+export class PushOffer {
+  constructor({ ticketId, key, changed }) {
+    this.ticketId = ticketId;
+    this.key = key;
+    this.changed = changed;
+    this.state = "open"; // open | asking | done | denied | failed
+    this.available = Boolean(key && "serviceWorker" in navigator && "PushManager" in window && window.isSecureContext);
+  }
+
+  async enable() {
+    this.state = "asking";
+    this.changed();
+    try {
+      if ((await Notification.requestPermission()) !== "granted") {
+        this.state = "denied";
+      } else {
+        const scope = `/t/${encodeURIComponent(this.ticketId)}`;
+        const registration = await navigator.serviceWorker.register("/sw.js", { scope });
+        const subscription = await registration.pushManager.subscribe({
+          userVisibleOnly: true,
+          applicationServerKey: base64UrlBytes(this.key),
+        });
+        await api("POST", `/api/v1/tickets/${encodeURIComponent(this.ticketId)}/subscribe`, {
+          push: subscription.toJSON(),
+          language: currentLanguage(),
+        });
+        this.state = "done";
+      }
+    } catch {
+      this.state = "failed";
+    }
+    this.changed();
+    document.getElementById("push-state")?.focus({ preventScroll: true });
+  }
+
+  element() {
+    if (!this.available) return null;
+    if (this.state === "open" || this.state === "asking") {
+      return h("button", {
+        type: "button", id: "push-enable", class: "secondary", disabled: this.state === "asking",
+        onclick: () => this.enable(),
+      }, t("notify.push"));
+    }
+    return h("p", { id: "push-state", role: "status", tabindex: "-1" }, t(`notify.push_${this.state}`));
+  }
+}
+
+function base64UrlBytes(text) {
+  const padded = (text + "===".slice((text.length + 3) % 4)).replaceAll("-", "+").replaceAll("_", "/");
+  return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+}

@@ -15,7 +15,7 @@ import {
   t,
   waitText,
 } from "./common.js";
-import { keepingFocus, SubscribeForm } from "./subscribe.js";
+import { keepingFocus, PushOffer, SubscribeForm } from "./subscribe.js";
 
 const app = document.getElementById("app");
 let ticket = null;
@@ -31,6 +31,7 @@ const subscribe = new SubscribeForm({
   remember: true,
   changed: () => render(),
 });
+const push = new PushOffer({ ticketId: boot.ticket_id, key: boot.push_key, changed: () => render() });
 // "I'll be late": moves the ticket back once (the server refuses a second time and says so).
 const late = { state: "open", error: null };
 const feedback = { rating: null, comment: "", state: rememberedRated() ? "sent" : "open", error: null };
@@ -198,6 +199,7 @@ function draw() {
       facts(),
       ticket.status === "waiting" ? h("p", { class: "hint" }, t("ticket.keep_open")) : null,
     ),
+    ticket.status === "waiting" ? push.element() : null,
     ticket.status === "waiting" ? subscribe.element() : null,
     lateButton(),
     feedbackForm(),
