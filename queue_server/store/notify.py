@@ -171,7 +171,8 @@ def enqueue(conn: Connection, outgoing: Sequence[OutgoingRow], now: datetime) ->
 
 
 def near_candidates(conn: Connection, branch_id: str) -> list[Row[Any]]:
-    """Subscriptions of the branch's waiting tickets that have not been told "near" yet."""
+    """Subscriptions of the branch's waiting tickets that have not been told "near" yet, with
+    what orders their tickets in line (service, priority, queue time, a target counter)."""
     told = exists().where(
         messages.c.ticket_id == subscriptions.c.ticket_id,
         messages.c.channel == subscriptions.c.channel,
@@ -179,7 +180,13 @@ def near_candidates(conn: Connection, branch_id: str) -> list[Row[Any]]:
     )
     return list(
         conn.execute(
-            select(subscriptions)
+            select(
+                subscriptions,
+                tickets.c.service_id,
+                tickets.c.priority,
+                tickets.c.queued_at,
+                tickets.c.target_counter_id,
+            )
             .join(tickets, tickets.c.id == subscriptions.c.ticket_id)
             .where(
                 subscriptions.c.branch_id == branch_id,

@@ -68,3 +68,46 @@ async def test_a_citizen_is_told_near_when_the_estimate_drops_to_the_services_mi
     assert told["+995555000100"].startswith(
         f"ბილეთი {near['label']}: თქვენი რიგი ახლოვდება, თქვენ წინ {near['people_ahead']} "
     )
+
+
+async def test_the_near_check_looks_past_the_front_of_a_long_line_and_at_priority(
+    tmp_path: Path,
+) -> None:
+    settings = test_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'rigi.sqlite3'}",
+        tmp_path,
+        notify_sms_url="memory://",
+        notify_near_ahead=1,
+        notify_near={"testhall/passport": {"minutes": 240}},
+    )
+    server = LiveServer(settings).start()
+    long_line = 40  # more than the check's first look (NEAR_CHUNK) at each line
+    try:
+        async with server.client("kiosk") as kiosk, server.client("operator") as operator:
+            assert (await operator.post(f"{B}/counters/c03/open")).status_code == 200
+            for n in range(long_line):
+                answer = await kiosk.post(f"{B}/tickets", json={"service_id": "passport"})
+                await kiosk.post(f"/api/v1/tickets/{answer.json()['id']}/subscribe",
+                                 json={"phone": f"5550002{n:02d}"})  # fmt: skip
+            stamps = []
+            for priority in ("normal", "normal", "priority"):
+                answer = await kiosk.post(
+                    f"{B}/tickets", json={"service_id": "stamp", "priority": priority}
+                )
+                stamps.append(answer.json())
+            for n, ticket in enumerate(stamps):
+                await kiosk.post(f"/api/v1/tickets/{ticket['id']}/subscribe",
+                                 json={"phone": f"5550003{n:02d}"})  # fmt: skip
+            sms = server.rigi.notify.channels["sms"]
+            for _ in range(400):
+                if len(sms.sent) >= 25 + 1:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)
+            told = {m.to for m in sms.sent}
+    finally:
+        server.stop()
+    # A passport takes ten minutes at the one counter: 240 minutes reach the first 25 in line,
+    # past the check's first look at the line. Of the stamps (one ahead at most, no minutes
+    # rule) only the priority one is near: the normal ones wait behind the passports.
+    assert told == {f"+9955550002{n:02d}" for n in range(25)} | {"+995555000302"}
