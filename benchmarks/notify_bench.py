@@ -88,7 +88,7 @@ async def _gateway_count(gateway: httpx.AsyncClient) -> int:
 
 
 async def _run(url: str, ws_url: str, gateway_url: str, displays: int, calls: int,
-               measure_calls: bool) -> NotifyResult:  # fmt: skip
+               measure_calls: bool, subscribe: bool) -> NotifyResult:  # fmt: skip
     async with (
         httpx.AsyncClient(base_url=url, timeout=60) as client,
         httpx.AsyncClient(base_url=gateway_url, timeout=30) as gateway,
@@ -100,7 +100,8 @@ async def _run(url: str, ws_url: str, gateway_url: str, displays: int, calls: in
         for _ in range(called + SUBSCRIBED):  # the first ones are called, the rest wait
             answer = await client.post(f"{B}/tickets", json={"service_id": "stamp"})
             ids.append(answer.raise_for_status().json()["id"])
-        await _subscribe_all(client, ids[called:])
+        if subscribe:
+            await _subscribe_all(client, ids[called:])
         latency = None
         if measure_calls:
             token = await display_token(client)
@@ -118,6 +119,8 @@ async def _run(url: str, ws_url: str, gateway_url: str, displays: int, calls: in
                 latency = await realtime_bench._calls(fleet, call, after, calls)
             finally:
                 await fleet.close()
+        if not subscribe:
+            return NotifyResult(latency, WorkerRate(0, 0.0))
         await asyncio.sleep(2.0)  # the "near" messages of the calls go out first
         before = await _gateway_count(gateway)
         answer = await client.post(f"{B}/notify/broadcast", json={"kind": "delay", "minutes": 30})
@@ -132,9 +135,11 @@ async def _run(url: str, ws_url: str, gateway_url: str, displays: int, calls: in
 
 
 def run(database: str = "sqlite", *, displays: int = realtime_bench.DISPLAYS,
-        calls: int = realtime_bench.CALLS, measure_calls: bool = True) -> NotifyResult:  # fmt: skip
-    """One `queue-server serve` (memory bus) with SUBSCRIBED subscribed tickets, sending SMS
-    to one `queue-server sms-gateway`."""
+        calls: int = realtime_bench.CALLS, measure_calls: bool = True,
+        subscribe: bool = True) -> NotifyResult:  # fmt: skip
+    """One `queue-server serve` (memory bus) with SUBSCRIBED waiting tickets that left a number
+    (`subscribe`; without, the same line with nobody subscribed: what the notifications cost),
+    sending SMS to one `queue-server sms-gateway`."""
     url = None
     if database == "postgresql":
         reset_postgres()
@@ -151,7 +156,15 @@ def run(database: str = "sqlite", *, displays: int = realtime_bench.DISPLAYS,
             create_admin(env)
             with rigi_cli(env) as server:
                 return asyncio.run(
-                    _run(server.url, server.ws_url, gateway.url, displays, calls, measure_calls)
+                    _run(
+                        server.url,
+                        server.ws_url,
+                        gateway.url,
+                        displays,
+                        calls,
+                        measure_calls,
+                        subscribe,
+                    )
                 )
 
 
@@ -160,8 +173,11 @@ def main() -> None:
     assert result.latency is not None
     print(result.latency.line(f"rigi, one process, {SUBSCRIBED} subscribed"))
     print(result.rate.line("worker → local SMS gateway (SQLite)"))
+    unsubscribed = run(subscribe=False).latency
+    assert unsubscribed is not None
+    print(unsubscribed.line(f"rigi, one process, {SUBSCRIBED} waiting, nobody subscribed"))
     plain, frame = realtime_bench.single_process()
-    print(plain.line("rigi, one process, nobody subscribed"))
+    print(plain.line("rigi, one process, a short line"))
     print(realtime_bench.bare_broadcast(frame).line("bare broadcast"))
     print(
         run("postgresql", measure_calls=False).rate.line("worker → local SMS gateway (PostgreSQL)")

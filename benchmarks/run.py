@@ -135,6 +135,16 @@ def _ratio(value: float, base: float) -> float:
 def _notify_rows(results: dict[str, Any], bare: Any, goals: list[str]) -> list[str]:
     """Call → display with SUBSCRIBED subscribed tickets, and the worker's messages a second."""
     rows = []
+    waiting = results.get("notify_unsubscribed")
+    if waiting and waiting.latency and bare:
+        latency = waiting.latency
+        rows.append(
+            f"| call-next → display with {notify_bench.SUBSCRIBED} waiting, nobody subscribed "
+            f"(SQLite), {realtime_bench.DISPLAYS} displays | p50 {latency.p50_ms:.1f} ms, "
+            f"p99 {latency.p99_ms:.1f} ms | {_ratio(latency.p50_ms, bare.p50_ms):.2f}× / "
+            f"{_ratio(latency.p99_ms, bare.p99_ms):.2f}× bare | missing {latency.missing}; "
+            f"the line without notifications |"
+        )
     what = f"call-next → display with {notify_bench.SUBSCRIBED} subscribed tickets (SQLite)"
     notify = results.get("notify_sqlite")
     if notify and notify.latency and bare:
@@ -386,6 +396,11 @@ def main() -> int:
                        functools.partial(realtime_bench.idle_memory, deflate))  # fmt: skip
         if memory:
             print(f"server RSS {memory[0]:.1f} → {memory[1]:.1f} MB")
+    unsubscribed = _step(f"the same line, {notify_bench.SUBSCRIBED} waiting, nobody subscribed",
+                         results, "notify_unsubscribed",
+                         functools.partial(notify_bench.run, subscribe=False))  # fmt: skip
+    if unsubscribed and unsubscribed.latency:
+        print(unsubscribed.latency.line("rigi, nobody subscribed"))
     for database in ("sqlite", "postgresql"):
         notify = _step(f"notifications, {notify_bench.SUBSCRIBED} subscribed, {database}",
                        results, f"notify_{database}",
