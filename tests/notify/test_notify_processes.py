@@ -166,9 +166,25 @@ def _delivered(gateway: Gateway) -> dict[str, list[str]]:
 
 @pytest.fixture
 def postgres_url() -> str:
+    """A database of this test's own beside the configured one: a server thread of an earlier
+    test that is slow to stop (a loaded machine) must not claim these processes' messages."""
     url = need_service(POSTGRES_ENV, "PostgreSQL")
-    reset_postgres(url)
-    return url
+    base, _, name = url.rpartition("/")
+    own = f"{name}_processes"
+
+    async def create() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(f"{base}/{name}".replace("+asyncpg", ""), timeout=5)
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", own):
+                await conn.execute(f'CREATE DATABASE "{own}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    reset_postgres(f"{base}/{own}")
+    return f"{base}/{own}"
 
 
 @pytest.mark.postgres
