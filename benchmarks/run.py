@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import forecast_bench, issue_bench, offline_bench, realtime_bench
+from benchmarks import forecast_bench, issue_bench, notify_bench, offline_bench, realtime_bench
 from benchmarks._support import ROOT, raise_open_files
 
 REPORT = ROOT / "docs" / "benchmarks.md"
@@ -146,6 +146,46 @@ def _ratio(value: float, base: float) -> float:
     return value / base if base else float("nan")
 
 
+def _notify_rows(results: dict[str, Any], bare: Any, goals: list[str]) -> list[str]:
+    """Call → display with SUBSCRIBED subscribed tickets, and the worker's messages a second."""
+    rows = []
+    waiting = results.get("notify_unsubscribed")
+    if waiting and waiting.latency and bare:
+        latency = waiting.latency
+        rows.append(
+            f"| call-next → display with {notify_bench.SUBSCRIBED} waiting, nobody subscribed "
+            f"(SQLite), {realtime_bench.DISPLAYS} displays | p50 {latency.p50_ms:.1f} ms, "
+            f"p99 {latency.p99_ms:.1f} ms | {_ratio(latency.p50_ms, bare.p50_ms):.2f}× / "
+            f"{_ratio(latency.p99_ms, bare.p99_ms):.2f}× bare | missing {latency.missing}; "
+            f"the line without notifications |"
+        )
+    what = f"call-next → display with {notify_bench.SUBSCRIBED} subscribed tickets (SQLite)"
+    notify = results.get("notify_sqlite")
+    if notify and notify.latency and bare:
+        latency = notify.latency
+        r50, r99 = _ratio(latency.p50_ms, bare.p50_ms), _ratio(latency.p99_ms, bare.p99_ms)
+        met = r50 <= GOAL_SINGLE and r99 <= GOAL_SINGLE and latency.missing == 0
+        rows.append(
+            f"| {what}, {realtime_bench.DISPLAYS} displays, {realtime_bench.CALLS} calls "
+            f"| p50 {latency.p50_ms:.1f} ms, p99 {latency.p99_ms:.1f} ms "
+            f"| {r50:.2f}× / {r99:.2f}× bare (goal ≤ {GOAL_SINGLE}×) "
+            f"| missing {latency.missing}; {_verdict(met)} |"
+        )
+        goals.append(f"{what}: {_verdict(met)} ({r50:.2f}× p50, {r99:.2f}× p99)")
+    else:
+        goals.append(f"{what}: not measured (see the run's output)")
+    for database in ("sqlite", "postgresql"):
+        result = results.get(f"notify_{database}")
+        if result:
+            rate = result.rate
+            rows.append(
+                f"| notification worker → local SMS gateway ({database}): a broadcast to "
+                f"{notify_bench.SUBSCRIBED} subscribed tickets | {rate.messages} messages in "
+                f"{rate.seconds:.2f} s: {rate.per_s:.0f}/s | — | no goal set |"
+            )
+    return rows
+
+
 def _report(results: dict[str, Any], date: str, seconds: float) -> tuple[str, list[str]]:
     rows: list[str] = []
     goals: list[str] = []
@@ -177,6 +217,7 @@ def _report(results: dict[str, Any], date: str, seconds: float) -> tuple[str, li
             goals.append(f"{what}: {_verdict(met)} ({r50:.2f}× p50, {r99:.2f}× p99)")
         else:
             goals.append(f"{what}: not measured (see the run's output)")
+    rows.extend(_notify_rows(results, bare, goals))
     phones, bare_phones = results.get("phones"), results.get("bare_phones")
     if phones and bare_phones:
         count = realtime_bench.PHONES
@@ -308,6 +349,10 @@ Last run: {date}, {seconds:.0f} s, on {_machine()}.
 - **Idle memory**: the server's RSS before and after {displays} displays connect and say hello
   (one display connected beforehand to warm up), Rigi run by uvicorn with the `create_app`
   factory and `ws_per_message_deflate` off or on (the clients offer deflate in the "on" run).
+- **Notifications** (`benchmarks/notify_bench.py`): the call-to-display run above with
+  {notify_bench.SUBSCRIBED} waiting tickets that left a number (each call runs the "near" check
+  over all of them); then a manager's broadcast to those tickets queues one message each, timed
+  from its answer until `queue-server sms-gateway` (a subprocess) holds them all.
 - **Printer and announcement**: `benchmarks/printer_bench.py` and
   `benchmarks/announce_bench.py`, as they are.
 - **A national day** (`benchmarks/national_bench.py`): nginx with deploy/nginx's files in front
@@ -385,6 +430,20 @@ def main() -> int:
                        functools.partial(realtime_bench.idle_memory, deflate))  # fmt: skip
         if memory:
             print(f"server RSS {memory[0]:.1f} → {memory[1]:.1f} MB")
+    unsubscribed = _step(f"the same line, {notify_bench.SUBSCRIBED} waiting, nobody subscribed",
+                         results, "notify_unsubscribed",
+                         functools.partial(notify_bench.run, subscribe=False))  # fmt: skip
+    if unsubscribed and unsubscribed.latency:
+        print(unsubscribed.latency.line("rigi, nobody subscribed"))
+    for database in ("sqlite", "postgresql"):
+        notify = _step(f"notifications, {notify_bench.SUBSCRIBED} subscribed, {database}",
+                       results, f"notify_{database}",
+                       functools.partial(notify_bench.run, database,
+                                         measure_calls=database == "sqlite"))  # fmt: skip
+        if notify:
+            if notify.latency:
+                print(notify.latency.line(f"rigi, {notify_bench.SUBSCRIBED} subscribed"))
+            print(notify.rate.line(f"worker → gateway, {database}"))
     _step("printer agent", results, "printer", _printer)
     _step("announcements", results, "announce", _announce)
     _step("wait forecast refresh", results, "forecast", forecast_bench.main)

@@ -1,5 +1,5 @@
 """`queue-server`: serve (the default), migrate, check-config, config export/import,
-create-admin, backup, restore, facts, demo-history, sms-gateway, simulate."""
+create-admin, backup, restore, facts, demo-history, sms-gateway, vapid-key, node-token, simulate."""
 
 from __future__ import annotations
 
@@ -173,6 +173,18 @@ def _sms_gateway(args: argparse.Namespace) -> int:
         inbound_token=os.environ.get("RIGI_NOTIFY_INBOUND_TOKEN"),
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def _vapid_key(args: argparse.Namespace) -> int:
+    """A new VAPID key for Web Push, printed once as the setting that uses it."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    number = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
+    key = base64.urlsafe_b64encode(number.to_bytes(32, "big")).rstrip(b"=").decode()
+    print(f"RIGI_NOTIFY_PUSH_URL='webpush://?subject=mailto:{args.contact}&key={key}'")
     return 0
 
 
@@ -352,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     gateway.add_argument("--port", type=int, default=8025)
     gateway.add_argument("--server-url", default=None, help="where replies are posted")
     gateway.set_defaults(run=_sms_gateway)
+    vapid = commands.add_parser("vapid-key", help="make a VAPID key for Web Push")
+    vapid.add_argument("--contact", default="ops@example.ge", help="who push services may write to")
+    vapid.set_defaults(run=_vapid_key)
     backup = commands.add_parser("backup", help="copy the database to a file, while serving")
     backup.add_argument("out", help="the backup file to write (must not exist)")
     backup.add_argument("--print", action="store_true", help="PostgreSQL: print the recipe only")

@@ -104,17 +104,40 @@ class Settings(BaseSettings):
     notify_sms_url: SecretStr | None = Field(
         default=None, description="sms+http://host:port/path?token=… or memory://"
     )
+    notify_push_url: SecretStr | None = Field(
+        default=None, description="webpush://?subject=mailto:…&key=<VAPID private key>"
+    )
+    # Push services a browser subscription may point at (the server posts there: no other host).
+    notify_push_hosts: tuple[str, ...] = (
+        "fcm.googleapis.com",
+        "updates.push.services.mozilla.com",
+        "*.push.apple.com",
+        "*.notify.windows.com",
+    )
     notify_inbound_token: SecretStr | None = Field(
         default=None, description="shared secret the SMS gateway signs inbound replies with"
     )
     notify_near_ahead: int = Field(default=3, ge=1, le=100, description="'near' at this many")
+    notify_near_minutes: int = Field(
+        default=0, ge=0, le=240, description="'near' also at this many minutes' wait; 0: off"
+    )
+    # Per branch or branch/service, e.g. {"tbilisi": {"minutes": 15}, "tbilisi/id_card":
+    # {"ahead": 2, "minutes": 10}}: the most particular one wins, key by key.
+    notify_near: dict[str, dict[str, int]] = Field(default_factory=dict)
     notify_late_minutes: int = Field(default=10, ge=1, le=120, description="a 'late' move")
     notify_retention_minutes: int = Field(
         default=60, ge=0, le=60 * 24 * 30, description="contacts kept after the visit ends"
     )
     notify_subscribe_rate: str = "5/hour"
     notify_recipient_rate: str = "6/minute"
+    notify_broadcast_rate: str = "3/hour"  # a manager's broadcasts, per branch
     notify_max_attempts: int = Field(default=6, ge=1, le=20)
+    notify_reminder_hours: int = Field(
+        default=24, ge=0, le=168, description="booking reminder this long before; 0: none"
+    )
+    notify_lease_s: int = Field(
+        default=60, ge=1, le=3600, description="a claim older than this is taken as abandoned"
+    )
     # Bookings (docs/bookings.md). Per-branch overrides: RIGI_BOOKING_BRANCHES as JSON, e.g.
     # {"tbilisi": {"walkin_share": 0.6, "early_minutes": 20, "late_minutes": 5}}.
     booking_opens: time = Field(default=time(9, 0), description="when branches open by default")
@@ -220,10 +243,11 @@ class Settings(BaseSettings):
         parse_networks(value)
         return value
 
-    @field_validator("notify_email_url", "notify_sms_url")
+    @field_validator("notify_email_url", "notify_sms_url", "notify_push_url")
     @classmethod
     def _known_channel(cls, value: SecretStr | None) -> SecretStr | None:
-        schemes = ("memory://", "smtp://", "smtps://", "sms+http://", "sms+https://")
+        schemes = ("memory://", "smtp://", "smtps://", "sms+http://", "sms+https://",
+                   "webpush://")  # fmt: skip
         if value is not None and not value.get_secret_value().startswith(schemes):
             raise ValueError("must start with " + ", ".join(schemes))
         return value
@@ -235,6 +259,7 @@ class Settings(BaseSettings):
         "login_rate_address",
         "notify_subscribe_rate",
         "notify_recipient_rate",
+        "notify_broadcast_rate",
         "booking_rate_address",
         "booking_rate_contact",
     )
@@ -258,6 +283,17 @@ class Settings(BaseSettings):
                 "print(secrets.token_urlsafe(48))') when RIGI_ENV=production"
             )
         return self
+
+    @field_validator("notify_near")
+    @classmethod
+    def _notify_near(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        known = {"ahead", "minutes"}
+        for where, rule in value.items():
+            if unknown := set(rule) - known:
+                raise ValueError(f"{where}: unknown keys {sorted(unknown)}, known {sorted(known)}")
+            if any(not 0 <= n <= 240 for n in rule.values()):
+                raise ValueError(f"{where}: ahead and minutes must be between 0 and 240")
+        return value
 
     @field_validator("booking_branches")
     @classmethod

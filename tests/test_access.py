@@ -110,6 +110,7 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     "POST /api/v1/tickets/{ticket_id}/late": EVERYONE,
     "POST /api/v1/notify/sms-inbound": frozenset(),  # see SIGNED_ROUTES
     "GET /api/v1/branches/{branch}/notify/messages": STAFF,
+    "POST /api/v1/branches/{branch}/notify/broadcast": MANAGERS,
     # An operator's branch report holds only their own figures (tests/test_reports.py).
     **{f"GET /api/v1/branches/{{branch}}/reports{form}": STAFF for form in ("", ".csv", ".xlsx")},
     **{f"GET /api/v1/reports{form}": frozenset({"admin"}) for form in ("", ".csv", ".xlsx")},

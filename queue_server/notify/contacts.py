@@ -9,16 +9,20 @@ public page ever holds it (errors name the problem, never the value).
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import hmac
+import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from queue_server.errors import ValidationFailed
 
-SMS, EMAIL = "sms", "email"
+SMS, EMAIL, PUSH = "sms", "email", "push"
 GEORGIA = "+995"
 # Georgian numbers are nine digits after +995; mobiles start with 5 (also dialled as 5XXXXXXXX).
 _GEORGIAN = re.compile(r"^\+995\d{9}$")
@@ -67,12 +71,47 @@ def normalise_email(text: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
-def contact_of(phone: str | None, email: str | None) -> Contact:
-    """Exactly one of a phone number and an e-mail address, validated."""
-    if (phone is None) == (email is None):
+_KEY = re.compile(r"^[A-Za-z0-9_-]{16,200}={0,2}$")  # base64url, as browsers give p256dh/auth
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def normalise_push(subscription: Mapping[str, object], hosts: Sequence[str]) -> str:
+    """A browser's push subscription as canonical JSON. The server will POST to its endpoint,
+    so only the push services in `hosts` (over HTTPS; a loopback host may be plain HTTP, for
+    tests) are taken: a subscription cannot aim the server at anything else."""
+    endpoint = subscription.get("endpoint")
+    keys = subscription.get("keys")
+    refused = ValidationFailed(
+        "Give the browser's push subscription from a known push service.",
+        code="bad_push_subscription",
+    )
+    if not isinstance(endpoint, str) or not isinstance(keys, Mapping):
+        raise refused
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    if not any(fnmatch.fnmatch(host, pattern) for pattern in hosts):
+        raise refused
+    if parts.scheme != "https" and not (parts.scheme == "http" and host in LOOPBACK):
+        raise refused
+    p256dh, auth = keys.get("p256dh"), keys.get("auth")
+    if not all(isinstance(k, str) and _KEY.match(k) for k in (p256dh, auth)):
+        raise refused
+    return json.dumps({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}})
+
+
+def contact_of(
+    phone: str | None,
+    email: str | None,
+    push: Mapping[str, object] | None = None,
+    push_hosts: Sequence[str] = (),
+) -> Contact:
+    """Exactly one of a phone number, an e-mail address and a push subscription, validated."""
+    if sum(x is not None for x in (phone, email, push)) != 1:
         raise ValidationFailed("Give a phone number or an e-mail address.", code="bad_contact")
     if phone is not None:
         return Contact(SMS, normalise_phone(phone))
+    if push is not None:
+        return Contact(PUSH, normalise_push(push, push_hosts))
     assert email is not None
     return Contact(EMAIL, normalise_email(email))
 

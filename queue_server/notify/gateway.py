@@ -1,7 +1,8 @@
 """`queue-server sms-gateway`: a small local SMS gateway that stands in for the operator in
 tests and demos. It takes messages in the format of docs/notifications.md, records what it
 "sent" (shown at `GET /messages`), and posts a citizen's reply to the server's signed webhook
-(`POST /reply {"from": …, "text": …}`). It never logs a number or a text.
+(`POST /reply {"from": …, "text": …}`). `GET /counts` says how many it sent and how many
+requests repeated a reference already sent (dropped). It never logs a number or a text.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class GatewayState:
     inbound_token: str | None = field(default=None, repr=False)
     sent: list[dict[str, Any]] = field(default_factory=list)
     references: set[str] = field(default_factory=set)
+    repeated: int = 0  # requests whose reference was sent already (a sender retried)
 
 
 def _error(code: str, message: str, status: int) -> JSONResponse:
@@ -53,6 +55,7 @@ def gateway_app(
         except (ValueError, KeyError, TypeError):
             return _error("malformed", 'Send {"to": …, "text": …, "reference": …}.', 400)
         if reference in state.references:  # a retried request: sent once already
+            state.repeated += 1
             return JSONResponse({"status": "duplicate", "reference": reference})
         state.references.add(reference)
         state.sent.append(
@@ -64,6 +67,9 @@ def gateway_app(
 
     async def messages(request: Request) -> JSONResponse:
         return JSONResponse(state.sent)
+
+    async def counts(request: Request) -> JSONResponse:
+        return JSONResponse({"sent": len(state.sent), "repeated": state.repeated})
 
     async def reply(request: Request) -> JSONResponse:
         if not (state.server_url and state.inbound_token):
@@ -82,6 +88,7 @@ def gateway_app(
         routes=[
             Route("/send", send, methods=["POST"]),
             Route("/messages", messages, methods=["GET"]),
+            Route("/counts", counts, methods=["GET"]),
             Route("/reply", reply, methods=["POST"]),
         ]
     )

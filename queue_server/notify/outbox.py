@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
 from queue_server.catalog.loader import Catalog
+from queue_server.domain.tickets import Priority
 from queue_server.store import notify as queries
 from queue_server.store.change import Clock
 from queue_server.store.database import Database
@@ -28,9 +30,38 @@ from queue_server.store.events import Event, current_head, events_after
 log = logging.getLogger(__name__)
 
 BATCH_EVENTS = 500
+NEAR_CHUNK = 16  # tickets per service line looked at in one round of the "near" check
 ENDED_KINDS = ("ticket.finished", "ticket.no_show", "ticket.cancelled")
 # After these the people ahead of a waiting ticket may have dropped.
 NEAR_TRIGGERS = ("ticket.called", "ticket.cancelled", "ticket.no_show", "ticket.delayed")
+
+
+@dataclass(frozen=True)
+class NearRule:
+    """When a waiting ticket is "near": `ahead` people or fewer before it, or (when `minutes` is
+    not 0) an estimated wait of `minutes` or less — the wait forecast's median when the forecast
+    runs (`RIGI_FORECAST_RUNS`), else the plain estimate. `overrides` by "branch" or
+    "branch/service" (`RIGI_NOTIFY_NEAR`)."""
+
+    ahead: int
+    minutes: int = 0
+    overrides: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    def of(self, branch_id: str, service_id: str) -> tuple[int, int]:
+        rule = {"ahead": self.ahead, "minutes": self.minutes}
+        rule |= self.overrides.get(branch_id, {})
+        rule |= self.overrides.get(f"{branch_id}/{service_id}", {})
+        return rule["ahead"], rule["minutes"]
+
+    def reached(self, branch_id: str, view: Mapping[str, Any]) -> bool:
+        ahead, minutes = self.of(branch_id, view["service_id"])
+        people = view.get("people_ahead")
+        wait = view.get("wait_minutes")
+        if people is not None and people <= ahead:
+            return True
+        return (
+            bool(minutes) and wait is not None and view.get("served_now", True) and wait <= minutes
+        )
 
 
 class Outbox:
@@ -43,14 +74,14 @@ class Outbox:
         tickets: Any,  # the QueueStore's `tickets` read: views with people ahead
         clock: Clock,
         *,
-        near_ahead: int,
+        near: NearRule,
         retention: timedelta,
     ) -> None:
         self.database = database
         self.catalog = catalog
         self.tickets = tickets
         self.clock = clock
-        self.near_ahead = near_ahead
+        self.near = near
         self.retention = retention
         self.enqueued = asyncio.Event()  # set when messages were added: the worker wakes
         self._dirty: set[str] = set(catalog.branches)  # at start: catch up on every branch
@@ -177,29 +208,50 @@ class Outbox:
         return None
 
     async def _check_near(self, branch_id: str) -> int:
-        """Tell subscribed waiting tickets whose people ahead dropped to the threshold. Cheap
-        when nobody in the branch waits subscribed: one small query."""
+        """Tell subscribed waiting tickets that came near (`NearRule`). Cheap when nobody in the
+        branch waits subscribed: one small query. With many subscribed, only the front of each
+        service's line is looked at: normal tickets of one service leave in the order they
+        queued, so once one is not near, none behind it is (tickets that may jump the line —
+        priority, appointments, transfers to one counter — are always looked at)."""
         candidates = await self.database.reading(lambda c: queries.near_candidates(c, branch_id))
         if not candidates:
             return 0
-        views = await self.tickets({sub.ticket_id for sub in candidates})
-        outgoing = []
+        subs: dict[str, list[Any]] = {}
         for sub in candidates:
-            view = views.get(sub.ticket_id)
-            ahead = view.get("people_ahead") if view else None
-            if ahead is not None and ahead <= self.near_ahead:
-                params = {"label": view["label"], "ahead": ahead}
-                outgoing.append(
-                    queries.OutgoingRow(
-                        sub.ticket_id,
-                        branch_id,
-                        sub.id,
-                        sub.channel,
-                        "near",
-                        sub.language,
-                        params,
-                    )
-                )
+            subs.setdefault(sub.ticket_id, []).append(sub)
+        lines: dict[str, list[str]] = {}
+        jumpers: list[str] = []
+        seen: set[str] = set()
+        for sub in sorted(candidates, key=lambda c: c.queued_at):
+            if sub.ticket_id in seen:
+                continue
+            seen.add(sub.ticket_id)
+            if sub.priority != Priority.NORMAL or sub.target_counter_id is not None:
+                jumpers.append(sub.ticket_id)
+            else:
+                lines.setdefault(sub.service_id, []).append(sub.ticket_id)
+        outgoing: list[queries.OutgoingRow] = []
+        wanted = jumpers + [t for line in lines.values() for t in line[:NEAR_CHUNK]]
+        start = 0
+        while wanted:
+            views = await self.tickets(wanted)
+            near = [t for t in wanted if t in views and self.near.reached(branch_id, views[t])]
+            for ticket_id in near:
+                view = views[ticket_id]
+                params = {"label": view["label"], "ahead": view.get("people_ahead")}
+                outgoing.extend(
+                    queries.OutgoingRow(ticket_id, branch_id, sub.id, sub.channel, "near",
+                                        sub.language, params)
+                    for sub in subs[ticket_id]
+                )  # fmt: skip
+            start += NEAR_CHUNK
+            told = set(near)
+            wanted = [
+                ticket_id
+                for line in lines.values()
+                if len(line) > start and all(t in told for t in line[start - NEAR_CHUNK : start])
+                for ticket_id in line[start : start + NEAR_CHUNK]
+            ]
         if not outgoing:
             return 0
         now = self.clock()

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from queue_server.api.http import Endpoint, principal_of
 from queue_server.catalog.models import Language
 from queue_server.errors import BadRequest, NotFound, Unauthorized
+from queue_server.notify.broadcast import Broadcast, Broadcasted, broadcast
 from queue_server.notify.contacts import SMS, contact_of, normalise_phone
 from queue_server.store import notify as queries
 
@@ -26,11 +27,28 @@ CANCEL_WORDS = frozenset({"cancel", "stop", "გაუქმება", "გა�
                           "gaukmeba", "otmena"})  # fmt: skip
 
 
+class PushKeys(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    p256dh: str = Field(max_length=200)
+    auth: str = Field(max_length=100)
+
+
+class PushSubscription(BaseModel):
+    """What the browser's `PushSubscription.toJSON()` gives (expirationTime is ignored)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    endpoint: str = Field(max_length=1000)
+    keys: PushKeys
+
+
 class Subscribe(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     phone: str | None = Field(default=None, max_length=32)
     email: str | None = Field(default=None, max_length=254)
+    push: PushSubscription | None = None
     language: Language | None = None
 
 
@@ -53,7 +71,8 @@ def _rigi(request: Request) -> Any:
 
 async def subscribe(request: Request, ticket_id: str, body: Subscribe) -> dict[str, Any]:
     """The holder of a ticket (its page, or the kiosk that printed it) leaves a contact."""
-    contact = contact_of(body.phone, body.email)
+    push = body.push.model_dump() if body.push is not None else None
+    contact = contact_of(body.phone, body.email, push, _rigi(request).settings.notify_push_hosts)
     chosen = await _rigi(request).notify.subscribe(ticket_id, contact, body.language)
     return {"ticket_id": ticket_id, "channel": contact.channel, "language": chosen}
 
@@ -112,6 +131,11 @@ async def branch_messages(request: Request, branch: str) -> list[dict[str, Any]]
     )
 
 
+async def branch_broadcast(request: Request, branch: str, body: Broadcast) -> dict[str, Any]:
+    """A manager tells everyone waiting (for a service) who left a contact: delay, early closing."""
+    return await broadcast(_rigi(request), branch, body, principal_of(request).actor)
+
+
 T = "/api/v1/tickets/{ticket_id}"
 NOTIFY_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", T + "/subscribe", subscribe,
@@ -124,6 +148,10 @@ NOTIFY_ENDPOINTS: tuple[Endpoint, ...] = (
              "An SMS reply (LATE or CANCEL), from the SMS gateway, signed",
              errors=(400, 401, 404, 409, 422), tags=("notifications",),
              headers=(SIGNATURE_HEADER,)),
+    Endpoint("POST", "/api/v1/branches/{branch}/notify/broadcast", branch_broadcast,
+             "Tell everyone waiting (for a service) who left a contact: a delay, early closing",
+             body=Broadcast, response=Broadcasted, access="manager", errors=(403, 404, 422, 429),
+             tags=("notifications",)),
     Endpoint("GET", "/api/v1/branches/{branch}/notify/messages", branch_messages,
              "Messages of the branch and their state", access="staff", errors=(404,),
              tags=("notifications",)),

@@ -16,8 +16,9 @@ from queue_server.access.sessions import development_secret
 from queue_server.domain.tickets import TicketStatus
 from queue_server.errors import Conflict, RateLimited
 from queue_server.notify.channels.base import Channel, create_channel
-from queue_server.notify.contacts import EMAIL, SMS, Contact, ContactVault
-from queue_server.notify.outbox import Outbox
+from queue_server.notify.contacts import EMAIL, PUSH, SMS, Contact, ContactVault
+from queue_server.notify.outbox import NearRule, Outbox
+from queue_server.notify.reminders import Reminders
 from queue_server.notify.worker import Worker
 from queue_server.store import notify as queries
 from queue_server.store.events import current_head
@@ -41,6 +42,7 @@ class Notifications:
     vault: ContactVault
     outbox: Outbox
     worker: Worker
+    reminders: Reminders
     channels: dict[str, Channel]
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -110,6 +112,8 @@ def _channels(settings: Any) -> dict[str, Channel]:
         channels[SMS] = create_channel(settings.notify_sms_url.get_secret_value())
     if settings.notify_email_url is not None:
         channels[EMAIL] = create_channel(settings.notify_email_url.get_secret_value())
+    if settings.notify_push_url is not None:
+        channels[PUSH] = create_channel(settings.notify_push_url.get_secret_value())
     return channels
 
 
@@ -123,7 +127,9 @@ async def notifications(rigi: Rigi) -> AsyncIterator[None]:
         rigi.catalog,
         rigi.store.tickets,
         rigi.store.clock,
-        near_ahead=settings.notify_near_ahead,
+        near=NearRule(
+            settings.notify_near_ahead, settings.notify_near_minutes, settings.notify_near
+        ),
         retention=timedelta(minutes=settings.notify_retention_minutes),
     )
     channels = _channels(settings)
@@ -135,13 +141,23 @@ async def notifications(rigi: Rigi) -> AsyncIterator[None]:
         rigi.store.clock,
         recipient_limit=Limit.parse(settings.notify_recipient_rate),
         max_attempts=settings.notify_max_attempts,
+        lease=timedelta(seconds=settings.notify_lease_s),
         wake=outbox.enqueued,
     )
-    service = Notifications(rigi, vault, outbox, worker, channels)
+    reminders = Reminders(
+        rigi.database,
+        rigi.catalog,
+        rigi.store.clock,
+        ahead=timedelta(hours=settings.notify_reminder_hours),
+        wake=outbox.enqueued,
+    )
+    service = Notifications(rigi, vault, outbox, worker, reminders, channels)
     rigi.notify = service
     rigi.database.listeners.append(outbox.on_events)
     service.start(outbox.run(), "notify-outbox")
     service.start(worker.run(), "notify-worker")
+    if settings.notify_reminder_hours:
+        service.start(reminders.run(), "notify-reminders")
     try:
         yield
     finally:

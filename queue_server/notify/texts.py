@@ -58,11 +58,101 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-KINDS = ("near", "called", "transferred", "finished")
+# The booking reminder: `{day}` is the word for tomorrow or the date (`date`), `{time}` the slot's
+# local time, `{code}` the booking's short code that checks it in at the kiosk.
+REMINDER = "reminder"
+REMINDERS: dict[str, dict[str, str]] = {
+    "ka": {
+        "subject": "რიგი: ჯავშნის შეხსენება",
+        "tomorrow": "ხვალ",
+        "date": "{date}",
+        "text": "შეხსენება: თქვენი ჯავშანი {day} {time}-ზეა: „{service}“, {branch}. "
+        "კიოსკზე შეიყვანეთ კოდი {code}.",
+    },
+    "en": {
+        "subject": "Rigi: booking reminder",
+        "tomorrow": "tomorrow",
+        "date": "on {date}",
+        "text": "Reminder: your booking is {day} at {time}: {service}, {branch}. "
+        "Check in at the kiosk with code {code}.",
+    },
+    "ru": {
+        "subject": "Rigi: напоминание о записи",
+        "tomorrow": "завтра",
+        "date": "{date}",
+        "text": "Напоминание: ваша запись {day} в {time}: «{service}», {branch}. "
+        "Отметьтесь в киоске с кодом {code}.",
+    },
+    "az": {
+        "subject": "Rigi: qeydiyyat xatırlatması",
+        "tomorrow": "sabah",
+        "date": "{date}",
+        "text": "Xatırlatma: {day} saat {time} üçün qeydiyyatınız var: «{service}», {branch}. "
+        "Kioskda {code} kodunu daxil edin.",
+    },
+    "hy": {
+        "subject": "Rigi: ամրագրման հիշեցում",
+        "tomorrow": "վաղը",
+        "date": "{date}",
+        "text": "Հիշեցում․ ձեր ամրագրումը {day} է, ժամը {time}-ին՝ «{service}», {branch}։ "
+        "Կրպակում մուտքագրեք {code} կոդը։",
+    },
+}
+
+# A manager's broadcast (kind `bc:<id>`; `template` in its params): fixed words, so each citizen
+# reads it in their own language.
+BROADCASTS: dict[str, dict[str, str]] = {
+    "ka": {
+        "delay": "ბილეთი {label}: ლოდინი მოსალოდნელზე გრძელია, დაახლოებით კიდევ {minutes} "
+        "წუთი. ბოდიშს გიხდით.",
+        "closing": "ბილეთი {label}: დღეს ფილიალი ადრე, {time}-ზე იხურება. თუ მანამდე ვერ "
+        "გამოგიძახებენ, გთხოვთ, მობრძანდეთ სხვა დღეს.",
+    },
+    "en": {
+        "delay": "Ticket {label}: the wait is longer than expected, about {minutes} more "
+        "minutes. We are sorry.",
+        "closing": "Ticket {label}: the branch closes early today, at {time}. If you are not "
+        "called by then, please come back another day.",
+    },
+    "ru": {
+        "delay": "Талон {label}: ожидание дольше обычного, ещё примерно {minutes} мин. "
+        "Приносим извинения.",
+        "closing": "Талон {label}: сегодня отделение закрывается раньше, в {time}. Если вас не "
+        "вызовут до этого времени, пожалуйста, приходите в другой день.",
+    },
+    "az": {
+        "delay": "Bilet {label}: gözləmə gözləniləndən uzundur, təxminən daha {minutes} "
+        "dəqiqə. Üzr istəyirik.",
+        "closing": "Bilet {label}: bu gün filial tez, saat {time} bağlanır. O vaxta qədər "
+        "çağırılmasanız, zəhmət olmasa başqa gün gəlin.",
+    },
+    "hy": {
+        "delay": "Տոմս {label}: սպասումը սովորականից երկար է, մոտ {minutes} րոպե ևս։ "
+        "Ներողություն ենք խնդրում։",
+        "closing": "Տոմս {label}: այսօր մասնաճյուղը շուտ է փակվում՝ ժամը {time}-ին։ Եթե մինչ "
+        "այդ ձեզ չկանչեն, խնդրում ենք գալ այլ օր։",
+    },
+}
+BROADCAST_PREFIX = "bc:"
+
+KINDS = ("near", "called", "transferred", "finished", REMINDER)
 
 
 def render(kind: str, language: str, params: dict[str, Any]) -> tuple[str, str]:
     """The subject and text of a message of `kind` in `language` (Georgian when unknown)."""
+    if kind == REMINDER:
+        return _reminder(language, params)
     texts = TEXTS.get(language, TEXTS[FALLBACK])
-    values = {"label": "", "counter": "", "ahead": "", "service": ""} | params
+    values = {"label": "", "counter": "", "ahead": "", "service": "", "minutes": "",
+              "time": ""} | params  # fmt: skip
+    if kind.startswith(BROADCAST_PREFIX):
+        words = BROADCASTS.get(language, BROADCASTS[FALLBACK])[params["template"]]
+        return texts["subject"].format(**values), words.format(**values)
     return texts["subject"].format(**values), texts[kind].format(**values)
+
+
+def _reminder(language: str, params: dict[str, Any]) -> tuple[str, str]:
+    texts = REMINDERS.get(language, REMINDERS[FALLBACK])
+    day = texts["tomorrow"] if params.get("tomorrow") else texts["date"].format(**params)
+    values = {"time": "", "service": "", "branch": "", "code": ""} | params | {"day": day}
+    return texts["subject"], texts["text"].format(**values)

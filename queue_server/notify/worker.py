@@ -31,7 +31,6 @@ from queue_server.store.database import Database
 log = logging.getLogger(__name__)
 
 CLAIM_BATCH = 20
-LEASE = timedelta(seconds=60)  # a claim older than this belonged to a process that died
 POLL_S = 1.0  # other processes' messages are found this often without a local wake-up
 BACKOFF_BASE_S = 5
 BACKOFF_MAX_S = 3600
@@ -55,6 +54,7 @@ class Worker:
         *,
         recipient_limit: Limit,
         max_attempts: int,
+        lease: timedelta,
         wake: asyncio.Event,
     ) -> None:
         self.database = database
@@ -64,6 +64,7 @@ class Worker:
         self.clock = clock
         self.recipient_limit = recipient_limit
         self.max_attempts = max_attempts
+        self.lease = lease  # a claim older than this belonged to a process that died
         self.wake = wake
         self.sent = 0  # messages this process sent (for the benchmark)
 
@@ -93,7 +94,7 @@ class Worker:
         """Claim and send one batch; returns how many were claimed."""
         now = self.clock()
         claimed = await self.database.transaction(
-            lambda c: queries.claim_due(c, now, CLAIM_BATCH, LEASE)
+            lambda c: queries.claim_due(c, now, CLAIM_BATCH, self.lease)
         )
         if not claimed:
             return 0

@@ -20,13 +20,16 @@ from queue_server.catalog.loader import Catalog
 from queue_server.domain.tickets import TicketStatus
 from queue_server.errors import Conflict, NotFound
 from queue_server.store import statements
+from queue_server.store.bookings import CONFIRMED as BOOKING_CONFIRMED
 from queue_server.store.events import append_event
 from queue_server.store.schema import tickets
+from queue_server.store.schema_bookings import bookings
 from queue_server.store.schema_notify import late_moves, messages, notify_cursors, subscriptions
 from queue_server.store.statements import upsert_insert
 from queue_server.store.views import ticket_view
 
 QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
+REMINDER_KIND = "reminder"
 ENDED = (
     TicketStatus.DONE.value,
     TicketStatus.NO_SHOW.value,
@@ -168,7 +171,8 @@ def enqueue(conn: Connection, outgoing: Sequence[OutgoingRow], now: datetime) ->
 
 
 def near_candidates(conn: Connection, branch_id: str) -> list[Row[Any]]:
-    """Subscriptions of the branch's waiting tickets that have not been told "near" yet."""
+    """Subscriptions of the branch's waiting tickets that have not been told "near" yet, with
+    what orders their tickets in line (service, priority, queue time, a target counter)."""
     told = exists().where(
         messages.c.ticket_id == subscriptions.c.ticket_id,
         messages.c.channel == subscriptions.c.channel,
@@ -176,7 +180,13 @@ def near_candidates(conn: Connection, branch_id: str) -> list[Row[Any]]:
     )
     return list(
         conn.execute(
-            select(subscriptions)
+            select(
+                subscriptions,
+                tickets.c.service_id,
+                tickets.c.priority,
+                tickets.c.queued_at,
+                tickets.c.target_counter_id,
+            )
             .join(tickets, tickets.c.id == subscriptions.c.ticket_id)
             .where(
                 subscriptions.c.branch_id == branch_id,
@@ -185,6 +195,24 @@ def near_candidates(conn: Connection, branch_id: str) -> list[Row[Any]]:
             )
         ).all()
     )
+
+
+def waiting_subscriptions(
+    conn: Connection, branch_id: str, service_id: str | None
+) -> list[Row[Any]]:
+    """Subscriptions of the branch's waiting tickets (of one service), with the ticket's letter
+    and number."""
+    query = (
+        select(subscriptions, tickets.c.letter, tickets.c.number)
+        .join(tickets, tickets.c.id == subscriptions.c.ticket_id)
+        .where(
+            subscriptions.c.branch_id == branch_id,
+            tickets.c.status == TicketStatus.WAITING.value,
+        )
+    )
+    if service_id is not None:
+        query = query.where(tickets.c.service_id == service_id)
+    return list(conn.execute(query).all())
 
 
 def read_cursor(conn: Connection, branch_id: str) -> int | None:
@@ -233,12 +261,47 @@ def claim_due(conn: Connection, now: datetime, limit: int, lease: timedelta) -> 
 
 
 def contacts_of(conn: Connection, subscription_ids: Collection[str]) -> dict[str, Row[Any]]:
+    """The contacts messages go to: a ticket's subscription, or for a booking reminder the
+    booking itself while it is confirmed (both have channel, contact_hash, contact_secret)."""
     if not subscription_ids:
         return {}
-    found = conn.execute(
-        select(subscriptions).where(subscriptions.c.id.in_(list(subscription_ids)))
+    wanted = list(subscription_ids)
+    found = {
+        row.id: row
+        for row in conn.execute(select(subscriptions).where(subscriptions.c.id.in_(wanted)))
+    }
+    rest = [i for i in wanted if i not in found]
+    if rest:
+        booked = select(bookings).where(
+            bookings.c.id.in_(rest), bookings.c.status == BOOKING_CONFIRMED
+        )
+        found |= {row.id: row for row in conn.execute(booked)}
+    return found
+
+
+def bookings_to_remind(
+    conn: Connection, due_from: datetime, due_until: datetime, limit: int
+) -> list[Row[Any]]:
+    """Confirmed bookings whose slot is between the two times and that were not reminded yet
+    (the reminder is an outbox message keyed by the booking's id)."""
+    reminded = exists().where(
+        messages.c.ticket_id == bookings.c.id,
+        messages.c.kind == REMINDER_KIND,
     )
-    return {row.id: row for row in found}
+    return list(
+        conn.execute(
+            select(bookings)
+            .where(
+                bookings.c.status == BOOKING_CONFIRMED,
+                bookings.c.slot_at > due_from,
+                bookings.c.slot_at <= due_until,
+                bookings.c.contact_secret != "",
+                ~reminded,
+            )
+            .order_by(bookings.c.slot_at)
+            .limit(limit)
+        ).all()
+    )
 
 
 def settle(conn: Connection, message_id: int, values: dict[str, Any]) -> None:

@@ -165,6 +165,28 @@ def _branch_boot(request: Request, branch_id: str) -> dict[str, Any]:
     }
 
 
+def _notify_channels(request: Request) -> list[str]:
+    """The channels this server can send on ("sms", "email"): the pages offer only those."""
+    notify = getattr(request.app.state.rigi, "notify", None)
+    return [c for c in ("sms", "email") if notify is not None and c in notify.channels]
+
+
+def _push_key(request: Request) -> str | None:
+    """The VAPID public key the phone page subscribes to Web Push with (None: no push)."""
+    notify = getattr(request.app.state.rigi, "notify", None)
+    channel = notify.channels.get("push") if notify is not None else None
+    return getattr(channel, "public_key", None)
+
+
+async def service_worker(request: Request) -> Response:
+    """The phone page's service worker, at the root so it may control /t/… pages."""
+    return Response(
+        (STATIC_DIR / "sw.js").read_bytes(),
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
 def _service_areas(catalog: Any, branch_id: str) -> dict[str, list[str]]:
     """Service id → the areas whose counters serve it first (with the highest weight), so a
     generalist counter that takes "*" does not pull every service into its area."""
@@ -206,6 +228,7 @@ def _branch_page(page: str, *, phone: bool = False):  # type: ignore[no-untyped-
         if page == "kiosk":
             boot["usage"] = await recent_usage(request.app.state.rigi, branch_id)
             boot["phone"] = phone
+            boot["notify"] = _notify_channels(request)
         if page == "live" and not _may_watch_the_floor(request):
             boot["forbidden"] = True
             return _render(page, _language(request), boot, status_code=Forbidden.status)
@@ -225,7 +248,11 @@ async def ticket_page(request: Request) -> Response:
         ticket = await request.app.state.rigi.store.ticket(ticket_id)
     except NotFound as error:
         return _error_page(request, error)
-    boot = _branch_boot(request, ticket["branch"]) | {"ticket_id": ticket_id}
+    boot = _branch_boot(request, ticket["branch"]) | {
+        "ticket_id": ticket_id,
+        "notify": _notify_channels(request),
+        "push_key": _push_key(request),
+    }
     return _render("ticket", _language(request, ticket.get("language")), boot)
 
 
@@ -305,5 +332,6 @@ def web_routes() -> list[BaseRoute]:
         Route("/t/{ticket_id}", ticket_page, name="ticket_page"),
         Route("/qr/{ticket_id}.svg", ticket_qr, name="ticket_qr"),
         Route("/i18n/{language}.json", locale, name="locale"),
+        Route("/sw.js", service_worker, name="service_worker"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

@@ -2,6 +2,7 @@
 
 `smtp://user:pass@host:port?starttls=1&from=rigi@example.ge` sends e-mail,
 `sms+http://host:port/path?token=…` (or `sms+https://`) posts SMS to an HTTP gateway,
+`webpush://?subject=mailto:…&key=…` pushes to the phone page's service worker (VAPID),
 `memory://` keeps what it "sent" in a list (tests, demos). Each module is imported only when
 its scheme is used.
 """
@@ -48,6 +49,10 @@ def create_channel(url: str) -> Channel:
         from queue_server.notify.channels.smtp import SmtpChannel
 
         return SmtpChannel.from_url(url)
+    if scheme == "webpush":
+        from queue_server.notify.channels.webpush import WebPushChannel
+
+        return WebPushChannel.from_url(url)
     if scheme in ("sms+http", "sms+https"):
         from queue_server.notify.channels.sms_http import HttpSmsChannel
 

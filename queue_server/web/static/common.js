@@ -382,3 +382,19 @@ export function waitText(ticket) {
   }
   return ticket.wait_minutes == null ? "–" : t("common.minutes", { n: ticket.wait_minutes });
 }
+
+/** Re-rendering replaces a form: give the field that had the focus (by id) its focus and caret
+ *  back, so a refresh while someone types does not throw them out. */
+export function keepingFocus(render) {
+  const focused = document.activeElement?.id;
+  render();
+  const again = focused && document.getElementById(focused);
+  if (!again || again === document.activeElement) return;
+  again.focus({ preventScroll: true });
+  if (again.tagName !== "INPUT") return;
+  try {
+    again.setSelectionRange(again.value.length, again.value.length);
+  } catch {
+    // e-mail and number fields have no caret API: the browser keeps its own
+  }
+}

@@ -19,6 +19,7 @@ import {
 import { checkInForm } from "./checkin.js";
 import { Keyboard } from "./keyboard.js";
 import { rankServices, searchIndex } from "./search.js";
+import { keepingFocus, SubscribeForm } from "./subscribe.js";
 
 const RESULT_SHOWN_MS = 45_000;
 const MOST_USED = 18;
@@ -37,6 +38,7 @@ const state = {
   error: null,
 };
 let ticketFeed = null;
+let subscribe = null; // the ticket's "tell me when near" form, forgotten with the ticket
 // Services no open counter serves now: their tiles say so (never "0 min"), from the branch's
 // `served_now`, read again every minute.
 let notServed = new Set();
@@ -99,7 +101,19 @@ async function take(service) {
 function showTicket(ticket) {
   state.screen = "ticket";
   state.ticket = ticket;
+  subscribe = new SubscribeForm({
+    ticketId: ticket.id,
+    channels: boot.notify ?? [],
+    token,
+    keypad: !phone,
+    remember: phone,
+    changed: () => {
+      render();
+      keepShowing(); // a citizen typing a number is not left mid-way by the reset
+    },
+  });
   render();
+  document.getElementById("done").focus({ preventScroll: true });
   ticketFeed?.stop();
   ticketFeed = new Feed(`/ws/tickets/${ticket.id}`, {
     token,
@@ -110,6 +124,10 @@ function showTicket(ticket) {
       }
     },
   }).start();
+  keepShowing();
+}
+
+function keepShowing() {
   clearTimeout(resetTimer);
   resetTimer = setTimeout(reset, RESULT_SHOWN_MS);
 }
@@ -117,6 +135,7 @@ function showTicket(ticket) {
 function reset() {
   ticketFeed?.stop();
   ticketFeed = null;
+  subscribe = null;
   clearTimeout(resetTimer);
   Object.assign(state, {
     screen: "choose", query: "", priority: false, all: false, keyboard: false, ticket: null, error: null,
@@ -357,15 +376,17 @@ function ticketScreen() {
         h("figcaption", {}, t("kiosk.qr_caption")),
       ),
     ),
+    ticket.status === "waiting" ? subscribe?.element() : null,
     h("button", { type: "button", class: "primary", id: "done", onclick: reset }, t("kiosk.done")),
   ];
 }
 
 function render() {
   const screens = { ticket: ticketScreen, needs_setup: setupScreen, choose: chooseScreen };
-  app.replaceChildren(...[screens[state.screen]()].flat(Infinity).filter(Boolean));
-  app.className = `kiosk screen-${state.screen}`;
-  if (state.screen === "ticket") document.getElementById("done").focus({ preventScroll: true });
+  keepingFocus(() => {
+    app.replaceChildren(...[screens[state.screen]()].flat(Infinity).filter(Boolean));
+    app.className = `kiosk screen-${state.screen}`;
+  });
 }
 
 /** Whether the server knows the kiosk's token. A token that matches no live device counts as

@@ -8,6 +8,7 @@ import {
   errorText,
   Feed,
   h,
+  keepingFocus,
   languageSwitcher,
   loadSession,
   session,
@@ -19,6 +20,7 @@ import {
   t,
 } from "./common.js";
 import { fairnessSection } from "./fairness.js";
+import { BroadcastForm } from "./broadcast.js";
 
 const REFRESH_MS = 10_000;
 // The fairness ledger reads the whole day's visits (about 0.1 s of server CPU for 15,000):
@@ -47,6 +49,7 @@ const state = {
   link: null,
 };
 let pending = null;
+const broadcast = new BroadcastForm({ base, services: boot.services, token, changed: () => render() });
 // counter id → label of its latest call, learnt from the board feed (a counter's visit in hand
 // is its latest call; boards carry no ticket ids)
 const callLabels = new Map();
@@ -92,6 +95,7 @@ async function refresh() {
     state.printers = printers.status === "fulfilled" ? printers.value : null;
     state.unspoken = unspoken.status === "fulfilled" ? unspoken.value : [];
     if (devices.status === "fulfilled") state.devices = new Map(devices.value.map((d) => [d.id, d.name]));
+    await broadcast.refresh();
   } catch (error) {
     state.needsSignIn = error.status === 401;
     state.error =
@@ -272,6 +276,10 @@ function linkStatus() {
 }
 
 function render() {
+  keepingFocus(draw);
+}
+
+function draw() {
   app.className = "live";
   const signedInElsewhere = state.notManager;
   show(app,
@@ -296,6 +304,7 @@ function render() {
       alerts(),
       h("div", { class: "live-grid" }, queuesSection(), h("div", {}, countersSection(), printersSection())),
       fairnessSection(state.fairness),
+      broadcast.element(),
       state.updated
         ? h("p", { class: "updated" }, t("live.updated", { time: state.updated.toLocaleTimeString(document.documentElement.lang, { timeZone: "Asia/Tbilisi", hour12: false }) }))
         : null,

@@ -15,6 +15,7 @@ import {
   t,
   waitText,
 } from "./common.js";
+import { keepingFocus, PushOffer, SubscribeForm } from "./subscribe.js";
 
 const app = document.getElementById("app");
 let ticket = null;
@@ -24,6 +25,15 @@ let connection = "connecting";
 const RATINGS = [1, 2, 3, 4, 5];
 const COMMENT_MAX = 500;
 const RATED_KEY = `rigi.rated.${boot.ticket_id}`;
+const subscribe = new SubscribeForm({
+  ticketId: boot.ticket_id,
+  channels: boot.notify ?? [],
+  remember: true,
+  changed: () => render(),
+});
+const push = new PushOffer({ ticketId: boot.ticket_id, key: boot.push_key, changed: () => render() });
+// "I'll be late": moves the ticket back once (the server refuses a second time and says so).
+const late = { state: "open", error: null };
 const feedback = { rating: null, comment: "", state: rememberedRated() ? "sent" : "open", error: null };
 
 function rememberedRated() {
@@ -119,6 +129,32 @@ function feedbackForm() {
   );
 }
 
+async function runningLate() {
+  if (late.state === "sending") return;
+  late.state = "sending";
+  late.error = null;
+  render();
+  try {
+    await api("POST", `/api/v1/tickets/${boot.ticket_id}/late`);
+    late.state = "done";
+  } catch (error) {
+    late.state = "open";
+    late.error = errorText(error);
+  }
+  render();
+  document.getElementById(late.state === "done" ? "late-done" : "late")?.focus({ preventScroll: true });
+}
+
+function lateButton() {
+  if (ticket.status !== "waiting") return null;
+  if (late.state === "done") return h("p", { id: "late-done", role: "status", tabindex: "-1" }, t("notify.late_done"));
+  return [
+    h("button", { type: "button", id: "late", class: "secondary", disabled: late.state === "sending", onclick: runningLate },
+      t("notify.late")),
+    late.error ? h("p", { class: "error", role: "alert", id: "late-error" }, late.error) : null,
+  ];
+}
+
 function facts() {
   if (ticket.status !== "waiting") return null;
   return h(
@@ -136,6 +172,10 @@ function facts() {
 }
 
 function render() {
+  keepingFocus(draw);
+}
+
+function draw() {
   if (!ticket) return;
   const called = ticket.status === "called" && ticket.counter_number;
   app.className = `ticket-page status-${ticket.status}`;
@@ -159,6 +199,9 @@ function render() {
       facts(),
       ticket.status === "waiting" ? h("p", { class: "hint" }, t("ticket.keep_open")) : null,
     ),
+    ticket.status === "waiting" ? push.element() : null,
+    ticket.status === "waiting" ? subscribe.element() : null,
+    lateButton(),
     feedbackForm(),
     context && context.state !== "running"
       ? h(
