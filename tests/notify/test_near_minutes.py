@@ -1,6 +1,7 @@
 """ "Near" by minutes as well as by people: a branch (or one of its services) may tell a citizen
-when the estimated wait drops to N minutes, however many are still ahead. With the forecast
-off (the default) the plain estimate decides; the most particular setting wins."""
+when the estimated wait drops to N minutes, however many are still ahead. These servers run with
+the forecast off, so the plain estimate decides and the arithmetic below holds (with it on, its
+median decides: tests/test_forecast_server.py); the most particular setting wins."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ async def test_a_citizen_is_told_near_when_the_estimate_drops_to_the_services_mi
         notify_sms_url="memory://",
         notify_near_ahead=1,
         notify_near={"testhall/stamp": {"minutes": NEAR_MINUTES}},
+        forecast_runs=0,
     )
     server = LiveServer(settings).start()
     try:
@@ -79,6 +81,7 @@ async def test_the_near_check_looks_past_the_front_of_a_long_line_and_at_priorit
         notify_sms_url="memory://",
         notify_near_ahead=1,
         notify_near={"testhall/passport": {"minutes": 240}},
+        forecast_runs=0,
     )
     server = LiveServer(settings).start()
     long_line = 40  # more than the check's first look (NEAR_CHUNK) at each line

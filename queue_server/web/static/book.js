@@ -50,11 +50,13 @@ function fromAddress() {
   const params = new URLSearchParams(location.hash.slice(1));
   const token = params.get("booking");
   const parts = token?.split(".") ?? [];
-  if (parts.length !== 4 || !/^\d+$/.test(parts[2])) return null;
+  // id.branch.slot.signature, or id.branch.slot.service.language.signature (the form a branch
+  // node can check in from alone; docs/offline.md)
+  if (![4, 6].includes(parts.length) || !/^\d+$/.test(parts[2])) return null;
   return {
     id: parts[0],
     branch_id: parts[1],
-    service_id: params.get("service"),
+    service_id: params.get("service") ?? (parts.length === 6 ? parts[3] : null),
     slot: new Date(Number(parts[2]) * 1000).toISOString(),
     token,
     short_code: params.get("code"),

@@ -302,9 +302,10 @@ function draw() {
     signedInElsewhere || state.needsSignIn ? null : [
       totals(),
       alerts(),
-      h("div", { class: "live-grid" }, queuesSection(), h("div", {}, countersSection(), printersSection())),
-      fairnessSection(state.fairness),
-      broadcast.element(),
+      // the floor's queues on the left; counters, printers, the day's fairness ledger and the
+      // message to everyone waiting beside them (the queue tables are the longer column)
+      h("div", { class: "live-grid" }, queuesSection(),
+        h("div", {}, countersSection(), printersSection(), fairnessSection(state.fairness), broadcast.element())),
       state.updated
         ? h("p", { class: "updated" }, t("live.updated", { time: state.updated.toLocaleTimeString(document.documentElement.lang, { timeZone: "Asia/Tbilisi", hour12: false }) }))
         : null,
