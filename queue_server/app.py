@@ -62,8 +62,8 @@ from queue_server.store.events import Event
 from queue_server.store.migrate import migrate
 from queue_server.store.queue import Clock, QueueStore, utc_now
 from queue_server.web.admin_pages import admin_routes
-from queue_server.web.national_page import national_page_routes
 from queue_server.web.booking_page import booking_page_routes
+from queue_server.web.national_page import national_page_routes
 from queue_server.web.pages import web_routes
 from queue_server.web.reports_page import report_page_routes
 

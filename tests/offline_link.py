@@ -158,16 +158,23 @@ def base_env(data_dir: Path, **settings: str) -> dict[str, str]:
     return env | {f"RIGI_{name.upper()}": value for name, value in settings.items()}
 
 
-async def node_token(database_url: str) -> str:
-    """Migrate central's database and make the centre's node token, in this process (a server
+async def node_token(database_url: str, central_admin: str | None = None) -> str:
+    """Migrate central's database and make the centre's node token (and, if named, an
+    administrator at central, who edits the organisation there), in this process (a server
     process started for it would cost seconds of imports)."""
+    from queue_server.access.accounts import Accounts
+    from queue_server.access.principal import Role
     from queue_server.replication.routes import make_node_token
+    from queue_server.store.change import utc_now
     from queue_server.store.database import Database
     from queue_server.store.migrate import migrate
 
     database = Database(database_url)
     try:
         await migrate(database)
+        if central_admin is not None:
+            accounts = Accounts(database, utc_now)
+            await accounts.create_user(central_admin, PASSWORD, Role.ADMIN, None, by="test")
         return (await make_node_token(database, NODE_BRANCH, "node", "admin:test"))[1]
     finally:
         await database.dispose()

@@ -21,7 +21,6 @@ from queue_server.bookings.texts import code_message
 from queue_server.bookings.tokens import BookingKeys, one_time_code, short_code
 from queue_server.catalog.models import WEEKDAYS, Branch
 from queue_server.domain.calendar import OpeningHours, Slot, clock_time, day_slots, slot_capacity
-from queue_server.domain.tickets import Priority
 from queue_server.errors import (
     Conflict,
     Forbidden,
