@@ -6,6 +6,7 @@ node and of a central process during the catch-up (docs/offline.md)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,10 @@ from tests.offline_link import (
     base_env,
     central_events,
     central_facts,
+    national_snapshot,
     node_events,
     node_facts,
+    node_floor,
     node_staff,
     node_token,
     signed_in,
@@ -93,6 +96,28 @@ async def _central_holds(database_url: str, count: int) -> None:
     while len(await central_events(database_url)) < count:
         assert asyncio.get_running_loop().time() < deadline, f"central never held {count}"
         await asyncio.sleep(0.01)
+
+
+async def _national_view_agrees(url: str, admin: httpx.AsyncClient, node_file: Path) -> None:
+    """Central's national row of the centre shows the node's own floor (from the replicated
+    events) and the node's link, caught up."""
+    snapshot = await national_snapshot(url, admin)
+    row = snapshot["rows"][NODE_BRANCH]
+    waiting, oldest, open_now = node_floor(node_file)
+    assert (
+        (row["waiting"], row["counters_open"])
+        == (waiting, open_now)
+        == (
+            10 + ISSUED_WHILE_CUT - VISITS_WHILE_CUT,
+            len(COUNTERS),
+        )
+    )
+    assert oldest is not None
+    waited = (datetime.fromisoformat(snapshot["at"]) - oldest).total_seconds()
+    assert abs(row["longest_wait_s"] - waited) <= 1
+    link = row["link"]
+    assert link["connected"] is True
+    assert (link["last_event"]["seq"], link["lag_events"]) == (len(node_events(node_file)), 0)
 
 
 def _exactly_once(log: list[tuple[int, str, str, Any]]) -> None:
@@ -183,6 +208,7 @@ async def test_a_centre_serves_through_a_cut_link_and_central_ends_with_exactly_
             assert [e[2] for e in log].count("organisation.changed") == 1
             assert sum(e[2] == "ticket.finished" for e in log) == VISITS_WHILE_CUT
             await _reports_agree(database_url, node_file)
+            await _national_view_agrees(centrals[1].url, central_staff, node_file)
 
             # kill -9 of a central process and then of the node, in the middle of catching up
             proxy.cut()

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket
@@ -150,9 +150,7 @@ class NationalFloor:
             entered = await asyncio.gather(*(self._follow(listener) for listener in listeners))
             for exit_stack in entered:
                 self._following.push_async_exit(exit_stack)
-            self.rows = await floor_rows(
-                self.rigi.database, self.rigi.catalog, branches, self.rigi.store.clock()
-            )
+            self.rows = await self._read(branches)
         except BaseException:
             await self._following.aclose()
             self._following = None
@@ -224,9 +222,7 @@ class NationalFloor:
                 await asyncio.sleep(RETRY_S)
 
     async def _refresh(self, branches: set[str]) -> None:
-        rows = await floor_rows(
-            self.rigi.database, self.rigi.catalog, branches, self.rigi.store.clock()
-        )
+        rows = await self._read(branches)
         changed = {b: row for b, row in rows.items() if self.rows.get(b) != row}
         if not changed:
             return
@@ -234,6 +230,11 @@ class NationalFloor:
         frame = self._frame("update", changed)
         for client in list(self.clients):
             client.offer(frame)
+
+    async def _read(self, branches: Collection[str]) -> dict[str, dict[str, Any]]:
+        rigi = self.rigi
+        stale_s = rigi.settings.node_stale_s
+        return await floor_rows(rigi.database, rigi.catalog, branches, rigi.store.clock(), stale_s)
 
     def _frame(self, kind: str, rows: dict[str, dict[str, Any]]) -> str:
         return compact_json(
