@@ -29,6 +29,7 @@ from queue_server.realtime.hub import Beat, Hub, Item, Listener
 from queue_server.realtime.national import NationalClient
 from queue_server.realtime.shared_reads import SharedReadFailed, SharedReads
 from queue_server.store.events import Event, events_after, prune_events, stream_head
+from queue_server.store.organisation import CHANGED as ORGANISATION_CHANGED
 from queue_server.store.unspoken import record_unspoken
 from rigi_protocol.closecodes import (
     CLOSE_BAD_HELLO,
@@ -341,6 +342,8 @@ async def _follow(
 
             async def refresh(event: Event) -> None:
                 nonlocal last
+                if event.kind == ORGANISATION_CHANGED:  # the page reads its boot data again
+                    await websocket.send_text(_dumps({"type": "organisation"}))
                 if listener.pending:
                     return  # more events waiting: refresh once, after the last of them
                 current = await reads.view(key, after=event)
