@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -158,16 +159,23 @@ def base_env(data_dir: Path, **settings: str) -> dict[str, str]:
     return env | {f"RIGI_{name.upper()}": value for name, value in settings.items()}
 
 
-async def node_token(database_url: str) -> str:
-    """Migrate central's database and make the centre's node token, in this process (a server
+async def node_token(database_url: str, central_admin: str | None = None) -> str:
+    """Migrate central's database and make the centre's node token (and, if named, an
+    administrator at central, who edits the organisation there), in this process (a server
     process started for it would cost seconds of imports)."""
+    from queue_server.access.accounts import Accounts
+    from queue_server.access.principal import Role
     from queue_server.replication.routes import make_node_token
+    from queue_server.store.change import utc_now
     from queue_server.store.database import Database
     from queue_server.store.migrate import migrate
 
     database = Database(database_url)
     try:
         await migrate(database)
+        if central_admin is not None:
+            accounts = Accounts(database, utc_now)
+            await accounts.create_user(central_admin, PASSWORD, Role.ADMIN, None, by="test")
         return (await make_node_token(database, NODE_BRANCH, "node", "admin:test"))[1]
     finally:
         await database.dispose()
@@ -240,6 +248,38 @@ async def central_facts(database_url: str) -> list[tuple[Any, ...]]:
     finally:
         await conn.close()
     return [(*tuple(r)[:4], None if r[4] is None else round(r[4], 3)) for r in rows]
+
+
+def node_floor(sqlite_file: Path) -> tuple[int, datetime | None, int]:
+    """The centre's floor as the node holds it: tickets waiting, the oldest one's queue time,
+    counters open."""
+    with contextlib.closing(sqlite3.connect(f"file:{sqlite_file}?mode=ro", uri=True)) as conn:
+        count, oldest = conn.execute(
+            "SELECT count(*), min(queued_at) FROM tickets WHERE branch_id = ? AND status = ?",
+            (NODE_BRANCH, "waiting"),
+        ).fetchone()
+        (open_now,) = conn.execute(
+            "SELECT count(*) FROM counter_states WHERE branch_id = ? AND state = ?",
+            (NODE_BRANCH, "open"),
+        ).fetchone()
+    when = datetime.fromisoformat(oldest).replace(tzinfo=UTC) if oldest else None
+    return count, when, open_now
+
+
+async def national_snapshot(url: str, client: httpx.AsyncClient) -> dict[str, Any]:
+    """The national feed's first snapshot at a central process, for a signed-in administrator."""
+    from websockets.asyncio.client import connect
+
+    cookie = client.cookies["rigi_session"]
+    ws_url = url.replace("http://", "ws://") + "/ws/national"
+    async with connect(
+        ws_url, additional_headers={"Cookie": f"rigi_session={cookie}"}, compression=None
+    ) as websocket:
+        await websocket.send(json.dumps({"type": "hello"}))
+        while True:
+            message = json.loads(await asyncio.wait_for(websocket.recv(), START_TIMEOUT_S))
+            if message["type"] == "snapshot":
+                return message  # type: ignore[no-any-return]
 
 
 async def signed_in(url: str, username: str) -> httpx.AsyncClient:

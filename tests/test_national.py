@@ -29,6 +29,7 @@ BRANCHES = 86
 TICKETS = 400  # spread over every branch, the hall taking the most
 HALL = "tbilisi"
 WAIT_S = 20.0  # a hang guard, not a timing assertion
+FACTS_SHOWN_WITHIN_MS = 8_000  # well under the floor's full refresh (15 s)
 
 
 class Network(LiveServer):
@@ -237,3 +238,70 @@ def test_a_branch_shows_its_worst_problem_and_the_queue_furthest_past_its_target
     assert branch_row([near], {"open": 1}, 4, [fine], now)["alert"] == "near_target"
     assert branch_row([], {"open": 1}, 4, [fine], now)["alert"] == "ok"
     assert branch_row([], {}, 4, [], now)["alert"] == "closed"
+
+
+def test_the_page_shows_a_centre_nodes_link_and_its_counters_from_the_replicated_events(
+    network: Network,
+) -> None:
+    """Last of the module: it hands a centre to a branch node, whose events central mirrors."""
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+
+    from queue_server.replication.routes import make_node_token
+    from queue_server.replication.wire import encode_batch
+
+    centre = network.centres[-1]
+    counter = network.rigi.catalog.branch(centre).counters[0]
+    _, token = network.run(make_node_token(network.rigi.database, centre, "node", "admin:test"))
+    opened_at = datetime.now(UTC) - timedelta(seconds=90)
+    data = {"branch": centre, "counter_id": counter.id, "counter_number": counter.number,
+            "state": "open", "pause_reason": None, "current_ticket_id": None}  # fmt: skip
+    # The node's first event reaches central; the node says it already holds four more.
+    body = encode_batch(
+        [("node-epoch", 1, "counter.opened", opened_at, json.dumps(data), "user:op")],
+        (5, opened_at + timedelta(seconds=60)),
+        {"node-epoch": 1},
+    )
+    headers = {"Authorization": f"Bearer {token}", "Content-Encoding": "gzip",
+               "Content-Type": "application/json"}  # fmt: skip
+    sent = httpx.post(f"{network.url}/api/v1/nodes/{centre}/events", content=body, headers=headers)
+    assert sent.status_code == 200, sent.text
+    admin = network.user("admin", name="central-office")
+    for browser in launch():
+        context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="ka-GE")
+        page = context.new_page()
+        page.goto(f"{network.url}/national?lang=ka")
+        page.fill("#username", admin)
+        page.fill("#password", PASSWORD)
+        page.click("#signin-submit")
+        link = page.locator(f"#row-{centre} .link.up")
+        link.wait_for(timeout=WAIT_S * 1000)
+        assert "4 მოვლენით / 60 წმ-ით" in link.inner_text()
+        counters = page.locator(f"#row-{centre} td.num").nth(2).inner_text()
+        assert counters == f"1 / {len(network.rigi.catalog.branch(centre).counters)}"
+        assert serious_violations(page) == []
+
+        # A citizen takes a ticket at the centre: its row counts them once central's reports
+        # have the visit (about a second after the event), not at the next full refresh.
+        waiting = page.locator(f"#row-{centre} td.waiting")
+        before = int(waiting.inner_text())
+        service = network.rigi.catalog.branch_services(centre)[0].id
+        ticket = {"id": "node-ticket-1", "service_id": service, "priority": "normal",
+                  "label": "A901", "status": "waiting"}  # fmt: skip
+        issued_at = datetime.now(UTC)
+        body = encode_batch(
+            [("node-epoch", 2, "ticket.issued", issued_at, json.dumps({"ticket": ticket}), None)],
+            (2, issued_at),
+            {},
+        )
+        sent = httpx.post(
+            f"{network.url}/api/v1/nodes/{centre}/events", content=body, headers=headers
+        )
+        assert sent.status_code == 200, sent.text
+        page.wait_for_function(
+            "([id, n]) => document.querySelector(`#row-${id} td.waiting`)?.textContent == n",
+            arg=[centre, str(before + 1)],
+            timeout=FACTS_SHOWN_WITHIN_MS,
+        )
+        context.close()

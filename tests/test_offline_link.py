@@ -6,6 +6,7 @@ node and of a central process during the catch-up (docs/offline.md)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,10 @@ from tests.offline_link import (
     base_env,
     central_events,
     central_facts,
+    national_snapshot,
     node_events,
     node_facts,
+    node_floor,
     node_staff,
     node_token,
     signed_in,
@@ -43,6 +46,23 @@ ISSUED_BEFORE_KILLS = 100
 CATCH_UP_BATCH = "20"  # small batches, so kill -9 lands in the middle of a catch-up
 CONVERGE_TIMEOUT_S = 40.0  # a bound so a broken build fails instead of hanging
 MANAGER = "manager-node"
+CENTRAL_ADMIN = "admin-central"
+OFFERED = ["psda", "national_archives", "napr", "ssa", "alsc"]  # config/branches/cc01-…
+ENABLED_WHILE_CUT = "magticom"  # a telecom's desk, enabled for the centre at central
+
+
+async def _offered_agencies(node: httpx.AsyncClient) -> set[str]:
+    """What the node's kiosk offers: the agencies of its boot data (what it redraws from)."""
+    boot = await node.get(f"/boot/{NODE_BRANCH}.json")
+    assert boot.status_code == 200, boot.text
+    return {agency["id"] for agency in boot.json()["agencies"]}
+
+
+async def _offered_at_node(node: httpx.AsyncClient, agency: str) -> None:
+    deadline = asyncio.get_running_loop().time() + CONVERGE_TIMEOUT_S
+    while agency not in await _offered_agencies(node):
+        assert asyncio.get_running_loop().time() < deadline, f"{agency} never came down"
+        await asyncio.sleep(0.2)
 
 
 async def _converged(database_url: str, node_file: Path) -> list[tuple[int, str, str, Any]]:
@@ -76,6 +96,28 @@ async def _central_holds(database_url: str, count: int) -> None:
     while len(await central_events(database_url)) < count:
         assert asyncio.get_running_loop().time() < deadline, f"central never held {count}"
         await asyncio.sleep(0.01)
+
+
+async def _national_view_agrees(url: str, admin: httpx.AsyncClient, node_file: Path) -> None:
+    """Central's national row of the centre shows the node's own floor (from the replicated
+    events) and the node's link, caught up."""
+    snapshot = await national_snapshot(url, admin)
+    row = snapshot["rows"][NODE_BRANCH]
+    waiting, oldest, open_now = node_floor(node_file)
+    assert (
+        (row["waiting"], row["counters_open"])
+        == (waiting, open_now)
+        == (
+            10 + ISSUED_WHILE_CUT - VISITS_WHILE_CUT,
+            len(COUNTERS),
+        )
+    )
+    assert oldest is not None
+    waited = (datetime.fromisoformat(snapshot["at"]) - oldest).total_seconds()
+    assert abs(row["longest_wait_s"] - waited) <= 1
+    link = row["link"]
+    assert link["connected"] is True
+    assert (link["last_event"]["seq"], link["lag_events"]) == (len(node_events(node_file)), 0)
 
 
 def _exactly_once(log: list[tuple[int, str, str, Any]]) -> None:
@@ -115,7 +157,7 @@ async def test_a_centre_serves_through_a_cut_link_and_central_ends_with_exactly_
     redis_url = need_service(REDIS_ENV, "Redis")
     central_env = base_env(tmp_path / "central", database_url=database_url, bus_url=redis_url,
                            node_stale_s="1.5")  # fmt: skip
-    token = await node_token(database_url)
+    token = await node_token(database_url, CENTRAL_ADMIN)
     centrals = [Process(central_env), Process(central_env)]
     proxy = await LinkProxy([c.port for c in centrals]).start()
     node_dir = tmp_path / "node"
@@ -129,6 +171,7 @@ async def test_a_centre_serves_through_a_cut_link_and_central_ends_with_exactly_
         await asyncio.gather(*(p.start() for p in [*centrals, node]))
         staff = await signed_in(node.url, MANAGER)
         admin_view = httpx.AsyncClient(base_url=centrals[1].url, timeout=30)
+        central_staff = await signed_in(centrals[1].url, CENTRAL_ADMIN)
         try:
             for counter in COUNTERS:
                 assert (await staff.post(f"{B}/counters/{counter}/open")).status_code == 200
@@ -150,12 +193,22 @@ async def test_a_centre_serves_through_a_cut_link_and_central_ends_with_exactly_
             link = (await staff.get("/api/v1/node/link")).json()
             assert link["connected"] is False
             assert len(await central_events(database_url)) < len(node_events(node_file))
+            # Central stores and audits an edit of the centre without touching its stream...
+            enabled = await central_staff.post(
+                B + "/organisation", json={"offers": [*OFFERED, ENABLED_WHILE_CUT]}
+            )
+            assert enabled.status_code == 200, enabled.text
+            assert ENABLED_WHILE_CUT not in await _offered_agencies(staff)
 
             proxy.restore()
+            # ...and the node takes it when the link returns, and tells its own feeds.
+            await _offered_at_node(staff, ENABLED_WHILE_CUT)
             log = await _converged(database_url, node_file)
             _exactly_once(log)
+            assert [e[2] for e in log].count("organisation.changed") == 1
             assert sum(e[2] == "ticket.finished" for e in log) == VISITS_WHILE_CUT
             await _reports_agree(database_url, node_file)
+            await _national_view_agrees(centrals[1].url, central_staff, node_file)
 
             # kill -9 of a central process and then of the node, in the middle of catching up
             proxy.cut()
@@ -177,5 +230,6 @@ async def test_a_centre_serves_through_a_cut_link_and_central_ends_with_exactly_
             )
         finally:
             await staff.aclose()
+            await central_staff.aclose()
             await admin_view.aclose()
             await proxy.close()

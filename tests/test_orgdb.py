@@ -228,10 +228,13 @@ async def test_an_open_console_gets_the_waiting_list_of_its_new_work_profile(
             profile = {"serves": {"stamp": 1, "id_card": 2}}
             edited = await manager.post(f"{B}/counters/c04/profile", json=profile)
             assert edited.status_code == 200, edited.text
+            told = []  # the console is told to read its boot data again, then the new list
             while True:
                 state = json.loads(await asyncio.wait_for(console.recv(), RECV_TIMEOUT_S))
+                told.append(state.get("type"))
                 if state.get("type") == "counter":
                     break
+            assert told == ["organisation", "counter"]
             assert [t["id"] for t in state["waiting"]] == [ticket["id"]]
 
 

@@ -109,3 +109,34 @@ def test_the_kiosk_shows_what_to_bring_and_the_online_link_with_the_ticket(
         context.close()
     finally:
         admin.close()
+
+
+def test_an_open_console_offers_a_counter_the_manager_just_added(
+    browser: Any, server: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    manager = _manager(server)
+    try:
+        console = browser.new_page(locale="ka-GE")
+        errors: list[str] = []
+        console.on("pageerror", lambda error: errors.append(str(error)))
+        console.goto(f"{server.url}/console/{BRANCH}?lang=en")
+        console.fill("#username", server.user("operator"))
+        console.fill("#password", PASSWORD)
+        console.click("#signin-submit")
+        console.select_option("#counter", "c01")  # its counter feed is what tells the console
+        expect(console.locator("#counter-state")).to_contain_text("Counter 1")
+        expect(console.locator("#counter option[value=c99]")).to_have_count(0)
+        console.evaluate("window.sameDocument = true")  # gone if the page reloads
+
+        counters = manager.get(f"{B}/organisation").json()["branch"]["counters"]
+        added = {"id": "c99", "number": 99, "area": counters[0]["area"], "serves": {"*": 1}}
+        response = manager.post(f"{B}/organisation", json={"counters": [*counters, added]})
+        response.raise_for_status()
+        expect(console.locator("#counter option[value=c99]")).to_have_count(1, timeout=10_000)
+        assert console.evaluate("window.sameDocument") is True
+        assert console.locator("#counter").input_value() == "c01"
+        assert errors == []
+    finally:
+        manager.close()

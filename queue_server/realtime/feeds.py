@@ -30,6 +30,7 @@ from queue_server.realtime.national import NationalClient
 from queue_server.realtime.nudges import Nudge
 from queue_server.realtime.shared_reads import SharedReadFailed, SharedReads
 from queue_server.store.events import Event, events_after, prune_events, stream_head
+from queue_server.store.organisation import CHANGED as ORGANISATION_CHANGED
 from queue_server.store.unspoken import record_unspoken
 from rigi_protocol.closecodes import (
     CLOSE_BAD_HELLO,
@@ -354,6 +355,9 @@ async def _follow(
                     await websocket.send_text(current)
 
             async def refresh(event: Event) -> None:
+                if event.kind == ORGANISATION_CHANGED:  # the page reads its boot data again
+                    async with sending:
+                        await websocket.send_text(_dumps({"type": "organisation"}))
                 if any(isinstance(item, Event) for item in listener.pending):
                     return  # more events waiting: refresh once, after the last of them
                 # (a heartbeat's BEAT queued meanwhile refreshes nothing, so it cannot stand in)

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket
@@ -43,6 +43,9 @@ MISSED_PONGS = 2
 RETRY_S = 1.0  # after a failed read
 PING = '{"type":"ping"}'
 LINGER_S = 600.0  # the floor keeps running this long after its last client left
+# A node's branch is read from the report facts, which the projector writes about a second
+# (reporting.background.GATHER_S) after the events: such a branch is read again this much later.
+FACTS_LAG_S = 1.5
 
 
 class NationalClient:
@@ -98,6 +101,7 @@ class NationalFloor:
         self.rows: dict[str, dict[str, Any]] = {}
         self.clients: set[NationalClient] = set()
         self._dirty: set[str] = set()
+        self._later: set[str] = set()  # node branches to read again after FACTS_LAG_S
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._following: contextlib.AsyncExitStack | None = None
@@ -150,9 +154,7 @@ class NationalFloor:
             entered = await asyncio.gather(*(self._follow(listener) for listener in listeners))
             for exit_stack in entered:
                 self._following.push_async_exit(exit_stack)
-            self.rows = await floor_rows(
-                self.rigi.database, self.rigi.catalog, branches, self.rigi.store.clock()
-            )
+            self.rows = await self._read(branches)
         except BaseException:
             await self._following.aclose()
             self._following = None
@@ -171,12 +173,30 @@ class NationalFloor:
                 return False
             if isinstance(item, Event):
                 listener.last_seq = item.seq
-                self._dirty.add(listener.branch)
-                self._wake.set()
+                self._mark(listener.branch)
+                if self.rows.get(listener.branch, {}).get("link") is not None:
+                    self._mark_later(listener.branch)
             return True
 
         listener.consume(changed)
         return stack
+
+    def _mark(self, branch: str) -> None:
+        self._dirty.add(branch)
+        self._wake.set()
+
+    def _mark_later(self, branch: str) -> None:
+        """Read a node's branch again once the projector has applied its events (one timer
+        per branch however many events a catch-up brings)."""
+        if branch in self._later:
+            return
+        self._later.add(branch)
+
+        def due() -> None:
+            self._later.discard(branch)
+            self._mark(branch)
+
+        asyncio.get_running_loop().call_later(FACTS_LAG_S, due)
 
     def _resync(self) -> None:
         for client in list(self.clients):
@@ -224,9 +244,7 @@ class NationalFloor:
                 await asyncio.sleep(RETRY_S)
 
     async def _refresh(self, branches: set[str]) -> None:
-        rows = await floor_rows(
-            self.rigi.database, self.rigi.catalog, branches, self.rigi.store.clock()
-        )
+        rows = await self._read(branches)
         changed = {b: row for b, row in rows.items() if self.rows.get(b) != row}
         if not changed:
             return
@@ -234,6 +252,11 @@ class NationalFloor:
         frame = self._frame("update", changed)
         for client in list(self.clients):
             client.offer(frame)
+
+    async def _read(self, branches: Collection[str]) -> dict[str, dict[str, Any]]:
+        rigi = self.rigi
+        stale_s = rigi.settings.node_stale_s
+        return await floor_rows(rigi.database, rigi.catalog, branches, rigi.store.clock(), stale_s)
 
     def _frame(self, kind: str, rows: dict[str, dict[str, Any]]) -> str:
         return compact_json(

@@ -4,12 +4,14 @@ Each channel is a read at central (`GET /api/v1/nodes/{branch}/down/{name}?after
 token) and an apply at the node, at least once and idempotent: the node keeps the answer's
 `cursor` in memory and sends it back as `after` (0 after a restart: the channel sends all it
 holds again, and applying it again changes nothing). Bookings are the first channel; the
-organisation's versions (#14) are the next: docs/offline.md says how it plugs in.
+organisation's newest version (#14) is the second: the node applies central's document as its
+own edit, so its catalog swaps and its feeds hear `organisation.changed` as at central.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,13 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
+from queue_server.catalog.organisation import OrganisationInvalid
 from queue_server.store.bookings import branch_bookings, mirror_bookings
 from queue_server.store.change import utc_now
+from queue_server.store.organisation import newest
 
 if TYPE_CHECKING:
     from queue_server.app import Rigi
 
+log = logging.getLogger(__name__)
+
 BOOKINGS_BACK = timedelta(days=1)
+CENTRAL = "node:central"  # the actor of what the node applies from central
 
 
 @dataclass(frozen=True)
@@ -53,5 +60,45 @@ async def _apply_bookings(rigi: Rigi, items: list[dict[str, Any]]) -> int:
     return int(changed)
 
 
+def _read_organisation(
+    conn: Connection, branch_id: str, after: int, now: datetime
+) -> dict[str, Any]:
+    """Central's newest organisation when it is newer than version `after` (the whole
+    document, ~150 kB, sent once per version); the cursor is that version."""
+    stored = newest(conn)
+    if stored is None or stored.version <= after:
+        return {"cursor": after, "items": []}
+    item = {"version": stored.version, "document": stored.document}
+    return {"cursor": stored.version, "items": [item]}
+
+
+def _central_document(document: dict[str, Any], _served: dict[str, Any]) -> dict[str, Any]:
+    return document
+
+
+async def _apply_organisation(rigi: Rigi, items: list[dict[str, Any]]) -> int:
+    """Serve central's document as the node's newest version (nothing when it is the same).
+    A document this node's code refuses is logged and skipped: the node keeps its last
+    configuration rather than stopping its link."""
+    changed = 0
+    for item in items:
+        served = rigi.organisation.catalog.version
+        try:
+            version = await rigi.organisation.edit(
+                functools.partial(_central_document, item["document"]),
+                actor=CENTRAL,
+                summary=f"central's version {item['version']}",
+                source="central",
+            )
+        except OrganisationInvalid as exc:
+            log.error("central's organisation version %s refused: %s", item["version"], exc)
+            continue
+        changed += version != served
+    return changed
+
+
 BOOKINGS = DownChannel("bookings", _read_bookings, _apply_bookings, every_s=30.0)
-DOWN_CHANNELS: dict[str, DownChannel] = {BOOKINGS.name: BOOKINGS}
+ORGANISATION = DownChannel("organisation", _read_organisation, _apply_organisation, every_s=15.0)
+DOWN_CHANNELS: dict[str, DownChannel] = {
+    channel.name: channel for channel in (BOOKINGS, ORGANISATION)
+}

@@ -4,6 +4,11 @@ Each branch's event head, then waiting tickets per branch × service (count, old
 per branch × state and printers: a row is at least as new as the `seq` it carries (no snapshot
 lock, which on SQLite would hold up writes). With 211 branches and thousands waiting this is one
 pass over the `waiting` rows through `ix_tickets_branch_status`.
+
+A branch its node serves has no `tickets` rows here, only the node's replicated events: its
+waiting queues come from the visits the reports projector makes of those events (`visit_facts`
+not yet called nor ended), its counters from the states `store.replication` mirrors, and its row
+carries the node's link (`link_rows`).
 """
 
 from __future__ import annotations
@@ -18,15 +23,22 @@ from queue_server.catalog.loader import Catalog
 from queue_server.domain.national import PrinterHealth, ServiceQueue, branch_row
 from queue_server.domain.tickets import TicketStatus
 from queue_server.store.database import Database
+from queue_server.store.replication import link_rows
 from queue_server.store.schema import branch_streams, counter_states, tickets
 from queue_server.store.schema_printing import printers
+from queue_server.store.schema_reports import visit_facts
 
 
 async def floor_rows(
-    database: Database, catalog: Catalog, branch_ids: Collection[str], now: datetime
+    database: Database,
+    catalog: Catalog,
+    branch_ids: Collection[str],
+    now: datetime,
+    stale_after_s: float,
 ) -> dict[str, dict[str, Any]]:
-    """Branch id → its national row (see `domain.national.branch_row`) with its `epoch` and
-    `seq`, for the given branches (all of the catalog's when there are as many)."""
+    """Branch id → its national row (see `domain.national.branch_row`) with its `epoch`, `seq`
+    and `link` (a node's, `stale_after_s` of silence showing it disconnected; None for a branch
+    central serves), for the given branches (all of the catalog's when there are as many)."""
     wanted = [b for b in branch_ids if b in catalog.branches]
     every = len(wanted) == len(catalog.branches)
 
@@ -35,21 +47,26 @@ async def floor_rows(
             return True if every else column.in_(wanted)
 
         # The heads first: a row is then at least as new as the seq it carries.
-        heads = {
-            head.branch_id: (head.epoch, head.last_seq)
-            for head in conn.execute(select(branch_streams).where(only(branch_streams.c.branch_id)))
-        }
+        heads, nodes = {}, []
+        for head in conn.execute(select(branch_streams).where(only(branch_streams.c.branch_id))):
+            heads[head.branch_id] = (head.epoch, head.last_seq)
+            if head.node_owned:
+                nodes.append(head.branch_id)
         queues: dict[str, list[ServiceQueue]] = {b: [] for b in wanted}
-        waiting = conn.execute(
-            select(
-                tickets.c.branch_id,
-                tickets.c.service_id,
-                func.count(),
-                func.min(tickets.c.queued_at),
+        waiting = list(
+            conn.execute(
+                select(
+                    tickets.c.branch_id,
+                    tickets.c.service_id,
+                    func.count(),
+                    func.min(tickets.c.queued_at),
+                )
+                .where(tickets.c.status == TicketStatus.WAITING, only(tickets.c.branch_id))
+                .group_by(tickets.c.branch_id, tickets.c.service_id)
             )
-            .where(tickets.c.status == TicketStatus.WAITING, only(tickets.c.branch_id))
-            .group_by(tickets.c.branch_id, tickets.c.service_id)
         )
+        waiting += _node_waiting(conn, nodes)
+        links = link_rows(conn, now, stale_after_s) if nodes else {}
         for branch_id, service_id, count, oldest in waiting:
             if branch_id in queues:
                 target = round(catalog.service(service_id).target_wait_min * 60)
@@ -82,9 +99,31 @@ async def floor_rows(
                 now,
             )
             epoch, seq = heads.get(branch_id, (None, 0))
-            # `link`: a branch node's connection to the centre (#17); None for a branch the
-            # centre serves itself.
-            result[branch_id] = row | {"epoch": epoch, "seq": seq, "link": None}
+            link = links.get(branch_id)
+            result[branch_id] = row | {"epoch": epoch, "seq": seq, "link": link}
         return result
 
     return await database.reading(read)
+
+
+def _node_waiting(conn: Connection, branch_ids: list[str]) -> list[Any]:
+    """Node-owned branches' waiting visits per service (count, oldest), from the replicated
+    events' visits: not called (no wait yet) and not ended. `ix_visit_facts_branch_wait`."""
+    if not branch_ids:
+        return []
+    return list(
+        conn.execute(
+            select(
+                visit_facts.c.branch_id,
+                visit_facts.c.service_id,
+                func.count(),
+                func.min(visit_facts.c.issued_at),
+            )
+            .where(
+                visit_facts.c.branch_id.in_(branch_ids),
+                visit_facts.c.wait_s.is_(None),
+                visit_facts.c.finished_at.is_(None),
+            )
+            .group_by(visit_facts.c.branch_id, visit_facts.c.service_id)
+        )
+    )

@@ -21,7 +21,7 @@ from sqlalchemy import Column, Connection, Integer, String, Table, Text, func, s
 
 from queue_server.store.audit import record
 from queue_server.store.events import NewEvent, append_events
-from queue_server.store.schema import UTCDateTime, metadata
+from queue_server.store.schema import UTCDateTime, branch_streams, metadata
 
 organisation_versions = Table(
     "organisation_versions",
@@ -82,7 +82,8 @@ def store_version(
     audit_branch: str | None = None,
 ) -> int:
     """Write `document` as the next version, with one audit row and an `organisation.changed`
-    event on each of `branches` (published after the commit by `Database.transaction`)."""
+    event on each of `branches` this database writes (published after the commit by
+    `Database.transaction`); a node-owned branch hears of it from its node."""
     version = newest_version(conn) + 1
     summary = summary[:SUMMARY_MAX]
     conn.execute(
@@ -106,7 +107,24 @@ def store_version(
             detail={"version": version},
         )
     data = {"version": version, "summary": summary}
-    for branch_id in sorted(set(branches)):
+    for branch_id in _written_here(conn, branches):
         # The audit row above is the record; these events only tell the feeds.
         append_events(conn, branch_id, [NewEvent(CHANGED, at, data)])
     return version
+
+
+def _written_here(conn: Connection, branches: Iterable[str]) -> list[str]:
+    """The branches whose streams this database writes: a node-owned branch's stream is its
+    node's (`take_seqs` refuses it); the node appends its own `organisation.changed` when the
+    new version comes down the link (`replication.down`)."""
+    wanted = sorted(set(branches))
+    if not wanted:
+        return []
+    owned = set(
+        conn.execute(
+            select(branch_streams.c.branch_id).where(
+                branch_streams.c.branch_id.in_(wanted), branch_streams.c.node_owned
+            )
+        ).scalars()
+    )
+    return [branch_id for branch_id in wanted if branch_id not in owned]

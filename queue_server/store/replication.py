@@ -27,8 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from queue_server.errors import Conflict
 from queue_server.store.audit import EventFacts, event_rows
+from queue_server.store.counter_actions import COUNTER_EVENT
 from queue_server.store.database import PENDING_EVENTS
 from queue_server.store.events import Event
+from queue_server.store.rows import upsert_counter
 from queue_server.store.schema import audit, branch_streams, events
 from queue_server.store.schema_replication import node_acks, node_epochs, node_links
 from queue_server.store.statements import upsert_insert
@@ -161,6 +163,7 @@ def apply_node_events(
     if rows:
         insert_many(conn, events, rows)
         insert_many(conn, audit, event_rows(branch_id, audited))
+        mirror_counters(conn, branch_id, stored)
         conn.execute(
             update(branch_streams)
             .where(branch_streams.c.branch_id == branch_id)
@@ -187,6 +190,26 @@ def apply_node_events(
         )
     )
     return Cursor(node_epoch, node_seq, tuple(sorted(known - {node_epoch})), len(rows))
+
+
+COUNTER_KINDS = frozenset(COUNTER_EVENT.values())
+
+
+def mirror_counters(conn: Connection, branch_id: str, applied: Sequence[Event]) -> None:
+    """Keep central's `counter_states` of a node's branch as the node's counters stand (open,
+    paused, closed), so the national view counts them like any branch's; only the state and
+    pause reason, which the events carry."""
+    newest: dict[str, Event] = {}
+    for event in applied:
+        if event.kind in COUNTER_KINDS:
+            newest[event.data["counter_id"]] = event
+    for counter_id, event in newest.items():
+        values = {
+            "state": event.data["state"],
+            "pause_reason": event.data.get("pause_reason"),
+            "updated_at": event.at,
+        }
+        upsert_counter(conn, branch_id, counter_id, values)
 
 
 def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -11,6 +11,7 @@ import {
   loadSession,
   localized,
   onLanguageChange,
+  refreshBoot,
   session,
   signInForm,
   signOut,
@@ -153,6 +154,8 @@ function chooseCounter(counterId) {
     `/ws/branches/${encodeURIComponent(boot.branch.id)}/counters/${encodeURIComponent(counterId)}`,
     {
       onMessage(message) {
+        // A manager changed the organisation: the counters and services again, no reload.
+        if (message.type === "organisation") refreshBoot().then(render, () => {});
         if (message.type !== "counter") return;
         noticeTakeOver(state.counter?.operator, message.counter?.operator);
         state.counter = message.counter;

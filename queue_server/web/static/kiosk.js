@@ -404,9 +404,16 @@ async function checkToken() {
   }
 }
 
-async function refreshServed() {
+async function refreshServed({ follow = false } = {}) {
   try {
     const branch = await api("GET", `/api/v1/branches/${encodeURIComponent(boot.branch.id)}`);
+    // A phone follows no feed: it notices an organisation change by the services offered.
+    const known = new Set(boot.services.map((s) => s.id));
+    const offered = branch.services.map((s) => s.id);
+    if (follow && (offered.length !== known.size || offered.some((id) => !known.has(id)))) {
+      await refreshServices();
+      return;
+    }
     const next = new Set(branch.services.filter((s) => s.served_now === false).map((s) => s.id));
     const changed = next.size !== notServed.size || [...next].some((id) => !notServed.has(id));
     notServed = next;
@@ -446,4 +453,4 @@ onLanguageChange(render);
 render();
 checkToken();
 refreshServed();
-setInterval(refreshServed, SERVED_REFRESH_MS);
+setInterval(() => refreshServed({ follow: phone }), SERVED_REFRESH_MS);

@@ -81,11 +81,24 @@ function printersText(row) {
   return problems.length ? problems.join(", ") : t("national.printers_ok");
 }
 
+function clockTime(iso) {
+  if (!iso) return "—";
+  return new Date(iso).toLocaleTimeString(document.documentElement.lang,
+    { timeZone: "Asia/Tbilisi", hour: "2-digit", minute: "2-digit", hour12: false });
+}
+
 function linkText(link) {
   // Branch nodes (#17) report their link to the centre; the centre's own branches have none.
+  // Up: how far central is behind the node; down: since when, and the last event received.
   if (!link) return null;
+  const figures = {
+    events: link.lag_events ?? 0,
+    lag: Math.round(link.lag_s ?? 0),
+    since: clockTime(link.last_contact_at),
+    at: clockTime(link.last_event?.at),
+  };
   return h("span", { class: `link ${link.connected ? "up" : "down"}` },
-    " · ", t(link.connected ? "national.link_up" : "national.link_down", { lag: Math.round(link.lag_s ?? 0) }));
+    " · ", t(link.connected ? "national.link_up" : "national.link_down", figures));
 }
 
 function rowElement(branch) {
