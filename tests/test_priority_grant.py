@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from websockets.asyncio.client import connect
 
 from queue_server.settings import SHIPPED_CONFIG
+from queue_server.store.reports.runner import catch_up, rebuild
+from queue_server.store.schema_reports import visit_days, visit_facts
 from tests.support import LiveServer, test_settings
 
 HALL = "tbilisi"  # the attendant confirms a kiosk's priority here
@@ -178,3 +181,50 @@ async def test_where_the_attendant_confirms_a_kiosk_priority_is_requested_until_
         at_centre = await _issue(kiosk, centre_service, branch=CENTRE, priority="priority")
     assert at_centre["priority"] == "priority"
     assert at_centre.get("priority_requested") is None
+
+
+Reports = tuple[dict[str, str], list[dict[str, Any]]]
+
+
+def _reports(server: LiveServer) -> Reports:
+    """The hall's visit facts' classes and its daily rollup rows, once projected."""
+
+    async def read() -> Reports:
+        rigi = server.rigi
+        await catch_up(rigi.database, rigi.catalog, HALL)
+        async with rigi.database.read() as conn:
+            facts = await conn.execute(
+                select(visit_facts.c.ticket_id, visit_facts.c.priority).where(
+                    visit_facts.c.branch_id == HALL
+                )
+            )
+            columns = [c for c in visit_days.columns if c.name != "updated_at"]
+            days = await conn.execute(
+                select(*columns)
+                .where(visit_days.c.branch_id == HALL)
+                .order_by(*visit_days.primary_key.columns)
+            )
+            return dict(facts.all()), [dict(row._mapping) for row in days]
+
+    return server.run(read())  # type: ignore[no-any-return]
+
+
+async def test_the_reports_count_a_granted_visit_as_priority_as_a_rebuild_does(
+    hall: LiveServer,
+) -> None:
+    _, service = _counter_and_service(hall)
+    async with hall.client("kiosk", HALL) as kiosk, hall.client("operator", HALL) as operator:
+        first = await _issue(kiosk, service)
+        _reports(hall)  # projected while still normal
+        second = await _issue(kiosk, service)
+        for ticket in (first, second):
+            granted = await operator.post(f"{B}/tickets/{ticket['id']}/priority")
+            assert granted.status_code == 200, granted.text
+    classes, days = _reports(hall)
+    assert classes == {first["id"]: "priority", second["id"]: "priority"}
+    visits = {row["priority"]: row["visits"] for row in days}
+    assert visits == {"normal": 0, "priority": 2}, "the first visit moved out of normal"
+    hall.run(rebuild(hall.rigi.database, hall.rigi.catalog, [HALL]))
+    rebuilt_classes, rebuilt_days = _reports(hall)
+    counted = [row for row in days if row["visits"]]  # an emptied row stays, at zero
+    assert (rebuilt_classes, rebuilt_days) == (classes, counted), "the deltas equal a rebuild"
