@@ -139,7 +139,8 @@ class Settings(BaseSettings):
         default=60, ge=1, le=3600, description="a claim older than this is taken as abandoned"
     )
     # Bookings (docs/bookings.md). Per-branch overrides: RIGI_BOOKING_BRANCHES as JSON, e.g.
-    # {"tbilisi": {"walkin_share": 0.6, "early_minutes": 20, "late_minutes": 5}}.
+    # {"tbilisi": {"walkin_share": 0.6, "early_minutes": 20, "late_minutes": 5,
+    #  "priority_confirm": 1}}.
     booking_opens: time = Field(default=time(9, 0), description="when branches open by default")
     booking_closes: time = Field(default=time(18, 0), description="when branches close")
     booking_weekdays: tuple[int, ...] = Field(
@@ -150,6 +151,11 @@ class Settings(BaseSettings):
     )
     booking_early_minutes: int = Field(default=30, ge=0, le=240, description="arrival window")
     booking_late_minutes: int = Field(default=10, ge=0, le=240, description="arrival window")
+    # Kiosk priority waits for the attendant: the kiosk issues a normal ticket marked "priority
+    # requested", and staff grant it (POST …/tickets/{id}/priority). Per branch: 1 or 0.
+    booking_priority_confirm: bool = Field(
+        default=False, description="a kiosk's priority ticket needs the attendant's confirmation"
+    )
     booking_branches: dict[str, dict[str, float]] = Field(default_factory=dict)
     booking_days_ahead: int = Field(default=14, ge=1, le=120)
     booking_code_minutes: int = Field(default=10, ge=1, le=60)
@@ -298,7 +304,7 @@ class Settings(BaseSettings):
     @field_validator("booking_branches")
     @classmethod
     def _booking_branches(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-        known = {"walkin_share", "early_minutes", "late_minutes"}
+        known = {"walkin_share", "early_minutes", "late_minutes", "priority_confirm"}
         for branch, overrides in value.items():
             if unknown := set(overrides) - known:
                 raise ValueError(f"{branch}: unknown keys {sorted(unknown)}, known {sorted(known)}")

@@ -85,6 +85,7 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     "POST /api/v1/branches/{branch}/tickets": ISSUERS,
     "GET /api/v1/tickets/{ticket_id}": EVERYONE,  # the id is unguessable
     "POST /api/v1/tickets/{ticket_id}/cancel": EVERYONE,
+    "POST /api/v1/branches/{branch}/tickets/{ticket_id}/priority": STAFF,  # granted, audited
     **{
         f"POST /api/v1/branches/{{branch}}/counters/{{counter}}/{action}": STAFF
         for action in (

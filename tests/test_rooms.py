@@ -90,6 +90,13 @@ async def test_an_institution_asks_for_the_room_and_the_manager_approves_it(
         assert (again.status_code, again.json()["code"]) == (409, "room_decided")
         free = (await public.get(R, params={"date": "2025-06-02"})).json()["free"]
         assert [f["starts_at"][11:16] for f in free] == ["05:00", "08:00"]  # 14:00 is free again
+        trail = (await manager.get("/api/v1/audit", params={"kind": "room"})).json()["entries"]
+    assert [(e["kind"], e["target"], e["detail"]["reason"]) for e in trail] == [
+        ("room.declined", "Village council", "The hall is being painted."),
+        ("room.approved", INSTITUTION, None),
+    ]  # newest first; the refused second approval left no row
+    assert all(e["actor"] == f"manager:manager-{CENTRE}" for e in trail)
+    assert MAIL not in str(trail)
 
 
 BAD_REQUESTS: list[tuple[dict[str, Any], int, str]] = [

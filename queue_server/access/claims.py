@@ -22,7 +22,7 @@ from datetime import datetime
 
 from starlette.requests import Request
 
-from queue_server.access.principal import Principal
+from queue_server.access.principal import Principal, Role
 from queue_server.domain.tickets import Priority
 from queue_server.errors import Forbidden
 
@@ -42,6 +42,13 @@ def check_claims(principal: Principal, priority: Priority, appointment_at: datet
             "Priority service is given at the kiosk or by staff in the hall.",
             code="priority_not_allowed",
         )
+
+
+def held_for_attendant(principal: Principal, priority: Priority, confirm_at_branch: bool) -> bool:
+    """Whether a priority ticket asked at a kiosk waits for the attendant: where the branch
+    wants their confirmation, the kiosk issues a normal ticket marked "priority requested" and
+    a member of staff who has seen the citizen grants it (`store/priority.py`)."""
+    return confirm_at_branch and principal.role is Role.KIOSK and priority is Priority.PRIORITY
 
 
 def caller_scope(request: Request, principal: Principal) -> str:

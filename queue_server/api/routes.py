@@ -8,7 +8,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from queue_server.access import people
-from queue_server.access.claims import caller_scope, check_claims, scoped_key
+from queue_server.access.claims import (
+    caller_scope,
+    check_claims,
+    held_for_attendant,
+    scoped_key,
+)
 from queue_server.access.principal import Role
 from queue_server.access.ratelimit import Limit
 from queue_server.api import schemas
@@ -17,7 +22,7 @@ from queue_server.api.feedback import FEEDBACK_ENDPOINTS
 from queue_server.api.http import Endpoint, json_response, principal_of
 from queue_server.api.unspoken import UNSPOKEN_ENDPOINTS
 from queue_server.catalog.models import LANGUAGES
-from queue_server.domain.tickets import TicketAction
+from queue_server.domain.tickets import Priority, TicketAction
 from queue_server.errors import BadRequest
 from queue_server.store.queue import CounterMode, QueueStore
 
@@ -64,15 +69,19 @@ async def issue_ticket(request: Request, branch: str, body: schemas.IssueTicket)
     principal = principal_of(request)
     check_claims(principal, body.priority, body.appointment_at)
     await _limit_issuing(request)
+    confirm = bool(request.app.state.settings.booking_setting(branch, "priority_confirm"))
+    requested = held_for_attendant(principal, body.priority, confirm)
     change = await _store(request).issue_ticket(
         branch,
         body.service_id,
-        priority=body.priority,
+        priority=Priority.NORMAL if requested else body.priority,
         language=body.language,
         appointment_at=body.appointment_at,
         idempotency_key=None if key is None else scoped_key(caller_scope(request, principal), key),
         actor=actor_of(request),
     )
+    if requested:
+        change.result["priority_requested"] = True
     if principal.role is Role.KIOSK:
         # Printed right after the commit; a kiosk retrying with its Idempotency-Key after a
         # crash in between gets the job then (request_print is idempotent).
@@ -93,6 +102,12 @@ async def read_ticket(request: Request, ticket_id: str) -> dict[str, Any]:
 
 async def cancel_ticket(request: Request, ticket_id: str) -> dict[str, Any]:
     change = await _store(request).cancel_ticket(ticket_id, actor_of(request))
+    return change.result
+
+
+async def mark_priority(request: Request, branch: str, ticket_id: str) -> dict[str, Any]:
+    """Staff who have seen the citizen grant their waiting ticket priority (audited)."""
+    change = await _store(request).mark_priority(branch, ticket_id, actor=actor_of(request))
     return change.result
 
 
@@ -304,6 +319,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              errors=(404,), tags=("tickets",)),
     Endpoint("POST", "/api/v1/tickets/{ticket_id}/cancel", cancel_ticket, "Cancel a ticket",
              response=schemas.TicketView, errors=TICKET_ERRORS, tags=("tickets",)),
+    Endpoint("POST", B + "/tickets/{ticket_id}/priority", mark_priority,
+             "Grant a waiting ticket priority service (staff of the branch; audited)",
+             response=schemas.TicketView, access="staff", errors=TICKET_ERRORS,
+             tags=("tickets",)),
     _counter("/open", open_counter, "Open a counter", response=schemas.CounterChange),
     _counter("/pause", pause_counter, "Pause a counter with a reason", schemas.PauseCounter,
              schemas.CounterChange),

@@ -72,6 +72,8 @@ class TicketView(BaseModel):
     reason: str | None = None
     transferred_to: object | None = None
     print: dict[str, object] | None = None  # the ticket's print job, when issued at a kiosk
+    # A kiosk asked for priority where the attendant confirms it: issued normal until then.
+    priority_requested: bool | None = None
 
 
 class CounterView(BaseModel):

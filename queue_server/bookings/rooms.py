@@ -23,6 +23,7 @@ from queue_server.catalog.models import Language
 from queue_server.errors import BadRequest, Conflict, NotFound, RateLimited, ValidationFailed
 from queue_server.notify.channels.base import ChannelError, Outgoing
 from queue_server.notify.contacts import contact_of
+from queue_server.store import audit
 from queue_server.store import rooms as queries
 
 if TYPE_CHECKING:
@@ -285,7 +286,23 @@ async def _decide(
         if not queries.decide(conn, request_id, status=status, decided_at=now,
                               decided_by=actor, reason=reason or None):  # fmt: skip
             raise Conflict("This request has been decided already.", code="room_decided")
-        return queries.request_row(conn, request_id, branch)
+        # Audited with the decision: the institution and the time, never the requester's address.
+        decided = queries.request_row(conn, request_id, branch)
+        audit.record(
+            conn,
+            at=now,
+            actor=actor,
+            kind=f"room.{status}",
+            branch_id=branch,
+            target=decided.institution,
+            detail={
+                "request_id": decided.id,
+                "starts_at": decided.starts_at.isoformat(),
+                "ends_at": decided.ends_at.isoformat(),
+                "reason": reason or None,
+            },
+        )
+        return decided
 
     row = await rigi.database.transaction(body)
     notified = await _tell(rigi, row, status, reason)

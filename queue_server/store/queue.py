@@ -15,6 +15,7 @@ from queue_server.store.database import Database
 from queue_server.store.estimates import Estimates
 from queue_server.store.forecasts import Forecasts
 from queue_server.store.issuing import Issuing
+from queue_server.store.priority import PriorityMarks
 from queue_server.store.reads import Reads
 from queue_server.store.rows import CounterMode
 
@@ -40,6 +41,7 @@ class QueueStore:
         self._issuing = Issuing(database, catalog, clock, estimates)
         self._actions = CounterActions(database, catalog, clock)
         self._reads = Reads(database, catalog, clock, estimates)
+        self._priority = PriorityMarks(database, catalog, clock)
         # Writes
         self.issue_ticket = self._issuing.issue_ticket
         self.cancel_ticket = self._actions.cancel_ticket
@@ -49,6 +51,7 @@ class QueueStore:
         self.act_on_current = self._actions.act_on_current
         self.transfer = self._actions.transfer
         self.take_over = self._actions.take_over
+        self.mark_priority = self._priority.mark_priority
         # Reads
         self.ticket = self._reads.ticket
         self.tickets = self._reads.tickets

@@ -153,6 +153,7 @@ class _Projection:
         self.zone = ZoneInfo(timezone or DEFAULT_TIMEZONE)
         self.facts: dict[str, dict[str, Any]] = {}
         self.before: dict[str, kpis.Visit] = {}  # facts as they were before this batch
+        self.before_group: dict[str, tuple[str, str, str]] = {}  # and their rollup group
         self.changed: set[str] = set()
         self.clocks: dict[str, dict[str, Any]] = {}
         self.clocks_changed: set[str] = set()
@@ -179,6 +180,7 @@ class _Projection:
             ):
                 self.facts[fact.ticket_id] = dict(fact._mapping)
                 self.before[fact.ticket_id] = visit_of(fact)
+                self.before_group[fact.ticket_id] = (fact.service_id, fact.priority, fact.channel)
             # What the events do not carry: the estimate given, the finishing outcome, and
             # which visit a transfer came from.
             for ticket in self.conn.execute(
@@ -229,11 +231,12 @@ class _Projection:
             visit = visit_of(_Attributes(fact))
             before = self.before.get(fact["ticket_id"])
             group = (fact["service_id"], fact["priority"], fact["channel"])
+            # Counted out where it was: staff granting priority moves a visit between groups.
+            was = self.before_group.get(fact["ticket_id"], group)
             for deltas, when in ((hourly, fact["hour"]), (daily, fact["local_date"])):
-                delta = deltas.setdefault((*group, when), kpis.Sums())
-                delta.add_visit(visit)
+                deltas.setdefault((*group, when), kpis.Sums()).add_visit(visit)
                 if before is not None:
-                    delta.add_visit(before, sign=-1)
+                    deltas.setdefault((*was, when), kpis.Sums()).add_visit(before, sign=-1)
             agencies[fact["service_id"]] = fact["agency_id"]
         self._move(visit_rollups, "hour", hourly, agencies, self._hour_fields)
         self._move(visit_days, "local_date", daily, agencies, lambda day: {"local_date": day})
@@ -301,6 +304,8 @@ class _Projection:
             fact["recalls"] += 1
         elif kind == "ticket.started":
             fact["started_at"] = at
+        elif kind == "ticket.prioritized":
+            fact["priority"] = ticket["priority"]
         if kind in FREES_COUNTER and fact["counter_id"]:
             self._counter_busy(fact["counter_id"], at, busy=False, actor=actor)
         if kind == "ticket.recycled":

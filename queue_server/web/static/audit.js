@@ -4,7 +4,7 @@ import { api, boot, h, languageSwitcher, loadSession, localized, onLanguageChang
 
 const app = document.getElementById("app");
 const FILTERS = ["branch", "person", "device", "kind", "from", "to"];
-const KINDS = ["counter", "ticket", "user", "device", "print"];
+const KINDS = ["counter", "ticket", "user", "device", "print", "room"];
 const state = { filters: {}, entries: [], nextBefore: null, error: null, needsSignIn: false, loading: false };
 const branchNames = new Map(boot.branches.map((b) => [b.id, b.name]));
 

@@ -123,6 +123,24 @@ async function send(action, body) {
   if (next && !state.error) act(next);
 }
 
+/** Staff who have seen the citizen grant their waiting ticket priority (audited); the counter
+ *  feed then re-ranks the waiting list. */
+async function grantPriority(ticket) {
+  state.busy = true;
+  state.error = null;
+  try {
+    const branch = encodeURIComponent(boot.branch.id);
+    const result = await api("POST", `/api/v1/branches/${branch}/tickets/${encodeURIComponent(ticket.id)}/priority`);
+    ticket.priority = result.priority;
+    state.message = t("console.done_ticket", { action: t("console.did.priority"), label: result.label });
+  } catch (error) {
+    state.error = errorText(error);
+  } finally {
+    state.busy = false;
+    render();
+  }
+}
+
 const IN_HAND = new Set(["called", "serving"]);
 
 /** Take the answer of an action as the new state at once (the counter feed confirms it a moment
@@ -278,7 +296,15 @@ function waitingList() {
         disabled: state.busy || !validActions().has("call"),
         "aria-label": t("console.call_this", { label: ticket.label }),
         onclick: () => send("call", { ticket_id: ticket.id }),
-      }, t("console.call"))),
+      }, t("console.call")),
+      ticket.priority === "normal"
+        ? h("button", {
+          type: "button", class: "small", "data-grant": ticket.label,
+          disabled: state.busy,
+          "aria-label": t("console.grant_this", { label: ticket.label }),
+          onclick: () => grantPriority(ticket),
+        }, t("console.grant"))
+        : null),
     );
   });
   return h(

@@ -343,6 +343,9 @@ function ticketScreen() {
       ),
       h("p", { class: "service-name" }, ticket.service_name),
       ticket.priority === "priority" ? h("p", { class: "tag" }, t("kiosk.priority")) : null,
+      ticket.priority_requested
+        ? h("p", { class: "tag", id: "priority-requested", role: "status" }, t("kiosk.priority_requested"))
+        : null,
       called
         ? h("p", { class: "go", role: "alert" }, t("ticket.go_to_counter", { n: ticket.counter_number }))
         : null,
