@@ -6,6 +6,7 @@ A test that needs PostgreSQL or Redis skips on a laptop without them, and fails 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from tests.support import (
     POSTGRES_ENV,
     TEST_CATALOG,
     LiveServer,
+    free_port,
     need_service,
     reset_postgres,
     test_settings,
@@ -87,3 +89,29 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
     live = with_pages(LiveServer(settings)).start()
     yield live
     live.stop()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where page tests save screenshots: RIGI_SCREENSHOTS (docs/screenshots for the docs), or a
+    temporary folder."""
+    wanted = os.environ.get("RIGI_SCREENSHOTS")
+    if wanted:
+        Path(wanted).mkdir(parents=True, exist_ok=True)
+        return Path(wanted)
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Any, int]]:
+    """A real SMTP server (aiosmtpd) on a free port: its mailbox and port."""
+    from aiosmtpd.controller import Controller
+
+    from tests.notify.helpers import Mailbox
+
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, port
+    controller.stop()

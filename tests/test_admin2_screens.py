@@ -5,7 +5,6 @@ RIGI_SCREENSHOTS=docs/screenshots the screenshots for docs/admin.md are saved th
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,15 +24,6 @@ OPERATORS = ("nino", "giorgi", "tamar", "levan", "ana", "davit", "mariam", "irak
 DEVICES = ((Role.KIOSK, "Kiosk by the entrance"), (Role.KIOSK, "Kiosk, 2nd floor"),
            (Role.DISPLAY, "Lobby TV 1"), (Role.DISPLAY, "Lobby TV 2"),
            (Role.PRINTER, "Printer PC, entrance"))  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wanted = os.environ.get("RIGI_SCREENSHOTS")
-    if wanted:
-        Path(wanted).mkdir(parents=True, exist_ok=True)
-        return Path(wanted)
-    return tmp_path_factory.mktemp("admin-screenshots")
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ screenshots for docs/admin.md are saved there."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,15 +19,6 @@ from tests.support import PASSWORD, LiveServer, test_settings
 pytestmark = pytest.mark.browser
 BRANCH = "tbilisi"
 DESKTOP = {"width": 1366, "height": 768}
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wanted = os.environ.get("RIGI_SCREENSHOTS")
-    if wanted:
-        Path(wanted).mkdir(parents=True, exist_ok=True)
-        return Path(wanted)
-    return tmp_path_factory.mktemp("orgdb-screenshots")
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ hold its requests, as an operator's gateway that hangs), an SMTP mailbox, and wa
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Callable
 from email import message_from_bytes
@@ -19,12 +20,26 @@ INBOUND_TOKEN = "inbound-token-for-tests"
 
 
 class Mailbox:
+    """What the SMTP server (aiosmtpd) received, as parsed messages."""
+
     def __init__(self) -> None:
         self.mails: list[Any] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.mails.append(message_from_bytes(envelope.content))
         return "250 OK"
+
+    def code(self, count: int) -> str:
+        """The one-time code of the `count`-th mail, waiting for it to arrive."""
+        for _ in range(200):
+            if len(self.mails) >= count:
+                break
+            threading.Event().wait(0.05)
+        mail = self.mails[count - 1]
+        text = mail.get_payload(decode=True).decode(mail.get_content_charset() or "utf-8")
+        found = re.search(r"\b(\d{6})\b", text)
+        assert found, text
+        return found.group(1)
 
 
 class Gateway:

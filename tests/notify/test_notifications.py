@@ -15,10 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
 from tests.notify.helpers import INBOUND_TOKEN, Gateway, Mailbox, until
-from tests.support import LiveServer, free_port, test_settings
+from tests.support import LiveServer, test_settings
 
 PHONE = "+995 555 12-34-56"
 PHONE_NORMAL = "+995555123456"
@@ -26,16 +25,6 @@ EMAIL = "citizen.test@example.ge"
 OTHERS_BEFORE = 30
 OTHERS_AFTER = 20
 COUNTER = "/api/v1/branches/testhall/counters/c01"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
 
 
 @pytest.fixture

@@ -8,24 +8,22 @@ axe finds nothing serious on any step."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 
 from queue_server.settings import Settings
-from tests.pages.browser import launch, serious_violations
-from tests.support import PASSWORD, LiveServer, free_port
+from tests.notify.helpers import Mailbox
+from tests.pages.browser import serious_violations
+from tests.support import PASSWORD, LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -47,53 +45,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-class Mailbox:
-    """What the SMTP server received, as parsed messages."""
-
-    def __init__(self) -> None:
-        self.mails: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.mails.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-    def code(self, count: int) -> str:
-        """The one-time code of the `count`-th mail, waiting for it to arrive."""
-        for _ in range(200):
-            if len(self.mails) >= count:
-                break
-            threading.Event().wait(0.05)
-        mail = self.mails[count - 1]
-        text = mail.get_payload(decode=True).decode(mail.get_content_charset() or "utf-8")
-        found = re.search(r"\b(\d{6})\b", text)
-        assert found, text
-        return found.group(1)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from launch()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wanted = os.environ.get("RIGI_SCREENSHOTS")
-    if wanted:
-        Path(wanted).mkdir(parents=True, exist_ok=True)
-        return Path(wanted)
-    return tmp_path_factory.mktemp("booking-shots")
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import os
 import random
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -35,15 +34,6 @@ LIVE_VIEW_MAX_PX = 2_600  # 1366 px wide, 56 services waiting, 33 counters
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     yield from launch()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wanted = os.environ.get("RIGI_SCREENSHOTS")
-    if wanted:
-        Path(wanted).mkdir(parents=True, exist_ok=True)
-        return Path(wanted)
-    return tmp_path_factory.mktemp("demo-hall-screenshots")
 
 
 class DemoHall(LiveServer):
