@@ -30,7 +30,8 @@ def setup_link(base_url: str, branch: str, role: Role, token: str) -> str | None
 
 
 def qr_svg(text: str) -> str:
-    """An SVG QR code of `text`, for a tablet's camera to open."""
+    """An SVG QR code of `text` (medium error correction: a screen may be scratched), for a
+    tablet's or a kiosk scanner's camera to open."""
     image = qrcode.make(
         text,
         image_factory=qrcode.image.svg.SvgPathImage,

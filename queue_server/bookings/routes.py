@@ -9,12 +9,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from queue_server.access.device_setup import qr_svg
 from queue_server.access.principal import Role
 from queue_server.api.http import Endpoint, json_response, principal_of
 from queue_server.catalog.models import Language
 from queue_server.errors import BadRequest, Forbidden
 from queue_server.notify.contacts import contact_of
-from queue_server.web.booking_page import qr_svg
 
 
 class _Body(BaseModel):
@@ -143,7 +143,9 @@ async def booking_qr(request: Request, booking_id: str, body: Holder) -> Respons
     if claim is None or claim.booking_id != booking_id:
         raise Forbidden("This booking's token is missing or wrong.", code="bad_booking_token")
     return Response(
-        qr_svg(body.token), media_type="image/svg+xml", headers={"Cache-Control": "no-store"}
+        qr_svg(body.token).encode(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "no-store"},
     )
 
 

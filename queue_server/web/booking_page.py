@@ -5,12 +5,9 @@ cancels the booking. Its data comes from the bookings API, which decides everyth
 
 from __future__ import annotations
 
-import io
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import qrcode
-import qrcode.image.svg
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -75,20 +72,6 @@ async def room_page(request: Request) -> Response:
         "booking": _booking_rules(request, branch_id),
     }
     return _render("room", _language(request), boot)
-
-
-def qr_svg(text: str) -> bytes:
-    """A QR code of `text` as SVG (medium error correction: a phone screen may be scratched)."""
-    image = qrcode.make(
-        text,
-        image_factory=qrcode.image.svg.SvgPathImage,
-        error_correction=qrcode.constants.ERROR_CORRECT_M,
-        box_size=10,
-        border=2,
-    )
-    buffer = io.BytesIO()
-    image.save(buffer)
-    return buffer.getvalue()
 
 
 def booking_page_routes() -> list[Route]:

@@ -7,7 +7,6 @@ build step: a branch on a closed network serves everything itself.
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from functools import lru_cache
@@ -15,13 +14,12 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-import qrcode
-import qrcode.image.svg
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from queue_server.access.device_setup import qr_svg
 from queue_server.catalog.models import LANGUAGES
 from queue_server.errors import Forbidden, NotFound, RigiError
 from queue_server.web.usage import recent_usage
@@ -285,17 +283,8 @@ async def ticket_qr(request: Request) -> Response:
         target = f"{public_url.rstrip('/')}/t/{ticket_id}"
     else:
         target = str(request.url_for("ticket_page", ticket_id=ticket_id))
-    image = qrcode.make(
-        target,
-        image_factory=qrcode.image.svg.SvgPathImage,
-        error_correction=qrcode.constants.ERROR_CORRECT_M,
-        box_size=10,
-        border=2,
-    )
-    buffer = io.BytesIO()
-    image.save(buffer)
     return Response(
-        buffer.getvalue(),
+        qr_svg(target).encode(),
         media_type="image/svg+xml",
         headers={"Cache-Control": "private, max-age=86400"},  # a ticket's own: no shared cache
     )

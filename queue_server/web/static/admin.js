@@ -46,3 +46,16 @@ export function when(iso) {
   if (!iso) return "—";
   return new Date(iso).toLocaleString(document.documentElement.lang, { timeZone: "Asia/Tbilisi", hour12: false });
 }
+
+/** An organisation page's save: POST `body` to `path`, then keep in `state` the fields refused
+ *  (or what was saved), read the page's data again with `load`, and move focus to the outcome. */
+export async function saveOrganisation(state, load, what, path, body) {
+  try {
+    await api("POST", path, body);
+    Object.assign(state, { error: null, fields: [], saved: what });
+  } catch (error) {
+    Object.assign(state, { error: errorText(error), fields: error.details?.fields ?? [], saved: null });
+  }
+  await load();
+  document.getElementById(state.error ? "error" : "saved")?.focus();
+}

@@ -4,7 +4,7 @@
 // /api/v1/agencies/{id}: checked whole by the server, refused with the field named, and pushed
 // live to every kiosk that offers the service.
 import { api, boot, errorText, h, languageSwitcher, loadSession, localized, onLanguageChange, session, show, signInForm, t } from "./common.js";
-import { failureState, newPasswordForm } from "./admin.js";
+import { failureState, newPasswordForm, saveOrganisation } from "./admin.js";
 
 const app = document.getElementById("app");
 const LANGS = ["ka", "en", "ru", "az", "hy"];
@@ -22,15 +22,9 @@ async function load() {
   render();
 }
 
-async function save(what, path, body) {
-  try {
-    await api("POST", path, body);
-    Object.assign(state, { error: null, fields: [], saved: what });
-  } catch (error) {
-    Object.assign(state, { error: errorText(error), fields: error.details?.fields ?? [], saved: null });
-  }
-  await load();
-  document.getElementById(state.error ? "error" : "saved")?.focus();
+/** Save one part; the page shows the fields refused, or what was saved, and reads again. */
+function save(what, path, body) {
+  return saveOrganisation(state, load, what, path, body);
 }
 
 const clean = (object) => Object.fromEntries(Object.entries(object).filter(([, v]) => v !== "" && v !== null && v !== undefined));
