@@ -253,3 +253,23 @@ async def test_an_open_counter_cannot_be_removed_until_it_is_closed(
         removed = await manager.post(f"{B}/organisation", json={"counters": kept})
         assert removed.status_code == 200, removed.text
         assert "c10" not in {c.id for c in sqlite_server.rigi.catalog.branch(BRANCH).counters}
+
+
+async def test_a_branch_with_people_waiting_cannot_be_removed(sqlite_server: LiveServer) -> None:
+    async with (
+        sqlite_server.client("admin") as admin,
+        sqlite_server.client("kiosk", "otherhall") as kiosk,
+    ):
+        whole = (await admin.get("/api/v1/organisation")).json()
+        version = sqlite_server.rigi.catalog.version
+        ticket = await kiosk.post(
+            "/api/v1/branches/otherhall/tickets", json={"service_id": "id_card"}
+        )
+        assert ticket.status_code == 201, ticket.text
+        without = {key: whole[key] for key in ("agencies", "services", "branches")}
+        without["branches"] = [b for b in whole["branches"] if b["id"] != "otherhall"]
+        refused = await admin.post("/api/v1/organisation", json=without)
+        assert (refused.status_code, refused.json()["code"]) == (409, "branch_in_use")
+        assert refused.json()["details"]["branches"] == ["otherhall"]
+        assert sqlite_server.rigi.catalog.version == version
+        assert "otherhall" in sqlite_server.rigi.catalog.branches

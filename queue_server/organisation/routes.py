@@ -116,6 +116,8 @@ async def read_branch_organisation(request: Request, branch: str) -> dict[str, A
 
 
 async def replace_organisation(request: Request, body: OrganisationBody) -> dict[str, Any]:
+    await _refuse_removing_busy_branches(request, {b.get("id") for b in body.branches})
+
     def change(document: dict[str, Any]) -> dict[str, Any]:
         return body.model_dump()
 
@@ -177,6 +179,24 @@ async def _refuse_removing_open_counters(
             f"Close counters {', '.join(busy)} before removing them.",
             code="counter_in_use",
             counters=busy,
+        )
+
+
+async def _refuse_removing_busy_branches(request: Request, kept: set[Any]) -> None:
+    """A branch with people waiting or a counter open stays until its day is done: removing it
+    would strand its tickets (they would still be in the database, in no branch anyone sees)."""
+    store = _rigi(request).store
+    busy = []
+    for branch in sorted(set(_rigi(request).organisation.catalog.branches) - kept):
+        waiting = sum(queue["waiting"] for queue in await store.queues(branch))
+        opened = any(view.get("state", CLOSED) != CLOSED for view in await store.counters(branch))
+        if waiting or opened:
+            busy.append(branch)
+    if busy:
+        raise Conflict(
+            f"Branches {', '.join(busy)} still have people waiting or counters open.",
+            code="branch_in_use",
+            branches=busy,
         )
 
 
