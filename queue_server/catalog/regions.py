@@ -8,9 +8,12 @@ branch whose municipality is unknown (or unset) falls in no region and is shown 
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from queue_server.catalog.models import Branch
 
 FILE_NAME = "municipalities.csv"
 SHIPPED = Path(__file__).resolve().parent.parent.parent / "config" / FILE_NAME
@@ -21,6 +24,16 @@ OTHER = "other"
 class Region:
     id: str  # the English name, as the file spells it
     name_ka: str
+
+
+def region_of(branch: Branch, by_municipality: Mapping[str, Region]) -> str | None:
+    """A branch's region: the one the organisation sets (an admin may edit it), else its
+    municipality's, None where neither is known. Reports and the national view both group by
+    this, so a branch is in the same region on both."""
+    if branch.region:
+        return branch.region
+    region = by_municipality.get(branch.municipality or "")
+    return region.id if region else None
 
 
 def regions_by_municipality(config_dir: Path) -> dict[str, Region]:

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from queue_server.access.principal import Role
 from queue_server.api.http import Endpoint, json_response, principal_of
 from queue_server.catalog.loader import Catalog
-from queue_server.catalog.regions import regions_by_municipality
+from queue_server.catalog.regions import region_of, regions_by_municipality
 from queue_server.domain import kpis
 from queue_server.domain.numbering import local_day
 from queue_server.errors import Forbidden, ValidationFailed
@@ -223,11 +223,7 @@ def _regions(rigi: Rigi) -> dict[str, str | None]:
     municipalities.csv), None where neither is known; a region filter also takes a
     municipality's name."""
     by_municipality = regions_by_municipality(rigi.settings.config)
-    return {
-        b.id: b.region
-        or (region.id if (region := by_municipality.get(b.municipality or "")) else None)
-        for b in rigi.catalog.branches.values()
-    }
+    return {b.id: region_of(b, by_municipality) for b in rigi.catalog.branches.values()}
 
 
 def _agency(catalog: Catalog, service_id: str) -> str | None:

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from queue_server.catalog.models import LANGUAGES
-from queue_server.catalog.regions import OTHER, regions_by_municipality
+from queue_server.catalog.regions import OTHER, region_of, regions_by_municipality
 from queue_server.errors import Forbidden
 from queue_server.web.pages import _language, _localized, _render
 
@@ -28,13 +28,14 @@ def national_boot(request: Request) -> dict[str, Any]:
     then branches of no known region."""
     rigi = request.app.state.rigi
     by_municipality = regions_by_municipality(rigi.settings.config)
+    georgian = {region.id: region.name_ka for region in by_municipality.values()}
     regions: dict[str, dict[str, Any]] = {}
     branches = []
     for branch in rigi.catalog.branches.values():
-        region = by_municipality.get(branch.municipality or "")
-        region_id = region.id if region else OTHER
-        if region and region_id not in regions:
-            regions[region_id] = {"id": region_id, "name": {"ka": region.name_ka, "en": region.id}}
+        region_id = region_of(branch, by_municipality) or OTHER
+        if region_id != OTHER and region_id not in regions:
+            name = {"ka": georgian.get(region_id) or region_id, "en": region_id}
+            regions[region_id] = {"id": region_id, "name": name}
         branches.append(
             {"id": branch.id, "kind": branch.kind, "name": _localized(branch.name),
              "region": region_id}
