@@ -59,3 +59,11 @@ export async function saveOrganisation(state, load, what, path, body) {
   await load();
   document.getElementById(state.error ? "error" : "saved")?.focus();
 }
+
+/** What an organisation page just saved, with the organisation's new version (focused after a
+ *  save, so a screen reader hears it); nothing after a refusal. */
+export function savedNotice(state) {
+  if (!state.saved || state.error) return null;
+  return h("p", { id: "saved", class: "saved", role: "status", tabindex: "-1", "data-what": state.saved },
+    t("branch.saved", { version: state.data?.version ?? "" }));
+}

@@ -4,7 +4,7 @@
 // API (POST /api/v1/branches/{id}/organisation, /counters/{c}/profile): checked whole by the
 // server, refused with the field named, and pushed live to the kiosks.
 import { api, boot, errorText, h, languageSwitcher, loadSession, localized, onLanguageChange, session, show, signInForm, t } from "./common.js";
-import { failureState, newPasswordForm, saveOrganisation } from "./admin.js";
+import { failureState, newPasswordForm, savedNotice, saveOrganisation } from "./admin.js";
 
 const app = document.getElementById("app");
 const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -203,7 +203,7 @@ function render() {
     h("header", { class: "bar" }, h("h1", {}, ready ? `${t("branch.title")}: ${localized(state.data.branch.name)}` : t("branch.title"))),
     languageSwitcher(),
     problems(),
-    state.saved && !state.error ? h("p", { id: "saved", class: "saved", role: "status", tabindex: "-1", "data-what": state.saved }, t("branch.saved", { version: state.data?.version ?? "" })) : null,
+    savedNotice(state),
     state.needsSignIn ? signInForm(() => load()) : null,
     state.needsNewPassword ? newPasswordForm(() => load()) : null,
     signedIn ? branchPicker() : null,

@@ -4,7 +4,7 @@
 // /api/v1/agencies/{id}: checked whole by the server, refused with the field named, and pushed
 // live to every kiosk that offers the service.
 import { api, boot, errorText, h, languageSwitcher, loadSession, localized, onLanguageChange, session, show, signInForm, t } from "./common.js";
-import { failureState, newPasswordForm, saveOrganisation } from "./admin.js";
+import { failureState, newPasswordForm, savedNotice, saveOrganisation } from "./admin.js";
 
 const app = document.getElementById("app");
 const LANGS = ["ka", "en", "ru", "az", "hy"];
@@ -126,7 +126,7 @@ function render() {
     h("header", { class: "bar" }, h("h1", {}, t("services.title"))),
     languageSwitcher(),
     problems(),
-    state.saved && !state.error ? h("p", { id: "saved", class: "saved", role: "status", tabindex: "-1", "data-what": state.saved }, t("branch.saved", { version: state.data?.version ?? "" })) : null,
+    savedNotice(state),
     state.needsSignIn ? signInForm(() => load()) : null,
     state.needsNewPassword ? newPasswordForm(() => load()) : null,
     ready ? serviceForm() : null,
