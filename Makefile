@@ -16,9 +16,13 @@ run: $(STAMP)
 	$(BIN)/queue-server migrate
 	$(BIN)/queue-server serve --host 127.0.0.1 --port 8000
 
-# The whole suite with the coverage figure; `make test PYTEST_ARGS="tests/bus -x"` narrows it.
+# The whole suite with the coverage figure, on TEST_WORKERS workers (pytest-xdist; each has its
+# own database, see docs/testing.md); a test file stays on one worker, with its module fixtures,
+# and the files are handed out longest first (tests/ordering.py), not xdist's most-tests-first.
+# `make test PYTEST_ARGS="tests/bus -x"` narrows it; `make test TEST_WORKERS=0` runs it serially.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 --cov --cov-report=term $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

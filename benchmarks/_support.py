@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import re
 import resource
 import shutil
 import socket
@@ -38,7 +40,7 @@ POSTGRES_URL = os.environ.get(
     "RIGI_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/rigi_bench"
 )
 OPEN_FILES = 8192
-START_TIMEOUT_S = 40
+START_TIMEOUT_S = 90  # a loaded machine starts a 211-branch server slowly
 CONNECT_CONCURRENCY = 64
 PING = '{"type":"ping"}'
 PONG = '{"type":"pong"}'
@@ -74,6 +76,23 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+async def settled_rss_mb(pid: int, *, within_mb: float = 0.5, limit_s: float = 120.0) -> float:
+    """Resident memory once it stops moving: two readings a second apart within `within_mb`.
+
+    The server loads the forecast's compiled runs in a background thread after it starts (about
+    150 MB, seconds on a loaded machine); a reading taken while that lands would charge it to
+    whatever connects next."""
+    deadline = time.monotonic() + limit_s
+    last = rss_mb(pid)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        now = rss_mb(pid)
+        if abs(now - last) <= within_mb:
+            return now
+        last = now
+    return last
+
+
 def bench_catalog(folder: Path) -> Path:
     """The test organisation with its `testhall` renamed to BRANCH, written under `folder`."""
     catalog = folder / "catalog"
@@ -85,13 +104,41 @@ def bench_catalog(folder: Path) -> Path:
     return catalog
 
 
+SECRET = "benchmark-secret-" + "x" * 40
+BRANCH_IN_PATH = re.compile(r"/api/v1/branches/([^/]+)/tickets$")
+
+
+def in_the_hall(branch: str) -> dict[str, str]:
+    """The header of a phone that scanned a lobby screen of `branch` on a bench server (its
+    hall pass, docs/bookings.md): the benches' citizens take their tickets in the hall."""
+    return _hall_pass(branch, int(time.time()) // 60)  # made once a minute, not per request
+
+
+def hall_header_lines(path: str) -> str:
+    """The hall pass as raw header lines for a POST to `path`, when it takes a ticket."""
+    issuing = BRANCH_IN_PATH.search(path)
+    if issuing is None:
+        return ""
+    return "".join(f"{name}: {value}\r\n" for name, value in in_the_hall(issuing[1]).items())
+
+
+@functools.lru_cache(maxsize=4096)
+def _hall_pass(branch: str, minute: int) -> dict[str, str]:
+    from queue_server.access.hall_pass import HallPasses
+    from queue_server.settings import Settings
+    from queue_server.store.queue import utc_now
+
+    minutes = Settings.model_fields["hall_pass_minutes"].default
+    return {"X-Rigi-Hall-Pass": HallPasses(SECRET, minutes, utc_now).current(branch).token}
+
+
 def rigi_environment(data_dir: Path, database_url: str | None, bus_url: str) -> dict[str, str]:
     env = os.environ | {
         "RIGI_BUS_URL": bus_url,
         "RIGI_BUS_CHANNEL_PREFIX": CHANNEL_PREFIX,
         "RIGI_CONFIG": str(bench_catalog(data_dir)),
         "RIGI_DATA_DIR": str(data_dir),
-        "RIGI_SECRET_KEY": "benchmark-secret-" + "x" * 40,
+        "RIGI_SECRET_KEY": SECRET,
         "RIGI_ISSUE_RATE_DEVICE": "1000000/minute",
         "RIGI_ISSUE_RATE_ADDRESS": "1000000/minute",
         "RIGI_WS_PER_ADDRESS": "1000000",  # every simulated display connects from loopback
@@ -329,10 +376,13 @@ class LeanClient:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         return cls(reader, writer)
 
-    async def post_json(self, path: str, body: bytes) -> tuple[int, bytes]:
+    async def post_json(self, path: str, body: bytes, headers: str = "") -> tuple[int, bytes]:
+        """POST `body`; a ticket is taken as a phone in the hall (with the hall pass).
+        `headers`: more header lines, each ending in CRLF (a session's cookie and CSRF)."""
+        hall = hall_header_lines(path)
         self.writer.write(
             f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            f"{hall}{headers}Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
         head = await self.reader.readuntil(b"\r\n\r\n")

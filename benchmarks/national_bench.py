@@ -24,8 +24,11 @@ import contextlib
 import json
 import os
 import random
+import re
+import resource
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,57 +37,74 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosedError
 
+from benchmarks import national_timeline
 from benchmarks._support import (
     ADMIN,
-    CONNECT_CONCURRENCY,
     PASSWORD,
-    PING,
-    PONG,
     POSTGRES_URL,
     ROOT,
     bare,
     create_admin,
+    hall_header_lines,
     own_redis,
     reset_postgres,
     rigi_environment,
 )
-from benchmarks.realtime_bench import Latency, _bare_calls
+from benchmarks.client_fleet import ClientFleet, Feed, WorkerReport, merged
+from benchmarks.realtime_bench import Latency
 from queue_server.catalog.loader import load_catalog
 from queue_server.domain.public import board_key
-from rigi_protocol.closecodes import CLOSE_RESYNC, CLOSE_TOO_SLOW
 from rigi_protocol.wire import compact_json
 from tests.proxy_cluster import PROXY_ADDRESS, cpu_seconds, nginx_in_front, servers
 
 NATIONAL_BRANCHES = 211
 NATIONAL_VISITS = 20_000
+# A real national day: 20,000 visits over about nine opening hours, 0.62 visits a second for
+# the whole country. NATIONAL_RATE=10 issues at ten times that (the day's length follows from
+# the visits); unset, NATIONAL_DAY_S says the length and the rate is what it comes to (the
+# default 1,500 in 90 s is 27× the real rate: overload, not the day's load).
+REAL_DAY_S = 9 * 3600
+REAL_RATE = NATIONAL_VISITS / REAL_DAY_S
+RATE = os.environ.get("NATIONAL_RATE")
+# PostgreSQL connections per server process (RIGI_DATABASE_CONNECTIONS): two processes hold
+# twice this, under the shared PostgreSQL's max_connections of 100.
+DB_CONNECTIONS = os.environ.get("NATIONAL_DB_CONNECTIONS", "24")
 # `make bench` replays 1,500 visits by default: the scaled national day (NATIONAL_VISITS=scaled)
 # needs about 410 s of server CPU on this machine today (docs/benchmarks.md says why).
 VISITS = os.environ.get("NATIONAL_VISITS", "1500")
 DAY_S = float(os.environ.get("NATIONAL_DAY_S", "90"))
 DISPLAYS = int(os.environ.get("NATIONAL_DISPLAYS", "200"))
+# Phones in all: one citizen in visits/PHONES follows their ticket on a phone.
 PHONES = int(os.environ.get("NATIONAL_PHONES", "300"))
 SERVICE_S = (0.2, 0.8)  # a compressed visit at the counter
 IDLE_S = 2.0  # an operator whose call found nobody for their counter tries again after this
 WAKE_S = 0.5  # an operator with nobody waiting checks this often whether the day is over
 DRAIN_S = 60.0  # after the last visit is issued, operators call on until empty or this passes
 SETTLE_S = 5.0  # for the last frames to arrive
+DRAIN_POLL_S = 0.5
+OPENING_SETTLE_S = 10.0  # after the counters open, before the first visit
 # ... and up to this for the phone of every finished visit to see it end: on a saturated
 # machine a frame may come seconds late, which is slow, not lost.
 PHONES_SETTLE_S = 60.0
 STAFF_CONNECTIONS = 64  # keep-alive connections to nginx shared by the operators
 CITIZEN_CONNECTIONS = 32  # and by the issuing phones and kiosks
 BARE_CALLS = 20
+BARE_WARM_UP = 2
+BARE_GAP_S = 1.0  # between bare calls: far longer than any delivery, so they never overlap
+# Client processes for the displays and phones (benchmarks/client_fleet.py): one could not
+# keep up with 1,000 feeds.
+CLIENT_PROCESSES = int(os.environ.get("NATIONAL_CLIENT_PROCESSES", "4"))
 CONFIG = ROOT / "config"
 # The shipped organisation has 86 branches; the national day has 211. The rest are synthesised
 # for the benchmark only: halls with three generalist counters, like Shashiani's centre.
 SYNTHETIC_MODEL = "cc01-shashiani"
 SYNTHETIC_BRANCHES = int(os.environ.get("NATIONAL_BRANCHES", str(NATIONAL_BRANCHES)))
-CALLED = '"kind":"ticket.called"'
 SEED = 18
-PHONE_RECONNECTS = 5  # a phone closed as too slow more often than this is counted an error
+WARM_UP_TIMEOUT_S = 600  # compiling the forecast on a fresh checkout of a loaded machine
+# NATIONAL_TIMELINE=1: the servers record each event's stages (RIGI_TIMELINE_DIR) and the
+# report says where the slow deliveries spent their time (benchmarks/national_timeline.py).
+TIMELINE = os.environ.get("NATIONAL_TIMELINE") == "1"
 
 
 class Http:
@@ -111,7 +131,7 @@ class Http:
             reader, writer = connection
             writer.write(
                 f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                f"{self.extra}Content-Length: {len(body)}\r\n\r\n".encode()
+                f"{self.extra}{hall_header_lines(path)}Content-Length: {len(body)}\r\n\r\n".encode()
                 + body
             )
             status, payload, close = await _response(reader)
@@ -161,83 +181,23 @@ class Day:
     finished: int = 0
     phones_opened: int = 0
     finished_ids: set[str] = field(default_factory=set)  # visits an operator finished (200)
-    phones_ended: dict[str, bool] = field(default_factory=dict)  # ticket → its phone saw it end
     # Tickets issued and not yet claimed by an operator, per branch: what the operators' consoles
     # show, so that operators call when someone waits instead of polling `call-next`.
     waiting: Counter[str] = field(default_factory=Counter)
     arrived: dict[str, asyncio.Event] = field(default_factory=lambda: defaultdict(asyncio.Event))
-    phones_open: int = 0
 
 
-@dataclass
-class Display:
-    branch: str
-    ws: ClientConnection
-    arrivals: list[tuple[str, float]] = field(default_factory=list)
-
-
-async def _display(day: Day, display: Display) -> None:
-    try:
-        async for raw in display.ws:
-            assert isinstance(raw, str)
-            if CALLED in raw:
-                now = time.perf_counter()
-                display.arrivals.append((json.loads(raw)["data"]["ticket"]["key"], now))
-            elif raw == PING:
-                await display.ws.send(PONG)
-            elif raw.startswith('{"type":"snapshot"'):
-                day.errors["display fell back to a snapshot"] += 1
-    except Exception as error:  # every way a feed can end is counted
-        day.errors[f"display feed ended: {type(error).__name__}"] += 1
-    else:
-        day.errors["display feed closed by the server"] += 1
-
-
-async def _phone(day: Day, ws_base: str, ticket_id: str) -> None:
-    """A citizen's phone on its ticket's feed until the visit ends (or the day is over: then
-    it is cancelled and counted as unfinished). Closed as too slow or told to resync, it
-    reconnects as the phone's page does (the feed sends the ticket's view at once), and the
-    reconnection is counted, not taken for an error."""
-    ended = False
-    try:
-        for _ in range(PHONE_RECONNECTS + 1):
-            try:
-                ended = await _follow_ticket(ws_base, ticket_id)
-                break
-            except ConnectionClosedError as closed:
-                if closed.rcvd is None or closed.rcvd.code not in (CLOSE_TOO_SLOW, CLOSE_RESYNC):
-                    raise
-                day.reconnects[f"phone {closed.rcvd.reason}"] += 1
-    except Exception as error:  # every other way a feed can end is counted
-        day.errors[f"phone feed: {type(error).__name__}"] += 1
-    finally:
-        day.phones_open -= 1
-        day.phones_ended[ticket_id] = ended
-
-
-async def _follow_ticket(ws_base: str, ticket_id: str) -> bool:
-    """True once the ticket's feed says its visit is done."""
-    async with connect(
-        f"{ws_base}/ws/tickets/{ticket_id}", open_timeout=30, ping_interval=None
-    ) as ws:
-        await ws.send(PONG)
-        async for raw in ws:
-            assert isinstance(raw, str)
-            if raw == PING:
-                await ws.send(PONG)
-            elif '"status":"done"' in raw:
-                return True
-    return False
+async def _open(day: Day, http: Http, branch: str, counter: str) -> bool:
+    status, _, _ = await http.post(f"/api/v1/branches/{branch}/counters/{counter}/open")
+    if status != 200:
+        day.errors[f"open {status}"] += 1
+    return status == 200
 
 
 async def _operator(
     day: Day, http: Http, branch: str, counter: str, stop: asyncio.Event, rng: random.Random
 ) -> None:
     path = f"/api/v1/branches/{branch}/counters/{counter}"
-    status, _, _ = await http.post(path + "/open")
-    if status != 200:
-        day.errors[f"open {status}"] += 1
-        return
     while not stop.is_set():
         if day.waiting[branch] <= 0:
             day.arrived[branch].clear()
@@ -273,7 +233,7 @@ async def _operator(
 
 
 async def _issue(
-    day: Day, http: Http, branch: str, service: str, ws_base: str, phones: list[asyncio.Task[None]]
+    day: Day, http: Http, branch: str, service: str, ws_base: str, fleet: ClientFleet, every: int
 ) -> None:
     status, body, _ = await http.post(
         f"/api/v1/branches/{branch}/tickets", json.dumps({"service_id": service}).encode()
@@ -284,11 +244,9 @@ async def _issue(
     day.issued += 1
     day.waiting[branch] += 1
     day.arrived[branch].set()
-    if day.phones_open < PHONES:  # a phone follows the ticket while the machine allows
-        ticket_id = json.loads(body)["id"]
+    if day.issued % every == 0 and day.phones_opened < PHONES:  # this citizen's phone follows
         day.phones_opened += 1
-        day.phones_open += 1  # counted here, so the bound holds before the task runs
-        phones.append(asyncio.create_task(_phone(day, ws_base, ticket_id), name=ticket_id))
+        fleet.follow(ws_base, json.loads(body)["id"])
 
 
 @dataclass
@@ -309,6 +267,17 @@ class Result:
     bare: Latency
     cpu_s: float
     day_s: float
+    issuing_s: float  # the schedule's length: visits over this is the rate issued
+    clients: Clients
+    bare_clients: Clients
+    bare_errors: dict[str, int]
+    proxy_log: dict[str, int]  # nginx's error log: lines by what they say, numbers left out
+    timeline: str = ""  # where the slow deliveries spent their time (NATIONAL_TIMELINE=1)
+
+    @property
+    def rate_multiple(self) -> float:
+        """The issuing rate against a real national day's (0.62 visits a second)."""
+        return self.visits / self.issuing_s / REAL_RATE
 
     @property
     def cpu_per_1000_s(self) -> float:
@@ -328,13 +297,23 @@ def national_config(folder: Path, branches: int = SYNTHETIC_BRANCHES) -> Path:
     return config
 
 
-async def _the_day(
-    url: str, pids: list[int], config: Path
-) -> tuple[Day, list[Display], float, float, int]:
+@dataclass
+class Clients:
+    """The client processes' own figures: whether the load generator kept up."""
+
+    processes: int
+    cpu_s: float  # the workers' CPU, the parent's (operators, issuing) apart
+    parent_cpu_s: float
+    loop_lag_p99_ms: float  # the worst worker's event loop, late by this at p99
+    loop_lag_max_ms: float
+
+
+async def _the_day(url: str, pids: list[int], config: Path) -> tuple[Day, Seen, float, float]:
     catalog = load_catalog(config)
     rng = random.Random(SEED)
     branches = sorted(catalog.branches)
     visits = _visits(len(branches))
+    day_length = _day_s(visits)
     port = int(url.rsplit(":", 1)[1])
     ws_base = url.replace("http://", "ws://")
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
@@ -354,34 +333,32 @@ async def _the_day(
     staff = Http(port, {"Cookie": cookie, "X-CSRF-Token": csrf}, STAFF_CONNECTIONS)
     citizens = Http(port, {}, CITIZEN_CONNECTIONS)
     day = Day()
-
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-
-    async def open_display(branch: str) -> Display:
-        async with gate:
-            ws = await connect(
-                f"{ws_base}/ws/branches/{branch}/board", open_timeout=30, ping_interval=None
-            )
-            await ws.send(json.dumps({"type": "hello", "token": tokens[branch]}))
-            await asyncio.wait_for(ws.recv(), 30)  # the snapshot
-            return Display(branch, ws)
-
-    displays = await asyncio.gather(
-        *(open_display(branches[n % len(branches)]) for n in range(DISPLAYS))
-    )
-    readers = [asyncio.create_task(_display(day, display)) for display in displays]
+    fleet = ClientFleet(CLIENT_PROCESSES)
+    feeds = [
+        Feed(
+            f"{ws_base}/ws/branches/{branch}/board",
+            json.dumps({"type": "hello", "token": tokens[branch]}),
+            branch,
+        )
+        for branch in (branches[n % len(branches)] for n in range(DISPLAYS))
+    ]
+    await fleet.open_displays(feeds)
     stop = asyncio.Event()
+    # Counters open before the doors do, as in a hall: ~700 openings (each an event, a refresh
+    # of the branch's forecast and its reports) are not charged to the day's first calls.
+    counters = [(b, c.id) for b in branches for c in catalog.branches[b].counters]
+    opened = await asyncio.gather(*(_open(day, staff, b, c) for b, c in counters))
+    await asyncio.sleep(OPENING_SETTLE_S)
     operators = [
-        asyncio.create_task(_operator(day, staff, branch, counter.id, stop, rng))
-        for branch in branches
-        for counter in catalog.branches[branch].counters
+        asyncio.create_task(_operator(day, staff, branch, counter, stop, rng))
+        for (branch, counter), is_open in zip(counters, opened, strict=True)
+        if is_open
     ]
     offered = {b: [s.id for s in catalog.branch_services(b)] for b in branches}
     weights = [len(catalog.branches[b].counters) for b in branches]  # busier where more counters
-    schedule = sorted(rng.uniform(0, DAY_S) for _ in range(visits))
-    phones: list[asyncio.Task[None]] = []
+    schedule = sorted(rng.uniform(0, day_length) for _ in range(visits))
+    every = max(1, visits // max(PHONES, 1))  # one citizen in `every` follows on a phone
     issuing: set[asyncio.Task[None]] = set()
-    phones_peak = 0
     cpu_before = sum(cpu_seconds(pid) for pid in pids)
     started = time.perf_counter()
     for at in schedule:
@@ -390,60 +367,126 @@ async def _the_day(
             await asyncio.sleep(delay)
         branch = rng.choices(branches, weights)[0]
         task = asyncio.create_task(
-            _issue(day, citizens, branch, rng.choice(offered[branch]), ws_base, phones)
+            _issue(day, citizens, branch, rng.choice(offered[branch]), ws_base, fleet, every)
         )
         issuing.add(task)
         task.add_done_callback(issuing.discard)
-        phones_peak = max(phones_peak, day.phones_open)
     await asyncio.gather(*issuing)
     drain_until = time.perf_counter() + DRAIN_S
+    # polled: a visit ends as a finish or as an error, counted by many tasks
     while day.finished + day.errors.total() < day.issued and time.perf_counter() < drain_until:
-        phones_peak = max(phones_peak, day.phones_open)
-        await asyncio.sleep(0.5)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), DRAIN_POLL_S)
     stop.set()
     await asyncio.gather(*operators)
     day_s = time.perf_counter() - started
     cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
     await asyncio.sleep(SETTLE_S)
-    waiting_phones = [
-        task for task in phones if not task.done() and task.get_name() in day.finished_ids
-    ]
-    if waiting_phones:
-        await asyncio.wait(waiting_phones, timeout=PHONES_SETTLE_S)
-    for task in phones:
-        task.cancel()
-    await asyncio.gather(*phones, return_exceptions=True)
-    for task in readers:
-        task.cancel()
-    await asyncio.gather(*readers, return_exceptions=True)
-    await asyncio.gather(*(d.ws.close() for d in displays), return_exceptions=True)
+    reports = await fleet.finish(day.finished_ids, PHONES_SETTLE_S)
     await staff.close()
     await citizens.close()
-    return day, displays, cpu, day_s, phones_peak
+    return day, _seen(reports), cpu, day_s
 
 
-def _judge(day: Day, displays: list[Display]) -> tuple[int, int, list[float]]:
-    """Lost and doubled calls over every display, and every delivery's latency."""
+@dataclass
+class Seen:
+    """What the client processes saw, together."""
+
+    displays: list[tuple[str, list[tuple[str, float]]]]  # (branch, [(key, at)]) per display
+    unjoined: list[str]  # the branch of each display that could not join
+    errors: Counter[str]
+    reconnects: Counter[str]
+    phones_ended: dict[str, bool]
+    phones_peak: int  # the workers' peaks summed: at most this many at once
+    clients: Clients
+    reports: list[WorkerReport]
+
+
+def _seen(reports: list[WorkerReport]) -> Seen:
+    total = merged(reports)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return Seen(
+        displays=[display for report in reports for display in report.arrivals],
+        unjoined=[group for report in reports for group in report.unjoined],
+        errors=total["errors"],
+        reconnects=total["reconnects"],
+        phones_ended=total["phones_ended"],
+        phones_peak=total["phones_peak"],
+        clients=Clients(
+            processes=len(reports),
+            cpu_s=total["cpu_s"],
+            parent_cpu_s=usage.ru_utime + usage.ru_stime,
+            loop_lag_p99_ms=total["loop_lag_p99_ms"],
+            loop_lag_max_ms=total["loop_lag_max_ms"],
+        ),
+        reports=reports,
+    )
+
+
+def _judge(
+    calls: dict[str, set[str]], called_at: dict[str, float], seen: Seen
+) -> tuple[int, int, list[float]]:
+    """Lost and doubled calls over every display (one that never joined lost every call of its
+    branch), and every delivery's latency."""
     lost = doubled = 0
     samples: list[float] = []
-    for display in displays:
-        seen = Counter(key for key, _ in display.arrivals)
-        expected = day.branch_calls[display.branch]
-        lost += len(expected - set(seen))
-        doubled += sum(n - 1 for n in seen.values() if n > 1)
-        doubled += len(set(seen) - expected)  # a call no operator made
-        samples.extend(
-            at - day.called_at[key] for key, at in display.arrivals if key in day.called_at
-        )
+    for group, arrivals in seen.displays:
+        keys = Counter(key for key, _ in arrivals)
+        expected = calls[group]
+        lost += len(expected - set(keys))
+        doubled += sum(n - 1 for n in keys.values() if n > 1)
+        doubled += len(set(keys) - expected)  # a call no operator made
+        samples.extend(at - called_at[key] for key, at in arrivals if key in called_at)
+    lost += sum(len(calls[group]) for group in seen.unjoined)
     return lost, doubled, samples
 
 
-def _frame() -> str:
+async def _bare_calls(url: str) -> tuple[Latency, Seen]:
+    """The bare broadcast, from the same client processes as the day's displays: BARE_CALLS
+    frames, each with its own key, BARE_GAP_S apart, to DISPLAYS clients."""
+    ws = url.replace("http://", "ws://") + "/ws"
+    fleet = ClientFleet(CLIENT_PROCESSES)
+    await fleet.open_displays([Feed(ws, '{"type":"hello"}', "bare") for _ in range(DISPLAYS)])
+    sent: dict[str, float] = {}
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        for n in range(BARE_WARM_UP + BARE_CALLS):
+            key = f"{n:016x}"
+            started = time.perf_counter()
+            (await client.post("/broadcast", content=_frame(key).encode())).raise_for_status()
+            if n >= BARE_WARM_UP:
+                sent[key] = started
+            await asyncio.sleep(BARE_GAP_S)
+    seen = _seen(await fleet.finish(set(), 0))
+    lost, _, samples = _judge({"bare": set(sent)}, sent, seen)
+    return Latency(samples, lost, len(_frame("0" * 16))), seen
+
+
+def proxy_errors(log: Path) -> dict[str, int]:
+    """nginx's error log, its lines counted by what they say (the time, the connection and
+    request numbers, addresses and ports left out), so a 502's cause is in the report."""
+    if not log.exists():
+        return {}
+    said: Counter[str] = Counter()
+    for line in log.read_text(errors="replace").splitlines():
+        level, _, rest = line.partition(" [")[2].partition("] ")
+        what = re.sub(r"^\d+#\d+: (\*\d+ )?", "", rest.split(", client:")[0])
+        said[level + ": " + re.sub(r"\d+", "N", what)] += 1
+    return dict(said.most_common(8))
+
+
+def _timeline(folder: Path, day: Day, seen: Seen) -> str:
+    processes = national_timeline.read_timelines(folder)
+    arrivals, client_stalls = national_timeline.client_arrivals(seen.reports)
+    found = national_timeline.deliveries(processes, day.called_at, arrivals)
+    return national_timeline.report(processes, found, client_stalls)
+
+
+def _frame(key: str) -> str:
     """A `ticket.called` board frame of the shipped catalog's size, for the bare broadcast."""
     event = {
         "type": "event", "branch": "tbilisi", "epoch": "0" * 32, "seq": 1234,
         "kind": "ticket.called", "at": "2026-11-23T09:14:05.123456Z",
-        "data": {"ticket": {"key": "0" * 16, "label": "A012", "letter": "A", "number": 12,
+        "data": {"ticket": {"key": key, "label": "A012", "letter": "A", "number": 12,
                             "service_id": "id_card", "status": "called", "counter_id": "q01",
                             "counter_number": 1, "called_at": "2026-11-23T09:14:05.123456Z",
                             "recalls": 0},
@@ -452,14 +495,31 @@ def _frame() -> str:
     return compact_json(event)
 
 
+def _day_s(visits: int) -> float:
+    """The compressed day's length: NATIONAL_DAY_S, or what NATIONAL_RATE makes of it."""
+    return visits / (float(RATE) * REAL_RATE) if RATE else DAY_S
+
+
 def _visits(branches: int) -> int:
     if VISITS != "scaled":
         return int(VISITS)
     return round(NATIONAL_VISITS * branches / NATIONAL_BRANCHES)
 
 
+def warm_forecast() -> None:
+    """Compile the wait forecast's numba code (or find it in numba's disk cache) before the
+    servers start: a server compiling it holds the interpreter for long stretches (50–90 s on
+    this machine), and the day would measure that instead of the serving."""
+    subprocess.run(
+        [sys.executable, "-c", "from queue_server.domain import forecast; forecast.warm_up()"],
+        check=True,
+        timeout=WARM_UP_TIMEOUT_S,
+    )
+
+
 def main() -> Result:
     reset_postgres()
+    warm_forecast()
     connections = 2 * (DISPLAYS + PHONES + STAFF_CONNECTIONS + CITIZEN_CONNECTIONS) + 256
     with tempfile.TemporaryDirectory() as folder, own_redis(Path(folder) / "redis") as redis:
         config = national_config(Path(folder))
@@ -467,22 +527,30 @@ def main() -> Result:
         env = rigi_environment(Path(folder), POSTGRES_URL, redis) | {
             "RIGI_CONFIG": str(config),
             "RIGI_TRUSTED_PROXIES": PROXY_ADDRESS,
+            "RIGI_DATABASE_CONNECTIONS": DB_CONNECTIONS,
+            # Every display and phone of the bench is one client address (a real day's come
+            # from thousands): the per-address bound of 1,000 refused the bench's own phones.
+            "RIGI_WS_PER_ADDRESS": str(2 * (DISPLAYS + PHONES)),
         }
+        timeline_dir = Path(folder) / "timeline"
+        if TIMELINE:
+            env["RIGI_TIMELINE_DIR"] = str(timeline_dir)
         create_admin(env)
         with (
             servers(env, 2) as processes,
             nginx_in_front(Path(folder) / "nginx", processes.ports, connections) as url,
         ):
-            day, displays, cpu, day_s, phones_peak = asyncio.run(
-                _the_day(url, processes.pids, config)
-            )
-        lost, doubled, samples = _judge(day, displays)
-        frame = _frame()
+            day, seen, cpu, day_s = asyncio.run(_the_day(url, processes.pids, config))
+        proxy_log = proxy_errors(Path(folder) / "nginx" / "error.log")
+        lost, doubled, samples = _judge(day.branch_calls, day.called_at, seen)
+        timeline = _timeline(timeline_dir, day, seen) if TIMELINE else ""
+        if TIMELINE and os.environ.get("NATIONAL_TIMELINE_OUT"):  # kept for a closer look
+            shutil.copytree(timeline_dir, os.environ["NATIONAL_TIMELINE_OUT"], dirs_exist_ok=True)
         with (
             bare(env) as baseline,
             nginx_in_front(Path(folder) / "bare-nginx", [baseline.port], connections) as bare_url,
         ):
-            bare_latency = asyncio.run(_bare_calls(bare_url, DISPLAYS, BARE_CALLS, frame))
+            bare_latency, bare_seen = asyncio.run(_bare_calls(bare_url))
     branches = len(catalog.branches)
     return Result(
         branches=branches,
@@ -490,27 +558,34 @@ def main() -> Result:
         issued=day.issued,
         finished=day.finished,
         displays=DISPLAYS,
-        phones_peak=phones_peak,
+        phones_peak=seen.phones_peak,
         phones_opened=day.phones_opened,
         # A phone whose visit an operator finished and that never saw it end; a visit left
         # unfinished by an error is counted among the errors, not here.
         phones_unfinished=sum(
-            not ended and ticket in day.finished_ids for ticket, ended in day.phones_ended.items()
+            not ended and ticket in day.finished_ids for ticket, ended in seen.phones_ended.items()
         ),
-        errors=dict(day.errors),
-        reconnects=dict(day.reconnects),
+        errors=dict(day.errors + seen.errors),
+        reconnects=dict(seen.reconnects),
         lost=lost,
         doubled=doubled,
-        latency=Latency(samples, lost, len(frame)),
+        latency=Latency(samples, lost, len(_frame("0" * 16))),
         bare=bare_latency,
+        clients=seen.clients,
+        bare_clients=bare_seen.clients,
+        bare_errors=dict(bare_seen.errors),
+        proxy_log=proxy_log,
+        timeline=timeline,
         cpu_s=cpu,
         day_s=day_s,
+        issuing_s=_day_s(_visits(branches)),
     )
 
 
 def describe(result: Result) -> str:
     return (
-        f"{result.branches} branches, {result.issued}/{result.visits} visits issued, "
+        f"{result.branches} branches, {result.issued}/{result.visits} visits issued over "
+        f"{result.issuing_s:.0f} s ({result.rate_multiple:.1f}× a real day's rate), "
         f"{result.finished} finished in {result.day_s:.0f} s; {result.displays} displays, "
         f"phones {result.phones_opened} opened (peak {result.phones_peak} at once, "
         f"{result.phones_unfinished} never saw their visit end); "
@@ -519,8 +594,19 @@ def describe(result: Result) -> str:
         f"lost {result.lost}, doubled {result.doubled}; "
         f"call → display p50 {result.latency.p50_ms:.1f} ms, p99 {result.latency.p99_ms:.1f} ms "
         f"({len(result.latency.samples)} deliveries) against bare p50 {result.bare.p50_ms:.1f} ms, "
-        f"p99 {result.bare.p99_ms:.1f} ms; servers' CPU {result.cpu_s:.1f} s, "
-        f"{result.cpu_per_1000_s:.1f} s per 1,000 visits"
+        f"p99 {result.bare.p99_ms:.1f} ms (errors {result.bare_errors or 0}); "
+        f"servers' CPU {result.cpu_s:.1f} s, {result.cpu_per_1000_s:.1f} s per 1,000 visits; "
+        f"{_clients(result.clients, 'clients')}; {_clients(result.bare_clients, 'bare clients')}; "
+        f"nginx error log {result.proxy_log or 'empty'}"
+        + (f"\n{result.timeline}" if result.timeline else "")
+    )
+
+
+def _clients(clients: Clients, what: str) -> str:
+    return (
+        f"{what}: {clients.processes} processes, CPU {clients.cpu_s:.1f} s (+ parent "
+        f"{clients.parent_cpu_s:.1f} s), loop late p99 {clients.loop_lag_p99_ms:.1f} ms, "
+        f"max {clients.loop_lag_max_ms:.1f} ms"
     )
 
 

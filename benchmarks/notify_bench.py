@@ -2,11 +2,11 @@
 displays as fast, and how many messages a second does the worker send to the local SMS gateway?
 
 Call to display: as benchmarks/realtime_bench.py (1,000 displays, CALLS calls), but the branch
-has SUBSCRIBED waiting tickets that left a number, so every call also runs the "near" check
-over all of them and sends what it finds. Worker rate: a manager's broadcast to those
-SUBSCRIBED tickets queues one message each at once; the time is from the broadcast's answer
-to the gateway holding them all (its `GET /counts`), one `queue-server serve` and
-`queue-server sms-gateway`, each a subprocess.
+has SUBSCRIBED waiting tickets that left a number, so every call also starts the outbox: the
+"near" check over them (notify/outbox.py) and the sends of what it finds. Worker rate: a
+manager's broadcast to those SUBSCRIBED tickets queues one message each at once; the time is
+from the broadcast's answer to the gateway holding them all (its `GET /counts`), one
+`queue-server serve` and `queue-server sms-gateway`, each a subprocess.
 
 `python -m benchmarks.notify_bench` runs it alone (with its own bare baseline).
 """

@@ -5,10 +5,11 @@
    (issue, call next, start, finish at the centre's three counters: DAY_VISITS visits, four
    events each) while no central exists, and the node's own reports are made as they would
    have been during the day. Then two central processes (PostgreSQL + a Redis of
-   the benchmark's own) start behind a TCP proxy, the node starts and ships; measured: events
-   per second (goal ≥ 5,000/s).
-   Measured from the node answering /readyz (its shipper starts a moment before) until
-   central holds every event.
+   the benchmark's own) start behind a TCP proxy, and the node starts with the link cut, as a
+   centre that has served all day offline. When every process has settled (their start-up
+   work done: a running central and a running node, as in the field), the link is restored;
+   measured: events per second (goal ≥ 5,000/s), from the node's first connection through the
+   restored link until central holds every event.
 2. Live link: with the node caught up, LIVE_CALLS calls at the centre (issue, then call next,
    over the node's HTTP API); measured: from sending `call-next` to the node until central
    publishes the `ticket.called` on its Redis bus (what every central feed and the national
@@ -54,6 +55,9 @@ MANAGER = "manager-bench"
 CATCH_UP_LIMIT_S = 300.0
 GOAL_EVENTS_PER_S = 5_000.0
 PROJECTOR_SETTLE_S = 5.0  # after the catch-up, for the CPU figure
+SETTLE_WINDOW_S = 2.0
+IDLE_CPU_S = 0.1  # of CPU in a window: a process that waits for work
+SETTLE_LIMIT_S = 120.0
 GOAL_LIVE_P99_MS = 1_000.0
 BUS_PREFIX = "rigi-offline-bench:bus:"
 
@@ -125,23 +129,54 @@ async def _measure(folder: Path, redis_url: str) -> OfflineResult:
     node = Process(base_env(node_dir, node_central_url=proxy.url, node_token=token,
                             node_branch=NODE_BRANCH))  # fmt: skip
     try:
-        cpu_before = sum(cpu_seconds(c.popen.pid) for c in centrals if c.popen)
+        proxy.cut()  # the day offline
         await node.start()
-        ready_at = time.monotonic()  # the shipper starts with the node: a little before this
         assert node.popen is not None
+        pids = [c.popen.pid for c in centrals if c.popen] + [node.popen.pid]
+        await _settled(pids)
+        cpu_before = sum(cpu_seconds(pid) for pid in pids[:-1])
         node_cpu_before = cpu_seconds(node.popen.pid)
+        proxy.connected_at = None
+        proxy.restore()
+        started_at = await _first_connection(proxy)
         done_at = await _all_events(total)
         node_cpu = cpu_seconds(node.popen.pid) - node_cpu_before
         await asyncio.sleep(PROJECTOR_SETTLE_S)  # central's reports apply the day too
-        cpu = sum(cpu_seconds(c.popen.pid) for c in centrals if c.popen) - cpu_before
-        print(f"caught up {total} events in {done_at - ready_at:.2f} s", flush=True)
+        cpu = sum(cpu_seconds(pid) for pid in pids[:-1]) - cpu_before
+        print(f"caught up {total} events in {done_at - started_at:.2f} s", flush=True)
         calls, central = await _live_calls(node.url, redis_url)
-        return OfflineResult(total, done_at - ready_at, calls, central, cpu, node_cpu)
+        return OfflineResult(total, done_at - started_at, calls, central, cpu, node_cpu)
     finally:
         node.stop()
         for process in centrals:
             process.stop()
         await proxy.close()
+
+
+async def _settled(pids: list[int]) -> None:
+    """Wait until the processes have done their start-up work (each spends under
+    IDLE_CPU_S of CPU in a SETTLE_WINDOW_S window), at most SETTLE_LIMIT_S."""
+    deadline = time.monotonic() + SETTLE_LIMIT_S
+    before = [cpu_seconds(pid) for pid in pids]
+    while time.monotonic() < deadline:
+        await asyncio.sleep(SETTLE_WINDOW_S)
+        now = [cpu_seconds(pid) for pid in pids]
+        if all(b - a < IDLE_CPU_S for a, b in zip(before, now, strict=True)):
+            return
+        before = now
+    print("the processes never settled: measuring anyway", flush=True)
+
+
+async def _first_connection(proxy: LinkProxy) -> float:
+    """When the node first reached central through the restored link (its retry pause is
+    the reconnection's, not the catch-up's)."""
+    deadline = time.monotonic() + CATCH_UP_LIMIT_S
+    while proxy.connected_at is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the node never came back through the link")
+        await asyncio.sleep(0.005)
+    # the proxy's clock is its loop's, which is this one's: monotonic as well
+    return time.monotonic() - (asyncio.get_running_loop().time() - proxy.connected_at)
 
 
 async def _count() -> int:

@@ -39,7 +39,7 @@ from benchmarks._support import (
     rigi_cli,
     rigi_environment,
     rigi_factory,
-    rss_mb,
+    settled_rss_mb,
     sign_in,
 )
 
@@ -264,11 +264,9 @@ def idle_memory(deflate: bool, displays: int = DISPLAYS) -> tuple[float, float]:
             await sign_in(client)
             token = await display_token(client)
         warm = await _connect_idle(ws_url, token, 1, deflate)  # imports, hub stream, pools
-        await asyncio.sleep(0.5)
-        before = rss_mb(pid)
+        before = await settled_rss_mb(pid)
         fleet = await _connect_idle(ws_url, token, displays, deflate)
-        await asyncio.sleep(1.5)
-        after = rss_mb(pid)
+        after = await settled_rss_mb(pid)
         await fleet.close()
         await warm.close()
         return before, after

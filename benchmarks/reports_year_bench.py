@@ -31,7 +31,14 @@ from queue_server.store.migrate import migrate
 from queue_server.store.reports.projector import visit_of
 from queue_server.store.reports.queries import Slice, longest_query, read_report
 from queue_server.store.reports.runner import catch_up
-from queue_server.store.schema_reports import counter_time, visit_days, visit_facts, visit_rollups
+from queue_server.store.schema_reports import (
+    branch_days,
+    counter_time,
+    network_days,
+    visit_days,
+    visit_facts,
+    visit_rollups,
+)
 
 BRANCH = "tbilisi"
 WEEK = 7
@@ -47,12 +54,19 @@ async def _copy_weeks(database: Database, weeks: int, busier: int) -> tuple[int,
     async with database.read() as conn:
         tables = {
             table: [dict(row._mapping) for row in await conn.execute(select(table))]
-            for table in (visit_facts, visit_rollups, visit_days, counter_time)
+            for table in (
+                visit_facts,
+                visit_rollups,
+                visit_days,
+                branch_days,
+                network_days,
+                counter_time,
+            )
         }
     started = time.perf_counter()
     written = 0
     async with database.write() as conn:
-        for table in (visit_rollups, visit_days):  # written again below, multiplied
+        for table in (visit_rollups, visit_days, branch_days, network_days):  # multiplied
             await conn.execute(table.delete())
     for week in range(weeks):
         shift = timedelta(days=WEEK * week)

@@ -19,6 +19,7 @@ from typing import Any
 
 from benchmarks import forecast_bench, issue_bench, notify_bench, offline_bench, realtime_bench
 from benchmarks._support import ROOT, raise_open_files
+from queue_server.domain import forecast
 
 REPORT = ROOT / "docs" / "benchmarks.md"
 # Everything in the report from this line on is written by hand and kept across runs.
@@ -28,6 +29,7 @@ GOAL_SCALE_OUT = 2.0  # the same through Redis, two processes
 GOAL_ISSUE_SHARE = 0.70  # issue rate against the bare INSERT+commit
 GOAL_IDLE_MB = 40.0  # server memory per 1,000 idle displays
 GOAL_NATIONAL = 2.0  # a national day through nginx: call-to-display p99 against the bare broadcast
+FACTS_COST_ROUNDS = 2  # each round measures the server with and without facts, side by side
 
 
 def _machine() -> str:
@@ -103,6 +105,29 @@ def _national() -> Any:
     return result
 
 
+def _visit_cpu() -> Any:
+    from benchmarks import visit_cpu_bench
+
+    result = visit_cpu_bench.main()
+    print(visit_cpu_bench.describe(result))
+    return result
+
+
+def _country_year() -> Any:
+    """RIGI_BENCH_COUNTRY_DAYS / _VISITS_A_DAY make it smaller (benchmarks/country_year_bench)."""
+    from benchmarks import country_year_bench
+
+    return country_year_bench.main()
+
+
+def _facts_cost(database: str) -> Any:
+    from benchmarks import facts_cost_bench
+
+    result = facts_cost_bench.main(database, rounds=FACTS_COST_ROUNDS)
+    print(facts_cost_bench.describe(result))
+    return result
+
+
 def _national_view() -> Any:
     from benchmarks import national_view_bench
 
@@ -123,7 +148,8 @@ def national_rows(result: Any) -> tuple[list[str], list[str]]:
     met = r99 <= GOAL_NATIONAL and errors == 0 and result.lost == 0 and result.doubled == 0
     row = (
         f"| {what}: {result.branches} branches, {result.issued} of {result.visits} visits in "
-        f"{result.day_s:.0f} s, {result.displays} displays, {result.phones_peak} phones at once "
+        f"{result.day_s:.0f} s ({result.rate_multiple:.1f}× a real day's rate), "
+        f"{result.displays} displays, {result.phones_peak} phones at once "
         f"({result.phones_opened} in all): call-next → each display of the branch "
         f"| p50 {latency.p50_ms:.1f} ms, p99 {latency.p99_ms:.1f} ms; servers' CPU "
         f"{result.cpu_per_1000_s:.1f} s per 1,000 visits "
@@ -294,6 +320,22 @@ def _report(results: dict[str, Any], date: str, seconds: float) -> tuple[str, li
             f"| display_client: call event → announcement audio ready (ka+en) "
             f"| median {announce['median_ms']:.1f} ms, p99 {announce['p99_ms']:.1f} ms | — | |"
         )
+    visit_cpu = results.get("visit_cpu")
+    if visit_cpu:
+        rows.append(
+            f"| server CPU per visit, {visit_cpu.visits} visits one at a time, 1 process "
+            f"(PostgreSQL + Redis, 86 branches, a phone per visit) "
+            f"| {visit_cpu.ms_per_visit:.1f} ms ({visit_cpu.ms_per_visit:.1f} s per 1,000 visits) "
+            f"in {visit_cpu.wall_s:.0f} s | — | no goal set; compare runs side by side |"
+        )
+    from benchmarks import facts_cost_bench
+
+    for database in ("sqlite", "postgresql"):
+        facts, facts_goal = facts_cost_bench.report_rows(
+            database, results.get(f"facts_cost_{database}")
+        )
+        rows.extend(facts)
+        goals.extend(facts_goal)
     national, national_goal = national_rows(results.get("national"))
     rows.extend(national)
     goals.extend(national_goal)
@@ -305,6 +347,11 @@ def _report(results: dict[str, Any], date: str, seconds: float) -> tuple[str, li
     offline, offline_goal = offline_bench.report_rows(results.get("offline"))
     rows.extend(offline)
     goals.extend(offline_goal)
+    from benchmarks.country_year_bench import report_rows as country_rows
+
+    country, country_goal = country_rows(results.get("country_year"))
+    rows.extend(country)
+    goals.extend(country_goal)
     table = "\n".join(
         ["| measurement | figures | against | result |", "| --- | --- | --- | --- |", *rows]
     )
@@ -358,11 +405,13 @@ Last run: {date}, {seconds:.0f} s, on {_machine()}.
 - **A national day** (`benchmarks/national_bench.py`): nginx with deploy/nginx's files in front
   of two `queue-server serve` processes on PostgreSQL and a Redis of its own; the shipped
   organisation (config/), visits scaled from 20,000 for 211 branches to the branches there are,
-  issued at random over the compressed day; an operator at every counter (call next, start, a
-  short service, finish); displays spread over every branch's board; a phone follows each new
-  ticket while fewer than the bound are open. Lost or doubled: every display must see each call
-  of its branch once. The baseline is the bare broadcast of a `ticket.called` frame to as many
-  clients as displays, through the same nginx, measured after the day in the same run; CPU is
+  issued at random over the compressed day; an operator at every counter (counters open before
+  the day; then call next, start, a short service, finish); displays spread over every branch's
+  board and phones following one ticket in visits/NATIONAL_PHONES, both in
+  NATIONAL_CLIENT_PROCESSES client processes (benchmarks/client_fleet.py). Lost or doubled:
+  every display must see each call of its branch once. The baseline is the bare broadcast of a
+  `ticket.called` frame to as many clients as displays, received by the same kind of client
+  processes, through the same nginx, measured after the day in the same run; CPU is
   both servers' user + system time over the day, from /proc/<pid>/stat.
 """
     return text, goals
@@ -380,6 +429,9 @@ def main() -> int:
     started = time.monotonic()
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     results: dict[str, Any] = {}
+    # the wait forecast's numba cache, once: servers then load it (a second or two) instead of
+    # each compiling it (a minute or more of a core) while the benches measure them
+    _step("wait forecast compiled, not measured", {}, "forecast_compile", forecast.warm_up)
     _step("warm-up: one bare round, not measured", {}, "warm_up", realtime_bench.warm_up)
     single = _step("call-to-display, one process", results, "single", realtime_bench.single_process)
     if single:
@@ -448,9 +500,14 @@ def main() -> int:
     _step("announcements", results, "announce", _announce)
     _step("wait forecast refresh", results, "forecast", forecast_bench.main)
     _step("organisation check and edit", results, "organisation", _organisation)
+    _step("server CPU per visit", results, "visit_cpu", _visit_cpu)
+    for database in ("sqlite", "postgresql"):
+        _step(f"the facts' cost, {database}", results, f"facts_cost_{database}",
+              functools.partial(_facts_cost, database))  # fmt: skip
     _step("a national day through nginx", results, "national", _national)
     _step("the national view, 211 branches", results, "national_view", _national_view)
     _step("a branch node: catch-up and live link", results, "offline", offline_bench.main)
+    _step("a year of the country's reports (PostgreSQL)", results, "country_year", _country_year)
     text, goals = _report(results, date, time.monotonic() - started)
     REPORT.write_text(text.rstrip() + "\n\n" + _kept_analysis())
     print("\n" + "\n".join(goals))

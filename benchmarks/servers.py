@@ -12,7 +12,11 @@ import uvicorn
 
 from benchmarks._support import raise_open_files
 
-FACTORIES = {"rigi": "queue_server.app:create_app", "bare": "benchmarks.bare_app:create_app"}
+FACTORIES = {
+    "rigi": "queue_server.app:create_app",
+    "rigi-without-facts": "benchmarks.facts_cost_bench:app_without_facts",
+    "bare": "benchmarks.bare_app:create_app",
+}
 
 
 def main() -> None:

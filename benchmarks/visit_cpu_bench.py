@@ -31,6 +31,7 @@ from benchmarks._support import (
     POSTGRES_URL,
     ROOT,
     create_admin,
+    in_the_hall,
     own_redis,
     reset_postgres,
     rigi_environment,
@@ -104,7 +105,9 @@ async def _run(url: str, pid: int) -> Result:
             async def visit(n: int) -> None:
                 branch_id, counter_id, service = picked[n % len(picked)]
                 issued = await citizen.post(
-                    f"/api/v1/branches/{branch_id}/tickets", json={"service_id": service}
+                    f"/api/v1/branches/{branch_id}/tickets",
+                    json={"service_id": service},
+                    headers=in_the_hall(branch_id),  # the citizen scanned the lobby screen
                 )
                 phone = asyncio.create_task(_phone(ws_url, issued.raise_for_status().json()["id"]))
                 await asyncio.sleep(0.05)  # the phone connects while the ticket waits

@@ -216,6 +216,9 @@ def layout_ticket(
     blocks.append(
         _line(ticket.service_in(language), fonts, width, SERVICE_PX, bold=True, why="service")
     )
+    if ticket.priority_requested:  # the citizen shows this to the attendant, who confirms it
+        requested = phrase(language, "priority_requested")
+        blocks.append(_line(requested, fonts, width, BODY_PX, bold=True, why="priority requested"))
     if ticket.people_ahead is not None:
         blocks.append(
             _line(phrase(language, "ahead", n=ticket.people_ahead), fonts, width, BODY_PX)

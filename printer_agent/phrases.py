@@ -14,6 +14,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "reprint": "დუბლიკატი",
         "bring": "მოამზადეთ:",
         "online": "შესაძლებელია ონლაინაც:",
+        "priority_requested": "მოთხოვნილია პრიორიტეტი — დაადასტურეთ კონსულტანტთან",
     },
     "en": {
         "ahead": "People ahead: {n}",
@@ -23,6 +24,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "reprint": "Duplicate",
         "bring": "Have these ready:",
         "online": "Also possible online:",
+        "priority_requested": "Priority requested: confirm with the attendant",
     },
     "ru": {
         "ahead": "Перед вами: {n}",
@@ -32,6 +34,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "reprint": "Дубликат",
         "bring": "Подготовьте:",
         "online": "Можно и онлайн:",
+        "priority_requested": "Запрошен приоритет — подтвердите у консультанта",
     },
     "az": {
         "ahead": "Sizdən əvvəl: {n}",
@@ -41,6 +44,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "reprint": "Dublikat",
         "bring": "Bunları hazırlayın:",
         "online": "Onlayn da olar:",
+        "priority_requested": "Prioritet istənilib — əməkdaşa təsdiq etdirin",
     },
     "hy": {
         "ahead": "Ձեզնից առաջ՝ {n}",
@@ -50,6 +54,7 @@ PHRASES: dict[str, dict[str, str]] = {
         "reprint": "Կրկնօրինակ",
         "bring": "Պատրաստեք՝",
         "online": "Հնարավոր է նաև առցանց՝",
+        "priority_requested": "Խնդրված է առաջնահերթություն․ հաստատեք աշխատակցի մոտ",
     },
 }
 

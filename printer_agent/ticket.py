@@ -34,6 +34,8 @@ class Ticket:
     # What to have ready, each in the languages written, and where it can be done online.
     documents: tuple[Mapping[str, str], ...] = ()
     online_url: str = ""
+    # Priority asked at a kiosk where the branch wants the attendant to confirm it.
+    priority_requested: bool = False
 
     def service_in(self, language: str) -> str:
         """The service's name in `language`, else Georgian, else English, else any."""
@@ -115,6 +117,7 @@ def ticket_from_job(job_id: str, raw: Mapping[str, Any]) -> Ticket:
         status_url=str(raw.get("status_url") or ""),
         documents=_documents(raw.get("documents")),
         online_url=str(raw.get("online_url") or ""),
+        priority_requested=raw.get("priority_requested") is True,
     )
 
 

@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -18,12 +19,14 @@ from starlette.routing import BaseRoute, Route
 
 from queue_server.access.accounts import Accounts
 from queue_server.access.edge import EdgeMiddleware
+from queue_server.access.hall_pass import HallPasses
 from queue_server.access.middleware import AccessMiddleware
 from queue_server.access.ratelimit import MemoryLimiter, RedisLimiter, create_limiter
 from queue_server.access.sessions import SessionSigner, development_secret
 from queue_server.api.access_routes import ACCESS_ENDPOINTS
 from queue_server.api.announcements import SpeechWorker, speech
 from queue_server.api.audit import AUDIT_ENDPOINTS, audit_pruning
+from queue_server.api.hall_pass import HALL_PASS_ENDPOINTS
 from queue_server.api.http import (
     BodyLimit,
     http_error_handler,
@@ -44,10 +47,12 @@ from queue_server.notify.routes import NOTIFY_ENDPOINTS
 from queue_server.notify.service import Notifications, notifications
 from queue_server.ops.middleware import OpsMiddleware
 from queue_server.ops.observe import observing
+from queue_server.ops.timeline import timeline
 from queue_server.organisation.live import Organisation, load_organisation, organisation_part
 from queue_server.organisation.routes import ORGANISATION_ENDPOINTS
 from queue_server.printing import PRINTING_ENDPOINTS, PrintService, printing, request_print
 from queue_server.printing.agents import printer_feed_route
+from queue_server.printing.jobs import print_statuses
 from queue_server.realtime.feeds import feed_routes, realtime
 from queue_server.realtime.hub import Hub
 from queue_server.realtime.national import NationalFloor, national_view
@@ -82,6 +87,7 @@ ALL_ENDPOINTS = (
     + REPLICATION_ENDPOINTS
     + LEDGER_ENDPOINTS
     + ROOM_ENDPOINTS
+    + HALL_PASS_ENDPOINTS
 )
 
 
@@ -97,6 +103,7 @@ class Rigi:
     sessions: SessionSigner
     limiter: MemoryLimiter | RedisLimiter
     organisation: Organisation
+    hall_passes: HallPasses
     hub: Hub | None = None  # set by the realtime lifespan part
     phones: SharedReads | None = None  # shared reads of followed tickets, likewise
     consoles: SharedReads | None = None  # shared reads of followed counters, likewise
@@ -118,12 +125,15 @@ class Rigi:
 
     async def ticket_views(self, ticket_ids: Collection[str]) -> dict[str, dict[str, Any]]:
         """`ticket_view` for several tickets at once (the phones following a branch)."""
-        views = await self.store.tickets(ticket_ids)
-        if self.printing is not None:
-            printed = await self.printing.jobs.statuses(list(views))
+        if self.printing is None:
+            return await self.store.tickets(ticket_ids)
+
+        def with_print(conn: Connection, views: dict[str, dict[str, Any]]) -> None:
+            printed = print_statuses(conn, list(views))
             for ticket_id, view in views.items():
                 view["print"] = printed.get(ticket_id)
-        return views
+
+        return await self.store.tickets(ticket_ids, also=with_print)
 
     async def print_ticket(
         self, ticket_view: dict[str, Any], kiosk_id: str
@@ -145,9 +155,16 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready for traffic: started, the wait forecast's compiled runs loaded, the database
+    answering. Until then 503 `not_ready` (the compile of a fresh install takes a core for a
+    minute or more: requests sent meanwhile would wait behind it)."""
     rigi: Rigi = request.app.state.rigi
     if not rigi.ready:
         return json_response({"code": "not_ready", "message": "Starting up."}, 503)
+    if not rigi.store.forecasts.warmed:
+        return json_response(
+            {"code": "not_ready", "message": "Starting up: preparing the wait forecast."}, 503
+        )
     async with rigi.database.read() as conn:
         await conn.exec_driver_sql("SELECT 1")
     return json_response({"status": "ready"})
@@ -160,9 +177,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            database = Database(settings.resolved_database_url)
+            database = Database(
+                settings.resolved_database_url,
+                settings.database_connections,
+                wait_s=settings.database_wait_s,
+            )
             stack.push_async_callback(database.dispose)
             await migrate(database)
+            await database.check_budget()
             catalog = await load_organisation(database, settings.config, clock)
             limiter = create_limiter(settings.bus_url, settings.bus_channel_prefix)
             stack.push_async_callback(limiter.close)
@@ -171,7 +193,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
                 if settings.secret_key
                 else development_secret(settings.data_dir)
             )
-            queue = QueueStore(database, catalog, clock, forecast_runs=settings.forecast_runs)
+            queue = QueueStore(
+                database,
+                catalog,
+                clock,
+                forecast_runs=settings.forecast_runs,
+                guard=settings.dispatch_guard,
+            )
             stack.push_async_callback(queue.forecasts.close)  # wait forecasts in flight
             queue.forecasts.warm_up()
             rigi = Rigi(
@@ -183,6 +211,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
                 SessionSigner(secret),
                 limiter,
                 Organisation(database, catalog, clock),
+                HallPasses(
+                    # the booking key when set: central and its nodes honour the same passes
+                    settings.booking_key.get_secret_value() if settings.booking_key else secret,
+                    settings.hall_pass_minutes,
+                    clock,
+                ),
             )
             app.state.rigi = rigi
             for extension in app.state.extensions:
@@ -246,5 +280,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
         bookings_part,
         node_replication,
         observing,
+        timeline,  # last, so that its commit listener is told first
     ]
     return app

@@ -1,23 +1,19 @@
 """`queue-server`: serve (the default), migrate, check-config, config export/import,
-create-admin, backup, restore, facts, demo-history, sms-gateway, vapid-key, node-token, simulate."""
+create-admin, backup, restore, facts, demo-history, sms-gateway, vapid-key, node-token,
+release-node, simulate."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
-import gc
 import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from queue_server.settings import load_settings
-
-if TYPE_CHECKING:
-    from queue_server.app import Rigi
-
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -40,28 +36,18 @@ def _keep_files_private(settings: Any) -> None:
                 path.chmod(0o600)
 
 
-@contextlib.asynccontextmanager
-async def _freeze_startup_objects(rigi: Rigi) -> AsyncIterator[None]:
-    """Lifespan part, last: everything built at start-up (modules, the catalog, SQLAlchemy's
-    caches; about 120,000 objects) lives as long as the process, so it is moved out of the
-    garbage collector's way. A full collection with 1,000 displays connected then stops the
-    loop about half as long (measured: 37-84 ms, against 108-197 ms without)."""
-    gc.collect()
-    gc.freeze()
-    yield
-
-
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from queue_server.app import create_app
+    from queue_server.ops.heap import frozen_start_up
     from queue_server.ops.logs import configure_logging
 
     settings = load_settings()
     _keep_files_private(settings)
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
-    app.state.extensions.append(_freeze_startup_objects)
+    app.state.extensions.append(frozen_start_up)
     uvicorn.run(
         app,
         host=args.host,
@@ -226,29 +212,37 @@ def _report(outcome: Any) -> int:
     return 0
 
 
+@contextlib.asynccontextmanager
+async def _migrated(settings: Any) -> AsyncIterator[Any]:
+    """The configured database, migrated, disposed of afterwards (a one-shot command's)."""
+    from queue_server.store.database import Database
+    from queue_server.store.migrate import migrate
+
+    database = Database(settings.resolved_database_url)
+    try:
+        await migrate(database)
+        yield database
+    finally:
+        await database.dispose()
+
+
 def _facts(args: argparse.Namespace) -> int:
     """`facts rebuild`: make visit facts, rollups and counter time again from the event log."""
     import asyncio
 
     from queue_server.catalog.loader import load_catalog
-    from queue_server.store.database import Database
-    from queue_server.store.migrate import migrate
     from queue_server.store.reports.projector import LogPruned
     from queue_server.store.reports.runner import projected_branches, rebuild
 
     settings = load_settings()
 
     async def _rebuild() -> dict[str, int]:
-        database = Database(settings.resolved_database_url)
-        try:
-            await migrate(database)
+        async with _migrated(settings) as database:
             async with database.read() as conn:
                 branches = args.branch or await projected_branches(conn)
             return await rebuild(
                 database, load_catalog(settings.config), branches, allow_partial=args.allow_partial
             )
-        finally:
-            await database.dispose()
 
     try:
         applied = asyncio.run(_rebuild())
@@ -304,8 +298,6 @@ def _node_token(args: argparse.Namespace) -> int:
     from queue_server.catalog.loader import load_catalog
     from queue_server.errors import RigiError
     from queue_server.replication.routes import make_node_token
-    from queue_server.store.database import Database
-    from queue_server.store.migrate import migrate
 
     settings = load_settings()
     try:
@@ -314,16 +306,39 @@ def _node_token(args: argparse.Namespace) -> int:
         raise SystemExit(exc.message) from None
 
     async def _create() -> str:
-        database = Database(settings.resolved_database_url)
-        try:
-            await migrate(database)
+        async with _migrated(settings) as database:
             _, token = await make_node_token(database, args.branch, args.name, "admin:cli")
             return token
-        finally:
-            await database.dispose()
 
     token = asyncio.run(_create())
     print(f"{args.branch} is now served by its node; its token (shown once):\n{token}")
+    return 0
+
+
+def _release_node(args: argparse.Namespace) -> int:
+    """Take a branch back from its node (docs/offline.md): central serves it from the last
+    event the node shipped. Refused while the node is connected, unless `--force`."""
+    from queue_server.errors import RigiError
+    from queue_server.replication.routes import take_back
+
+    settings = load_settings()
+
+    async def _release() -> dict[str, object]:
+        async with _migrated(settings) as database:
+            done = await take_back(database, args.branch, stale_after_s=settings.node_stale_s,
+                                   force=args.force, by="admin:cli")  # fmt: skip
+            return done.to_dict()
+
+    try:
+        done = asyncio.run(_release())
+    except RigiError as exc:
+        print(f"{exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    print(
+        f"{args.branch} is served by central again from event {done['seq']}; "
+        f"{done['unshipped_events']} event(s) the node never shipped are lost with it; "
+        f"{done['revoked_tokens']} node token(s) revoked"
+    )
     return 0
 
 
@@ -393,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     node.add_argument("branch")
     node.add_argument("--name", default="branch node")
     node.set_defaults(run=_node_token)
+    release = commands.add_parser("release-node", help="take a branch back from its node")
+    release.add_argument("branch")
+    release.add_argument("--force", action="store_true", help="even while it is connected")
+    release.set_defaults(run=_release_node)
     # Listed here for --help; main() hands its arguments, options first too, to its own parser.
     commands.add_parser("simulate", help="simulate a day of a branch", add_help=False)
     words = sys.argv[1:] if argv is None else argv

@@ -84,5 +84,15 @@ class RateLimited(RigiError):
         self.retry_after = retry_after
 
 
+class Overloaded(RigiError):
+    """The database did not give this request a connection, or answer it, in time: the server
+    is overloaded. A clear 503 the client may retry, instead of a 500 (or, behind nginx, a
+    request held until the proxy gives up)."""
+
+    code = "overloaded"
+    status = 503
+    retry_after = 5
+
+
 class ConfigError(Exception):
     """The configuration cannot be loaded; the message names the file and the bad key."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from queue_server.errors import RateLimited, RigiError
+from queue_server.errors import Overloaded, RateLimited, RigiError
 from rigi_protocol.wire import compact_json
 
 
@@ -19,6 +19,11 @@ def json_response(
 
 
 def error_response(error: RigiError) -> Response:
-    """An error's JSON body with its status (and `Retry-After` when rate limited)."""
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+    """An error's JSON body with its status (and `Retry-After` when rate limited or
+    overloaded)."""
+    headers = (
+        {"Retry-After": str(error.retry_after)}
+        if isinstance(error, RateLimited | Overloaded)
+        else None
+    )
     return json_response(error.to_dict(), error.status, headers)

@@ -33,6 +33,20 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     data_dir: Path = Path("./data")
     database_url: str | None = None
+    database_connections: int = Field(
+        default=24,
+        ge=3,
+        le=500,
+        description="PostgreSQL connections one process may hold, writes and reads together; "
+        "processes × this must stay under the server's max_connections",
+    )
+    database_wait_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="How long a request waits for a PostgreSQL connection before the server "
+        "answers 503 `overloaded` (keep it under the proxy's read timeout)",
+    )
     bus_url: str = "memory://"
     bus_channel_prefix: str = Field(
         default="rigi:bus:",
@@ -51,6 +65,11 @@ class Settings(BaseSettings):
     ws_per_address: int = Field(
         default=1_000, ge=1, description="open WebSockets per client address and process"
     )
+    timeline_dir: Path | None = Field(
+        default=None,
+        description="record each event's stages (commit, bus, fan-out), GC pauses and event "
+        "loop stalls there, for benchmarks (queue_server/ops/timeline.py); unset: off",
+    )
     history_events: int = Field(
         default=100_000, ge=10, description="events kept per branch for replay"
     )
@@ -62,12 +81,31 @@ class Settings(BaseSettings):
         "choice: a refresh of the demo hall with 200 waiting costs ~3 ms of CPU); 0 turns the "
         "forecast off and keeps the single-number estimate",
     )
+    fairness_guard: float = Field(
+        default=1.5,
+        ge=0,
+        le=10,
+        description="call next: a walk-in that has waited this many times its service's target "
+        "goes before every ticket that has not, priority ones but not due bookings (1.5 met every "
+        "fairness goal in simulation with the mean wait down: docs/simulation.md); 0: off",
+    )
     audit_days: int = Field(
         default=400, ge=1, description="days the audit trail is kept, whatever the volume"
     )
     allowed_origins: tuple[str, ...] = ()
     public_url: str | None = Field(default=None, description="e.g. https://rigi.example.ge")
-    remote_tickets: bool = Field(default=True, description="phones may take tickets anonymously")
+    remote_tickets: bool = Field(
+        default=True,
+        description="phones in the hall may take a ticket with the QR code of a lobby screen or "
+        "kiosk (the hall pass); off: only kiosks and staff issue tickets",
+    )
+    hall_pass_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=60,
+        description="minutes between rotations of the hall pass that screens and kiosks show; "
+        "a pass is honoured for its own period and the next",
+    )
     issue_rate_device: str = "60/minute"
     issue_rate_address: str = "10/hour"
     login_rate: str = "10/5m"
@@ -323,6 +361,11 @@ class Settings(BaseSettings):
         from queue_server.access.edge import parse_networks
 
         return parse_networks(self.trusted_proxies)
+
+    @property
+    def dispatch_guard(self) -> float | None:
+        """The dispatcher's fairness guard in targets, or None when `fairness_guard` is 0."""
+        return self.fairness_guard or None
 
     @property
     def docs_enabled(self) -> bool:

@@ -4,6 +4,7 @@ three digits follow the HTTP status they resemble."""
 
 from __future__ import annotations
 
+CLOSE_TRY_AGAIN = 1013  # RFC 6455's "try again later": the server is overloaded; reconnect
 CLOSE_TOO_SLOW = 4008  # a client that does not keep up (or answer pings): reconnect, resume
 CLOSE_RESYNC = 4009  # the server lost track of the stream: reconnect, resume from last seq
 CLOSE_BAD_HELLO = 4400  # the first message was not a valid hello

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from queue_server.settings import Settings
+from tests.ordering import longest_first
 from tests.support import (
     POSTGRES_ENV,
     TEST_CATALOG,
@@ -23,6 +24,20 @@ from tests.support import (
     reset_postgres,
     test_settings,
 )
+from tests.workers import configure_worker
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """On several workers (`make test`), each gets its own database, Redis database and bus
+    channel prefix before any test module is imported, and a test that overruns its timeout
+    ends its worker instead of hanging it (tests/workers.py)."""
+    configure_worker(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest files first, so that neither worker is left running long files alone at
+    the end (tests/ordering.py; `make test` keeps this order with --no-loadscope-reorder)."""
+    longest_first(items)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -36,6 +36,7 @@ class LinkProxy:
         self.upstream_ports = upstream_ports
         self.port = free_port()
         self.up = True
+        self.connected_at: float | None = None  # monotonic time of the last connection let in
         self._next = 0
         self._pipes: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
@@ -78,6 +79,7 @@ class LinkProxy:
         if upstream is None:
             writer.transport.abort()
             return
+        self.connected_at = asyncio.get_running_loop().time()
         up_reader, up_writer = upstream
         self._pipes |= {writer, up_writer}
         try:
@@ -144,6 +146,24 @@ class Process:
             self.popen.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+def node_ticket(
+    ticket_id: str,
+    number: int,
+    at: datetime,
+    *,
+    status: str = "waiting",
+    branch: str = NODE_BRANCH,
+    counter_id: str | None = None,
+) -> dict[str, Any]:
+    """A ticket as a node's events carry it (the keys of `store.views.ticket_view`)."""
+    return {
+        "id": ticket_id, "branch": branch, "label": f"A{number:03d}", "letter": "A",
+        "number": number, "service_id": "id_card", "service_name": "ID card", "status": status,
+        "priority": "normal", "language": "ka", "counter_id": counter_id, "counter_number": None,
+        "issued_at": at.isoformat(), "called_at": None, "recalls": 0,
+    }  # fmt: skip
 
 
 def base_env(data_dir: Path, **settings: str) -> dict[str, str]:
@@ -248,6 +268,29 @@ async def central_facts(database_url: str) -> list[tuple[Any, ...]]:
     finally:
         await conn.close()
     return [(*tuple(r)[:4], None if r[4] is None else round(r[4], 3)) for r in rows]
+
+
+_TICKETS = (
+    "SELECT id, status, letter, number, visit, counter_id, call_seq, transferred_from "
+    "FROM tickets WHERE branch_id = {} ORDER BY id"
+)
+
+
+def node_tickets(sqlite_file: Path) -> list[tuple[Any, ...]]:
+    """The node's own ticket rows (what its phones and boards read)."""
+    with contextlib.closing(sqlite3.connect(f"file:{sqlite_file}?mode=ro", uri=True)) as conn:
+        return [tuple(row) for row in conn.execute(_TICKETS.format("?"), (NODE_BRANCH,))]
+
+
+async def central_tickets(database_url: str) -> list[tuple[Any, ...]]:
+    """Central's ticket rows of the centre, kept from its replicated events."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        return [tuple(r) for r in await conn.fetch(_TICKETS.format("$1"), NODE_BRANCH)]
+    finally:
+        await conn.close()
 
 
 def node_floor(sqlite_file: Path) -> tuple[int, datetime | None, int]:

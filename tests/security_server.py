@@ -13,16 +13,24 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import TEST_CATALOG, free_port
+from tests.support import TEST_CATALOG, free_port, in_the_hall
 
 STARTUP_S = 60
 
 
 class ServerProcess:
-    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], port: int, log: Path, secret: str | None = None
+    ) -> None:
         self.process = process
         self.port = port
         self.log = log
+        self.secret = secret
+
+    def in_the_hall(self, branch: str = "testhall") -> dict[str, str]:
+        """The header of a phone that scanned this server's lobby screen (its hall pass)."""
+        secret = self.secret or (self.log.parent / "secret_key").read_text().strip()
+        return in_the_hall(secret, branch)
 
     @property
     def url(self) -> str:
@@ -56,7 +64,8 @@ def serve(data_dir: Path, **settings: str) -> Iterator[ServerProcess]:
              "--port", str(port)],
             env=server_env(data_dir, **settings), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    server = ServerProcess(process, port, log)
+    secret = settings.get("booking_key") or settings.get("secret_key")
+    server = ServerProcess(process, port, log, secret)
     try:
         deadline = time.monotonic() + STARTUP_S
         while True:

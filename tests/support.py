@@ -17,8 +17,10 @@ import pytest
 import uvicorn
 
 from queue_server.app import create_app
+from queue_server.cli import KEEP_ALIVE_S
 from queue_server.errors import Conflict
 from queue_server.settings import Settings
+from tests.migrated import start_migrated
 from tests.redis_server import RedisServer
 
 TEST_CATALOG = Path(__file__).resolve().parent / "fixtures" / "catalog"
@@ -51,6 +53,18 @@ def test_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
 
 
 test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper: pytest must not collect it
+
+
+def in_the_hall(secret: str, branch: str = "testhall") -> dict[str, str]:
+    """The header of a phone that scanned a lobby screen of `branch`, for a server in another
+    process that signs with `secret` (its RIGI_BOOKING_KEY, else RIGI_SECRET_KEY, else the
+    `secret_key` file in its data folder) and rotates at the default period."""
+    from queue_server.access.hall_pass import HallPasses
+    from queue_server.settings import Settings as Defaults
+    from queue_server.store.queue import utc_now
+
+    minutes = Defaults.model_fields["hall_pass_minutes"].default
+    return {"X-Rigi-Hall-Pass": HallPasses(secret, minutes, utc_now).current(branch).token}
 
 
 def free_port() -> int:
@@ -127,6 +141,9 @@ class LiveServer:
             log_level="warning",
             ws_per_message_deflate=False,
             lifespan="on",
+            # as `queue-server serve`: with uvicorn's 5 s, a test's client idle a few seconds
+            # could send on a connection the server was closing ("disconnected without a response")
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -140,6 +157,7 @@ class LiveServer:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self) -> LiveServer:
+        start_migrated(self.settings.resolved_database_url)
         self.thread.start()
         for _ in range(400):
             if self.server.started or not self.thread.is_alive():
@@ -186,13 +204,25 @@ class LiveServer:
             self._tokens[key] = token
         return self._tokens[key]
 
+    def hall_pass(self, branch: str = "testhall") -> str:
+        """The pass the lobby screens of `branch` show now (access/hall_pass.py)."""
+        return str(self.rigi.hall_passes.current(branch).token)
+
     @contextlib.asynccontextmanager
     async def client(
-        self, role: str | None = None, branch: str = "testhall", **options: Any
+        self,
+        role: str | None = None,
+        branch: str = "testhall",
+        *,
+        hall_pass: bool = True,
+        **options: Any,
     ) -> AsyncIterator[httpx.AsyncClient]:
-        """An HTTP client acting as `role` (None: anonymous)."""
+        """An HTTP client acting as `role`. None: an anonymous phone, in the hall of `branch`
+        (it sends the pass its screens show) unless `hall_pass` is False."""
         options.setdefault("timeout", 30)
         async with httpx.AsyncClient(base_url=self.url, **options) as client:
+            if role is None and hall_pass:
+                client.headers["X-Rigi-Hall-Pass"] = self.hall_pass(branch)
             if role in DEVICES:
                 client.headers["Authorization"] = f"Bearer {self.device_token(role, branch)}"
             elif role in PEOPLE:

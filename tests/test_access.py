@@ -50,7 +50,10 @@ STAFF = frozenset({"operator", "manager", "admin"})
 SIGNED_IN = STAFF | {OPERATOR_ELSEWHERE}  # routes about one's own session
 MANAGERS = frozenset({"manager", "admin"})
 ADMINS = frozenset({"admin"})
-ISSUERS = frozenset({ANONYMOUS, "kiosk"}) | STAFF  # anonymous phones: remote_tickets is on
+# A phone issues only with the hall pass the lobby screens show (tests/test_hall_pass.py); the
+# matrix's anonymous client has none, so it meets ANONYMOUS_REFUSALS there.
+ISSUERS = frozenset({"kiosk"}) | STAFF
+HALL_DEVICES = frozenset({"kiosk", "display"}) | STAFF  # the hall's own screens show the pass
 DISPLAYS = frozenset({"display"}) | STAFF
 PRINTERS = frozenset({"printer"})
 
@@ -83,6 +86,7 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     "GET /api/v1/branches/{branch}/snapshot": DISPLAYS,
     "GET /api/v1/branches/{branch}/announcement.wav": DISPLAYS,
     "POST /api/v1/branches/{branch}/tickets": ISSUERS,
+    "GET /api/v1/branches/{branch}/hall-pass": HALL_DEVICES,
     "GET /api/v1/tickets/{ticket_id}": EVERYONE,  # the id is unguessable
     "POST /api/v1/tickets/{ticket_id}/cancel": EVERYONE,
     "POST /api/v1/branches/{branch}/tickets/{ticket_id}/priority": STAFF,  # granted, audited
@@ -116,6 +120,7 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     **{f"GET /api/v1/branches/{{branch}}/reports{form}": STAFF for form in ("", ".csv", ".xlsx")},
     **{f"GET /api/v1/reports{form}": frozenset({"admin"}) for form in ("", ".csv", ".xlsx")},
     "GET /api/v1/branches/{branch}/services/{service}/slots": EVERYONE,
+    "GET /api/v1/branches/{branch}/services/{service}/nearby": EVERYONE,  # public waits
     "POST /api/v1/branches/{branch}/bookings": EVERYONE,
     "POST /api/v1/branches/{branch}/remote": EVERYONE,  # the one-time code decides
     "GET /api/v1/branches/{branch}/fairness": MANAGERS,
@@ -142,9 +147,14 @@ EXPECTED_HTTP: dict[str, frozenset[str]] = {
     "GET /api/v1/nodes/{branch}/cursor": frozenset(),
     "GET /api/v1/nodes/{branch}/down/{channel}": frozenset(),
     "POST /api/v1/branches/{branch}/node-token": frozenset({"admin"}),
+    "POST /api/v1/branches/{branch}/release-node": frozenset({"admin"}),
     "GET /api/v1/nodes": frozenset({"admin"}),
     "GET /api/v1/nodes/{branch}/link": MANAGERS,
     "GET /api/v1/node/link": SIGNED_IN,  # 404 here: this server is not a node
+}
+# What an anonymous caller without a hall pass meets where it is not plainly unauthorized.
+ANONYMOUS_REFUSALS: dict[str, tuple[int, str]] = {
+    "POST /api/v1/branches/{branch}/tickets": (403, "hall_pass_required"),
 }
 # Routes no role opens: a signature of the body does (the SMS gateway's webhook). Every role,
 # signed in or not, is refused with this status and code.
@@ -199,7 +209,7 @@ def _served_routes(routes: list[BaseRoute]) -> tuple[set[str], set[str], list[st
 
 def _client(server: LiveServer, role: str) -> Any:
     if role == ANONYMOUS:
-        return server.client(None)
+        return server.client(None, hall_pass=False)
     if role == OPERATOR_ELSEWHERE:
         return server.client("operator", OTHER_BRANCH)
     return server.client(role)
@@ -329,6 +339,8 @@ def _check(
     wrong: list[str], key: str, role: str, allowed: frozenset[str], response: httpx.Response
 ) -> None:
     refusal = SIGNED_ROUTES.get(key) or _expected_refusal(allowed, role)
+    if role == ANONYMOUS and key in ANONYMOUS_REFUSALS:
+        refusal = ANONYMOUS_REFUSALS[key]
     where = f"{role:>18} {key}: {response.status_code} {response.text[:120]}"
     if refusal is None:
         if response.status_code in (401, 403) or response.status_code >= 500:

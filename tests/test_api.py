@@ -297,6 +297,11 @@ async def test_health_and_readiness_answer_for_load_balancers(live_server: LiveS
     async with live_server.client(None) as anonymous:
         health = await anonymous.get("/healthz")
         ready = await anonymous.get("/readyz")
+        for _ in range(600):  # not ready while the wait forecast loads (tests/test_readiness.py)
+            if ready.status_code != 503 or ready.json()["code"] != "not_ready":
+                break
+            await asyncio.sleep(0.05)
+            ready = await anonymous.get("/readyz")
         assert (health.status_code, health.json()) == (200, {"status": "ok"})
         assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
         spec = (await anonymous.get("/openapi.json")).json()

@@ -135,6 +135,17 @@ def test_a_due_appointment_beats_walk_ins_but_an_early_one_waits() -> None:
     assert pick is not None and pick.ticket.id == "a" and "appointment due" in pick.reason
     pick = dispatch.call_next([walk_in, early], "c1", {"id_card": 1.0}, NOW)
     assert pick is not None and pick.ticket.id == "w"
+    # a walk-in past the fairness guard (1.5 targets) goes before priority tickets, but a due
+    # appointment keeps its time; it is still "appointment due", not the guard, that says why
+    overdue = _ticket("w", "id_card", 15)  # 1.5 targets, against 1.4 + 1 of the priority one
+    old_priority = _ticket("p", "id_card", 14, Priority.PRIORITY)
+    pick = dispatch.call_next([overdue, due, old_priority], "c1", {"id_card": 1.0}, NOW)
+    assert pick is not None and pick.ticket.id == "a" and "appointment due" in pick.reason
+    assert "fairness guard" not in pick.reason
+    pick = dispatch.call_next([overdue, old_priority], "c1", {"id_card": 1.0}, NOW)
+    assert pick is not None and pick.ticket.id == "w" and "fairness guard" in pick.reason
+    pick = dispatch.call_next([overdue, old_priority], "c1", {"id_card": 1.0}, NOW, guard=None)
+    assert pick is not None and pick.ticket.id == "p"
 
 
 def test_a_ticket_transferred_to_a_counter_goes_only_there() -> None:

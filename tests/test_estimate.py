@@ -69,6 +69,7 @@ def _due_appointment(ticket_id: str) -> QueuedTicket:
 def test_the_line_counts_whom_the_dispatcher_ranks_first(
     waiting: list[QueuedTicket], newcomer: QueuedTicket, probe_index: int, later_s: int
 ) -> None:
+    assume(all(t.id != newcomer.id for t in waiting))  # a ticket id is unique in a branch
     line = WaitingLine(waiting)
     line.add(newcomer)
     everyone = [*waiting, newcomer]

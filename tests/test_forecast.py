@@ -169,8 +169,29 @@ def test_with_the_guard_on_an_overdue_normal_ticket_goes_before_fresh_priority_o
     overdue = QueuedTicket("late", "side", Priority.NORMAL, NOW - timedelta(minutes=16), 600.0)
     fresh = QueuedTicket("vip", "main", Priority.PRIORITY, NOW - timedelta(minutes=5), 600.0)
     profile = {"main": 1.0, "side": 0.5}  # the overdue ticket's service is a side service here
-    without = call_next([overdue, fresh], "C1", profile, NOW)
-    guarded = call_next([overdue, fresh], "C1", profile, NOW, guard=1.5)
+    without = call_next([overdue, fresh], "C1", profile, NOW, guard=None)
+    guarded = call_next([overdue, fresh], "C1", profile, NOW)  # on at 1.5 by default
     assert without is not None and without.ticket.id == "vip"
     assert guarded is not None and guarded.ticket.id == "late"
     assert "guard" in guarded.reason
+
+
+@pytest.mark.parametrize("guard", [1.5, None], ids=["guard-on", "guard-off"])
+def test_the_forecast_calls_an_overdue_walk_in_first_exactly_when_the_dispatcher_does(
+    guard: float | None,
+) -> None:
+    from queue_server.domain.dispatch import call_next
+
+    overdue = QueuedTicket("late", "a", Priority.NORMAL, NOW - timedelta(minutes=16), 600.0)
+    vip = QueuedTicket("vip", "a", Priority.PRIORITY, NOW - timedelta(minutes=8), 600.0)
+    exact = ServiceTimeStats(mean_s=300.0, cv=0.0)
+    counter = ForecastCounter("C1", {"a": 1.0}, True)
+    state = BranchState(NOW, [overdue, vip], [counter], {"a": exact})
+    found = forecast_branch(state, runs=4, guard=guard)
+    first = call_next([overdue, vip], "C1", {"a": 1.0}, NOW, guard)
+    assert first is not None
+    # 1.6 targets against 0.8 + the priority head start of 1: the guard decides who goes first
+    assert first.ticket.id == ("late" if guard else "vip")
+    second = "vip" if first.ticket.id == "late" else "late"
+    assert found[first.ticket.id].median_s == 0.0
+    assert found[second].median_s == pytest.approx(300.0)

@@ -20,6 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from queue_server.domain.national import ALERTS
+from queue_server.realtime.national import COALESCE_S, NationalFloor
 from queue_server.settings import SHIPPED_CONFIG
 from queue_server.store.counter_actions import CounterMode
 from tests.pages.browser import launch, serious_violations, with_pages
@@ -148,6 +149,24 @@ async def test_a_manager_and_an_operator_are_refused_the_national_feed(network: 
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403, role
 
 
+def _signing_in(
+    browser: Any, network: Network, username: str, language: str, init_script: str = ""
+) -> tuple[Any, Any, list[str]]:
+    """A wall-sized page of /national in `language` whose sign-in form was sent; the page's
+    errors are collected in the list returned."""
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale=f"{language}-GE")
+    if init_script:
+        context.add_init_script(init_script)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error, seen=errors: seen.append(str(error)))
+    page.goto(f"{network.url}/national?lang={language}")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#signin-submit")
+    return context, page, errors
+
+
 def test_the_page_shows_every_branch_by_region_and_follows_a_call_elsewhere(
     network: Network, tmp_path: Path
 ) -> None:
@@ -156,16 +175,7 @@ def test_the_page_shows_every_branch_by_region_and_follows_a_call_elsewhere(
     admin = network.user("admin", name="central-office")
     for browser in launch():
         for language in ("ka", "en"):
-            context = browser.new_context(
-                viewport={"width": 1920, "height": 1080}, locale=f"{language}-GE"
-            )
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error, seen=errors: seen.append(str(error)))
-            page.goto(f"{network.url}/national?lang={language}")
-            page.fill("#username", admin)
-            page.fill("#password", PASSWORD)
-            page.click("#signin-submit")
+            context, page, errors = _signing_in(browser, network, admin, language)
             page.wait_for_selector("#total-waiting")
             assert page.locator("tr.branch-row").count() == BRANCHES
             assert page.locator("table.region").count() == 11  # Georgia's regions with a branch
@@ -195,6 +205,97 @@ def test_the_page_shows_every_branch_by_region_and_follows_a_call_elsewhere(
             page.wait_for_url(f"**/live/{centre}")
             assert errors == [], errors
             context.close()
+
+
+def test_a_change_waits_only_for_its_own_branchs_spell() -> None:
+    """A branch read a moment ago waits out COALESCE_S; a change at another is read at once."""
+    floor = NationalFloor(rigi=None)  # type: ignore[arg-type]  # the schedule needs no server
+    floor._read_at["busy"] = 100.0
+    floor._dirty |= {"busy", "quiet"}
+    assert floor._due(100.01) == {"quiet"}
+    floor._dirty.discard("quiet")  # read then, as `_read_due` does
+    floor._read_at["quiet"] = 100.01
+    assert floor._next_due() == 100.0 + COALESCE_S
+    assert floor._due(100.0 + COALESCE_S) == {"busy"}
+
+
+def test_a_read_that_ends_after_a_newer_one_does_not_undo_it() -> None:
+    """The read of every branch runs beside the changed branches' reads and may end last."""
+    floor = NationalFloor(rigi=None)  # type: ignore[arg-type]
+    floor.rows["hall"] = {"epoch": "e1", "seq": 8, "waiting": 5}
+    assert not floor._newer("hall", {"epoch": "e1", "seq": 7, "waiting": 4})  # began before
+    assert not floor._newer("hall", {"epoch": "e1", "seq": 8, "waiting": 5})  # nothing new
+    assert floor._newer("hall", {"epoch": "e1", "seq": 8, "waiting": 5, "longest_wait_s": 60})
+    assert floor._newer("hall", {"epoch": "e2", "seq": 1, "waiting": 0})  # a new epoch
+    assert floor._newer("centre", {"epoch": "e1", "seq": 1, "waiting": 1})
+
+
+def _boot(html: str) -> dict[str, Any]:
+    start = html.index('id="rigi-boot"')
+    text = html[html.index(">", start) + 1 : html.index("</script>", start)]
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+async def test_the_page_carries_every_row_for_an_administrator_only(network: Network) -> None:
+    async with network.client("admin") as admin:
+        page = await admin.get("/national?lang=ka")
+    assert page.status_code == 200
+    snapshot = json.loads(_boot(page.text)["snapshot"])
+    assert snapshot["type"] == "snapshot" and len(snapshot["rows"]) == BRANCHES
+    assert {b: r["waiting"] for b, r in snapshot["rows"].items()} == dict(network.issued)
+    assert snapshot["totals"]["waiting"] == sum(network.issued.values())
+    async with network.client(hall_pass=False) as anonymous:
+        assert "snapshot" not in _boot((await anonymous.get("/national")).text)
+    async with network.client("manager", HALL) as manager:
+        refused = await manager.get("/national")
+    assert refused.status_code == 403 and "snapshot" not in _boot(refused.text)
+
+
+# A WebSocket that never opens and delivers only the frames the test gives it.
+HELD_FEED = """
+window.heldFeeds = [];
+window.WebSocket = class {
+  static OPEN = 1;
+  constructor(url) {
+    Object.assign(this, { url, readyState: 0, listeners: {} });
+    heldFeeds.push(this);
+  }
+  addEventListener(type, listener) { (this.listeners[type] ??= []).push(listener); }
+  send() {}
+  close() {}
+  deliver(frame) { for (const listener of this.listeners.message ?? []) listener({ data: frame }); }
+};
+"""
+
+
+def test_the_page_paints_from_itself_and_a_frame_redraws_only_its_rows(network: Network) -> None:
+    admin = network.user("admin", name="wall-screen")
+    centre = network.centres[3]
+    for browser in launch():
+        context, page, errors = _signing_in(browser, network, admin, "ka", HELD_FEED)
+        page.wait_for_selector("#regions")
+        page.goto(f"{network.url}/national?lang=ka")  # signed in: served with every row
+        # Every row and the totals with no frame from the feed at all.
+        assert page.locator("tr.branch-row td.waiting").count() == BRANCHES
+        assert int(page.inner_text("#total-waiting")) == sum(network.issued.values())
+        assert int(page.inner_text(f"#row-{centre} td.waiting")) == network.issued[centre]
+        assert page.evaluate("heldFeeds.length") == 1  # opened at once, beside the session
+        page.evaluate("document.querySelectorAll('tr.branch-row').forEach(r => r.kept = true)")
+        frame = json.loads(_boot(page.content())["snapshot"])
+        frame["rows"][centre] = frame["rows"][centre] | {
+            "waiting": network.issued[centre] + 5,
+            "seq": frame["rows"][centre]["seq"] + 1,
+        }
+        frame["totals"]["waiting"] += 5
+        page.evaluate("frame => heldFeeds[0].deliver(frame)", json.dumps(frame))
+        assert int(page.inner_text(f"#row-{centre} td.waiting")) == network.issued[centre] + 5
+        assert int(page.inner_text("#total-waiting")) == sum(network.issued.values()) + 5
+        kept = page.evaluate(
+            "[...document.querySelectorAll('tr.branch-row')].filter(r => r.kept).map(r => r.id)"
+        )
+        assert sorted(kept) == sorted(f"row-{b}" for b in network.issued if b != centre)
+        assert errors == [], errors
+        context.close()
 
 
 def test_a_manager_is_told_the_page_is_for_administrators(network: Network) -> None:
@@ -282,14 +383,15 @@ def test_the_page_shows_a_centre_nodes_link_and_its_counters_from_the_replicated
         assert counters == f"1 / {len(network.rigi.catalog.branch(centre).counters)}"
         assert serious_violations(page) == []
 
-        # A citizen takes a ticket at the centre: its row counts them once central's reports
-        # have the visit (about a second after the event), not at the next full refresh.
+        # A citizen takes a ticket at the centre: its row counts them once central holds the
+        # event (its ticket row is kept with it), not at the next full refresh.
         waiting = page.locator(f"#row-{centre} td.waiting")
         before = int(waiting.inner_text())
         service = network.rigi.catalog.branch_services(centre)[0].id
-        ticket = {"id": "node-ticket-1", "service_id": service, "priority": "normal",
-                  "label": "A901", "status": "waiting"}  # fmt: skip
         issued_at = datetime.now(UTC)
+        ticket = {"id": "node-ticket-1", "service_id": service, "priority": "normal",
+                  "label": "A901", "letter": "A", "number": 901, "language": "ka",
+                  "status": "waiting", "issued_at": issued_at.isoformat()}  # fmt: skip
         body = encode_batch(
             [("node-epoch", 2, "ticket.issued", issued_at, json.dumps({"ticket": ticket}), None)],
             (2, issued_at),

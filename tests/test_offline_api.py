@@ -8,6 +8,7 @@ import gzip
 import json
 from datetime import UTC, datetime
 
+from tests.offline_link import node_ticket
 from tests.support import LiveServer
 
 BRANCH = "testhall"
@@ -25,9 +26,10 @@ async def test_a_node_token_serves_its_branch_only_and_central_stops_writing_it(
 
         cursor = await admin.get(NODES + "/cursor", headers=node)
         assert cursor.json() == {"epoch": None, "seq": 0, "past_epochs": [], "applied": 0}
-        at = datetime.now(UTC).isoformat()
+        now = datetime.now(UTC)
+        at, ticket = now.isoformat(), node_ticket("t1", 1, now, branch=BRANCH)
         batch = {"head": [1, at], "starts": {"e1": 1}, "events": [
-            ["e1", 1, "ticket.issued", at, {"ticket": {"id": "t1", "label": "A001"}}, "kiosk:k"],
+            ["e1", 1, "ticket.issued", at, {"ticket": ticket}, "kiosk:k"],
         ]}  # fmt: skip
         body = gzip.compress(json.dumps(batch).encode())
         headers = node | {"Content-Encoding": "gzip", "Content-Type": "application/json"}
@@ -47,6 +49,14 @@ async def test_a_node_token_serves_its_branch_only_and_central_stops_writing_it(
         no_ticket = batch | {"events": [["e1", 2, "ticket.called", at, {}, None]]}
         hollow = await admin.post(NODES + "/events", json=no_ticket, headers=node)
         assert (hollow.status_code, hollow.json()["code"]) == (422, "malformed_batch")
+        partial = {"id": "t2", "label": "A002"}  # no number, status, …: no row can be made
+        thin = batch | {"events": [["e1", 2, "ticket.called", at, {"ticket": partial}, None]]}
+        refused_thin = await admin.post(NODES + "/events", json=thin, headers=node)
+        assert (refused_thin.status_code, refused_thin.json()["code"]) == (422, "malformed_batch")
+        # the phone link of the node's ticket answers at central
+        followed = await kiosk.get("/api/v1/tickets/t1")
+        assert followed.status_code == 200, followed.text
+        assert (followed.json()["label"], followed.json()["status"]) == ("A001", "waiting")
         unknown = await admin.get(NODES + "/down/gossip", headers=node)
         assert (unknown.status_code, unknown.json()["code"]) == (404, "unknown_channel")
         down = await admin.get(NODES + "/down/bookings", params={"after": 0}, headers=node)

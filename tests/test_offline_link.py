@@ -20,11 +20,13 @@ from tests.offline_link import (
     base_env,
     central_events,
     central_facts,
+    central_tickets,
     national_snapshot,
     node_events,
     node_facts,
     node_floor,
     node_staff,
+    node_tickets,
     node_token,
     signed_in,
     stopping,
@@ -120,6 +122,22 @@ async def _national_view_agrees(url: str, admin: httpx.AsyncClient, node_file: P
     assert (link["last_event"]["seq"], link["lag_events"]) == (len(node_events(node_file)), 0)
 
 
+async def _tickets_agree(
+    central_url: str, database_url: str, node_url: str, node_file: Path
+) -> None:
+    """Central's ticket rows of the centre are the node's (same status, number, visit, counter,
+    call order), so a citizen's phone link answers at central as at the centre."""
+    held = await central_tickets(database_url)
+    assert held == node_tickets(node_file)
+    waiting = [row[0] for row in held if row[1] == "waiting"]
+    async with httpx.AsyncClient(timeout=30) as phone:
+        for ticket_id in (waiting[0], waiting[-1]):
+            at_central = (await phone.get(f"{central_url}/api/v1/tickets/{ticket_id}")).json()
+            at_node = (await phone.get(f"{node_url}/api/v1/tickets/{ticket_id}")).json()
+            keys = ("label", "status", "people_ahead")
+            assert [at_central[k] for k in keys] == [at_node[k] for k in keys]
+
+
 def _exactly_once(log: list[tuple[int, str, str, Any]]) -> None:
     seqs = [seq for seq, *_ in log]
     assert seqs == list(range(1, len(seqs) + 1))  # no gap, no duplicate
@@ -179,7 +197,8 @@ async def test_a_centre_serves_through_a_cut_link_and_central_ends_with_exactly_
             await _converged(database_url, node_file)
 
             # Central may not write the centre's queue; the node's token no other branch.
-            refused = await admin_view.post(B + "/tickets", json={"service_id": "id_card"})
+            # (A central administrator, not a phone: a phone would need the hall's pass first.)
+            refused = await central_staff.post(B + "/tickets", json={"service_id": "id_card"})
             assert (refused.status_code, refused.json()["code"]) == (409, "branch_node_owned")
             elsewhere = await admin_view.post(
                 "/api/v1/nodes/tbilisi/events", content=b"{}",
@@ -209,6 +228,7 @@ async def test_a_centre_serves_through_a_cut_link_and_central_ends_with_exactly_
             assert sum(e[2] == "ticket.finished" for e in log) == VISITS_WHILE_CUT
             await _reports_agree(database_url, node_file)
             await _national_view_agrees(centrals[1].url, central_staff, node_file)
+            await _tickets_agree(centrals[0].url, database_url, node.url, node_file)
 
             # kill -9 of a central process and then of the node, in the middle of catching up
             proxy.cut()

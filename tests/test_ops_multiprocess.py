@@ -15,7 +15,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
-from tests.support import TEST_CATALOG, free_port
+from tests.support import TEST_CATALOG, free_port, in_the_hall
 from tests.test_ops_logs import wait_until_up
 
 B = "/api/v1/branches/testhall"
@@ -63,9 +63,12 @@ def test_a_scrape_of_one_process_sums_both_and_forgets_a_stopped_one(tmp_path: P
             urls.append(f"http://127.0.0.1:{port}")
             wait_until_up(urls[-1], process)  # type: ignore[arg-type]
         ids = []
+        hall = in_the_hall((tmp_path / "secret_key").read_text().strip())  # the shared dev key
         for url, count in zip(urls, (2, 3), strict=True):
             for _ in range(count):
-                response = httpx.post(url + f"{B}/tickets", json={"service_id": "id_card"})
+                response = httpx.post(
+                    url + f"{B}/tickets", json={"service_id": "id_card"}, headers=hall
+                )
                 assert response.status_code == 201, response.text
                 ids.append(response.json()["id"])
         assert issued(scrape(urls[0])) == issued(scrape(urls[1])) == 5

@@ -22,6 +22,7 @@ from tests.support import (
     PASSWORD,
     POSTGRES_ENV,
     TEST_CATALOG,
+    in_the_hall,
     manager_and_display,
     need_service,
     own_redis,
@@ -34,6 +35,7 @@ BRANCH = "testhall"
 B = f"/api/v1/branches/{BRANCH}"
 MANAGER = "manager-proxy"
 PER_ADDRESS = 3
+SECRET = "proxy-cluster-test-secret-" + "x" * 32
 COUNTERS = 4
 CALLS_PER_COUNTER = 10
 DISPLAYS = 4
@@ -59,7 +61,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             "RIGI_BUS_URL": redis.url,
             "RIGI_CONFIG": str(TEST_CATALOG),
             "RIGI_DATA_DIR": str(tmp_path),
-            "RIGI_SECRET_KEY": "proxy-cluster-test-secret-" + "x" * 32,
+            "RIGI_SECRET_KEY": SECRET,
             "RIGI_TRUSTED_PROXIES": PROXY_ADDRESS,
             "RIGI_ISSUE_RATE_DEVICE": "100000/minute",
             "RIGI_ISSUE_RATE_ADDRESS": f"{PER_ADDRESS}/hour",
@@ -81,8 +83,13 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 
 def _phone(source: str) -> httpx.Client:
-    """A citizen's phone: its own source address on the loopback network."""
-    return httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=30)
+    """A citizen's phone in the hall: its own source address on the loopback network, and the
+    hall pass of the lobby screen it scanned."""
+    return httpx.Client(
+        transport=httpx.HTTPTransport(local_address=source),
+        timeout=30,
+        headers=in_the_hall(SECRET, BRANCH),
+    )
 
 
 def test_each_real_client_has_one_bucket_across_both_processes(cluster: Cluster) -> None:

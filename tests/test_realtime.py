@@ -330,7 +330,8 @@ async def test_a_display_that_stops_reading_does_not_hold_up_the_others(
             resumed.board = Board(BRANCH)
             resumed.board.replace(epoch, start, stuck.messages[0]["board"])
             for message in stuck.messages[1:]:
-                resumed.board.apply(message)
+                if message["type"] == "event":  # not its pings, on a slow run
+                    resumed.board.apply(message)
             await resumed.until_seq(state["seq"])
             assert comparable(resumed.board.view()) == comparable(state["board"])
 
@@ -373,9 +374,9 @@ async def test_a_citizen_and_an_operator_follow_their_ticket_and_counter(
             assert [t["id"] for t in state["waiting"]] == [ticket["id"]]
 
             assert (await client.post(counter(1) + "/call-next")).status_code == 200
-            called = json.loads(await asyncio.wait_for(phone.recv(), RECV_TIMEOUT_S))
-            assert called["ticket"]["status"] == "called"
-            assert called["ticket"]["counter_number"] == 1
+            called = await _moved_on(phone, first["ticket"])  # past any forecast pushed
+            assert called["status"] == "called"
+            assert called["counter_number"] == 1
             state = json.loads(await asyncio.wait_for(console.recv(), RECV_TIMEOUT_S))
             assert state["current"]["id"] == ticket["id"] and state["waiting"] == []
 
@@ -399,7 +400,9 @@ def recorded_statements(server: LiveServer) -> Iterator[list[str]]:
 
 
 PHONES = 12
-FORECAST_FIELDS = ("wait_minutes", "wait_range")
+# a refresh of the forecast changes these with no event; whether a counter serves the service
+# now comes from the forecast too, and one made before the counters opened says not yet
+FORECAST_FIELDS = ("wait_minutes", "wait_range", "served_now", "next_open_at")
 
 
 def _settled(view: dict) -> dict:
@@ -553,6 +556,9 @@ async def test_a_lobby_screen_never_receives_names_or_ticket_ids(
 
 
 HEARTBEAT_S = 0.2
+# The live display answers this many heartbeats: more than the silent one is allowed to miss.
+LIVE_HEARTBEATS = 6
+HEARTBEAT_BOUND_S = 60  # only for a broken build: a loaded machine may slow beats a lot
 
 
 @pytest.fixture
@@ -566,28 +572,45 @@ async def test_heartbeats_keep_a_live_display_and_drop_a_silent_one(
     quick_heartbeat_server: LiveServer,
 ) -> None:
     """A display that answers pings stays; one that reads but never answers is closed after
-    two unanswered heartbeats (4008), like any dropped display (it resumes from its seq)."""
+    two unanswered heartbeats (4008), like any dropped display (it resumes from its seq).
+
+    Both are judged in heartbeats, as the server judges them, never in seconds: on a loaded
+    machine a heartbeat comes late, and a wall-clock window (the display answered for ten
+    heartbeats' worth of seconds) ended before the silent one was dropped, after which the live
+    one, no longer answering, was dropped too."""
     server = quick_heartbeat_server
     async with display(server) as alive, display(server) as silent:
         assert (await alive.receive())["type"] == "snapshot"
-        loop = asyncio.get_running_loop()
+        answered = 0  # pings the live display answered (its `receive` sends the pong)
+        enough = asyncio.Event()
 
-        async def answer_pings_for(seconds: float) -> None:
-            until = loop.time() + seconds
-            while loop.time() < until:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(alive.receive(), HEARTBEAT_S)
+        async def answer_pings() -> None:
+            nonlocal answered
+            while True:
+                message = json.loads(await alive.ws.recv())
+                if message["type"] == "ping":
+                    await alive.ws.send('{"type":"pong"}')
+                    answered += 1
+                    if answered >= LIVE_HEARTBEATS:
+                        enough.set()
 
-        answering = asyncio.create_task(answer_pings_for(10 * HEARTBEAT_S))
+        answering = asyncio.create_task(answer_pings())
         pings = 0
-        with pytest.raises(ConnectionClosed) as closed:
-            async with asyncio.timeout(20 * HEARTBEAT_S):  # a bound, so a broken build fails
-                while True:
-                    message = json.loads(await silent.ws.recv())
-                    pings += message["type"] == "ping"  # read, never answered
-        assert closed.value.rcvd is not None
-        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4008, "no pong")
-        assert pings >= 2
-        await answering  # ten heartbeats later the display that answers is still connected
+        try:
+            with pytest.raises(ConnectionClosed) as closed:
+                async with asyncio.timeout(HEARTBEAT_BOUND_S):  # a bound, so a broken build fails
+                    while True:
+                        message = json.loads(await silent.ws.recv())
+                        pings += message["type"] == "ping"  # read, never answered
+            assert closed.value.rcvd is not None
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4008, "no pong")
+            assert pings == 2
+            # The live display outlasts the silent one by heartbeats, not by luck of timing.
+            async with asyncio.timeout(HEARTBEAT_BOUND_S):
+                await enough.wait()
+            assert not answering.done(), answering  # its connection never closed
+        finally:
+            answering.cancel()
+            await asyncio.gather(answering, return_exceptions=True)
         await alive.ws.send('{"type":"pong"}')
         assert alive.ws.state.name == "OPEN"

@@ -25,7 +25,7 @@ from queue_server.store.database import Database
 from queue_server.store.reports.projector import reset_branch
 from queue_server.store.reports.runner import catch_up, rebuild
 from queue_server.store.schema import branch_streams, tickets
-from queue_server.store.schema_reports import REPORT_TABLES, report_cursors
+from queue_server.store.schema_reports import REPORT_TABLES, network_days, report_cursors
 from tests.support import LiveServer
 
 BRANCH = "testhall"
@@ -143,15 +143,17 @@ def _wait_until_projected(server: LiveServer) -> None:
     raise AssertionError("the reports projector did not catch up")
 
 
-def _estimates(server: LiveServer, ids: dict[str, str]) -> dict[str, float | None]:
+def _estimates(
+    server: LiveServer, ids: dict[str, str], column: str = "wait_estimate_s"
+) -> dict[str, float | None]:
+    """Each ticket's estimate given at issue (or, by `column`, the range's upper end)."""
+
     async def read() -> dict[str, float | None]:
         async with server.rigi.database.read() as conn:
             rows = await conn.execute(
-                select(tickets.c.id, tickets.c.wait_estimate_s).where(
-                    tickets.c.id.in_(list(ids.values()))
-                )
+                select(tickets.c.id, tickets.c[column]).where(tickets.c.id.in_(list(ids.values())))
             )
-            by_id = {row.id: row.wait_estimate_s for row in rows}
+            by_id = {row.id: row[1] for row in rows}
         return {name: by_id[ticket_id] for name, ticket_id in ids.items()}
 
     return server.run(read())  # type: ignore[no-any-return]
@@ -171,6 +173,9 @@ def _report_rows(server: LiveServer) -> dict[str, list[tuple[Any, ...]]]:
                     .order_by(*table.primary_key.columns)
                 )
                 rows[table.name] = [tuple(row) for row in result]
+            # The network's daily rows: the branch's, its id left out (no other branch moved).
+            result = await conn.execute(select(network_days).order_by(*network_days.primary_key))
+            rows["network_days"] = [tuple(row) for row in result]
         return rows
 
     return server.run(read())  # type: ignore[no-any-return]
@@ -190,6 +195,8 @@ async def test_the_kpis_of_a_hand_built_day_are_the_figures_counted_by_hand(
     estimates = _estimates(day_server, ids)
     errors = [estimate - waits[n] for n in waits if (estimate := estimates[n]) is not None]
     assert estimates["t2b"] is None and len(errors) == 4  # a transfer gets no new estimate
+    promised = _estimates(day_server, ids, "wait_p90_s")  # when a forecast was current at issue
+    ranged = [waits[n] <= p90 for n in waits if (p90 := promised[n]) is not None]
     kpis = report["kpis"]
     assert kpis == {
         "visits": 6,
@@ -212,6 +219,8 @@ async def test_the_kpis_of_a_hand_built_day_are_the_figures_counted_by_hand(
         "cancellation_rate": round(1 / 6, 4),
         "estimate_mae_s": round(sum(abs(e) for e in errors) / 4, 1),
         "estimate_bias_s": round(sum(errors) / 4, 1),
+        "range_coverage": round(sum(ranged) / len(ranged), 4) if ranged else None,
+        "ranged": len(ranged),
     }
     assert report["source"] == "rollups"
     assert report["previous_period"] == {"from": "2026-03-01", "to": "2026-03-01"}
@@ -234,7 +243,14 @@ async def test_the_kpis_of_a_hand_built_day_are_the_figures_counted_by_hand(
         south = await _ok(
             await admin.get("/api/v1/reports", params=PERIOD | {"region": "Kvemo Kartli"})
         )
+        whole = await _ok(await admin.get("/api/v1/reports", params=PERIOD))
     assert capital["kpis"] == kpis and south["kpis"]["visits"] == 0
+    # Every branch at once reads the network's daily rows: the same figures (one branch here).
+    assert whole["kpis"] == kpis
+    assert [{k: row[k] for k in kpis} for row in whole["branches"]] == [kpis]
+    assert {row["service_id"]: row["median_wait_s"] for row in whole["services"]} == {
+        s: row["median_wait_s"] for s, row in by_service.items()
+    }
     assert (
         capital["branches"][0] | {"region": "Tbilisi", "municipality": "Tbilisi"}
         == (capital["branches"][0])
@@ -312,6 +328,9 @@ async def test_a_rebuild_from_the_event_log_gives_identical_rows_and_nothing_cou
     await asyncio.to_thread(_wait_until_projected, day_server)
     projected = _report_rows(day_server)
     assert len(projected["visit_facts"]) == 6
+    # The network's daily rows are the branch's without its id (no other branch moved).
+    assert projected["network_days"] == [row[1:] for row in projected["visit_days"]]
+    assert projected["network_days"]
 
     # Replayed: the same events offered again are at or below the cursor, and skipped.
     rigi = day_server.rigi

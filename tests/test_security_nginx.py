@@ -122,28 +122,31 @@ def test_through_nginx_each_citizen_has_a_bucket_and_a_forged_header_changes_not
         nginx_in_front(tmp_path / "nginx", server.port) as url,
     ):
         ticket = {"service_id": "id_card"}
+        hall = server.in_the_hall()  # the citizens' phones scanned the lobby screen
         with _client("127.0.0.3") as phone:
             forged = [
                 phone.post(f"{url}{B}/tickets", json=ticket,
-                           headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
+                           headers={"X-Forwarded-For": f"203.0.113.{n}", **hall}).status_code
                 for n in range(PER_ADDRESS + 2)
             ]  # fmt: skip
             assert forged == [201] * PER_ADDRESS + [429] * 2
         with _client("127.0.0.4") as other_phone:
             theirs = [
-                other_phone.post(f"{url}{B}/tickets", json=ticket).status_code
+                other_phone.post(f"{url}{B}/tickets", json=ticket, headers=hall).status_code
                 for _ in range(PER_ADDRESS)
             ]
             assert theirs == [201] * PER_ADDRESS
         # Direct to the server, a forged header from an untrusted peer counts as that peer.
         with _client("127.0.0.5") as direct:
             spoofed = direct.post(
-                f"{server.url}{B}/tickets", json=ticket, headers={"X-Forwarded-For": "127.0.0.4"}
+                f"{server.url}{B}/tickets",
+                json=ticket,
+                headers={"X-Forwarded-For": "127.0.0.4", **hall},
             )
             assert spoofed.status_code == 201
 
         with _client("127.0.0.6") as phone:
-            mine = phone.post(f"{url}{B}/tickets", json=ticket).json()
+            mine = phone.post(f"{url}{B}/tickets", json=ticket, headers=hall).json()
             page = phone.get(f"{url}/kiosk/testhall?setup={KIOSK_TOKEN}")
             assert page.status_code == 200
     log = (tmp_path / "nginx" / "access.log").read_text()
@@ -157,7 +160,9 @@ async def test_a_ticket_feed_passes_through_nginx(tmp_path: Path) -> None:
         serve(tmp_path / "server", trusted_proxies=NGINX_ADDRESS) as server,
         nginx_in_front(tmp_path / "nginx", server.port) as url,
     ):
-        async with httpx.AsyncClient(base_url=url, timeout=30) as phone:
+        async with httpx.AsyncClient(
+            base_url=url, timeout=30, headers=server.in_the_hall()
+        ) as phone:
             ticket = (await phone.post(f"{B}/tickets", json={"service_id": "id_card"})).json()
         ws_url = url.replace("http://", "ws://") + f"/ws/tickets/{ticket['id']}"
         async with websockets.connect(ws_url, open_timeout=10) as feed:

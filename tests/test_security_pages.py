@@ -22,7 +22,7 @@ def test_the_phone_page_offers_no_priority_and_keeps_one_client_id(
 
     context = browser.new_context(viewport=PHONE, locale="ka-GE")
     phone = context.new_page()
-    phone.goto(f"{server.url}/take/testhall")
+    phone.goto(f"{server.url}/take/testhall?k={server.hall_pass()}")  # scanned in the hall
     expect(phone.locator("[data-service=id_card]")).to_be_visible()
     expect(phone.locator("#priority")).to_have_count(0)
 

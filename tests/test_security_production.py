@@ -26,7 +26,11 @@ def test_production_refuses_a_secret_without_real_entropy(tmp_path: Path, secret
     assert secret not in str(stopped.value)
 
 
-@pytest.mark.parametrize("secret", [secrets.token_urlsafe(48), secrets.token_hex(32)])
+@pytest.mark.parametrize(
+    "secret",
+    [secrets.token_urlsafe(48), secrets.token_hex(32)],
+    ids=["urlsafe", "hex"],  # stable ids: each xdist worker collects the same tests
+)
 def test_production_takes_a_random_secret(tmp_path: Path, secret: str) -> None:
     assert load_settings(env="production", secret_key=secret, data_dir=tmp_path).env == "production"
 

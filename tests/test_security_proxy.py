@@ -9,23 +9,26 @@ import httpx
 import pytest
 
 from queue_server.access.edge import client_address, parse_networks
-from tests.security_server import serve
+from tests.security_server import ServerProcess, serve
 
 B = "/api/v1/branches/testhall"
 TICKET = {"service_id": "id_card"}
 PER_ADDRESS = 3
 
 
-def _take(server_url: str, forwarded_for: str | None) -> httpx.Response:
+def _take(server: ServerProcess, forwarded_for: str | None) -> httpx.Response:
+    """A phone in the hall (it sends the lobby screen's pass) takes a ticket."""
     headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
-    return httpx.post(f"{server_url}{B}/tickets", json=TICKET, headers=headers, timeout=30)
+    return httpx.post(
+        f"{server.url}{B}/tickets", json=TICKET, headers=headers | server.in_the_hall(), timeout=30
+    )
 
 
 def test_rotating_x_forwarded_for_from_an_untrusted_peer_does_not_reset_the_limit(
     tmp_path: Path,
 ) -> None:
     with serve(tmp_path, issue_rate_address=f"{PER_ADDRESS}/hour") as server:
-        answers = [_take(server.url, f"203.0.113.{n}").status_code for n in range(PER_ADDRESS + 3)]
+        answers = [_take(server, f"203.0.113.{n}").status_code for n in range(PER_ADDRESS + 3)]
     assert answers == [201] * PER_ADDRESS + [429] * 3
 
 
@@ -34,15 +37,15 @@ def test_behind_a_trusted_proxy_each_real_client_has_its_own_bucket(tmp_path: Pa
         tmp_path, issue_rate_address=f"{PER_ADDRESS}/hour", trusted_proxies="127.0.0.1, ::1"
     ) as server:
         for client in ("198.51.100.1", "198.51.100.2", "2001:db8::7"):
-            answers = [_take(server.url, client).status_code for _ in range(PER_ADDRESS)]
+            answers = [_take(server, client).status_code for _ in range(PER_ADDRESS)]
             assert answers == [201] * PER_ADDRESS, client
         # The client's 4th: refused, whatever it writes left of what the proxy appended.
-        assert _take(server.url, "198.51.100.1").status_code == 429
-        assert _take(server.url, "10.9.9.9, 198.51.100.1").status_code == 429
-        refused = _take(server.url, "1.2.3.4, 5.6.7.8, 198.51.100.1")
+        assert _take(server, "198.51.100.1").status_code == 429
+        assert _take(server, "10.9.9.9, 198.51.100.1").status_code == 429
+        refused = _take(server, "1.2.3.4, 5.6.7.8, 198.51.100.1")
         assert (refused.status_code, refused.json()["code"]) == (429, "rate_limited")
         # The proxy's own requests (no header) are a bucket of their own.
-        assert _take(server.url, None).status_code == 201
+        assert _take(server, None).status_code == 201
 
 
 @pytest.mark.parametrize(

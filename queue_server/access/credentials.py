@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from queue_server.access import people
 from queue_server.access.passwords import hash_password, verify_password
 from queue_server.access.people import managed_row, record_change
 from queue_server.access.principal import Principal
@@ -22,6 +23,12 @@ from queue_server.store.schema import users
 
 PASSWORD_RESET = "user.password_reset"
 PASSWORD_CHANGED = "user.password_changed"
+# The changes to a person that end their sessions, and so their open feeds, at once.
+ENDS_SESSIONS = {
+    people.DISABLED: "person disabled",
+    people.CHANGED: "role or branch changed",
+    PASSWORD_RESET: "password reset",
+}
 ONE_TIME_PASSWORD_BYTES = 12  # 16 URL-safe characters, 96 random bits: far past the policy
 
 

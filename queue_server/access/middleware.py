@@ -21,12 +21,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from queue_server.access.principal import ANONYMOUS, Principal
 from queue_server.access.sessions import COOKIE_NAME, CSRF_HEADER
-from queue_server.errors import BadRequest, Forbidden, Unauthorized
+from queue_server.errors import BadRequest, Forbidden, Overloaded, Unauthorized
 from queue_server.responses import error_response
 
 if TYPE_CHECKING:
     from queue_server.app import Rigi
-from rigi_protocol.closecodes import CLOSE_FORBIDDEN
+from rigi_protocol.closecodes import CLOSE_FORBIDDEN, CLOSE_TRY_AGAIN
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,11 @@ class AccessMiddleware:
             log.warning("refused a WebSocket from origin %s", headers.get("origin"))
             await self._refuse(scope, receive, send, Forbidden("Foreign origin.", code="origin"))
             return
-        principal, by_cookie = await self._principal(rigi, headers)
+        try:
+            principal, by_cookie = await self._principal(rigi, headers)
+        except Overloaded as error:  # no database connection in time: 503, not a 500
+            await self._refuse(scope, receive, send, error, CLOSE_TRY_AGAIN)
+            return
         if principal is _INVALID_TOKEN and scope["type"] == "http":
             # A revoked or unknown device token is refused, not served as an anonymous phone.
             await self._refuse(
@@ -114,9 +118,11 @@ class AccessMiddleware:
             return False
         return allowed_origin(headers, scope.get("scheme", "http"), rigi.settings.allowed_origins)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, error: Any) -> None:
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, error: Any, close: int = CLOSE_FORBIDDEN
+    ) -> None:
         if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": CLOSE_FORBIDDEN, "reason": error.code})
+            await send({"type": "websocket.close", "code": close, "reason": error.code})
             return
         await error_response(error)(scope, receive, send)
 

@@ -18,7 +18,7 @@ from queue_server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from queue_server.store import audit
 from queue_server.store.change import Clock
 from queue_server.store.database import Database
-from queue_server.store.events import append_event
+from queue_server.store.events import record_branch_change
 from queue_server.store.schema import users
 
 DISABLED = "user.disabled"
@@ -95,7 +95,7 @@ def record_change(
     """Audit a change to a person: as a branch event (which also tells open feeds) when the
     person belongs to a branch, else as a network-wide audit row (an admin's)."""
     if branch_id:
-        append_event(conn, branch_id, kind, now, data, by.actor)  # audited with it
+        record_branch_change(conn, branch_id, kind, now, data, by.actor)  # audited with it
     else:
         audit.record(
             conn, at=now, actor=by.actor, kind=kind, branch_id=None,

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import json
 import logging
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -22,6 +22,9 @@ from queue_server.access.signin import check_sign_in, sign_in_failed, sign_in_su
 from queue_server.api.http import Endpoint, json_response, principal_of
 from queue_server.errors import Forbidden, Unauthorized, UnsupportedMediaType
 from queue_server.store.schema import events
+
+if TYPE_CHECKING:
+    from queue_server.app import Rigi
 
 log = logging.getLogger(__name__)
 AUDIT_PAGE = 200
@@ -204,6 +207,8 @@ async def change_password(request: Request, body: NewPassword) -> Response:
     version = await credentials.change_own_password(
         rigi.database, rigi.accounts.clock, principal, body.old, body.new
     )
+    if principal.id is not None:
+        rigi.accounts.forget_person(principal.id)
     changed = dataclasses.replace(principal, must_change_password=False)
     return _with_session(request, changed, version)
 
@@ -216,6 +221,8 @@ async def read_session(request: Request) -> dict[str, Any]:
 async def logout(request: Request) -> Response:
     principal = principal_of(request)
     await _rigi(request).accounts.end_sessions(principal.id)
+    if principal.id is not None:
+        await _sessions_changed(_rigi(request), principal.id)
     response = json_response({"user": None})
     response.delete_cookie(COOKIE_NAME)
     return response
@@ -267,33 +274,50 @@ async def list_people(request: Request) -> list[dict[str, Any]]:
     return await people.list_people(_rigi(request).database, principal_of(request))
 
 
+async def _sessions_changed(rigi: Rigi, user_id: str) -> None:
+    """The person's row changed and their sessions may have ended: this process reads it
+    afresh, and their feeds that carry no branch's events (the national view's) are checked at
+    once, in every process (which also forget the row: `national.follow_people`)."""
+    rigi.accounts.forget_person(user_id)
+    if rigi.national is not None:
+        await rigi.national.sessions_changed(user_id)
+
+
 async def disable_person(request: Request, user_id: str) -> dict[str, Any]:
     rigi = _rigi(request)
-    return await people.disable_person(rigi.database, rigi.accounts.clock, user_id,
+    view = await people.disable_person(rigi.database, rigi.accounts.clock, user_id,
                                        principal_of(request))  # fmt: skip
+    await _sessions_changed(rigi, user_id)
+    return view
 
 
 async def change_role(request: Request, user_id: str, body: ChangeRole) -> dict[str, Any]:
     rigi = _rigi(request)
-    return await people.change_role(
+    view = await people.change_role(
         rigi.database, rigi.accounts.clock, rigi.catalog, user_id, Role(body.role), body.branch,
         principal_of(request),
     )  # fmt: skip
+    await _sessions_changed(rigi, user_id)
+    return view
 
 
 async def set_counters(request: Request, user_id: str, body: AllowedCounters) -> dict[str, Any]:
     rigi = _rigi(request)
-    return await people.set_allowed_counters(
+    view = await people.set_allowed_counters(
         rigi.database, rigi.accounts.clock, rigi.catalog, user_id, list(body.counters),
         principal_of(request),
     )  # fmt: skip
+    await _sessions_changed(rigi, user_id)
+    return view
 
 
 async def reset_password(request: Request, user_id: str) -> dict[str, Any]:
     rigi = _rigi(request)
-    return await credentials.reset_password(
+    answer = await credentials.reset_password(
         rigi.database, rigi.accounts.clock, user_id, principal_of(request)
     )
+    await _sessions_changed(rigi, user_id)
+    return answer
 
 
 async def audit_log(request: Request, branch: str) -> list[dict[str, Any]]:

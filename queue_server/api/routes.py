@@ -14,12 +14,14 @@ from queue_server.access.claims import (
     held_for_attendant,
     scoped_key,
 )
+from queue_server.access.hall_pass import HALL_PASS_HEADER
 from queue_server.access.principal import Role
 from queue_server.access.ratelimit import Limit
 from queue_server.api import schemas
 from queue_server.api.announcements import AnnouncementQuery, announcement_wav
 from queue_server.api.feedback import FEEDBACK_ENDPOINTS
 from queue_server.api.http import Endpoint, json_response, principal_of
+from queue_server.api.nearby import NEARBY_ENDPOINTS
 from queue_server.api.unspoken import UNSPOKEN_ENDPOINTS
 from queue_server.catalog.models import LANGUAGES
 from queue_server.domain.tickets import Priority, TicketAction
@@ -68,6 +70,8 @@ async def issue_ticket(request: Request, branch: str, body: schemas.IssueTicket)
         )
     principal = principal_of(request)
     check_claims(principal, body.priority, body.appointment_at)
+    if principal.role is None:  # a phone counts at once only in the hall (access/hall_pass.py)
+        request.app.state.rigi.hall_passes.check(request.headers.get(HALL_PASS_HEADER), branch)
     await _limit_issuing(request)
     confirm = bool(request.app.state.settings.booking_setting(branch, "priority_confirm"))
     requested = held_for_attendant(principal, body.priority, confirm)
@@ -313,7 +317,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              tags=("branches",)),
     Endpoint("POST", B + "/tickets", issue_ticket, "Issue a ticket", body=schemas.IssueTicket,
              response=schemas.TicketView, status=201, access="issue", errors=(403, 404, 409),
-             tags=("tickets",), headers=("Idempotency-Key", "X-Rigi-Client")),
+             tags=("tickets",), headers=("Idempotency-Key", "X-Rigi-Client", "X-Rigi-Hall-Pass")),
     Endpoint("GET", "/api/v1/tickets/{ticket_id}", read_ticket,
              "A ticket: status, people ahead, estimated wait", response=schemas.TicketView,
              errors=(404,), tags=("tickets",)),
@@ -347,5 +351,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              response=list[schemas.TicketView], errors=(404,), access="operator",
              tags=("counters",)),
     *FEEDBACK_ENDPOINTS,
+    *NEARBY_ENDPOINTS,
     *UNSPOKEN_ENDPOINTS,
 )  # fmt: skip

@@ -1,7 +1,11 @@
 """Conference rooms of the Community Centres: a public calendar of free times, a request form
 (institution, purpose, time, e-mail, the declaration that the institution is neither a political
 party nor a religious institution), and the centre manager's approval or refusal, answered by
-e-mail in the requester's language. The public calendar never says who asked."""
+e-mail in the requester's language. The public calendar never says who asked.
+
+Which rooms a centre lends, their seats and their hours are the organisation's (`Branch.rooms`,
+edited with the branch); a centre with none configured lends one room, `room`, on its own
+opening hours (else the booking hours), as before rooms were configurable."""
 
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ from starlette.responses import Response
 from queue_server.access.ratelimit import Limit
 from queue_server.api.http import Endpoint, json_response, principal_of
 from queue_server.bookings.service import Unavailable
-from queue_server.catalog.models import Language
+from queue_server.catalog.models import WEEKDAYS, Branch, Language, LocalizedText, Room
+from queue_server.domain.calendar import clock_time
 from queue_server.errors import BadRequest, Conflict, NotFound, RateLimited, ValidationFailed
 from queue_server.notify.channels.base import ChannelError, Outgoing
 from queue_server.notify.contacts import contact_of
@@ -62,6 +67,10 @@ SUBJECT = {"ka": "საკონფერენციო დარბაზი"
            "az": "Konfrans zalı", "hy": "Համաժողովների դահլիճ"}  # fmt: skip
 
 
+DEFAULT_ROOM = Room(id="room", name=LocalizedText(**SUBJECT))
+ROOM_ID = r"^[a-z][a-z0-9_-]{0,63}$"
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -76,6 +85,7 @@ class RoomRequest(_Body):
         description="the institution is neither a political party nor a religious institution"
     )
     language: Language = "ka"
+    room: str | None = Field(default=None, pattern=ROOM_ID, description="default: the first")
 
 
 class Decline(_Body):
@@ -84,10 +94,12 @@ class Decline(_Body):
 
 class DayQuery(_Body):
     date: date
+    room: str | None = Field(default=None, pattern=ROOM_ID, description="default: the first")
 
 
 class Decision(BaseModel):
     id: str
+    room_id: str
     status: Literal["pending", "approved", "declined"]
     starts_at: datetime
     ends_at: datetime
@@ -101,41 +113,80 @@ def _room_branch(request: Request, branch_id: str) -> Any:
     return branch
 
 
-def _hours(request: Request, branch: Any, day: date) -> tuple[datetime, datetime] | None:
-    settings = request.app.state.rigi.settings
-    if day.weekday() not in settings.booking_weekdays:
-        return None
-    zone = ZoneInfo(branch.timezone)
-    opens = datetime.combine(day, settings.booking_opens, zone).astimezone(UTC)
-    return opens, datetime.combine(day, settings.booking_closes, zone).astimezone(UTC)
+def _rooms_of(centre: Branch) -> tuple[Room, ...]:
+    return centre.rooms if centre.rooms is not None else (DEFAULT_ROOM,)
+
+
+def _the_room(request: Request, branch_id: str, room_id: str | None) -> tuple[Branch, Room]:
+    """The centre and the room asked for (its first when none is named)."""
+    centre = _room_branch(request, branch_id)
+    rooms = _rooms_of(centre)
+    if not rooms:
+        raise NotFound("This centre lends no conference room.", code="no_room")
+    for room in rooms:
+        if room_id in (None, room.id):
+            return centre, room
+    raise NotFound("This centre has no such room.", code="unknown_room", room=room_id)
+
+
+def _room_view(room: Room) -> dict[str, Any]:
+    return {"id": room.id, "name": room.name.model_dump(), "capacity": room.capacity}
+
+
+def _periods(request: Request, centre: Branch, room: Room, day: date) -> list[tuple[datetime, ...]]:
+    """When the room may be booked on `day`, in UTC: its own hours, else the centre's opening
+    hours (the bookings' rule: its hours and holidays, else the booking hours)."""
+    if day in centre.holidays:
+        return []
+    if room.hours:
+        local = [
+            (clock_time(p.opens), clock_time(p.closes))
+            for p in room.hours.get(WEEKDAYS[day.weekday()], ())  # type: ignore[call-overload]
+        ]
+    else:
+        opening = request.app.state.rigi.bookings.opening(centre, day)
+        local = [(h.opens, h.closes) for h in opening if day.weekday() in h.weekdays]
+    zone = ZoneInfo(centre.timezone)
+    return [
+        tuple(datetime.combine(day, moment, zone).astimezone(UTC) for moment in period)
+        for period in local
+    ]
 
 
 async def room_day(request: Request, branch: str) -> dict[str, Any]:
     """The room's free and held times of a day (no names: who asked is never public)."""
-    centre = _room_branch(request, branch)
     try:
         day = date.fromisoformat(request.query_params.get("date", ""))
     except ValueError:
         raise BadRequest("Give ?date=YYYY-MM-DD.", code="bad_date") from None
+    centre, room = _the_room(request, branch, request.query_params.get("room"))
     rigi = request.app.state.rigi
-    hours = _hours(request, centre, day)
-    if hours is None:
-        return {"branch_id": branch, "date": day.isoformat(), "free": [], "held": []}
-    opens, closes = hours
-    held = await rigi.database.reading(lambda c: queries.busy(c, branch, opens, closes))
-    free, cursor = [], max(opens, _next_step(rigi.store.clock(), opens))
-    for row in held:
-        if row.starts_at > cursor:
-            free.append({"starts_at": cursor.isoformat(), "ends_at": row.starts_at.isoformat()})
-        cursor = max(cursor, row.ends_at)
-    if cursor < closes:
-        free.append({"starts_at": cursor.isoformat(), "ends_at": closes.isoformat()})
-    return {
+    answer: dict[str, Any] = {
         "branch_id": branch,
         "date": day.isoformat(),
-        "free": free,
-        "held": [_held(r) for r in held],
+        "room": _room_view(room),
+        "rooms": [_room_view(r) for r in _rooms_of(centre)],
+        "free": [],
+        "held": [],
     }
+    now = rigi.store.clock()
+    for opens, closes in _periods(request, centre, room, day):
+        held = await rigi.database.reading(
+            lambda c, o=opens, e=closes: queries.busy(c, branch, room.id, o, e)
+        )
+        cursor = max(opens, _next_step(now, opens))
+        for row in held:
+            if row.starts_at > cursor:
+                answer["free"].append(_interval(cursor, row.starts_at))
+            cursor = max(cursor, row.ends_at)
+        if cursor < closes:
+            answer["free"].append(_interval(cursor, closes))
+        answer["held"] += [_held(r) for r in held]
+    return answer
+
+
+def _interval(starts_at: datetime, ends_at: datetime) -> dict[str, str]:
+    return {"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()}
 
 
 def _held(row: Any) -> dict[str, str]:
@@ -154,21 +205,24 @@ def _next_step(now: datetime, anchor: datetime) -> datetime:
     return anchor + steps * STEP
 
 
-def _check_time(request: Request, centre: Any, body: RoomRequest) -> tuple[datetime, datetime]:
+def _check_time(
+    request: Request, centre: Branch, room: Room, body: RoomRequest
+) -> tuple[datetime, datetime]:
     starts, ends = body.starts_at.astimezone(UTC), body.ends_at.astimezone(UTC)
     now = request.app.state.rigi.store.clock()
     day = starts.astimezone(ZoneInfo(centre.timezone)).date()
-    hours = _hours(request, centre, day)
     aligned = all(
         (moment - datetime.combine(day, time(0), ZoneInfo(centre.timezone))) % STEP == timedelta()
         for moment in (starts, ends)
     )
+    inside = any(opens <= starts and ends <= closes for opens, closes in _periods(
+        request, centre, room, day
+    ))  # fmt: skip
     if (
-        hours is None
+        not inside
         or not aligned
         or not (SHORTEST <= ends - starts <= LONGEST)
-        or starts < max(hours[0], now)
-        or ends > hours[1]
+        or starts < now
         or day > now.date() + timedelta(days=DAYS_AHEAD)
     ):
         raise ValidationFailed(
@@ -181,7 +235,7 @@ def _check_time(request: Request, centre: Any, body: RoomRequest) -> tuple[datet
 
 async def request_room(request: Request, branch: str, body: RoomRequest) -> Response:
     """A request for the room; it holds its time until the manager decides."""
-    centre = _room_branch(request, branch)
+    centre, room = _the_room(request, branch, body.room)
     if not body.declaration:
         raise ValidationFailed(
             "Confirm that the institution is neither a political party nor a religious one.",
@@ -192,7 +246,7 @@ async def request_room(request: Request, branch: str, body: RoomRequest) -> Resp
     channel = rigi.notify.channels.get("email") if rigi.notify else None
     if channel is None:
         raise Unavailable("Answers go by e-mail, which is off here.", code="channel_unavailable")
-    starts, ends = _check_time(request, centre, body)
+    starts, ends = _check_time(request, centre, room, body)
     address = request.client.host if request.client else "unknown"
     try:
         await rigi.limiter.hit(f"room:{address}", Limit.parse(rigi.settings.booking_rate_address))
@@ -204,7 +258,8 @@ async def request_room(request: Request, branch: str, body: RoomRequest) -> Resp
         ) from None
     now = rigi.store.clock()
     row = {
-        "id": uuid.uuid4().hex, "branch_id": branch, "starts_at": starts, "ends_at": ends,
+        "id": uuid.uuid4().hex, "branch_id": branch, "room_id": room.id,
+        "starts_at": starts, "ends_at": ends,
         "institution": body.institution.strip(), "purpose": body.purpose.strip(),
         "contact_hash": rigi.notify.vault.hash(contact.channel, contact.value),
         "contact_secret": rigi.notify.vault.seal(contact), "language": body.language,
@@ -212,16 +267,16 @@ async def request_room(request: Request, branch: str, body: RoomRequest) -> Resp
     }  # fmt: skip
 
     def store(conn: Any) -> None:
-        queries.lock_room(conn, branch)
-        if queries.overlapping(conn, branch, starts, ends):
+        queries.lock_room(conn, branch, room.id)
+        if queries.overlapping(conn, branch, room.id, starts, ends):
             raise Conflict("This time is taken; pick a free one.", code="room_taken")
         queries.insert(conn, row)
 
     await rigi.database.transaction(store)
     await _tell(rigi, row, "received")
     return json_response(
-        {"id": row["id"], "status": queries.PENDING, "starts_at": starts.isoformat(),
-         "ends_at": ends.isoformat()}, 201,
+        {"id": row["id"], "room_id": room.id, "status": queries.PENDING,
+         "starts_at": starts.isoformat(), "ends_at": ends.isoformat()}, 201,
     )  # fmt: skip
 
 
@@ -277,11 +332,12 @@ async def _decide(
     now = rigi.store.clock()
 
     def body(conn: Any) -> Any:
-        queries.lock_room(conn, branch)
         row = queries.request_row(conn, request_id, branch)
+        queries.lock_room(conn, branch, row.room_id)
         if status == queries.APPROVED and queries.overlapping(
-            conn, branch, row.starts_at, row.ends_at, (queries.APPROVED,), other_than=row.id
-        ):
+            conn, branch, row.room_id, row.starts_at, row.ends_at, (queries.APPROVED,),
+            other_than=row.id,
+        ):  # fmt: skip
             raise Conflict("Another request for this time is approved.", code="room_taken")
         if not queries.decide(conn, request_id, status=status, decided_at=now,
                               decided_by=actor, reason=reason or None):  # fmt: skip
@@ -306,7 +362,8 @@ async def _decide(
 
     row = await rigi.database.transaction(body)
     notified = await _tell(rigi, row, status, reason)
-    return {"id": row.id, "status": row.status, "starts_at": row.starts_at.isoformat(),
+    return {"id": row.id, "room_id": row.room_id, "status": row.status,
+            "starts_at": row.starts_at.isoformat(),
             "ends_at": row.ends_at.isoformat(), "notified": notified}  # fmt: skip
 
 

@@ -74,7 +74,7 @@ class Bookings:
         )
         settings = self.settings
         slots: list[Slot] = []
-        for hours in self._opening(branch, day):
+        for hours in self.opening(branch, day):
             slots += day_slots(
                 day,
                 hours,
@@ -85,7 +85,7 @@ class Bookings:
             )
         return slots
 
-    def _opening(self, branch: Branch, day: date) -> list[OpeningHours]:
+    def opening(self, branch: Branch, day: date) -> list[OpeningHours]:
         """The branch's open periods on `day`, one notion of hours for the whole server: its
         own hours and holidays from the organisation, the settings' default when it has none."""
         if day in branch.holidays:

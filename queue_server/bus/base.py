@@ -13,7 +13,7 @@ import asyncio
 import collections
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Every Redis key and channel Rigi uses starts with this prefix, so Rigi can share a Redis with
 # other programs and tests can clean up only what is theirs.
@@ -42,6 +42,8 @@ class Message:
 
     channel: str
     data: str
+    # When the backend read it (time.perf_counter()), for the timeline; 0 if not stamped.
+    received: float = field(default=0.0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -166,3 +168,20 @@ class Bus(abc.ABC):
             subscription._close()
             # _detach never raises, so the error that ended the block (if any) is the one seen.
             await self._detach(subscription)
+
+
+async def told_or_polled(bus: Bus, channel: str, poll_s: float) -> AsyncIterator[Message | None]:
+    """Follow `channel`: each message as it comes, or None after `poll_s` of silence and for a
+    gap. On None the follower reads the truth from the database, since the bus only tells
+    (DESIGN.md, decision 1). Ends when the bus closes the subscription."""
+    async with bus.subscribe(channel) as subscription:
+        items = aiter(subscription)
+        while True:
+            try:
+                item = await asyncio.wait_for(anext(items), poll_s)
+            except TimeoutError:
+                yield None
+                continue
+            except StopAsyncIteration:
+                return
+            yield None if isinstance(item, Gap) else item

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Coroutine, Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -351,7 +352,7 @@ class RedisBus(Bus):
         if kind != "message" or len(response) < 3 or not key.startswith(self._prefix):
             return None
         channel = key[len(self._prefix) :]
-        item = Message(channel, response[2])
+        item = Message(channel, response[2], time.perf_counter())
         for subscription in tuple(self._subscriptions.get(channel, ())):
             subscription._deliver(item)
         return None

@@ -56,15 +56,6 @@ class Service(_Strict):
     )
 
 
-class Counter(_Strict):
-    id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
-    number: int = Field(ge=1)
-    area: str
-    # service id → weight; an agency id expands to all its services; "*" means every service.
-    # A weight of 0 takes a service out of a wider entry ({"*": 1, "liberty_bank": 0}).
-    serves: dict[str, Annotated[float, Field(ge=0)]] = Field(min_length=1)
-
-
 class Area(_Strict):
     id: str
     name: LocalizedText
@@ -109,6 +100,29 @@ def _no_overlap(periods: tuple[Period, ...]) -> tuple[Period, ...]:
 DayPeriods = Annotated[tuple[Period, ...], Field(max_length=6), AfterValidator(_no_overlap)]
 
 
+class Counter(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    number: int = Field(ge=1)
+    area: str
+    # service id → weight; an agency id expands to all its services; "*" means every service.
+    # A weight of 0 takes a service out of a wider entry ({"*": 1, "liberty_bank": 0}).
+    serves: dict[str, Annotated[float, Field(ge=0)]] = Field(min_length=1)
+    # Its rota: weekday → staffed periods (a gap between two is a planned break, as lunch).
+    # Empty: not stated. The wait forecast plays it forward (who leaves for lunch, and when
+    # they return); it does not open or close the counter.
+    hours: dict[Weekday, DayPeriods] = Field(default_factory=dict)
+
+
+class Room(_Strict):
+    """A conference room that a Community Centre lends to institutions (issue 19)."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+    name: LocalizedText
+    capacity: int | None = Field(default=None, ge=1, le=2000, description="seats")
+    # weekday → when it may be booked; empty: the centre's own hours (else the booking hours)
+    hours: dict[Weekday, DayPeriods] = Field(default_factory=dict)
+
+
 class Branch(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     kind: Literal["hall", "community_centre"]
@@ -124,6 +138,8 @@ class Branch(_Strict):
     areas: tuple[Area, ...] = ()
     counters: tuple[Counter, ...] = Field(min_length=1)
     screens: tuple[Screen, ...] = ()
+    # A Community Centre's conference rooms; None: the one room every centre lends, on its hours.
+    rooms: tuple[Room, ...] | None = Field(default=None, max_length=20)
 
     @field_validator("hours")
     @classmethod
@@ -148,3 +164,13 @@ class Branch(_Strict):
                     )
                 seen[value] = index
         return counters
+
+    @model_validator(mode="after")
+    def _rooms_of_a_centre(self) -> Branch:
+        """Only a Community Centre lends rooms, and each is named by its own id."""
+        if self.rooms and self.kind != "community_centre":
+            raise ValueError("rooms: only a community_centre lends conference rooms")
+        ids = [room.id for room in self.rooms or ()]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"rooms: a room id repeats: {sorted(ids)}")
+        return self

@@ -9,6 +9,7 @@ A slot is one typical service time long. The counters that serve the service giv
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -74,3 +75,17 @@ def day_slots(
 def slot_capacity(slots: list[Slot], at: datetime) -> int:
     """How many bookings the slot starting at `at` takes; 0 when no slot starts then."""
     return next((slot.capacity for slot in slots if slot.at == at), 0)
+
+
+def day_periods(
+    day: date, periods: Sequence[tuple[time, time]], timezone: str
+) -> tuple[tuple[datetime, datetime], ...]:
+    """Local periods of `day` ("09:00"–"12:30", …) as UTC start and end moments."""
+    zone = ZoneInfo(timezone)
+    return tuple(
+        (
+            datetime.combine(day, opens, zone).astimezone(UTC),
+            datetime.combine(day, closes, zone).astimezone(UTC),
+        )
+        for opens, closes in periods
+    )

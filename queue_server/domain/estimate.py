@@ -74,7 +74,9 @@ class WaitingLine:
     having queued one target earlier). That order holds for as long as they wait, so each
     service's tickets are sorted by it once, a newcomer is inserted, and counting who is ahead
     of a ticket is one bisection per service. Appointments change class when they fall due, so
-    those few are ranked at each question instead.
+    those few are ranked at each question instead. The order is the dispatcher's without the
+    fairness guard, which changes it only for tickets already 1.5 targets late: for a ticket
+    walk-in just issued (the estimate at issue) the count ahead is the same with it on or off.
     """
 
     def __init__(self, waiting: Iterable[QueuedTicket] = ()) -> None:
@@ -111,7 +113,7 @@ class WaitingLine:
     def ahead(self, ticket: QueuedTicket, services: Iterable[str], now: datetime) -> dict[str, int]:
         """How many tickets of each of `services` the dispatcher ranks before `ticket` at
         `now`: the more urgent, and the as urgent that queued earlier (never itself)."""
-        mine = urgency(ticket, now)
+        mine = urgency(ticket, now, guard=None)  # the line's order: see `WaitingLine`
         own_start = None
         if ticket.priority is not Priority.APPOINTMENT:
             own_start = _effective_start_us(ticket)
@@ -128,7 +130,7 @@ class WaitingLine:
                 count = bisect_left(starts, (threshold, ticket.queued_at))
             for other in self._appointments:
                 if other.service_id == service and other.id != ticket.id:
-                    theirs = urgency(other, now)
+                    theirs = urgency(other, now, guard=None)
                     if theirs > mine or (theirs == mine and other.queued_at < ticket.queued_at):
                         count += 1
             counts[service] = count
@@ -171,8 +173,7 @@ def estimate_wait(
     uses every configured counter that serves it (the hall is about to open), so it is never
     infinite."""
     capable = [c for c in counters if c.profile.get(ticket.service_id, 0.0) > 0.0]
-    shared = {service for c in capable for service, w in c.profile.items() if w > 0.0}
-    ahead = line.ahead(ticket, sorted(shared), now)
+    ahead = line.ahead(ticket, _shared_services(c.profile for c in capable), now)
     served_now = any(c.is_open for c in capable)
     open_capable = [c for c in capable if c.is_open] or capable
     servers = max(len(open_capable), 1)
@@ -196,6 +197,21 @@ def estimate_wait(
     first_free_s = times.mean_s(ticket.service_id) / servers
     wait_s = work_ahead_s / servers + first_free_s
     return WaitEstimate(people_ahead=people_ahead, wait_s=wait_s, served_now=served_now)
+
+
+def people_ahead(
+    ticket: QueuedTicket, line: WaitingLine, profiles: Sequence[Mapping[str, float]], now: datetime
+) -> int:
+    """How many waiting tickets the dispatcher ranks before `ticket`, counted as
+    `estimate_wait` counts them: of every service that a counter serving its service also
+    serves. `profiles`: the branch's counters' work profiles."""
+    capable = [profile for profile in profiles if profile.get(ticket.service_id, 0.0) > 0.0]
+    return sum(line.ahead(ticket, _shared_services(capable), now).values())
+
+
+def _shared_services(profiles: Iterable[Mapping[str, float]]) -> list[str]:
+    """The services that any of these work profiles serves, sorted."""
+    return sorted({service for profile in profiles for service, w in profile.items() if w > 0.0})
 
 
 def _share_served(

@@ -1,24 +1,23 @@
 """The wait forecast's forward runs, compiled (numba): the loop that is the whole cost of a
 forecast, over plain arrays that `queue_server.domain.forecast` prepares once per refresh.
 
-In Python one event cost ~1.5 µs of interpreter and a refresh of the demo hall (200 waiting,
-32 runs, ~18,000 events) ~28 ms; compiled, the same runs cost well under the 5 ms goal. The
-rules are the ones the Python loop had (and `tests/test_forecast_speed.py` checks call by call
-against `dispatch.call_next`):
+In Python a refresh of the demo hall (200 waiting, 32 runs, ~18,000 events) cost ~28 ms;
+compiled, well under the 5 ms goal. `tests/test_forecast_speed.py` checks the rules call by call
+against `dispatch.call_next`:
 
 - A counter's choice is `dispatch.urgency` written out: waited / target + class head start +
-  (weight - 1) x WEIGHT_SPAN, over the heads of its walk-in queues (within a queue tickets keep
-  the dispatcher's order) and the appointments and transferred tickets it may call; exact ties
-  go to the earlier queued ticket, then the smaller id.
+  (weight - 1) x WEIGHT_SPAN, or GUARD_HEAD_START + waited / target for a walk-in past the
+  fairness guard, over the heads of its walk-in queues (within a queue tickets keep the
+  dispatcher's order, guard or not) and the appointments and transferred tickets it may call;
+  exact ties go to the earlier queued ticket, then the smaller id.
 - Expected arrivals are not events: each stream keeps its next arrival time and a counter takes
   the arrivals before now into their queues when it calls; a counter with nothing to call wakes
   at its streams' next arrival, and the arrivals then go to the idle counters weighing their
   service most.
 - A counter finishes the visit in hand before a break, comes back by the rota, and at the end of
   its last period serves whoever is left.
-
-The random generator is numba's own, seeded per forecast: the same plan and seed give the same
-waits (in any thread: numba keeps one generator per thread).
+- The random numbers are drawn beforehand from the forecast's seed (`Draws`): the same plan and
+  seed give the same waits.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from queue_server.domain.dispatch import APPOINTMENT_HEAD_START
+from queue_server.domain.dispatch import APPOINTMENT_HEAD_START, GUARD_HEAD_START
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -56,7 +55,8 @@ class Plan(NamedTuple):
     `values[ptr[i]:ptr[i + 1]]`). Ticket references are a waiting ticket's index, or minus the
     number of a ticket expected to arrive in the run (its id `~n`)."""
 
-    waiting: int  # how many tickets wait now
+    waiting: int  # how many tickets wait now ...
+    probe_from: int  # ... the last of them from here newcomers' probes (called, never served)
     horizon_s: float
     # walk-in queues
     entry_ptr: Ints  # per slot: its waiting tickets, in the dispatcher's order
@@ -72,6 +72,7 @@ class Plan(NamedTuple):
     special_is_appointment: Flags
     special_due_s: Floats  # an appointment's time (-inf: due already)
     special_slot: Ints
+    special_guard_s: Floats  # the wait from which the fairness guard puts it first (inf: never)
     # counters
     counter_open: Flags
     counter_busy_for_s: Floats  # how long the visit in hand has lasted (-1: none)
@@ -84,6 +85,7 @@ class Plan(NamedTuple):
     counter_slot: Ints
     counter_slot_per_target: Floats
     counter_slot_offset: Floats  # ... with class head start and weight offset folded in
+    counter_slot_guard_s: Floats  # ... and the wait from which the guard puts its head first
     counter_special_ptr: Ints  # per counter: the specials it may call ...
     counter_special: Ints
     counter_special_offset: Floats  # ... with its weight offset
@@ -111,7 +113,8 @@ class Plan(NamedTuple):
 
 class Draws(NamedTuple):
     """The random numbers of a forecast, drawn beforehand in bulk by numpy (one at a time in
-    compiled code a log-normal cost ~100 ns, more than the rest of a call), taken in order."""
+    compiled code a log-normal cost ~100 ns, more than the rest of a call), taken in order
+    (`forecast_draws.forward_runs`)."""
 
     uniform: Floats
     normal: Floats
@@ -120,26 +123,6 @@ class Draws(NamedTuple):
 
 
 UNIFORM, NORMAL, EXPONENTIAL, SPENT = range(4)
-DRAWS_PER_RUN = 256  # random numbers of each kind per run beyond three per waiting ticket
-
-
-def forward_runs(plan: Plan, runs: int, seed: int) -> Floats:
-    """`runs` forward runs from one seed: row r is each waiting ticket's wait in run r, in
-    seconds (inf: not called within the horizon). Runs that use up the random numbers are
-    played again with twice as many."""
-    size = runs * (3 * plan.waiting + DRAWS_PER_RUN)
-    while True:
-        rng = np.random.default_rng(seed)
-        draws = Draws(
-            uniform=rng.random(size),
-            normal=rng.standard_normal(size),
-            exponential=rng.standard_exponential(size),
-            cursor=np.zeros(4, np.int64),
-        )
-        waits = play_runs(plan, runs, draws)
-        if not draws.cursor[SPENT]:
-            return waits
-        size *= 2
 
 
 # places of a run's tally
@@ -152,7 +135,7 @@ FIRST_ROOM = 64  # places per queue and for events before a run asks for more
 
 @_compiled
 def play_runs(plan: Plan, runs: int, draws: Draws) -> Floats:
-    """`forward_runs` with the random numbers given (it stops when they run out)."""
+    """`forecast_draws.forward_runs` with the random numbers given (it stops when they run out)."""
     out = np.full((runs, plan.waiting), np.inf)
     room = FIRST_ROOM
     for slot in range(len(plan.slot_mu)):
@@ -180,14 +163,13 @@ def _play(plan: Plan, waits: Floats, room: int, draws: Draws) -> bool:
     special_queued_s, special_ref = plan.special_queued_s, plan.special_ref
     special_per_target, special_head_start = plan.special_per_target, plan.special_head_start
     special_is_appointment, special_due_s = plan.special_is_appointment, plan.special_due_s
-    special_slot = plan.special_slot
+    special_slot, special_guard_s = plan.special_slot, plan.special_guard_s
     counter_open, counter_busy_for_s = plan.counter_open, plan.counter_busy_for_s
-    counter_on_break = plan.counter_on_break
     counter_slot_ptr, counter_slot = plan.counter_slot_ptr, plan.counter_slot
     counter_slot_per_target = plan.counter_slot_per_target
-    counter_slot_offset = plan.counter_slot_offset
+    counter_slot_offset, counter_slot_guard_s = plan.counter_slot_offset, plan.counter_slot_guard_s
     counter_special_ptr, counter_special = plan.counter_special_ptr, plan.counter_special
-    counter_special_offset = plan.counter_special_offset
+    counter_on_break, counter_special_offset = plan.counter_on_break, plan.counter_special_offset
     counter_stream_ptr, counter_stream = plan.counter_stream_ptr, plan.counter_stream
     stream_start_s, stream_stop_s = plan.stream_start_s, plan.stream_stop_s
     stream_per_s, stream_priority_share = plan.stream_per_s, plan.stream_priority_share
@@ -195,12 +177,7 @@ def _play(plan: Plan, waits: Floats, room: int, draws: Draws) -> bool:
     stream_capable_ptr, stream_capable = plan.stream_capable_ptr, plan.stream_capable
     id_rank, id_before_arrivals = plan.id_rank, plan.id_before_arrivals
     no_show_share, no_show_timeout_s = plan.no_show_share, plan.no_show_timeout_s
-    uniforms, normals, exponentials, cursor = (
-        draws.uniform,
-        draws.normal,
-        draws.exponential,
-        draws.cursor,
-    )
+    uniforms, normals, exponentials, cursor = draws  # the fields of `Draws`, in order
     slots, counters, streams = len(slot_mu), len(counter_open), len(stream_per_s)
 
     # the run's state
@@ -331,7 +308,10 @@ def _play(plan: Plan, waits: Floats, room: int, draws: Draws) -> bool:
             if head[slot] < tail[slot]:
                 queued_s = queued[slot, head[slot]]
                 ref = refs[slot, head[slot]]
-                u = (at_s - queued_s) * counter_slot_per_target[place] + counter_slot_offset[place]
+                waited = at_s - queued_s
+                u = waited * counter_slot_per_target[place]
+                guarded = waited >= counter_slot_guard_s[place]
+                u += GUARD_HEAD_START if guarded else counter_slot_offset[place]
                 if u > best_u or (
                     u == best_u
                     and _goes_first(
@@ -344,13 +324,17 @@ def _play(plan: Plan, waits: Floats, room: int, draws: Draws) -> bool:
             if taken[number]:
                 continue
             queued_s = special_queued_s[number]
-            u = max(at_s - queued_s, 0.0) * special_per_target[number]
-            u += counter_special_offset[place]
-            if special_is_appointment[number]:
-                if special_due_s[number] <= at_s:
-                    u += APPOINTMENT_HEAD_START
+            waited = max(at_s - queued_s, 0.0)
+            u = waited * special_per_target[number]
+            if waited >= special_guard_s[number]:
+                u += GUARD_HEAD_START
             else:
-                u += special_head_start[number]
+                u += counter_special_offset[place]
+                if special_is_appointment[number]:
+                    if special_due_s[number] <= at_s:
+                        u += APPOINTMENT_HEAD_START
+                else:
+                    u += special_head_start[number]
             ref = special_ref[number]
             if u > best_u or (
                 u == best_u
@@ -367,7 +351,9 @@ def _play(plan: Plan, waits: Floats, room: int, draws: Draws) -> bool:
         if best_ref >= 0:
             waits[best_ref] = at_s
             tally[LEFT] -= 1
-        if draw(uniforms, UNIFORM) < no_show_share:
+        if best_ref >= plan.probe_from:
+            hold = 0.0  # a newcomer's probe (`forecast.newcomer_id`) takes no counter time
+        elif draw(uniforms, UNIFORM) < no_show_share:
             hold = no_show_timeout_s
         else:
             hold = math.exp(slot_mu[best_slot] + slot_sigma[best_slot] * draw(normals, NORMAL))

@@ -80,6 +80,7 @@ class Visit:
     recalls: int
     target_wait_s: float
     wait_estimate_s: float | None
+    wait_p90_s: float | None = None  # the upper end of the range promised at issue, if any
 
 
 @dataclass
@@ -107,6 +108,8 @@ class Sums:
     estimated: int = 0  # called visits that had a wait estimate at issue
     estimate_error_sum_ms: int = 0  # estimate minus real wait: the bias
     estimate_abs_error_sum_ms: int = 0
+    ranged: int = 0  # called visits promised a range ("9 in 10 within ...") at issue
+    within_range: int = 0  # ... called within its upper end: the range's coverage
     wait_hist: dict[int, int] = field(default_factory=dict)
     service_hist: dict[int, int] = field(default_factory=dict)
 
@@ -131,6 +134,9 @@ class Sums:
                 self.estimated += sign
                 self.estimate_error_sum_ms += sign * error
                 self.estimate_abs_error_sum_ms += sign * abs(error)
+            if visit.wait_p90_s is not None:
+                self.ranged += sign
+                self.within_range += sign * (visit.wait_s <= visit.wait_p90_s)
         if visit.service_s is not None:
             service = _ms(visit.service_s)
             self.serviced += sign
@@ -189,6 +195,9 @@ def figures(sums: Sums) -> dict[str, Any]:
         "cancellation_rate": _share(sums.cancelled, ended),
         "estimate_mae_s": _mean(sums.estimate_abs_error_sum_ms, sums.estimated),
         "estimate_bias_s": _mean(sums.estimate_error_sum_ms, sums.estimated),
+        # the share called within the p90 promised at issue (a calibrated range: about 0.9)
+        "range_coverage": _share(sums.within_range, sums.ranged),
+        "ranged": sums.ranged,
     }
 
 

@@ -6,7 +6,9 @@ puts a `reminder` message in the outbox, keyed by the booking's id: the outbox's
 it once across processes and restarts, and the worker sends it like any other message (retries,
 per-recipient limit). A booking made less than `REMINDER_MIN_AHEAD` before its slot is not
 reminded: its citizen has just booked. A cancelled booking's queued reminder finds no contact
-and is not sent.
+and is not sent. A moved booking is reminded of its new slot (the kind carries the number of
+its moves: `reminder+1`), and a reminder of its old slot still queued is not sent (the worker
+compares the kind with the booking's moves).
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class Reminders:
                 booking.branch_id,
                 booking.id,
                 booking.channel,
-                queries.REMINDER_KIND,
+                queries.reminder_kind(booking.reschedules),
                 booking.language,
                 self._params(booking, now),
             )

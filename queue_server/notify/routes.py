@@ -16,6 +16,7 @@ from queue_server.catalog.models import Language
 from queue_server.errors import BadRequest, NotFound, Unauthorized
 from queue_server.notify.broadcast import Broadcast, Broadcasted, broadcast
 from queue_server.notify.contacts import SMS, contact_of, normalise_phone
+from queue_server.notify.texts import readable
 from queue_server.store import notify as queries
 
 SIGNATURE_HEADER = "X-Rigi-Signature"
@@ -123,12 +124,16 @@ async def sms_inbound(request: Request) -> dict[str, Any]:
 
 
 async def branch_messages(request: Request, branch: str) -> list[dict[str, Any]]:
-    """The branch's newest messages and their state (queued, sending, sent, failed)."""
+    """The branch's newest messages and their state (queued, sending, sent, failed); a
+    broadcast reads as kind `broadcast` with its title in the five languages."""
     rigi = _rigi(request)
     rigi.catalog.branch(branch)
-    return await rigi.database.reading(  # type: ignore[no-any-return]
-        lambda c: queries.message_states(c, branch, MESSAGES_SHOWN)
-    )
+    found = await rigi.database.reading(lambda c: queries.message_states(c, branch, MESSAGES_SHOWN))
+    shown = []
+    for message in found:
+        params = message.pop("params")
+        shown.append(message | {"label": params.get("label")} | readable(message["kind"], params))
+    return shown
 
 
 async def branch_broadcast(request: Request, branch: str, body: Broadcast) -> dict[str, Any]:

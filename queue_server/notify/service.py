@@ -154,6 +154,7 @@ async def notifications(rigi: Rigi) -> AsyncIterator[None]:
     service = Notifications(rigi, vault, outbox, worker, reminders, channels)
     rigi.notify = service
     rigi.database.listeners.append(outbox.on_events)
+    rigi.store.forecasts.listeners.append(outbox.forecast_changed)
     service.start(outbox.run(), "notify-outbox")
     service.start(worker.run(), "notify-worker")
     if settings.notify_reminder_hours:
@@ -161,6 +162,7 @@ async def notifications(rigi: Rigi) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        rigi.store.forecasts.listeners.remove(outbox.forecast_changed)
         rigi.database.listeners.remove(outbox.on_events)
         for task in list(service.tasks):
             task.cancel("the server is stopping")

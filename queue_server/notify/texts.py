@@ -134,13 +134,27 @@ BROADCASTS: dict[str, dict[str, str]] = {
     },
 }
 BROADCAST_PREFIX = "bc:"
+BROADCAST = "broadcast"  # the readable kind of every `bc:<id>` message (staff's message log)
+# A broadcast's title for staff (the live view's message log), from the same params.
+BROADCAST_TITLES: dict[str, dict[str, str]] = {
+    "ka": {"delay": "ლოდინი დაახლოებით {minutes} წუთით გახანგრძლივდა",
+           "closing": "ფილიალი ადრე, {time}-ზე იხურება"},
+    "en": {"delay": "The wait is about {minutes} minutes longer",
+           "closing": "The branch closes early, at {time}"},
+    "ru": {"delay": "Ожидание дольше примерно на {minutes} мин.",
+           "closing": "Отделение закрывается раньше, в {time}"},
+    "az": {"delay": "Gözləmə təxminən {minutes} dəqiqə uzundur",
+           "closing": "Filial tez, saat {time} bağlanır"},
+    "hy": {"delay": "Սպասումը մոտ {minutes} րոպեով երկար է",
+           "closing": "Մասնաճյուղը շուտ է փակվում՝ ժամը {time}-ին"},
+}  # fmt: skip
 
 KINDS = ("near", "called", "transferred", "finished", REMINDER)
 
 
 def render(kind: str, language: str, params: dict[str, Any]) -> tuple[str, str]:
     """The subject and text of a message of `kind` in `language` (Georgian when unknown)."""
-    if kind == REMINDER:
+    if kind.partition("+")[0] == REMINDER:  # `reminder`, or `reminder+N` after N moves
         return _reminder(language, params)
     texts = TEXTS.get(language, TEXTS[FALLBACK])
     values = {"label": "", "counter": "", "ahead": "", "service": "", "minutes": "",
@@ -149,6 +163,26 @@ def render(kind: str, language: str, params: dict[str, Any]) -> tuple[str, str]:
         words = BROADCASTS.get(language, BROADCASTS[FALLBACK])[params["template"]]
         return texts["subject"].format(**values), words.format(**values)
     return texts["subject"].format(**values), texts[kind].format(**values)
+
+
+def readable(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """What staff read of a message's kind: `bc:<id>` is the kind `broadcast`, with the
+    broadcast's id and its title in the five languages; `reminder+N` (a moved booking's) is a
+    `reminder`; other kinds are as stored."""
+    if not kind.startswith(BROADCAST_PREFIX):
+        return {"kind": kind.partition("+")[0], "broadcast_id": None, "title": None}
+    template = params.get("template", "")
+    values = {"minutes": params.get("minutes", ""), "time": params.get("time", "")}
+    title = {
+        language: titles[template].format(**values)
+        for language, titles in BROADCAST_TITLES.items()
+        if template in titles
+    }
+    return {
+        "kind": BROADCAST,
+        "broadcast_id": kind.removeprefix(BROADCAST_PREFIX),
+        "title": title or None,
+    }
 
 
 def _reminder(language: str, params: dict[str, Any]) -> tuple[str, str]:

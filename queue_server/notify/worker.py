@@ -38,6 +38,14 @@ PRUNE_EVERY_S = 60
 ERROR_MAX = 200
 
 
+def _moved_since(row: Any, contact: Any) -> bool:
+    """A booking reminder for a slot the booking has since moved from (its contact is the
+    booking's row, which counts its moves)."""
+    return row.kind.startswith(queries.REMINDER_KIND) and row.kind != queries.reminder_kind(
+        contact.reschedules
+    )
+
+
 def backoff(attempts: int) -> timedelta:
     """5 s, 10 s, 20 s, … after the 1st, 2nd, 3rd failed attempt, at most an hour."""
     return timedelta(seconds=min(BACKOFF_BASE_S * 2 ** (attempts - 1), BACKOFF_MAX_S))
@@ -100,9 +108,24 @@ class Worker:
             return 0
         ids = {row.subscription_id for row in claimed}
         contacts = await self.database.reading(lambda c: queries.contacts_of(c, ids))
-        outcomes = await asyncio.gather(*(self._send(row, contacts) for row in claimed))
+        # One citizen's messages go one after another, in the order they were queued ("go to
+        # counter 1" before "your visit is finished", when one batch holds both); different
+        # citizens' go side by side.
+        per_person: dict[Any, list[Any]] = {}
+        for row in claimed:
+            per_person.setdefault(row.subscription_id, []).append(row)
+        sent = await asyncio.gather(
+            *(self._send_in_order(rows, contacts) for rows in per_person.values())
+        )
+        outcome_of = {row.id: outcome for done in sent for row, outcome in done}
+        outcomes = [outcome_of[row.id] for row in claimed]
         await self.database.transaction(lambda c: self._settle(c, claimed, outcomes))
         return len(claimed)
+
+    async def _send_in_order(
+        self, rows: list[Any], contacts: Mapping[str, Any]
+    ) -> list[tuple[Any, dict[str, Any]]]:
+        return [(row, await self._send(row, contacts)) for row in rows]
 
     async def _send(self, row: Any, contacts: Mapping[str, Any]) -> dict[str, Any]:
         now = self.clock()
@@ -112,6 +135,8 @@ class Worker:
         if sub is None or contact is None or channel is None:
             problem = "no channel configured" if channel is None else "the contact is gone"
             return {"state": queries.FAILED, "last_error": problem}
+        if _moved_since(row, sub):
+            return {"state": queries.FAILED, "last_error": queries.MOVED}
         try:
             await self.limiter.hit(f"notify-to:{sub.contact_hash}", self.recipient_limit)
         except RateLimited as limited:

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from queue_server.ops.context import REQUEST_ID_HEADER, accept_request_id, request_id
 from queue_server.ops.exposition import METRICS_PATH, serve_metrics
 from queue_server.ops.metrics import HTTP_SECONDS
+from queue_server.ops.timeline import request_started
 
 access_log = logging.getLogger("queue_server.access")
 
@@ -57,9 +58,11 @@ class OpsMiddleware:
             await send(message)
 
         started = time.perf_counter()
+        token = request_started.set(started)
         try:
             await self.app(scope, receive, _send)
         finally:
+            request_started.reset(token)
             elapsed = time.perf_counter() - started
             template = self._template(scope)
             HTTP_SECONDS.labels(scope["method"], template, str(status)).observe(elapsed)

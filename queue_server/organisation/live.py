@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from queue_server.bus.base import Bus, BusUnavailable, Gap
+from queue_server.bus.base import Bus, BusUnavailable, told_or_polled
 from queue_server.catalog.loader import load_catalog
 from queue_server.catalog.organisation import (
     catalog_from_document,
@@ -198,23 +198,15 @@ class Organisation:
     async def follow(self, bus: Bus, poll_s: float = POLL_S) -> None:
         """Swap on other processes' edits: told on the bus, or found by polling the database."""
         self.bus = bus
-        async with bus.subscribe(CHANNEL) as subscription:
-            items = aiter(subscription)
-            while True:
-                try:
-                    item = await asyncio.wait_for(anext(items), poll_s)
-                except TimeoutError:
-                    item = None
-                except StopAsyncIteration:
-                    return
-                try:
-                    if isinstance(item, Gap) or item is None:
-                        if await self.database.reading(newest_version) > self.catalog.version:
-                            await self.refresh()
-                    else:
-                        await self._catch_up(int(item.data))
-                except Exception:
-                    log.exception("following the organisation failed; trying again later")
+        async for item in told_or_polled(bus, CHANNEL, poll_s):
+            try:
+                if item is None:
+                    if await self.database.reading(newest_version) > self.catalog.version:
+                        await self.refresh()
+                else:
+                    await self._catch_up(int(item.data))
+            except Exception:
+                log.exception("following the organisation failed; trying again later")
 
 
 def _report_end(task: asyncio.Task[None]) -> None:

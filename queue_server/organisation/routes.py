@@ -48,6 +48,8 @@ class BranchSettings(_Body):
     offers: list[str] | None = Field(default=None, max_length=2000)
     counters: list[dict[str, Any]] | None = Field(default=None, max_length=500)
     screens: list[dict[str, Any]] | None = Field(default=None, max_length=200)
+    # a Community Centre's conference rooms (id, name, capacity, hours); null: its one room
+    rooms: list[dict[str, Any]] | None = Field(default=None, max_length=20)
 
 
 class CounterProfile(_Body):
@@ -236,7 +238,7 @@ ORGANISATION_ENDPOINTS = (
              "The branch as its manager edits it", access="manager", errors=(401, 403, 404),
              tags=("organisation",)),
     Endpoint("POST", B + "/organisation", set_branch_settings,
-             "Change the branch's hours, holidays, services offered, counters or screens",
+             "Change the branch's hours, holidays, services offered, counters, screens or rooms",
              body=BranchSettings, access="manager", errors=EDIT_ERRORS, tags=("organisation",)),
     Endpoint("POST", B + "/counters/{counter}/profile", set_counter_profile,
              "Change a counter's work profile (services with weights) and area",

@@ -292,20 +292,7 @@ class PrintJobs:
     async def statuses(self, ticket_ids: Collection[str]) -> dict[str, dict[str, Any]]:
         """The `print` parts of several tickets' views, read together (tickets never meant to
         be printed are left out)."""
-
-        def body(conn: Connection) -> Any:
-            jobs = (
-                conn.execute(select(print_jobs).where(print_jobs.c.id.in_(list(ticket_ids))))
-            ).all()
-            known: dict[str, dict[str, Row[Any]]] = {}
-            for branch_id in {job.branch_id for job in jobs if job.printer_id is not None}:
-                known[branch_id] = _printer_rows(conn, branch_id)
-            return {
-                job.id: job_view(job, known.get(job.branch_id, {}).get(job.printer_id))
-                for job in jobs
-            }
-
-        return await self.database.reading(body)
+        return await self.database.reading(lambda conn: print_statuses(conn, ticket_ids))
 
     async def jobs(self, branch_id: str, statuses: Iterable[PrintStatus]) -> list[dict[str, Any]]:
         """Jobs of a branch in the given states, oldest first, for staff to act on."""
@@ -432,8 +419,6 @@ class PrintJobs:
 
         return await self.database.reading(body)
 
-    # ---- internals -----------------------------------------------------------------------
-
     def _view(self, conn: Connection, job: Row[Any]) -> dict[str, Any]:
         printer = None
         if job.printer_id is not None:
@@ -466,6 +451,8 @@ class PrintJobs:
             "people_ahead": view.get("people_ahead"),
             "wait_minutes": view.get("wait_minutes"),
             "status_url": view.get("status_url"),
+            # a kiosk's priority that the attendant must still confirm (docs/bookings.md)
+            "priority_requested": bool(view.get("priority_requested")),
         }
 
 
@@ -498,3 +485,13 @@ def _printer_rows(conn: Connection, branch_id: str) -> dict[str, Row[Any]]:
         select(printers).where(printers.c.branch_id == branch_id).order_by(printers.c.printer_id)
     )
     return {row.printer_id: row for row in rows}
+
+
+def print_statuses(conn: Connection, ticket_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    """`PrintJobs.statuses` as a plain read, so a caller can run it inside its own read (the
+    phones' refresh reads their tickets and these in one round of queries)."""
+    jobs = conn.execute(select(print_jobs).where(print_jobs.c.id.in_(list(ticket_ids)))).all()
+    known: dict[str, dict[str, Row[Any]]] = {}
+    for branch_id in {job.branch_id for job in jobs if job.printer_id is not None}:
+        known[branch_id] = _printer_rows(conn, branch_id)
+    return {job.id: job_view(job, known.get(job.branch_id, {}).get(job.printer_id)) for job in jobs}

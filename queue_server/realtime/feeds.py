@@ -19,11 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from queue_server.access.credentials import ENDS_SESSIONS
 from queue_server.access.policy import authorize
 from queue_server.access.principal import ANONYMOUS, Principal
 from queue_server.access.ratelimit import Limit
+from queue_server.access.sessions import COOKIE_NAME
 from queue_server.domain.numbering import ticket_label
-from queue_server.errors import RateLimited, RigiError
+from queue_server.errors import Overloaded, RateLimited, RigiError
 from queue_server.ops.feeds import counted
 from queue_server.realtime.hub import Beat, Hub, Item, Listener
 from queue_server.realtime.national import NationalClient
@@ -51,12 +53,7 @@ HELLO_TIMEOUT_S = 10.0
 CLOSE_TIMEOUT_S = 10.0  # a client that does not read cannot even take the close frame
 MISSED_PONGS = 2
 MAX_REPLAY = 5_000
-# A change to a person that ends their sessions ends their open feeds too, at once.
-SIGNS_OUT = {
-    "user.disabled": "person disabled",
-    "user.changed": "role or branch changed",
-    "user.password_reset": "password reset",
-}
+SIGNS_OUT = ENDS_SESSIONS  # a change to a person that ends their open feeds too, at once
 PING = '{"type":"ping"}'
 UNSPOKEN_RATE = "30/minute"  # unspoken calls recorded per display
 
@@ -304,6 +301,8 @@ async def ticket_feed(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
         view = await rigi.ticket_view(websocket.path_params["ticket_id"])
+    except Overloaded:
+        raise  # not an unknown ticket: the feed closes with "try again later" (ops.feeds)
     except RigiError as error:
         await close_feed(websocket, CLOSE_UNKNOWN, error.code)
         return
@@ -358,11 +357,16 @@ async def _follow(
                 if event.kind == ORGANISATION_CHANGED:  # the page reads its boot data again
                     async with sending:
                         await websocket.send_text(_dumps({"type": "organisation"}))
-                if any(isinstance(item, Event) for item in listener.pending):
+                if _overtaken(listener):
                     return  # more events waiting: refresh once, after the last of them
                 # (a heartbeat's BEAT queued meanwhile refreshes nothing, so it cannot stand in)
                 async with sending:
-                    await send_if_new(await reads.view(key, after=event))
+                    current = await reads.view(key, after=event)
+                    # An event that came in during the read may be the client's own next action,
+                    # whose answer it may already hold: this older frame would undo it on screen
+                    # (a console showing "called" after its "start" answered). Its refresh sends.
+                    if not _overtaken(listener):
+                        await send_if_new(current)
 
             async def nudged(nudge: Nudge) -> None:
                 while True:
@@ -378,6 +382,11 @@ async def _follow(
                 if pushing is not None:
                     pushing.cancel()
                     await asyncio.gather(pushing, return_exceptions=True)
+
+
+def _overtaken(listener: Listener) -> bool:
+    """A newer event waits for this listener: a frame read for an older one is already old."""
+    return any(isinstance(item, Event) for item in listener.pending)
 
 
 def follower_reads(rigi: Rigi) -> tuple[SharedReads, SharedReads]:
@@ -401,8 +410,13 @@ async def national_feed(websocket: WebSocket) -> None:
     hello, principal = await open_feed(websocket, None, "admin")
     if hello is None or principal is None:
         return
-    floor = _rigi(websocket).national
-    client = NationalClient(websocket, websocket.app.state.settings.heartbeat_s)
+    rigi = _rigi(websocket)
+    session = rigi.sessions.read(websocket.cookies.get(COOKIE_NAME, ""))
+    if session is None or session.user_id != principal.id:  # an admin is a person, by cookie
+        await close_feed(websocket, CLOSE_UNAUTHORIZED, "sign in")
+        return
+    floor = rigi.national
+    client = NationalClient(websocket, rigi.settings.heartbeat_s, session.user_id, session.version)
     await floor.join(client)
     sender = asyncio.create_task(client.send_all())
     reader = asyncio.create_task(client.read_all())

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from queue_server.bus.base import Bus, BusUnavailable, Gap
+from queue_server.ops import timeline
 from queue_server.ops.metrics import GAP_FILLS, SEND_QUEUE_DROPS
 from queue_server.realtime.eager import start_eagerly
 from queue_server.store.database import Database
@@ -78,6 +79,11 @@ class Listener:
             return
         self.pending.append(item)
         self._kick()
+
+    @property
+    def sending(self) -> bool:
+        """Its items are being handed over in a task of its own (a send that had to wait)."""
+        return self._pump_task is not None
 
     def beat(self) -> None:
         """A heartbeat is due. A busy connection sees the flag with its next item; an idle one
@@ -179,6 +185,7 @@ class Hub:
                     await self._forward(stream, event)
             try:
                 await self.bus.publish(channel_of(event.branch), event.to_json())
+                timeline.mark("published", event.branch, event.seq, timeline.now())
             except BusUnavailable:
                 log.warning("bus unavailable: other processes catch up from the event table")
 
@@ -244,6 +251,10 @@ class Hub:
                             await self._fill(stream, branch, None)
                             continue
                         event = Event.from_json(message.data)
+                        if timeline.enabled():
+                            timeline.mark(
+                                "bus", branch, event.seq, message.received, timeline.now()
+                            )
                         for hook in self.before_forward:
                             await hook(event)
                         await self._forward(stream, event)
@@ -290,9 +301,24 @@ class Hub:
 
     def _deliver(self, stream: _BranchStream, event: Event) -> None:
         stream.last_seq = event.seq
+        recording = timeline.enabled()  # off in production: no count on the fan-out's path
+        started = timeline.now()
+        waiting = 0
         for listener in list(stream.listeners):
             if event.seq > listener.last_seq and listener.accepts(event):
                 listener.offer(event)
+                if recording:
+                    waiting += listener.sending
+        if recording:
+            timeline.mark(
+                "offer",
+                event.branch,
+                event.seq,
+                started,
+                timeline.now(),
+                len(stream.listeners),
+                waiting,
+            )
 
     def _own(self, coroutine: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine)

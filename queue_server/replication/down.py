@@ -5,7 +5,8 @@ token) and an apply at the node, at least once and idempotent: the node keeps th
 `cursor` in memory and sends it back as `after` (0 after a restart: the channel sends all it
 holds again, and applying it again changes nothing). Bookings are the first channel; the
 organisation's newest version (#14) is the second: the node applies central's document as its
-own edit, so its catalog swaps and its feeds hear `organisation.changed` as at central.
+own edit, so its catalog swaps and its feeds hear `organisation.changed` as at central. The
+third is the branch's people and devices, which central manages (`store.replica_people`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from queue_server.catalog.organisation import OrganisationInvalid
 from queue_server.store.bookings import branch_bookings, mirror_bookings
 from queue_server.store.change import utc_now
 from queue_server.store.organisation import newest
+from queue_server.store.replica_people import branch_people, mirror_people
 
 if TYPE_CHECKING:
     from queue_server.app import Rigi
@@ -97,8 +99,29 @@ async def _apply_organisation(rigi: Rigi, items: list[dict[str, Any]]) -> int:
     return changed
 
 
+def _read_people(conn: Connection, branch_id: str, after: int, now: datetime) -> dict[str, Any]:
+    """The branch's people and devices, managed at central (`store.replica_people`): a short
+    list, sent whole."""
+    return {"cursor": 0, "items": [branch_people(conn, branch_id)]}
+
+
+async def _apply_people(rigi: Rigi, items: list[dict[str, Any]]) -> int:
+    branch = rigi.settings.node_branch
+    assert branch is not None
+    changed = 0
+    for item in items:
+        changed += await rigi.database.transaction(
+            functools.partial(mirror_people, branch_id=branch, people=item)
+        )
+    if changed:
+        rigi.accounts.forget_devices()  # a revoked token stops at once, not after the cache
+        rigi.accounts.forget_person()  # and a disabled person
+    return changed
+
+
 BOOKINGS = DownChannel("bookings", _read_bookings, _apply_bookings, every_s=30.0)
 ORGANISATION = DownChannel("organisation", _read_organisation, _apply_organisation, every_s=15.0)
+PEOPLE = DownChannel("people", _read_people, _apply_people, every_s=15.0)
 DOWN_CHANNELS: dict[str, DownChannel] = {
-    channel.name: channel for channel in (BOOKINGS, ORGANISATION)
+    channel.name: channel for channel in (BOOKINGS, ORGANISATION, PEOPLE)
 }

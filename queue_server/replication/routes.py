@@ -20,6 +20,7 @@ from queue_server.replication.wire import decode_batch
 from queue_server.store.audit import record
 from queue_server.store.change import utc_now
 from queue_server.store.database import Database
+from queue_server.store.node_release import Release, release_branch
 from queue_server.store.replication import apply_node_events, claim_branch, link_rows, node_cursor
 from queue_server.store.schema import devices
 
@@ -46,7 +47,8 @@ async def receive_events(request: Request, branch: str) -> dict[str, Any]:
     """A node's batch, applied once however often it comes; answers how far central holds."""
     _node_only(request)
     batch = decode_batch(await request.body(), request.headers.get("content-encoding"))
-    cursor = await _rigi(request).database.transaction(
+    rigi = _rigi(request)
+    cursor = await rigi.database.transaction(
         functools.partial(
             apply_node_events,
             branch_id=branch,
@@ -54,6 +56,7 @@ async def receive_events(request: Request, branch: str) -> dict[str, Any]:
             starts=batch.starts,
             head=batch.head,
             now=utc_now(),
+            timezone=rigi.catalog.branch(branch).timezone,
         )
     )
     return cursor.to_dict()
@@ -122,6 +125,32 @@ async def make_node_token(
     return view, token
 
 
+class ReleaseNode(BaseModel):
+    force: bool = Field(default=False, description="even while the node is still connected")
+
+
+async def release_node(request: Request, branch: str, body: ReleaseNode) -> dict[str, Any]:
+    """Central takes the branch back from its node (its hardware died): refused while the node
+    is connected unless forced; its stream goes on at the last replicated seq; audited."""
+    rigi = _rigi(request)
+    rigi.catalog.branch(branch)
+    release = await take_back(
+        rigi.database, branch, stale_after_s=rigi.settings.node_stale_s, force=body.force,
+        by=principal_of(request).actor,
+    )  # fmt: skip
+    return release.to_dict()
+
+
+async def take_back(
+    database: Database, branch: str, *, stale_after_s: float, force: bool, by: str
+) -> Release:
+    """`store.node_release.release_branch` in one transaction (the API's and the CLI's)."""
+    return await database.transaction(
+        functools.partial(release_branch, branch_id=branch, now=utc_now(),
+                          stale_after_s=stale_after_s, force=force, actor=by)
+    )  # fmt: skip
+
+
 async def _links(request: Request) -> dict[str, dict[str, Any]]:
     rigi = _rigi(request)
     stale = rigi.settings.node_stale_s
@@ -166,6 +195,10 @@ REPLICATION_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/v1/branches/{branch}/node-token", create_node_token,
              "Make the branch node-owned and create its node's token (shown once)", body=NewNode,
              status=201, access="admin", errors=(404,), tags=("nodes",)),
+    Endpoint("POST", "/api/v1/branches/{branch}/release-node", release_node,
+             "Take the branch back from its node: central serves it from the last replicated "
+             "event (refused while the node is connected, unless forced)", body=ReleaseNode,
+             access="admin", errors=(404, 409), tags=("nodes",)),
     Endpoint("GET", "/api/v1/nodes", list_links, "Every branch node's link", access="admin",
              tags=("nodes",)),
     Endpoint("GET", NODES_PATH + "{branch}/link", branch_link, "A branch node's link",

@@ -57,6 +57,7 @@ class LinkState:
     last_error: str | None = None
     shipped_events: int = 0
     down_at: datetime | None = None  # when central's bookings (and so on) were last taken
+    down_changes: int = 0  # things changed at the node by what it took down, since its start
     head_seq: int = 0  # the node's newest event
 
 
@@ -84,6 +85,7 @@ class Shipper:
         self._cursor_epochs: set[str] = set()
         self._down_due: dict[str, float] = {}  # channel → monotonic time of its next pull
         self._down_cursors: dict[str, int] = {}
+        self._pulling = asyncio.Lock()  # one pull at a time: each channel's cursor moves in order
         # the next batch, read while the last one is on its way: (after, its rows and body)
         self._ahead: tuple[int, asyncio.Future[tuple[list[Any], bytes]]] | None = None
 
@@ -156,21 +158,24 @@ class Shipper:
 
     async def pull_down(self, *, now_all: bool = False) -> int:
         """Take what is due (with `now_all`, everything) on each down channel (the same link,
-        the other way); returns how many things changed at the node."""
-        changed = 0
-        for channel in DOWN_CHANNELS.values():
-            if not now_all and time.monotonic() < self._down_due.get(channel.name, 0.0):
-                continue
-            response = await self.client.get(
-                f"{NODES_PATH}{self.branch}/down/{channel.name}",
-                params={"after": self._down_cursors.get(channel.name, 0)},
-            )
-            answer = self._checked(response)
-            changed += await channel.apply(self.rigi, answer["items"])
-            self._down_cursors[channel.name] = int(answer["cursor"])
-            self._down_due[channel.name] = time.monotonic() + channel.every_s
-        self.state.down_at = utc_now()
-        return changed
+        the other way); returns how many things changed at the node. Pulls take turns, so one
+        asked for while the link's own runs finds what that one left."""
+        async with self._pulling:
+            changed = 0
+            for channel in DOWN_CHANNELS.values():
+                if not now_all and time.monotonic() < self._down_due.get(channel.name, 0.0):
+                    continue
+                response = await self.client.get(
+                    f"{NODES_PATH}{self.branch}/down/{channel.name}",
+                    params={"after": self._down_cursors.get(channel.name, 0)},
+                )
+                answer = self._checked(response)
+                changed += await channel.apply(self.rigi, answer["items"])
+                self._down_cursors[channel.name] = int(answer["cursor"])
+                self._down_due[channel.name] = time.monotonic() + channel.every_s
+            self.state.down_at = utc_now()
+            self.state.down_changes += changed
+            return changed
 
     def _read(self, conn: Any, after: int) -> tuple[Any, Any, dict[str, int]]:
         rows = unshipped(conn, self.branch, after, self.batch_events)

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
 
 from queue_server.errors import BadRequest, PayloadTooLarge, ValidationFailed
+from queue_server.store.replica_tickets import TICKET_KEYS
 from queue_server.store.replication import NodeEvent
 from rigi_protocol.wire import compact_json
 
@@ -35,11 +36,18 @@ class Batch(BaseModel):
 
     @model_validator(mode="after")
     def _tickets_have_their_ticket(self) -> Batch:
-        """Central's feeds read a ticket event's `ticket`: a batch without one is refused
-        whole, before anything of it is applied."""
+        """Central's feeds and ticket rows read a ticket event's `ticket`: a batch without one,
+        or with one that lacks what a row needs, is refused whole, before anything of it is
+        applied."""
         for _, seq, kind, _, data, _ in self.events:
-            if kind.startswith("ticket.") and not isinstance(data.get("ticket"), dict):
+            if not kind.startswith("ticket."):
+                continue
+            ticket = data.get("ticket")
+            if not isinstance(ticket, dict):
                 raise ValueError(f"event {seq} ({kind}) has no ticket")
+            missing = sorted(TICKET_KEYS - set(ticket))
+            if missing:
+                raise ValueError(f"event {seq} ({kind}): its ticket has no {', '.join(missing)}")
         return self
 
     def node_events(self) -> list[NodeEvent]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,17 +26,24 @@ from queue_server.domain.forecast import (
     ArrivalRate,
     BranchState,
     ForecastCounter,
+    PauseLearner,
     ServiceTimeLearner,
+    ServiceTimeStats,
     forecast_branch,
 )
+from queue_server.domain.forecast_state import HISTORY_PRIOR_VISITS, PRIOR_VISITS, runs_for
 from queue_server.domain.tickets import Priority
 from queue_server.simulation.arrivals import Visits, draw_visits, replication_rng
 from queue_server.simulation.engine import _at, _Counter, _Day, _estimates, make_policy
 from queue_server.simulation.scenario import Scenario
 
 RATE_WINDOW_S = 3600.0  # arrival rates are read from the issues of the last hour
+MIN_RATE_WINDOW_S = 900.0  # ... or since the day's first issue, but at least this long
 DEFAULT_NO_SHOW_SHARE = 0.04  # assumed until enough calls have been seen
 MIN_CALLS_FOR_SHARES = 50
+RATE_DAYS = 8  # as the server: the same weekday over eight weeks
+TIME_DAYS = 56  # ... and every day of them for the service times
+HISTORY_SEED = 7919  # the unscored days before come from another stream than the scored ones
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,25 @@ class ForecastScore:
 
 
 @dataclass(frozen=True, slots=True)
+class Inputs:
+    """What the forecast is given, each a thing the server can know; the defaults are what the
+    server gives it (`store.forecast_inputs`), the others are there to compare."""
+
+    rota: bool = True  # the counters' planned hours and breaks, as the organisation states them
+    pauses: bool = False  # without a rota: a counter away returns after the day's typical pause
+    prior_visits: float = PRIOR_VISITS  # the configured service time as this many visits
+    pooled_rates: bool = True  # arrivals: the branch's last hour split by today's service mix
+    more_runs: bool = True  # a small branch gets more forward runs (`forecast_state.runs_for`)
+    history_rates: bool = True  # arrivals by service and hour of the earlier days' tickets
+    # the earlier days' service times as the prior, worth this many of today's visits (0: no)
+    history_times: float = HISTORY_PRIOR_VISITS
+    # simulator-only, to bound what better inputs could win: the true service-time
+    # distributions (`oracle_times`), and arrival rates by hour (`oracle_rates`)
+    oracle_times: bool = False
+    oracle_rates: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ForecastCheck:
     scenario: str
     days: int
@@ -63,19 +89,36 @@ class ForecastCheck:
     today: ForecastScore  # estimate_wait on the same tickets
     refresh_ms: np.ndarray  # CPU time of each forecast of the branch
     waiting_sizes: np.ndarray  # tickets waiting at each forecast
+    # each scored ticket: issued at (s after midnight), counters on duty then, forecast, actual
+    issued_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    on_duty: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    medians: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    actual: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 class _ForecastDay(_Day):
     """A simulated day that forecasts the branch at every `stride`-th issue."""
 
     def __init__(
-        self, scenario: Scenario, visits: Visits, stride: int, runs: int, seed: int
+        self,
+        scenario: Scenario,
+        visits: Visits,
+        stride: int,
+        runs: int,
+        seed: int,
+        inputs: Inputs = Inputs(),
     ) -> None:
         super().__init__(
             scenario, visits, make_policy("rigi", scenario, visits), scenario.priority_share, False
         )
-        self.stride, self.runs, self.seed = stride, runs, seed
-        self.learner = ServiceTimeLearner({s.id: s.mean_service_s for s in scenario.services})
+        self.stride, self.runs, self.seed, self.inputs = stride, runs, seed, inputs
+        self.learner = ServiceTimeLearner(
+            {s.id: s.mean_service_s for s in scenario.services}, prior_visits=inputs.prior_visits
+        )
+        self.history: _History | None = None
+        self.pauses = PauseLearner()
+        self.off_since: dict[int, float] = {}  # counters away (after their first period)
+        self.on_duty_at_sample: list[int] = []
         self.issued_s: dict[str, list[float]] = {sid: [] for sid in self.service_ids}
         self.issued = self.priority_issued = self.calls = self.no_shows = 0
         self.sampled: list[int] = []
@@ -102,9 +145,12 @@ class _ForecastDay(_Day):
                 ticket, self.rigi, self.counters, self.capable[sid], times, _at(now)
             )
             started = time.thread_time()
-            result = forecast_branch(self._state(now, waiting), self.runs, self.seed + visit)
+            state = self._state(now, waiting)
+            runs = runs_for(state, self.runs) if self.inputs.more_runs else self.runs
+            result = forecast_branch(state, runs, self.seed + visit)
             self.refresh_ms.append((time.thread_time() - started) * 1000)
             self.sizes.append(len(waiting))
+            self.on_duty_at_sample.append(sum(c.on_duty for c in self.counters))
             mine = result[ticket.id]
             self.sampled.append(visit)
             self.medians.append(math.inf if mine.median_s is None else mine.median_s)
@@ -137,7 +183,37 @@ class _ForecastDay(_Day):
             self.learner.observe(
                 self.service_ids[self.kinds[counter.visit]], now - counter.busy_since
             )
+        was_on = counter.on_duty
         super()._finish_visit(counter, now)
+        self._note_off(counter, now, was_on)
+
+    def _end_duty(self, counter: _Counter, now: float, *, last_of_day: bool) -> None:
+        was_on = counter.on_duty
+        super()._end_duty(counter, now, last_of_day=last_of_day)
+        if not last_of_day:
+            self._note_off(counter, now, was_on)
+
+    def _come_on_duty(self, counter: _Counter, now: float) -> None:
+        """A counter back from a pause: the server sees how long it was away."""
+        away_since = self.off_since.pop(counter.index, None)
+        if away_since is not None and not counter.on_duty:
+            self.pauses.observe(now - away_since)
+        super()._come_on_duty(counter, now)
+
+    def _note_off(self, counter: _Counter, now: float, was_on: bool) -> None:
+        if was_on and not counter.on_duty and now < self.scenario.close_s:
+            self.off_since[counter.index] = now
+
+    def _duty(self, counter: _Counter, plan_duty: tuple[tuple[float, float], ...], now: float):
+        """The counter's hours as the forecast is told them: the planned rota, or (`pauses`)
+        a counter away back after the day's typical pause, or nothing."""
+        if self.inputs.rota:
+            return tuple((_at(a), _at(b)) for a, b in plan_duty)
+        away_since = self.off_since.get(counter.index)
+        if self.inputs.pauses and away_since is not None and not counter.on_duty:
+            back = now + self.pauses.remaining_s(now - away_since)
+            return ((_at(back), _at(max(self.scenario.close_s, back + 1.0))),)
+        return ()
 
     def _state(self, now: float, waiting: list[QueuedTicket]) -> BranchState:
         scenario = self.scenario
@@ -153,25 +229,40 @@ class _ForecastDay(_Day):
                         self.service_ids[self.kinds[counter.visit]] if busy else None
                     ),
                     serving_for_s=now - counter.busy_since if busy else 0.0,
-                    duty=tuple((_at(a), _at(b)) for a, b in plan.duty),
+                    duty=self._duty(counter, plan.duty, now),
                 )
             )
         share = self.priority_issued / self.issued if self.issued else 0.0
         window = min(RATE_WINDOW_S, max(now - scenario.open_s, 1.0))
-        arrivals = []
-        for service in scenario.services:
-            times = self.issued_s[service.id]
-            recent = len(times) - bisect_left(times, now - window)
-            arrivals.append(
-                ArrivalRate(
-                    service_id=service.id,
-                    start=_at(now),
-                    end=_at(scenario.close_s),
-                    per_hour=recent * 3600.0 / window,
-                    target_wait_s=service.target_wait_s,
-                    priority_share=share,
-                )
+        recent = {
+            sid: len(times) - bisect_left(times, now - window)
+            for sid, times in self.issued_s.items()
+        }
+        end = scenario.close_s
+        if self.inputs.pooled_rates:  # as the server: `store.forecasts.Forecasts._arrivals`
+            first = min((times[0] for times in self.issued_s.values() if times), default=now)
+            window = max(min(RATE_WINDOW_S, now - first), MIN_RATE_WINDOW_S)
+            mix = {sid: len(times) + 1.0 for sid, times in self.issued_s.items()}
+            total_mix, total_recent = sum(mix.values()), sum(recent.values())
+            per_hour = {sid: total_recent * 3600.0 / window * mix[sid] / total_mix for sid in mix}
+            end = now + RATE_WINDOW_S
+        else:
+            per_hour = {sid: count * 3600.0 / window for sid, count in recent.items()}
+        arrivals = [
+            ArrivalRate(
+                service_id=service.id,
+                start=_at(now),
+                end=_at(end),
+                per_hour=per_hour[service.id],
+                target_wait_s=service.target_wait_s,
+                priority_share=share,
             )
+            for service in scenario.services
+        ]
+        if self.inputs.oracle_rates:
+            arrivals = self._hourly_arrivals(now, self._true_counts(), share)
+        elif self.inputs.history_rates and self.history is not None and self.history.days:
+            arrivals = self._hourly_arrivals(now, self.history.rates(), share)
         no_show = (
             self.no_shows / self.calls
             if self.calls >= MIN_CALLS_FOR_SHARES
@@ -181,11 +272,90 @@ class _ForecastDay(_Day):
             now=_at(now),
             waiting=waiting,
             counters=counters,
-            service_times=self.learner.all_stats(),
+            service_times=(
+                {
+                    sv.id: ServiceTimeStats(sv.mean_service_s, sv.service_cv)
+                    for sv in scenario.services
+                }
+                if self.inputs.oracle_times
+                else self.learner.all_stats()
+            ),
             arrivals=arrivals,
             no_show_share=no_show,
             no_show_timeout_s=scenario.no_show_timeout_s,
         )
+
+    def _true_counts(self) -> np.ndarray:
+        """Visits expected per service and opening hour (simulator-only: the oracle)."""
+        weights = np.asarray(self.scenario.arrival_profile, dtype=float)
+        daily = np.array([service.daily_visits for service in self.scenario.services])
+        return np.outer(daily, weights / weights.sum())
+
+    def _hourly_arrivals(self, now: float, counts: np.ndarray, share: float) -> list[ArrivalRate]:
+        """Arrivals from now to closing at `counts` per service and opening hour."""
+        scenario = self.scenario
+        rates = []
+        for index, service in enumerate(scenario.services):
+            for hour in range(counts.shape[1]):
+                start = scenario.open_s + hour * 3600.0
+                end = min(start + 3600.0, scenario.close_s)
+                if end <= now or counts[index, hour] <= 0.0:
+                    continue
+                rates.append(
+                    ArrivalRate(
+                        service_id=service.id,
+                        start=_at(max(start, now)),
+                        end=_at(end),
+                        per_hour=counts[index, hour] * 3600.0 / (end - start),
+                        target_wait_s=service.target_wait_s,
+                        priority_share=share,
+                    )
+                )
+        return rates
+
+
+@dataclass(slots=True)
+class _History:
+    """The days before, as the server's reports hold them (`store.forecast_inputs`): tickets
+    per service and opening hour of the last `RATE_DAYS` days (the same weekday of the last
+    eight weeks), and the service times of the last `TIME_DAYS`."""
+
+    shape: tuple[int, int]
+    counts: list[np.ndarray] = field(default_factory=list)
+    served: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    @property
+    def days(self) -> int:
+        return len(self.counts[-RATE_DAYS:])
+
+    def rates(self) -> np.ndarray:
+        return np.mean(self.counts[-RATE_DAYS:], axis=0)
+
+    def learner(self, scenario: Scenario, inputs: Inputs) -> ServiceTimeLearner:
+        """Today's learner: the earlier days' service times as its prior (`history_times`)."""
+        configured = {s.id: s.mean_service_s for s in scenario.services}
+        if inputs.history_times <= 0.0 or not self.served:
+            return ServiceTimeLearner(configured, prior_visits=inputs.prior_visits)
+        before = ServiceTimeLearner(configured)
+        for services, durations in self.served[-TIME_DAYS:]:
+            for service, duration in zip(services.tolist(), durations.tolist(), strict=True):
+                before.observe(scenario.services[service].id, duration)
+        stats = before.all_stats()
+        return ServiceTimeLearner(
+            {**configured, **{sid: times.mean_s for sid, times in stats.items()}},
+            prior_visits=inputs.prior_visits,
+            configured_cv={sid: times.cv for sid, times in stats.items()},
+            prior_weight=dict.fromkeys(stats, inputs.history_times),
+        )
+
+    def add(self, scenario: Scenario, visits: Visits) -> None:
+        hours = ((visits.arrival_s - scenario.open_s) // 3600).astype(np.int64)
+        hours = np.clip(hours, 0, self.shape[1] - 1)
+        counts = np.zeros(self.shape)
+        np.add.at(counts, (visits.service, hours), 1.0)
+        self.counts.append(counts)
+        shown = ~visits.no_show
+        self.served.append((visits.service[shown], visits.service_s[shown]))
 
 
 def _score(estimates: np.ndarray, actual: np.ndarray, upper: np.ndarray | None) -> ForecastScore:
@@ -209,12 +379,23 @@ def check_forecast(
     runs: int = DEFAULT_RUNS,
     *,
     first_day: int = 0,
+    inputs: Inputs = Inputs(),
+    history_days: int = 0,
 ) -> ForecastCheck:
-    """Forecast every `stride`-th issue over `days` simulated days and score it."""
+    """Forecast every `stride`-th issue over `days` simulated days and score it, with
+    `history_days` unscored days before them (what the server's reports hold of the weeks
+    before: the earlier days' arrivals and service times)."""
     medians, p90s, today, actual, costs, sizes = [], [], [], [], [], []
+    issued, on_duty = [], []
+    hours = len(scenario.arrival_profile)
+    history = _History((len(scenario.services), hours))
+    for earlier in range(history_days):
+        history.add(scenario, draw_visits(scenario, replication_rng(seed + HISTORY_SEED, earlier)))
     for replication in range(first_day, first_day + days):
         visits = draw_visits(scenario, replication_rng(seed, replication))
-        day = _ForecastDay(scenario, visits, stride, runs, seed)
+        day = _ForecastDay(scenario, visits, stride, runs, seed, inputs)
+        day.history = history
+        day.learner = history.learner(scenario, inputs)
         day.run()
         result = day.result("rigi")
         for i, visit in enumerate(day.sampled):
@@ -224,8 +405,11 @@ def check_forecast(
             p90s.append(day.p90s[i])
             today.append(day.today[i])
             actual.append(result.wait_s[visit])
+            issued.append(float(visits.arrival_s[visit]))
+            on_duty.append(day.on_duty_at_sample[i])
         costs += day.refresh_ms
         sizes += day.sizes
+        history.add(scenario, visits)
     real = np.array(actual)
     return ForecastCheck(
         scenario=scenario.name,
@@ -234,16 +418,28 @@ def check_forecast(
         today=_score(np.array(today), real, None),
         refresh_ms=np.array(costs),
         waiting_sizes=np.array(sizes),
+        issued_s=np.array(issued),
+        on_duty=np.array(on_duty),
+        medians=np.array(medians),
+        actual=real,
     )
 
 
 def refresh_cost(
-    scenario: Scenario, waiting: int, refreshes: int, runs: int = DEFAULT_RUNS, seed: int = 1
+    scenario: Scenario,
+    waiting: int,
+    refreshes: int,
+    runs: int = DEFAULT_RUNS,
+    seed: int = 1,
+    newcomers: bool = True,
+    scale_runs: bool = False,
 ) -> np.ndarray:
     """Milliseconds of CPU (this thread's: the machine's other load does not count) per
     branch refresh with about `waiting` tickets waiting: the hall at its
     11:00 peak, every counter open and busy, the waiting tickets spread over the services by
-    their daily visits and over the last half hour, arrivals at the scenario's 11:00 rate."""
+    their daily visits and over the last half hour, arrivals at the scenario's 11:00 rate;
+    with `newcomers`, a newcomer's forecast for every service too, as the server asks; with
+    `scale_runs`, more runs for few tickets, as the server does (`forecast_state.runs_for`)."""
     rng = np.random.default_rng(seed)
     now_s = scenario.open_s + 2 * 3600.0
     weights = np.array([s.daily_visits for s in scenario.services], dtype=float)
@@ -289,8 +485,9 @@ def refresh_cost(
             )
             for c in scenario.counters
         ]
-        state = BranchState(_at(now_s), tickets, counters, times, arrivals, 0.04, 60.0)
+        probes = {s.id: s.target_wait_s for s in scenario.services} if newcomers else {}
+        state = BranchState(_at(now_s), tickets, counters, times, arrivals, 0.04, 60.0, probes)
         started = time.thread_time()
-        forecast_branch(state, runs, seed + refresh)
+        forecast_branch(state, runs_for(state, runs) if scale_runs else runs, seed + refresh)
         costs.append((time.thread_time() - started) * 1000)
     return np.array(costs)

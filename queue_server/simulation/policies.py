@@ -10,7 +10,8 @@
 - `PooledFcfs`: one line per service; a free counter takes the visitor who came first among the
   services it serves, priority visitors first.
 - `RigiDispatch`: one pool of waiting tickets; a free counter asks the real dispatcher
-  (`queue_server.domain.dispatch.call_next`) whom to call.
+  (`queue_server.domain.dispatch.call_next`) whom to call, with the fairness guard on at 1.5
+  targets as the server's "call next" by default.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections import deque
 from datetime import datetime
 from typing import Protocol
 
-from queue_server.domain.dispatch import QueuedTicket, call_next
+from queue_server.domain.dispatch import FAIRNESS_GUARD, QueuedTicket, call_next
 from queue_server.domain.tickets import Priority
 
 
@@ -154,8 +155,8 @@ class PooledFcfs:
 class RigiDispatch:
     name = "Rigi dispatcher"
 
-    def __init__(self, guard: float | None = None) -> None:
-        self.guard = guard  # the dispatcher's fairness guard (None: off, the default)
+    def __init__(self, guard: float | None = FAIRNESS_GUARD) -> None:
+        self.guard = guard  # the dispatcher's fairness guard (on by default, as in the server)
         self._pools: dict[str, dict[int, QueuedTicket]] = {}
         self._visit_of: dict[str, int] = {}
 

@@ -81,6 +81,29 @@ class Scenario:
     def with_priority_share(self, share: float) -> Scenario:
         return dataclasses.replace(self, priority_share=share)
 
+    def warmed_up(self, warmup_s: float) -> Scenario:
+        """The scenario run longer so that nothing counts before `warmup_s`, with the same
+        measured hours after it (constant arrivals and counters staffed to closing time: the
+        validation scenarios), at the same load."""
+        extra_s = warmup_s - self.warmup_s
+        if extra_s <= 0:
+            return self
+        if len(set(self.arrival_profile)) > 1 or extra_s % 3600:
+            raise ValueError("a longer warm-up needs constant arrivals and whole hours")
+        counters = tuple(
+            dataclasses.replace(
+                c, duty=tuple((s, e + extra_s if e >= self.close_s else e) for s, e in c.duty)
+            )
+            for c in self.counters
+        )
+        return dataclasses.replace(
+            self,
+            close_s=self.close_s + extra_s,
+            warmup_s=warmup_s,
+            counters=counters,
+            arrival_profile=self.arrival_profile + self.arrival_profile[-1:] * int(extra_s // 3600),
+        ).with_utilisation(self.offered_load())
+
 
 def parse_clock(value: object, field: str) -> float:
     """'HH:MM' → seconds after midnight."""

@@ -25,6 +25,9 @@ from queue_server.store.schema import counter_states, tickets
 from queue_server.store.views import ticket_view
 
 TAKEN_OVER = "counter.taken_over"
+# Tickets read from the head of each line for "call next" (`rows.line_heads`); when other
+# counters are taking every one of the first this many picks, the whole line is read instead.
+CANDIDATES_PER_LINE = 4
 
 COUNTER_EVENT = {
     CounterMode.OPEN: "counter.opened",
@@ -47,10 +50,17 @@ _EVENT_KIND = {
 class CounterActions:
     """Counter modes and the life-cycle steps of the visit a counter has in hand."""
 
-    def __init__(self, database: Database, catalog: Catalog, clock: Clock) -> None:
+    def __init__(
+        self,
+        database: Database,
+        catalog: Catalog,
+        clock: Clock,
+        guard: float | None = dispatch.FAIRNESS_GUARD,
+    ) -> None:
         self.database = database
         self.catalog = catalog
         self.clock = clock
+        self.guard = guard  # the dispatcher's fairness guard (None: off)
 
     async def cancel_ticket(self, ticket_id: str, actor: str = "citizen") -> Change:
         def cancel(conn: Connection) -> Change:
@@ -110,17 +120,19 @@ class CounterActions:
 
         def call(conn: Connection) -> Change:
             self._require_free_counter(conn, branch_id, counter_id, actor, counter.number)
-            waiting = rows.waiting(conn, branch_id, self.catalog)
-            for pick in dispatch.rank_for_counter(waiting, counter_id, profile, now):
-                row = rows.ticket_row(conn, pick.ticket.id, lock=True, skip_locked=True)
-                if row is None or row.status != TicketStatus.WAITING:
-                    continue  # another counter is taking it right now
-                change = self._apply(
-                    conn, row, TicketAction.CALL, actor, counter.number, counter_id=counter_id
-                )
-                change.result["reason"] = pick.reason
-                return change
-            raise NotFound("No ticket is waiting for this counter.", code="queue_empty")
+            heads = rows.line_heads(
+                conn, branch_id, counter_id, profile, now, self.catalog, CANDIDATES_PER_LINE
+            )
+            ranked = dispatch.rank_for_counter(heads, counter_id, profile, now, self.guard)
+            first = ranked[:CANDIDATES_PER_LINE]
+            change = self._call_first(conn, first, actor, counter.number, counter_id)
+            if change is None and first:  # other counters are taking each of them right now
+                waiting = rows.waiting(conn, branch_id, self.catalog)
+                ranked = dispatch.rank_for_counter(waiting, counter_id, profile, now, self.guard)
+                change = self._call_first(conn, ranked, actor, counter.number, counter_id)
+            if change is None:
+                raise NotFound("No ticket is waiting for this counter.", code="queue_empty")
+            return change
 
         return await self.database.transaction(call)
 
@@ -297,7 +309,6 @@ class CounterActions:
             values["started_at"] = now
         elif step.to_status in (TicketStatus.DONE, TicketStatus.NO_SHOW, TicketStatus.TRANSFERRED):
             values["finished_at"] = now
-        conn.execute(statements.UPDATE_TICKET, values | {"ticket_id": row.id})
         rows.record(conn, row.id, step.from_status, step.to_status, action, now, actor, step)
         if row.counter_id or counter_id:
             holding = step.to_status in (TicketStatus.CALLED, TicketStatus.SERVING)
@@ -317,9 +328,31 @@ class CounterActions:
             data |= {"counter_id": view["counter_id"], "counter_number": counter_number}
         kind = "ticket." + _EVENT_KIND[action]
         event = append_event(conn, row.branch_id, kind, now, data, actor)
+        # One UPDATE after the event, which gives a call its `call_seq` (two round trips before).
         if action in (TicketAction.CALL, TicketAction.RECALL):
-            conn.execute(statements.UPDATE_TICKET, {"call_seq": event.seq, "ticket_id": row.id})
+            values["call_seq"] = event.seq
+        conn.execute(statements.UPDATE_TICKET, values | {"ticket_id": row.id})
         return Change(view, [event])
+
+    def _call_first(
+        self,
+        conn: Connection,
+        picks: list[dispatch.Pick],
+        actor: str,
+        counter_number: int,
+        counter_id: str,
+    ) -> Change | None:
+        """Call the first of `picks` that no other counter is taking (None: each was taken)."""
+        for pick in picks:
+            row = rows.ticket_row(conn, pick.ticket.id, lock=True, skip_locked=True)
+            if row is None or row.status != TicketStatus.WAITING:
+                continue  # another counter is taking it right now
+            change = self._apply(
+                conn, row, TicketAction.CALL, actor, counter_number, counter_id=counter_id
+            )
+            change.result["reason"] = pick.reason
+            return change
+        return None
 
     def _require_free_counter(
         self, conn: Connection, branch_id: str, counter_id: str, actor: str, number: int

@@ -21,16 +21,20 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from queue_server.errors import Overloaded
 
 if TYPE_CHECKING:
     from queue_server.store.events import Event
@@ -42,20 +46,30 @@ Listener = Callable[[Sequence["Event"]], Awaitable[None]]
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-POSTGRES_POOL_SIZE = 10
-# Reads on PostgreSQL run in autocommit on a pool of their own, without a pre-ping: a read in
-# a transaction paid BEGIN and ROLLBACK around its query, and the pre-ping of a pooled
-# connection another BEGIN, `;` and ROLLBACK: six round trips for a one-query read where one
-# does. Round trips were most of the servers' CPU in the national day (docs/benchmarks.md).
-# READ COMMITTED takes a new snapshot per statement anyway; `snapshot` keeps its own. After a
-# PostgreSQL restart the first read on a dead connection fails, and SQLAlchemy then replaces
-# every connection of the pool; writes keep the pre-ping, so they never fail that way.
-POSTGRES_READ_POOL_SIZE = 6
-# Connections over a pool's size are opened and closed on demand: each costs a PostgreSQL
-# backend, so the overflow is kept small and the two pools together hold what the one did.
-POSTGRES_WRITE_OVERFLOW = 4
-POSTGRES_READ_OVERFLOW = 2
+# PostgreSQL connections one process may hold, writes and reads together
+# (RIGI_DATABASE_CONNECTIONS): a hard cap, no overflow, so that processes × this stays under
+# the server's max_connections (each connection is a PostgreSQL backend). Two saturated cores
+# gain nothing from more; pools that could grow past it made the national day's full size
+# fail with `too many clients`.
+DEFAULT_POSTGRES_CONNECTIONS = 24
+MIN_POSTGRES_CONNECTIONS = 3
+# Reads on PostgreSQL run in autocommit on a pool of their own (a third of the budget): a read
+# in a transaction paid BEGIN and ROLLBACK around its query: three round trips where one does.
+# Round trips were most of the servers' CPU in the national day (docs/benchmarks.md). READ
+# COMMITTED takes a new snapshot per statement anyway; `snapshot` keeps its own.
+READ_SHARE = 3
+# A pooled connection is pinged before use only when it has been idle this long. SQLAlchemy's
+# pre-ping pinged every checkout: BEGIN, `;`, ROLLBACK, three round trips before each write
+# transaction, 5% of the servers' CPU in the national day. A busy connection is known alive;
+# after a PostgreSQL restart one used within this window fails once and the pool is replaced.
+PING_IDLE_S = 5.0
+_LAST_USED = "rigi.last_used"
 POSTGRES_COMMAND_TIMEOUT_S = 10
+# How long a request waits for a pooled connection before it is told the server is overloaded
+# (503, `overloaded`; RIGI_DATABASE_WAIT_S): well under a proxy's read timeout (75 s in
+# deploy/nginx), so the client hears a clear answer, not a 500 after SQLAlchemy's 30 s.
+POOL_WAIT_S = 10.0
+OVERLOADED = "The server is busy; try again in a few seconds."
 # Key of `Connection.info` under which a running transaction collects its appended events.
 PENDING_EVENTS = "rigi.pending_events"
 
@@ -63,12 +77,23 @@ PENDING_EVENTS = "rigi.pending_events"
 class Database:
     """One engine, the rule for taking a write transaction, and who hears of its events."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        connections: int = DEFAULT_POSTGRES_CONNECTIONS,
+        *,
+        wait_s: float = POOL_WAIT_S,
+    ) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        self.engine: AsyncEngine = _create_engine(url, self.is_sqlite)
+        self.connections = max(connections, MIN_POSTGRES_CONNECTIONS)
+        reads = max(1, self.connections // READ_SHARE)
+        writes = self.connections - reads
+        self.engine: AsyncEngine = _create_engine(url, self.is_sqlite, writes, wait_s=wait_s)
         self._reader: AsyncEngine = (
-            self.engine if self.is_sqlite else _create_engine(url, False, autocommit=True)
+            self.engine
+            if self.is_sqlite
+            else _create_engine(url, False, reads, autocommit=True, wait_s=wait_s)
         )
         self.listeners: list[Listener] = []  # told of every committed transaction's events
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -91,11 +116,12 @@ class Database:
         run in another thread; return what changed and apply it after."""
         if inspect.iscoroutinefunction(body):
             raise TypeError("a transaction body is a plain function of a Connection")
-        if self._writer is None:
-            async with self._locked(), self.engine.begin() as conn:
-                result, events = await conn.run_sync(_collecting, body)
-        else:
-            result, events = await self._in_writer(body)
+        with _overload_is_503():
+            if self._writer is None:
+                async with self._locked(), self.engine.begin() as conn:
+                    result, events = await conn.run_sync(_collecting, body)
+            else:
+                result, events = await self._in_writer(body)
         await self.publish(events)
         return result
 
@@ -154,16 +180,37 @@ class Database:
             async with self._write_lock, self.engine.connect() as conn:
                 yield conn
             return
-        async with self.engine.connect() as conn:
-            await conn.execution_options(isolation_level="REPEATABLE READ")
-            async with conn.begin():
-                yield conn
+        with _overload_is_503():
+            async with self.engine.connect() as conn:
+                await conn.execution_options(isolation_level="REPEATABLE READ")
+                async with conn.begin():
+                    yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads: each statement sees what is committed when it runs."""
-        async with self._reader.connect() as conn:
-            yield conn
+        with _overload_is_503():
+            async with self._reader.connect() as conn:
+                yield conn
+
+    async def check_budget(self) -> int | None:
+        """Log how many processes like this one PostgreSQL's max_connections holds (a warning
+        when not even two: a second process or a pg_dump would be refused); the count, or None
+        on SQLite."""
+        if self.is_sqlite:
+            return None
+        async with self.read() as conn:
+            allowed = int((await conn.exec_driver_sql("SHOW max_connections")).scalar_one())
+        fits = allowed // self.connections
+        log.log(
+            logging.WARNING if fits < 2 else logging.INFO,
+            "PostgreSQL allows %d connections; this process holds up to %d "
+            "(RIGI_DATABASE_CONNECTIONS): %d processes like it fit, with nothing else connected",
+            allowed,
+            self.connections,
+            fits,
+        )
+        return fits
 
     async def dispose(self) -> None:
         if self._writer is not None:
@@ -193,22 +240,59 @@ def _collecting(conn: Connection, body: Body[T]) -> tuple[T, list[Event]]:
     return result, pending
 
 
-def _create_engine(url: str, is_sqlite: bool, *, autocommit: bool = False) -> AsyncEngine:
+@contextmanager
+def _overload_is_503() -> Iterator[None]:
+    """A pool that gave no connection within POOL_WAIT_S, or PostgreSQL that did not answer a
+    statement within its command timeout, is an overloaded server: `Overloaded` (503)."""
+    try:
+        yield
+    except (PoolTimeout, TimeoutError) as error:
+        raise Overloaded(OVERLOADED) from error
+
+
+def _create_engine(
+    url: str,
+    is_sqlite: bool,
+    pool_size: int = 1,
+    *,
+    autocommit: bool = False,
+    wait_s: float = POOL_WAIT_S,
+) -> AsyncEngine:
     if not is_sqlite:
-        return create_async_engine(
+        engine = create_async_engine(
             url,
-            pool_size=POSTGRES_READ_POOL_SIZE if autocommit else POSTGRES_POOL_SIZE,
-            max_overflow=POSTGRES_READ_OVERFLOW if autocommit else POSTGRES_WRITE_OVERFLOW,
-            pool_pre_ping=not autocommit,
+            pool_size=pool_size,
+            max_overflow=0,
+            pool_timeout=wait_s,
             connect_args={"command_timeout": POSTGRES_COMMAND_TIMEOUT_S},
             **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
         )
+        event.listen(engine.sync_engine.pool, "checkout", _ping_if_idle)
+        event.listen(engine.sync_engine.pool, "checkin", _note_use)
+        return engine
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: object) -> None:
+    """Ping a connection that sat idle for PING_IDLE_S before handing it out; a dead one is
+    replaced by the pool (DisconnectionError makes it try a fresh connection)."""
+    last_used = record.info.get(_LAST_USED)
+    if last_used is None or time.monotonic() - last_used < PING_IDLE_S:
+        return
+    try:
+        dbapi_connection.ping()
+    except Exception as error:
+        raise DisconnectionError(f"a pooled connection was dead: {error}") from error
+
+
+def _note_use(dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_LAST_USED] = time.monotonic()
 
 
 def _create_sync_sqlite_engine(url: str) -> Engine:

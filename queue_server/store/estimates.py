@@ -87,19 +87,28 @@ class Estimates:
         return EstimatorInputs(line, counters, times, head, line_read, times_read_at)
 
     def guess(
-        self, branch_id: str, ticket: QueuedTicket, inputs: EstimatorInputs, now: datetime
+        self,
+        branch_id: str,
+        ticket: QueuedTicket,
+        inputs: EstimatorInputs,
+        now: datetime,
+        *,
+        newcomer: bool = False,
     ) -> estimate.WaitEstimate:
-        """A waiting ticket's wait: the branch's latest forecast when it includes the ticket,
+        """A waiting ticket's wait: the branch's latest forecast when it includes the ticket
+        (or, for a `newcomer` being issued, a walk-in of its service issued at the refresh),
         `estimate_wait` until then (people ahead always come from the line)."""
         guess = estimate.estimate_wait(ticket, inputs.line, inputs.counters, inputs.times, now)
         if self.forecasts is None:
             return guess
-        return self.forecasts.apply(guess, ticket, branch_id)
+        return self.forecasts.apply(guess, ticket, branch_id, newcomer=newcomer, head=inputs.head)
 
-    def remember(self, branch_id: str, inputs: EstimatorInputs) -> None:
+    def remember(self, branch_id: str, inputs: EstimatorInputs, *, forecast: bool = True) -> None:
         """On the loop: cache what `read_inputs` read afresh; a line read afresh means the
-        branch changed, so its forecast is asked to refresh."""
-        if inputs.line_read and inputs.head is not None:
+        branch changed, so its forecast is asked to refresh. A reader that needs no forecast
+        (`forecast` False: the "near" check by people ahead) neither asks nor caches the line,
+        so the next reader that shows waits still asks."""
+        if inputs.line_read and inputs.head is not None and forecast:
             self._waiting[branch_id] = _WaitingSeen(inputs.head, inputs.line)
             if self.forecasts is not None:
                 self.forecasts.request(branch_id)

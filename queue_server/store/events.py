@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from queue_server.domain.public import public_ticket
 from queue_server.errors import BranchNodeOwned
-from queue_server.store.audit import record_events
+from queue_server.store.audit import record, record_events
 from queue_server.store.database import PENDING_EVENTS
 from queue_server.store.reports.cursors import reports_applied_seq
 from queue_server.store.schema import branch_streams, events
@@ -178,6 +178,23 @@ def append_event(
 ) -> Event:
     """Store one event with the branch's next sequence number, inside the caller's transaction."""
     return append_events(conn, branch_id, [NewEvent(kind, at, data, actor)])[0]
+
+
+def record_branch_change(
+    conn: Connection, branch_id: str, kind: str, at: datetime, data: dict[str, Any], actor: str
+) -> Event | None:
+    """A change of a branch's people or devices: an event of the branch (audited with it, and
+    telling its open feeds), or, for a branch its node serves, an audit row only: the stream
+    is the node's, and the change reaches the node down its link (`replication.down`)."""
+    owned = conn.execute(
+        select(branch_streams.c.node_owned).where(branch_streams.c.branch_id == branch_id)
+    ).scalar()
+    if owned:
+        target = data.get("username") or data.get("device", {}).get("name") or data.get("device_id")
+        record(conn, at=at, actor=actor, kind=kind, branch_id=branch_id, target=target,
+               detail=data)  # fmt: skip
+        return None
+    return append_event(conn, branch_id, kind, at, data, actor)
 
 
 _HEAD = select(branch_streams.c.epoch, branch_streams.c.last_seq).where(

@@ -136,12 +136,20 @@ class Issuing:
         runs = [(request.letter, local_day(request.at, timezone)) for request in fresh]
         numbers = rows.take_numbers(conn, branch_id, runs)
         new_rows, views = [], []
+        services_issued: set[str] = set()  # a second of a service in the batch is behind one
         for request, number, (_, day) in zip(fresh, numbers, runs, strict=True):
             newcomer = request.queued(uuid.uuid4().hex)
-            guess = self.estimates.guess(branch_id, newcomer, inputs, now)
+            is_first = (
+                newcomer.priority is Priority.NORMAL
+                and newcomer.counter_id is None
+                and newcomer.service_id not in services_issued
+            )
+            services_issued.add(newcomer.service_id)
+            guess = self.estimates.guess(branch_id, newcomer, inputs, now, newcomer=is_first)
             inputs.line.add(newcomer)
             row = request.row(newcomer.id, branch_id, number, day)
             row["wait_estimate_s"] = round(guess.wait_s)
+            row["wait_p90_s"] = None if guess.p90_s is None else round(guess.p90_s)
             new_rows.append(row)
             views.append(ticket_view(self.catalog, row, guess))
         events = _store_issued(conn, branch_id, fresh, new_rows, views)

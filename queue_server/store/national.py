@@ -5,10 +5,10 @@ per branch × state and printers: a row is at least as new as the `seq` it carri
 lock, which on SQLite would hold up writes). With 211 branches and thousands waiting this is one
 pass over the `waiting` rows through `ix_tickets_branch_status`.
 
-A branch its node serves has no `tickets` rows here, only the node's replicated events: its
-waiting queues come from the visits the reports projector makes of those events (`visit_facts`
-not yet called nor ended), its counters from the states `store.replication` mirrors, and its row
-carries the node's link (`link_rows`).
+A branch its node serves is read the same way: its `tickets`, counters and printers are kept
+from the node's replicated events in the transaction that applies them
+(`store.replica_tickets`, `store.replica_floor`), and its row carries the node's link
+(`link_rows`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from queue_server.store.database import Database
 from queue_server.store.replication import link_rows
 from queue_server.store.schema import branch_streams, counter_states, tickets
 from queue_server.store.schema_printing import printers
-from queue_server.store.schema_reports import visit_facts
 
 
 async def floor_rows(
@@ -65,7 +64,6 @@ async def floor_rows(
                 .group_by(tickets.c.branch_id, tickets.c.service_id)
             )
         )
-        waiting += _node_waiting(conn, nodes)
         links = link_rows(conn, now, stale_after_s) if nodes else {}
         for branch_id, service_id, count, oldest in waiting:
             if branch_id in queues:
@@ -104,26 +102,3 @@ async def floor_rows(
         return result
 
     return await database.reading(read)
-
-
-def _node_waiting(conn: Connection, branch_ids: list[str]) -> list[Any]:
-    """Node-owned branches' waiting visits per service (count, oldest), from the replicated
-    events' visits: not called (no wait yet) and not ended. `ix_visit_facts_branch_wait`."""
-    if not branch_ids:
-        return []
-    return list(
-        conn.execute(
-            select(
-                visit_facts.c.branch_id,
-                visit_facts.c.service_id,
-                func.count(),
-                func.min(visit_facts.c.issued_at),
-            )
-            .where(
-                visit_facts.c.branch_id.in_(branch_ids),
-                visit_facts.c.wait_s.is_(None),
-                visit_facts.c.finished_at.is_(None),
-            )
-            .group_by(visit_facts.c.branch_id, visit_facts.c.service_id)
-        )
-    )

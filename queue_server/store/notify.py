@@ -14,10 +14,23 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Row, and_, delete, exists, func, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+    update,
+)
 
 from queue_server.catalog.loader import Catalog
-from queue_server.domain.tickets import TicketStatus
+from queue_server.domain.tickets import Priority, TicketStatus
 from queue_server.errors import Conflict, NotFound
 from queue_server.store import statements
 from queue_server.store.bookings import CONFIRMED as BOOKING_CONFIRMED
@@ -30,11 +43,27 @@ from queue_server.store.views import ticket_view
 
 QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
 REMINDER_KIND = "reminder"
+MOVED = "the booking was moved; its new slot is reminded"
 ENDED = (
     TicketStatus.DONE.value,
     TicketStatus.NO_SHOW.value,
     TicketStatus.CANCELLED.value,
 )
+
+
+def reminder_kind(reschedules: int) -> str:
+    """The kind of a booking's reminder for its slot: `reminder` for the slot it was booked
+    for, `reminder+N` after its N-th move. So the outbox's dedup key keeps one reminder per
+    slot, and a moved booking is reminded of its new slot."""
+    return REMINDER_KIND if reschedules == 0 else f"{REMINDER_KIND}+{reschedules}"
+
+
+def _reminder_kind_of(reschedules: Any) -> Any:
+    """`reminder_kind` in SQL, for a booking's `reschedules` column."""
+    return case(
+        (reschedules == 0, literal(REMINDER_KIND)),
+        else_=literal(f"{REMINDER_KIND}+") + cast(reschedules, String),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,31 +199,72 @@ def enqueue(conn: Connection, outgoing: Sequence[OutgoingRow], now: datetime) ->
     return added
 
 
-def near_candidates(conn: Connection, branch_id: str) -> list[Row[Any]]:
+# A subscription whose ticket was already told "near" on its channel.
+_TOLD_NEAR = exists().where(
+    messages.c.ticket_id == subscriptions.c.ticket_id,
+    messages.c.channel == subscriptions.c.channel,
+    messages.c.kind == "near",
+)
+
+
+def untold_near(conn: Connection, ticket_ids: Collection[str]) -> list[Row[Any]]:
+    """The subscriptions of these tickets not yet told "near", with each ticket's letter and
+    number (for the message's label)."""
+    if not ticket_ids:
+        return []
+    query = (
+        select(subscriptions, tickets.c.letter, tickets.c.number)
+        .join(tickets, tickets.c.id == subscriptions.c.ticket_id)
+        .where(subscriptions.c.ticket_id.in_(list(ticket_ids)), ~_TOLD_NEAR)
+    )
+    return list(conn.execute(query))
+
+
+def near_candidates(
+    conn: Connection,
+    branch_id: str,
+    *,
+    first: int,
+    count: int,
+    services: Collection[str] | None = None,
+) -> list[Row[Any]]:
     """Subscriptions of the branch's waiting tickets that have not been told "near" yet, with
-    what orders their tickets in line (service, priority, queue time, a target counter)."""
-    told = exists().where(
-        messages.c.ticket_id == subscriptions.c.ticket_id,
-        messages.c.channel == subscriptions.c.channel,
-        messages.c.kind == "near",
+    what orders their tickets in line (service, priority, queue time, a target counter) and
+    `place`: of the tickets in line behind one another (normal, no target counter), those at
+    places `first`+1 … `first`+`count` of their service's line (of `services` when given);
+    with `first` 0 also every ticket that may jump its line (`place` 0). The database ranks
+    and cuts, so a check after each call reads a few rows per service, not every subscriber."""
+    waiting = (
+        select(
+            subscriptions,
+            tickets.c.service_id,
+            tickets.c.priority,
+            tickets.c.queued_at,
+            tickets.c.target_counter_id,
+        )
+        .join(tickets, tickets.c.id == subscriptions.c.ticket_id)
+        .where(
+            subscriptions.c.branch_id == branch_id,
+            tickets.c.status == TicketStatus.WAITING.value,
+            ~_TOLD_NEAR,
+        )
     )
-    return list(
-        conn.execute(
-            select(
-                subscriptions,
-                tickets.c.service_id,
-                tickets.c.priority,
-                tickets.c.queued_at,
-                tickets.c.target_counter_id,
-            )
-            .join(tickets, tickets.c.id == subscriptions.c.ticket_id)
-            .where(
-                subscriptions.c.branch_id == branch_id,
-                tickets.c.status == TicketStatus.WAITING.value,
-                ~told,
-            )
-        ).all()
+    in_line = and_(
+        tickets.c.priority == Priority.NORMAL.value, tickets.c.target_counter_id.is_(None)
     )
+    place = func.dense_rank().over(
+        partition_by=tickets.c.service_id, order_by=(tickets.c.queued_at, tickets.c.id)
+    )
+    ranked = waiting.where(in_line).add_columns(place.label("place"))
+    if services is not None:
+        ranked = ranked.where(tickets.c.service_id.in_(list(services)))
+    line = ranked.subquery()
+    found = list(
+        conn.execute(select(line).where(line.c.place > first, line.c.place <= first + count))
+    )
+    if first == 0:
+        found += conn.execute(waiting.where(~in_line).add_columns(literal(0).label("place")))
+    return found
 
 
 def waiting_subscriptions(
@@ -282,11 +352,11 @@ def contacts_of(conn: Connection, subscription_ids: Collection[str]) -> dict[str
 def bookings_to_remind(
     conn: Connection, due_from: datetime, due_until: datetime, limit: int
 ) -> list[Row[Any]]:
-    """Confirmed bookings whose slot is between the two times and that were not reminded yet
-    (the reminder is an outbox message keyed by the booking's id)."""
+    """Confirmed bookings whose slot is between the two times and that were not reminded of
+    it yet (the reminder is an outbox message keyed by the booking's id and `reminder_kind`)."""
     reminded = exists().where(
         messages.c.ticket_id == bookings.c.id,
-        messages.c.kind == REMINDER_KIND,
+        messages.c.kind == _reminder_kind_of(bookings.c.reschedules),
     )
     return list(
         conn.execute(
@@ -337,7 +407,7 @@ def message_states(conn: Connection, branch_id: str, limit: int) -> list[dict[st
         {
             "id": r.id,
             "ticket_id": r.ticket_id,
-            "label": json.loads(r.params).get("label"),
+            "params": json.loads(r.params),  # label, counter, a broadcast's template: no contact
             "channel": r.channel,
             "kind": r.kind,
             "language": r.language,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from queue_server.catalog.loader import Catalog
+from queue_server.domain.dispatch import FAIRNESS_GUARD
 from queue_server.store.change import Change, Clock, utc_now
 from queue_server.store.counter_actions import CounterActions
 from queue_server.store.database import Database
@@ -32,15 +33,18 @@ class QueueStore:
         clock: Clock = utc_now,
         *,
         forecast_runs: int = 0,
+        guard: float | None = FAIRNESS_GUARD,
     ) -> None:
+        """`guard` is the dispatcher's fairness guard (None: off): "call next", the order a
+        console shows and the wait forecast all use it."""
         self.database = database
         self.catalog = catalog
         self.clock = clock
-        self.forecasts = Forecasts(database, catalog, clock, forecast_runs)
-        estimates = Estimates(catalog, self.forecasts)
+        self.forecasts = Forecasts(database, catalog, clock, forecast_runs, guard=guard)
+        self.estimates = estimates = Estimates(catalog, self.forecasts)
         self._issuing = Issuing(database, catalog, clock, estimates)
-        self._actions = CounterActions(database, catalog, clock)
-        self._reads = Reads(database, catalog, clock, estimates)
+        self._actions = CounterActions(database, catalog, clock, guard)
+        self._reads = Reads(database, catalog, clock, estimates, guard)
         self._priority = PriorityMarks(database, catalog, clock)
         # Writes
         self.issue_ticket = self._issuing.issue_ticket

@@ -3,7 +3,7 @@ the queues, the counters and their consoles. Plain queries run through `Database
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,8 @@ from queue_server.store.events import current_head
 from queue_server.store.schema import tickets
 from queue_server.store.views import counter_view, ticket_view
 
+# Adds parts to ticket views inside their read (the views by ticket id, changed in place).
+AddToViews = Callable[[Connection, dict[str, dict[str, Any]]], None]
 BOARD_CALLS = 12  # calls shown on a lobby board, newest first
 
 
@@ -30,12 +32,18 @@ class Reads:
     """Read views of every branch."""
 
     def __init__(
-        self, database: Database, catalog: Catalog, clock: Clock, estimates: Estimates
+        self,
+        database: Database,
+        catalog: Catalog,
+        clock: Clock,
+        estimates: Estimates,
+        guard: float | None = dispatch.FAIRNESS_GUARD,
     ) -> None:
         self.database = database
         self.catalog = catalog
         self.clock = clock
         self.estimates = estimates
+        self.guard = guard  # the dispatcher's fairness guard: a console lists in its order
 
     async def ticket(self, ticket_id: str) -> dict[str, Any]:
         """A ticket as its holder sees it: status, people ahead, estimated wait, counter."""
@@ -44,15 +52,31 @@ class Reads:
             raise NotFound("No such ticket.", code="unknown_ticket")
         return views[ticket_id]
 
-    async def tickets(self, ticket_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    async def tickets(
+        self,
+        ticket_ids: Collection[str],
+        also: AddToViews | None = None,
+        *,
+        forecast: bool = True,
+    ) -> dict[str, dict[str, Any]]:
         """Several tickets as their holders see them, read together: one query for the
         tickets and one estimate's inputs per branch, however many phones follow them.
-        Unknown ids are left out."""
+        Unknown ids are left out. `also` adds to the views in the same read (a print job's
+        status): one connection checkout per refresh, not one per part. With `forecast` False
+        a changed line does not ask for a forecast refresh (`Estimates.remember`): for a reader
+        of people ahead only."""
         now = self.clock()
-        return await self.database.reading(lambda conn: self._tickets(conn, ticket_ids, now))
+
+        def read(conn: Connection) -> dict[str, dict[str, Any]]:
+            views = self._tickets(conn, ticket_ids, now, forecast)
+            if also is not None and views:
+                also(conn, views)
+            return views
+
+        return await self.database.reading(read)
 
     def _tickets(
-        self, conn: Connection, ticket_ids: Collection[str], now: datetime
+        self, conn: Connection, ticket_ids: Collection[str], now: datetime, forecast: bool
     ) -> dict[str, dict[str, Any]]:
         found = conn.execute(select(tickets).where(tickets.c.id.in_(list(ticket_ids)))).all()
         views: dict[str, dict[str, Any]] = {}
@@ -63,7 +87,7 @@ class Reads:
                 if row.branch_id not in inputs:
                     # `reading` runs on the loop's thread: the caches may be updated here.
                     read = self.estimates.read_inputs(conn, row.branch_id, now)
-                    self.estimates.remember(row.branch_id, read)
+                    self.estimates.remember(row.branch_id, read, forecast=forecast)
                     inputs[row.branch_id] = read
                 read = inputs[row.branch_id]
                 guess = self.estimates.guess(
@@ -186,7 +210,7 @@ class Reads:
                 continue
             state = counter_view(counter, states.get(counter.id))
             ranked = dispatch.rank_for_counter(
-                queued, counter.id, self.catalog.profile(branch_id, counter.id), now
+                queued, counter.id, self.catalog.profile(branch_id, counter.id), now, self.guard
             )
             consoles[counter.id] = {
                 "counter": state,

@@ -25,12 +25,13 @@ from typing import Any
 from sqlalchemy import Connection, Table, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from queue_server.domain.numbering import DEFAULT_TIMEZONE
 from queue_server.errors import Conflict
 from queue_server.store.audit import EventFacts, event_rows
-from queue_server.store.counter_actions import COUNTER_EVENT
 from queue_server.store.database import PENDING_EVENTS
 from queue_server.store.events import Event
-from queue_server.store.rows import upsert_counter
+from queue_server.store.replica_floor import mirror_floor
+from queue_server.store.replica_tickets import cancel_lost_tickets, mirror_tickets
 from queue_server.store.schema import audit, branch_streams, events
 from queue_server.store.schema_replication import node_acks, node_epochs, node_links
 from queue_server.store.statements import upsert_insert
@@ -103,9 +104,11 @@ def apply_node_events(
     starts: Mapping[str, int],
     head: tuple[int, datetime | None],
     now: datetime,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> Cursor:
     """Apply a node's events in one transaction (see the module's rules); `starts` gives the
-    first seq of each epoch the batch holds, `head` the node's newest seq and its time."""
+    first seq of each epoch the batch holds, `head` the node's newest seq and its time. The
+    branch's `tickets` rows follow (`store.replica_tickets`, days in the branch's `timezone`)."""
     link = conn.execute(
         select(node_links).where(node_links.c.branch_id == branch_id).with_for_update()
     ).one_or_none()
@@ -125,6 +128,7 @@ def apply_node_events(
     stored: list[Event] = []
     rows: list[dict[str, Any]] = []
     audited: list[EventFacts] = []
+    lost: list[tuple[int, int]] = []  # central seqs a restored node no longer holds
     for item in sorted(batch, key=lambda e: e.seq):
         if item.epoch == node_epoch:
             if item.seq <= node_seq:
@@ -138,6 +142,8 @@ def apply_node_events(
                 break  # not this epoch's first event: wait for it
             if central_seq == 0:
                 central_epoch = item.epoch  # a fresh mirror keeps the node's epoch too
+            if node_epoch is not None:  # restored from a backup of the epoch it leaves
+                lost.append((item.seq - 1 + offset, central_seq))
             offset = central_seq - (item.seq - 1)
             conn.execute(
                 node_epochs.insert().values(
@@ -163,7 +169,10 @@ def apply_node_events(
     if rows:
         insert_many(conn, events, rows)
         insert_many(conn, audit, event_rows(branch_id, audited))
-        mirror_counters(conn, branch_id, stored)
+        mirror_floor(conn, branch_id, stored)
+        mirror_tickets(conn, branch_id, stored, timezone)
+        for after_seq, until_seq in lost:
+            cancel_lost_tickets(conn, branch_id, after_seq, until_seq)
         conn.execute(
             update(branch_streams)
             .where(branch_streams.c.branch_id == branch_id)
@@ -190,26 +199,6 @@ def apply_node_events(
         )
     )
     return Cursor(node_epoch, node_seq, tuple(sorted(known - {node_epoch})), len(rows))
-
-
-COUNTER_KINDS = frozenset(COUNTER_EVENT.values())
-
-
-def mirror_counters(conn: Connection, branch_id: str, applied: Sequence[Event]) -> None:
-    """Keep central's `counter_states` of a node's branch as the node's counters stand (open,
-    paused, closed), so the national view counts them like any branch's; only the state and
-    pause reason, which the events carry."""
-    newest: dict[str, Event] = {}
-    for event in applied:
-        if event.kind in COUNTER_KINDS:
-            newest[event.data["counter_id"]] = event
-    for counter_id, event in newest.items():
-        values = {
-            "state": event.data["state"],
-            "pause_reason": event.data.get("pause_reason"),
-            "updated_at": event.at,
-        }
-        upsert_counter(conn, branch_id, counter_id, values)
 
 
 def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

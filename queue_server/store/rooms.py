@@ -1,7 +1,8 @@
 """Queries of conference room requests: plain synchronous bodies for `Database.transaction`.
 
 Two requests for overlapping times must not both pass: on PostgreSQL a transaction takes an
-advisory lock on the branch's room first (SQLite has one writer)."""
+advisory lock on the room first (SQLite has one writer). A centre may have several rooms; each
+request names its own (`room_id`)."""
 
 from __future__ import annotations
 
@@ -18,17 +19,18 @@ PENDING, APPROVED, DECLINED = "pending", "approved", "declined"
 HOLDING = (PENDING, APPROVED)  # a pending request holds its time until it is decided
 
 
-def lock_room(conn: Connection, branch_id: str) -> None:
-    lock(conn, f"room:{branch_id}")
+def lock_room(conn: Connection, branch_id: str, room_id: str) -> None:
+    lock(conn, f"room:{branch_id}:{room_id}")
 
 
 def overlapping(
-    conn: Connection, branch_id: str, starts_at: datetime, ends_at: datetime,
+    conn: Connection, branch_id: str, room_id: str, starts_at: datetime, ends_at: datetime,
     statuses: tuple[str, ...] = HOLDING, other_than: str | None = None,
 ) -> int:  # fmt: skip
-    """How many requests of `statuses` overlap [starts_at, ends_at)."""
+    """How many requests of `statuses` for the room overlap [starts_at, ends_at)."""
     query = select(room_requests.c.id).where(
         room_requests.c.branch_id == branch_id,
+        room_requests.c.room_id == room_id,
         room_requests.c.status.in_(statuses),
         room_requests.c.starts_at < ends_at,
         room_requests.c.ends_at > starts_at,
@@ -38,13 +40,16 @@ def overlapping(
     return len(conn.execute(query).all())
 
 
-def busy(conn: Connection, branch_id: str, start: datetime, end: datetime) -> list[Row[Any]]:
-    """The held times of [start, end), earliest first: no names, only times and status."""
+def busy(
+    conn: Connection, branch_id: str, room_id: str, start: datetime, end: datetime
+) -> list[Row[Any]]:
+    """The room's held times of [start, end), earliest first: no names, only times, status."""
     return list(
         conn.execute(
             select(room_requests.c.starts_at, room_requests.c.ends_at, room_requests.c.status)
             .where(
                 room_requests.c.branch_id == branch_id,
+                room_requests.c.room_id == room_id,
                 room_requests.c.status.in_(HOLDING),
                 room_requests.c.starts_at < end,
                 room_requests.c.ends_at > start,

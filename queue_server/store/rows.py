@@ -5,6 +5,7 @@ for the dispatcher. Plain functions of a synchronous `Connection`, used by write
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -45,9 +46,62 @@ def queued(row: Any, catalog: Catalog) -> dispatch.QueuedTicket:
     )
 
 
+_PRIORITIES = {priority.value: priority for priority in Priority}
+
+
 def waiting(conn: Connection, branch_id: str, catalog: Catalog) -> list[dispatch.QueuedTicket]:
-    rows = conn.execute(statements.WAITING, {"branch_id": branch_id})
-    return [queued(r, catalog) for r in rows]
+    """The branch's waiting tickets as the dispatcher sees them (`queued` of each row). Read by
+    every estimate of a changed line, so a long line (1,000 waiting) is built from plain
+    tuples, with each service's target looked up once: half the time of `queued`."""
+    return _line(conn.execute(statements.WAITING, {"branch_id": branch_id}), catalog)
+
+
+def line_heads(
+    conn: Connection,
+    branch_id: str,
+    counter_id: str,
+    profile: Mapping[str, float],
+    now: datetime,
+    catalog: Catalog,
+    per_line: int,
+) -> list[dispatch.QueuedTicket]:
+    """The first `per_line` waiting tickets of each line this counter may call from
+    (`statements.LINE_HEADS`): its first `per_line` picks are among them, in the same order."""
+    services = [service_id for service_id, weight in profile.items() if weight > 0]
+    found = conn.execute(
+        statements.LINE_HEADS,
+        {"branch_id": branch_id, "counter_id": counter_id, "services": services,
+         "now": now, "per_line": per_line},
+    )  # fmt: skip
+    return _line(found, catalog)
+
+
+def _line(found: Iterable[Any], catalog: Catalog) -> list[dispatch.QueuedTicket]:
+    targets: dict[str, float] = {}
+    line = []
+    for ticket_id, service_id, priority, queued_at, counter_id, appointment_at in found:
+        target = targets.get(service_id)
+        if target is None:
+            target = targets[service_id] = catalog.service(service_id).target_wait_min * 60
+        line.append(
+            dispatch.QueuedTicket(ticket_id, service_id, _PRIORITIES[priority], queued_at,
+                                  target, counter_id, appointment_at)
+        )  # fmt: skip
+    return line
+
+
+def branch_heads(
+    conn: Connection, branch_id: str, now: datetime, catalog: Catalog, per_line: int
+) -> list[dispatch.QueuedTicket]:
+    """The first `per_line` waiting tickets of each of the branch's lines, and its waiting
+    appointments (`statements.BRANCH_HEADS`). Within a line the dispatcher's order is the time
+    queued, so a ticket with fewer than `per_line` people ahead is here with all of them: its
+    count ahead over these few (`estimate.people_ahead`) is the same as over the whole line,
+    and one with more counts at least `per_line` here too."""
+    found = conn.execute(
+        statements.BRANCH_HEADS, {"branch_id": branch_id, "now": now, "per_line": per_line}
+    )
+    return _line(found, catalog)
 
 
 def ticket_row(

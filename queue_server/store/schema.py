@@ -75,6 +75,7 @@ tickets = Table(
     Column("recalls", Integer, nullable=False, default=0),
     Column("transferred_from", ID),
     Column("wait_estimate_s", Integer),
+    Column("wait_p90_s", Integer),  # the range's upper end promised at issue (migration 0016)
     # A transfer is a new visit that keeps the citizen's printed number; visits count from 1.
     Column("visit", Integer, nullable=False, default=1),
     # The seq of its latest call or recall event: boards list calls in the order displays saw.

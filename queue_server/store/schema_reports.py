@@ -44,6 +44,8 @@ def _sum_columns() -> list[Column[Any]]:
         Column("estimated", Integer, nullable=False),
         Column("estimate_error_sum_ms", BigInteger, nullable=False),
         Column("estimate_abs_error_sum_ms", BigInteger, nullable=False),
+        Column("ranged", Integer, nullable=False, server_default="0"),  # migration 0016
+        Column("within_range", Integer, nullable=False, server_default="0"),
         Column("wait_hist", Text, nullable=False),  # JSON {bucket: count}, see domain/kpis.py
         Column("service_hist", Text, nullable=False),
     ]
@@ -89,6 +91,7 @@ visit_facts = Table(
     Column("recalls", Integer, nullable=False),
     Column("target_wait_s", Float, nullable=False),
     Column("wait_estimate_s", Float),
+    Column("wait_p90_s", Float),  # the range's upper end promised at issue (migration 0016)
     Index("ix_visit_facts_branch_date", "branch_id", "local_date"),
     Index("ix_visit_facts_branch_hour", "branch_id", "hour"),
     Index("ix_visit_facts_branch_wait", "branch_id", "wait_s"),  # the longest waits
@@ -130,6 +133,32 @@ visit_days = Table(
     Index("ix_visit_days_date", "local_date"),
     # Every column a branch's report sums: its year reads the index, not the histogram texts.
     Index("ix_visit_days_branch_sums", "branch_id", "local_date", *_DAY_SUMS_COVERED),
+)
+
+# The same daily sums across the network (no branch, migration 0015): a report over every branch
+# reads these, a few hundred rows a day for the whole country, not one per branch and day.
+network_days = Table(
+    "network_days",
+    metadata,
+    Column("service_id", NAME, primary_key=True),
+    Column("priority", String(16), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    Column("agency_id", NAME, nullable=False),
+    *_sum_columns(),
+    Index("ix_network_days_date", "local_date"),
+)
+
+# The same daily sums per branch over all its services, priority classes and channels (migration
+# 0019): a report over many branches reads these for each branch's figures, one row per branch
+# and day (the country's year: ~77,000), where `visit_days` holds one per service and group too.
+branch_days = Table(
+    "branch_days",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    *_sum_columns(),
+    Index("ix_branch_days_date", "local_date"),
 )
 
 # Milliseconds (integers: the same sums whatever the batches) per counter, operator and hour.
@@ -178,6 +207,7 @@ REPORT_TABLES = (
     visit_facts,
     visit_rollups,
     visit_days,
+    branch_days,
     counter_time,
     counter_clocks,
     report_cursors,

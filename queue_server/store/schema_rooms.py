@@ -13,6 +13,7 @@ room_requests = Table(
     metadata,
     Column("id", ID, primary_key=True),
     Column("branch_id", NAME, nullable=False),
+    Column("room_id", NAME, nullable=False, server_default="room"),  # the centre's room
     Column("starts_at", UTCDateTime, nullable=False),
     Column("ends_at", UTCDateTime, nullable=False),
     Column("institution", String(200), nullable=False),

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from queue_server.domain.tickets import TicketStatus
+from queue_server.domain.tickets import Priority, TicketStatus
 from queue_server.store.schema import counter_states, tickets
 
 TICKET = select(tickets).where(tickets.c.id == bindparam("ticket_id"))
@@ -31,6 +31,43 @@ WAITING = select(
 ).where(
     tickets.c.branch_id == bindparam("branch_id"),
     tickets.c.status == TicketStatus.WAITING.value,
+)
+
+# The first `per_line` tickets of each line that `counter_id` may call from: a line is the
+# waiting tickets of one service, priority class and transfer target, an appointment due
+# (`now`) or not. Within a line the dispatcher ranks by the time queued (every other term of
+# the urgency is the line's), so the heads of the lines hold the counter's first `per_line`
+# picks, in the same order, and the database sorts 1,000 waiting instead of Python ranking
+# them. `services`: those the counter's profile weighs above 0.
+_LINE_PLACE = func.row_number().over(
+    partition_by=(
+        tickets.c.service_id,
+        tickets.c.priority,
+        tickets.c.target_counter_id,
+        tickets.c.appointment_at > bindparam("now"),
+    ),
+    order_by=(tickets.c.queued_at, tickets.c.id),
+)
+_SERVABLE = or_(
+    tickets.c.target_counter_id == bindparam("counter_id"),
+    and_(
+        tickets.c.target_counter_id.is_(None),
+        tickets.c.service_id.in_(bindparam("services", expanding=True)),
+    ),
+)
+_HEADS = WAITING.where(_SERVABLE).add_columns(_LINE_PLACE.label("place")).subquery()
+LINE_HEADS = select(*(column for column in _HEADS.c if column.name != "place")).where(
+    _HEADS.c.place <= bindparam("per_line")
+)
+# The first `per_line` tickets of every line of the branch, and every appointment (they are
+# few, and an appointment's urgency is not its time queued): whoever has fewer than
+# `per_line` people ahead is among them, and so is everyone ahead of them (`rows.branch_heads`).
+_BRANCH_HEADS = WAITING.add_columns(_LINE_PLACE.label("place")).subquery()
+BRANCH_HEADS = select(*(column for column in _BRANCH_HEADS.c if column.name != "place")).where(
+    or_(
+        _BRANCH_HEADS.c.place <= bindparam("per_line"),
+        _BRANCH_HEADS.c.priority == Priority.APPOINTMENT.value,
+    )
 )
 
 COUNTER = select(counter_states).where(

@@ -70,6 +70,12 @@ async def room_page(request: Request) -> Response:
     boot = {
         "branch": {"id": branch.id, "name": _localized(branch.name)},
         "booking": _booking_rules(request, branch_id),
+        # the centre's rooms (None: its one default room, which the calendar names itself)
+        "rooms": None
+        if branch.rooms is None
+        else [
+            {"id": r.id, "name": _localized(r.name), "capacity": r.capacity} for r in branch.rooms
+        ],
     }
     return _render("room", _language(request), boot)
 

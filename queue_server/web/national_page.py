@@ -1,8 +1,9 @@
 """`/national`: the central office's screen of every branch, grouped by region, live.
 
-The page is public like every page; its data comes only over `/ws/national`, which admits
-administrators. The boot data is the map (branches, their regions, in display order); the feed
-brings the figures. A signed-in person who is not an administrator gets a 403 page that says so.
+The page is public like every page; its figures go only to administrators. The boot data is
+the map (branches, their regions, in display order) and, for an administrator, the national
+floor's snapshot of every row, so that the page paints at once; `/ws/national` then brings the
+rows that change. A signed-in person who is not an administrator gets a 403 page that says so.
 """
 
 from __future__ import annotations
@@ -78,6 +79,11 @@ async def national_page(request: Request) -> Response:
     role = getattr(getattr(principal, "role", None), "value", None)
     if role is not None and role not in NATIONAL_ROLES:
         return _render("national", language, boot | {"forbidden": True}, Forbidden.status)
+    floor = request.app.state.rigi.national
+    if role in NATIONAL_ROLES and floor is not None:
+        # Every row with the page, so that it paints without waiting for its feed. It is the
+        # feed's own snapshot frame, encoded once and shared (the page parses it).
+        boot["snapshot"] = await floor.page_snapshot()
     return _render("national", language, boot)
 
 

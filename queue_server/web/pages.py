@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from queue_server.access.device_setup import qr_svg
+from queue_server.access.hall_pass import HALL_PASS_QUERY
 from queue_server.catalog.models import LANGUAGES
 from queue_server.errors import Forbidden, NotFound, RigiError
 from queue_server.web.usage import recent_usage
@@ -213,6 +214,22 @@ def _may_watch_the_floor(request: Request) -> bool:
     return role is None or role in LIVE_VIEW_ROLES
 
 
+def _hall_pass(request: Request, branch_id: str) -> dict[str, Any]:
+    """Whether this phone came from a hall screen's QR code: "valid" (its tickets count at
+    once, and the page sends the pass with them) or the code of the refusal, so the page says
+    why and offers "join the queue now" instead (access/hall_pass.py)."""
+    rigi = request.app.state.rigi
+    token = request.query_params.get(HALL_PASS_QUERY)
+    state = rigi.hall_passes.state(token, branch_id)
+    if not rigi.settings.remote_tickets:
+        state = "phone_tickets_off"
+    return {
+        "state": state,
+        "token": token if state == "valid" else None,
+        "remote_minutes": rigi.settings.booking_remote_minutes,
+    }
+
+
 def _branch_page(page: str, *, phone: bool = False):  # type: ignore[no-untyped-def]
     """A branch's page. `phone`: the kiosk page as a citizen's phone takes a ticket from home or
     the hall (no device token; the kiosk itself without its token says it is not set up)."""
@@ -226,6 +243,8 @@ def _branch_page(page: str, *, phone: bool = False):  # type: ignore[no-untyped-
         if page == "kiosk":
             boot["usage"] = await recent_usage(request.app.state.rigi, branch_id)
             boot["phone"] = phone
+            if phone:
+                boot["hall_pass"] = _hall_pass(request, branch_id)
             boot["notify"] = _notify_channels(request)
         if page == "live" and not _may_watch_the_floor(request):
             boot["forbidden"] = True

@@ -24,10 +24,22 @@ class Mailbox:
 
     def __init__(self) -> None:
         self.mails: list[Any] = []
+        self.refusing = False  # answer "try again later", as a busy mail server does
+        self.refused = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refusing:
+            self.refused += 1
+            return "451 4.3.0 Try again later"
         self.mails.append(message_from_bytes(envelope.content))
         return "250 OK"
+
+    def texts(self) -> list[str]:
+        """The received mails' texts."""
+        return [
+            mail.get_payload(decode=True).decode(mail.get_content_charset() or "utf-8")
+            for mail in self.mails
+        ]
 
     def code(self, count: int) -> str:
         """The one-time code of the `count`-th mail, waiting for it to arrive."""

@@ -5,6 +5,7 @@ the audit trail. And from the live view, in real Chromium, in Georgian, axe clea
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,6 +101,7 @@ async def test_a_manager_tells_everyone_waiting_of_a_delay_and_an_early_closing(
         await until(lambda: len(_texts(server, "sms", "+995555000002")) >= 3)  # near + two
         await until(lambda: len(_texts(server, "email", "card.holder@example.ge")) >= 2)
         trail = (await manager.get("/api/v1/audit", params={"kind": "notify.broadcast"})).json()
+        log = (await manager.get(f"{B}/notify/messages")).json()
     stamp_texts = _texts(server, "sms", "+995555000002")
     assert f"Талон {stamp['label']}: ожидание дольше обычного, ещё примерно 40 мин. " \
            "Приносим извинения." in stamp_texts  # fmt: skip
@@ -108,6 +110,23 @@ async def test_a_manager_tells_everyone_waiting_of_a_delay_and_an_early_closing(
            "called by then, please come back another day." in \
            _texts(server, "email", "card.holder@example.ge")  # fmt: skip
     assert not any("16:00" in t or "40" in t for t in _texts(server, "sms", "+995555000001"))
+    # Staff read a broadcast by a kind and a title in every language, never as `bc:<id>`.
+    shown = {(m["label"], m["broadcast_id"]): m for m in log if m["kind"] == "broadcast"}
+    assert set(shown) == {(stamp["label"], delay.json()["id"]),
+                          (stamp["label"], closing.json()["id"]),
+                          (card["label"], closing.json()["id"])}  # fmt: skip
+    assert shown[(stamp["label"], delay.json()["id"])]["title"] == {
+        "ka": "ლოდინი დაახლოებით 40 წუთით გახანგრძლივდა",
+        "en": "The wait is about 40 minutes longer",
+        "ru": "Ожидание дольше примерно на 40 мин.",
+        "az": "Gözləmə təxminən 40 dəqiqə uzundur",
+        "hy": "Սպասումը մոտ 40 րոպեով երկար է",
+    }
+    assert shown[(card["label"], closing.json()["id"])]["title"]["en"] == (
+        "The branch closes early, at 16:00"
+    )
+    assert not any(m["kind"].startswith("bc:") for m in log)
+    assert {m["title"] for m in log if m["kind"] != "broadcast"} == {None}
     entries = trail["entries"] if isinstance(trail, dict) else trail
     assert sorted((e["target"], e["detail"]["recipients"]) for e in entries) == [
         ("stamp", 1),
@@ -144,5 +163,13 @@ def test_a_manager_broadcasts_from_the_live_view(browser: Any, server: LiveServe
             break
         time.sleep(0.05)
     assert any("16:00-ზე იხურება" in t for t in _texts(server, "sms", "+995555000003"))
+    # The newest messages name the broadcast by its title in Georgian, not by `bc:<id>`.
+    line = f"{ticket['label']} — შეტყობინება ყველას: ფილიალი ადრე, 16:00-ზე იხურება (SMS): "
+    states = "(რიგშია|იგზავნება|გაიგზავნა)"  # queued, sending or sent by the time it reads
+    expect(page.locator("#notify-recent li").first).to_have_text(
+        re.compile("^" + re.escape(line) + states + "$")
+    )
+    expect(page.locator("#notify-recent")).not_to_contain_text("bc:")
+    assert serious_violations(page) == []
     assert errors == []
     page.context.close()

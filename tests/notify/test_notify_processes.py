@@ -24,6 +24,7 @@ from tests.support import (
     POSTGRES_ENV,
     TEST_CATALOG,
     free_port,
+    in_the_hall,
     manager_and_display,
     need_service,
     own_redis,
@@ -37,6 +38,7 @@ MANAGER = "manager-notify"
 TICKETS = 60
 SUBSCRIBED_EVERY = 2  # every second ticket leaves a number: 30 citizens
 COUNTERS = ("c01", "c02", "c03", "c04")
+SECRET = "notify-process-test-secret-" + "x" * 32
 LEASE_S = 2  # a claim of a killed process is taken over this soon (the default is 60)
 KINDS_EVERY_TICKET = ("called", "finished")
 SENT_WITHIN_S = 120  # a bound so a broken build fails instead of hanging, not a measurement
@@ -51,7 +53,7 @@ def _environment(
             "RIGI_DATABASE_URL": database_url,
             "RIGI_CONFIG": str(TEST_CATALOG),
             "RIGI_DATA_DIR": str(data_dir),
-            "RIGI_SECRET_KEY": "notify-process-test-secret-" + "x" * 32,
+            "RIGI_SECRET_KEY": SECRET,
             "RIGI_ISSUE_RATE_DEVICE": "100000/minute",
             "RIGI_ISSUE_RATE_ADDRESS": "100000/minute",
             "RIGI_NOTIFY_SMS_URL": gateway.sms_url,
@@ -119,7 +121,7 @@ async def _issue_and_subscribe(urls: list[str], count: int) -> dict[str, str]:
     """Issue `count` tickets on the processes in turn; every second one subscribes a number on
     the other process. Returns ticket id → number."""
     subscribed = {}
-    async with httpx.AsyncClient(timeout=30) as phone:
+    async with httpx.AsyncClient(timeout=30, headers=in_the_hall(SECRET)) as phone:
         for n in range(count):
             url = urls[n % len(urls)]
             issued = await phone.post(f"{url}{B}/tickets", json={"service_id": "stamp"})

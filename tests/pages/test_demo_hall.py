@@ -76,11 +76,11 @@ def hall(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoHall]:
 
 
 @contextlib.contextmanager
-def staff(live: LiveServer, role: str) -> Iterator[httpx.Client]:
-    """A signed-in client of `role` at the demo hall."""
+def staff(live: LiveServer, role: str, branch: str = BRANCH) -> Iterator[httpx.Client]:
+    """A signed-in client of `role` at the demo hall (or another branch)."""
     with httpx.Client(base_url=live.url, timeout=30) as client:
         response = client.post(
-            "/api/v1/session", json={"username": live.user(role, BRANCH), "password": PASSWORD}
+            "/api/v1/session", json={"username": live.user(role, branch), "password": PASSWORD}
         )
         response.raise_for_status()
         client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
@@ -141,6 +141,7 @@ def test_the_lobby_display_fits_a_1080p_tv_with_hundreds_waiting(
     display.goto(f"{hall.url}/display/{BRANCH}?lang={language}&setup={token}")
     expect(display.locator("#connection.live")).to_be_visible()
     expect(display.locator(".big-calls .call")).to_have_count(3)
+    expect(display.locator("#hall-pass")).to_be_visible()  # the phones' code, under the calls
     display.screenshot(path=shots / f"display-hall-{language}.png")
 
     assert document_height(display) <= TV["height"]
@@ -184,6 +185,7 @@ def test_a_lobby_screen_can_show_only_its_own_areas(browser: Any, hall: DemoHall
     token = hall.device_token("display", BRANCH)
     display.goto(f"{hall.url}/display/{BRANCH}?area=bank&setup={token}")
     expect(display.locator("#connection.live")).to_be_visible()
+    expect(display.locator("#waiting-list li").first).to_be_visible()  # the snapshot drawn
     shown = display.locator("#waiting-list li").evaluate_all("ls => ls.map(l => l.dataset.service)")
     assert set(shown) == set(waiting) and waiting
     expect(display.locator("#waiting-total")).to_contain_text(str(sum(waiting.values())))

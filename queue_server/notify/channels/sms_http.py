@@ -31,9 +31,13 @@ class HttpSmsChannel:
         token = parse_qs(parts.query).get("token", [None])[0]
         return cls(urlunsplit((scheme, parts.netloc, parts.path or "/", "", "")), token)
 
+    def __post_init__(self) -> None:
+        # Made at start-up, not at the first message: building its TLS context takes a
+        # noticeable moment of the loop, which a call's displays would otherwise wait out.
+        self._client = httpx.AsyncClient(timeout=SMS_TIMEOUT_S)
+
     async def send(self, message: Outgoing) -> None:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=SMS_TIMEOUT_S)
+        assert self._client is not None
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         body = {"to": message.to, "text": message.text, "reference": message.reference}
         try:

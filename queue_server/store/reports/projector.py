@@ -10,18 +10,29 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Row, delete, func, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, delete, func, or_, select, update
 
 from queue_server.catalog.loader import Catalog
 from queue_server.domain import kpis
 from queue_server.domain.numbering import DEFAULT_TIMEZONE
 from queue_server.errors import NotFound
+from queue_server.store.reports.rollups import (
+    SPENT,
+    BranchDeltas,
+    Deltas,
+    add_counter_time,
+    chunks,
+    lock_cursor,
+    move_branch_rows,
+    move_network_days,
+    take_branch_out_of_network,
+    upsert_rows,
+)
 from queue_server.store.schema import branch_streams, events, tickets
 from queue_server.store.schema_reports import (
     counter_clocks,
@@ -31,7 +42,6 @@ from queue_server.store.schema_reports import (
     visit_facts,
     visit_rollups,
 )
-from queue_server.store.statements import upsert_insert
 
 log = logging.getLogger(__name__)
 
@@ -67,44 +77,84 @@ def apply_batch(
 ) -> Applied:
     """Apply up to `limit` of the branch's events after its cursor, in one transaction (the
     caller's). The cursor row is locked first, so one process at a time projects a branch."""
-    cursor = _lock_cursor(conn, branch_id)
-    head = conn.execute(
-        select(branch_streams.c.epoch).where(branch_streams.c.branch_id == branch_id)
-    ).scalar_one_or_none()
-    if head is None:
-        return Applied(0, None, 0)
-    epoch, seq = cursor if cursor and cursor[0] == head else (head, 0)  # a new epoch restarts
-    rows = conn.execute(
-        select(events)
-        .where(events.c.branch_id == branch_id, events.c.seq > seq, events.c.epoch == epoch)
-        .order_by(events.c.seq)
-        .limit(limit)
-    ).all()
-    if rows and rows[0].seq != seq + 1:
-        log.warning(
-            "%s: events %d..%d were pruned before reports applied them",
-            branch_id,
-            seq + 1,
-            rows[0].seq - 1,
-        )
-    if rows:
-        projection = _Projection(conn, catalog, branch_id)
-        projection.apply(rows)
-        seq = rows[-1].seq
-    if cursor != (epoch, seq):
+    cursor = lock_cursor(conn, branch_id)
+    return apply_locked(conn, catalog, {branch_id: cursor}, limit)[branch_id]
+
+
+def apply_locked(
+    conn: Connection,
+    catalog: Catalog,
+    cursors: dict[str, tuple[str, int] | None],
+    limit: int = BATCH_EVENTS,
+) -> dict[str, Applied]:
+    """Apply up to `limit` events in all of these branches, whose cursor rows the caller has
+    locked (`cursors`: where each stands), in one transaction, with one statement per table
+    whatever the number of branches: a busy day moves many branches a second, and a batch of
+    statements per branch was most of the projector's cost. Fewer than `limit` applied: every
+    branch is at its head."""
+    heads = dict(
+        conn.execute(
+            select(branch_streams.c.branch_id, branch_streams.c.epoch).where(
+                branch_streams.c.branch_id.in_(sorted(cursors))
+            )
+        ).all()
+    )
+    starts: dict[str, tuple[str, int]] = {}
+    for branch_id, cursor in cursors.items():
+        if (head := heads.get(branch_id)) is not None:  # a new epoch restarts at its first
+            starts[branch_id] = cursor if cursor and cursor[0] == head else (head, 0)
+    by_branch: dict[str, list[Row[Any]]] = {}
+    if starts:
+        after = [
+            and_(events.c.branch_id == b, events.c.epoch == epoch, events.c.seq > seq)
+            for b, (epoch, seq) in sorted(starts.items())
+        ]
+        for row in conn.execute(
+            select(events)
+            .where(or_(*after))
+            .order_by(events.c.branch_id, events.c.seq)
+            .limit(limit)
+        ):
+            by_branch.setdefault(row.branch_id, []).append(row)
+    for branch_id, rows in by_branch.items():
+        if rows[0].seq != starts[branch_id][1] + 1:
+            log.warning(
+                "%s: events %d..%d were pruned before reports applied them",
+                branch_id,
+                starts[branch_id][1] + 1,
+                rows[0].seq - 1,
+            )
+    if by_branch:
+        _Batch(conn, catalog, by_branch).apply()
+    applied: dict[str, Applied] = {}
+    moved: list[dict[str, Any]] = []
+    for branch_id, cursor in cursors.items():
+        if branch_id not in starts:
+            applied[branch_id] = Applied(0, None, 0)
+            continue
+        epoch, seq = starts[branch_id]
+        rows = by_branch.get(branch_id, [])
+        seq = rows[-1].seq if rows else seq
+        if cursor != (epoch, seq):
+            moved.append({"cursor_branch": branch_id, "new_epoch": epoch, "new_seq": seq})
+        applied[branch_id] = Applied(len(rows), epoch, seq)
+    if moved:
         conn.execute(
             update(report_cursors)
-            .where(report_cursors.c.branch_id == branch_id)
-            .values(epoch=epoch, seq=seq, updated_at=datetime.now(UTC))
+            .where(report_cursors.c.branch_id == bindparam("cursor_branch"))
+            .values(
+                epoch=bindparam("new_epoch"), seq=bindparam("new_seq"), updated_at=datetime.now(UTC)
+            ),
+            moved,
         )
-    return Applied(len(rows), epoch, seq)
+    return applied
 
 
 def reset_branch(conn: Connection, branch_id: str, *, allow_partial: bool = False) -> None:
     """Forget a branch's facts, rollups, counter time and cursor, so that applying its events
     again makes them from the event log. Refused when the log no longer holds the stream's first
     event (the visits before it would be lost), unless `allow_partial`."""
-    _lock_cursor(conn, branch_id)
+    lock_cursor(conn, branch_id)
     first = conn.execute(
         select(func.min(events.c.seq)).where(events.c.branch_id == branch_id)
     ).scalar()
@@ -113,6 +163,7 @@ def reset_branch(conn: Connection, branch_id: str, *, allow_partial: bool = Fals
             f"{branch_id}: the event log starts at event {first}; the facts of earlier visits "
             "cannot be made again from it"
         )
+    take_branch_out_of_network(conn, branch_id)
     for table in (visit_facts, visit_rollups, visit_days, counter_time, counter_clocks):
         conn.execute(delete(table).where(table.c.branch_id == branch_id))
     conn.execute(
@@ -122,31 +173,99 @@ def reset_branch(conn: Connection, branch_id: str, *, allow_partial: bool = Fals
     )
 
 
-def _lock_cursor(conn: Connection, branch_id: str) -> tuple[str, int] | None:
-    """Make sure the branch's cursor row exists and lock it (FOR UPDATE on PostgreSQL; on
-    SQLite the insert takes the database's one write lock). None: nothing applied yet."""
-    insert = upsert_insert(conn.dialect.name)(report_cursors).values(
-        branch_id=branch_id, epoch="", seq=0, updated_at=datetime.now(UTC)
-    )
-    conn.execute(insert.on_conflict_do_nothing(index_elements=[report_cursors.c.branch_id]))
-    row = conn.execute(
-        select(report_cursors.c.epoch, report_cursors.c.seq)
-        .where(report_cursors.c.branch_id == branch_id)
-        .with_for_update()
-    ).one()
-    return (row.epoch, row.seq) if row.epoch else None
-
-
 def floor_hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-class _Projection:
-    """One batch of one branch's events: facts and clocks loaded once, changed in memory in
-    event order, and written back together."""
+class _Batch:
+    """One transaction's events of several branches: their facts and clocks loaded with one
+    statement per table, changed in memory in each branch's event order (`_Projection`), and
+    written back with one statement per table."""
 
-    def __init__(self, conn: Connection, catalog: Catalog, branch_id: str) -> None:
+    def __init__(
+        self, conn: Connection, catalog: Catalog, by_branch: dict[str, list[Row[Any]]]
+    ) -> None:
         self.conn = conn
+        self.decoded = {
+            branch_id: [(row, json.loads(row.data)) for row in rows]
+            for branch_id, rows in by_branch.items()
+        }
+        self.tickets: dict[str, Any] = {}  # shared: a ticket id is one branch's
+        self.projections = {
+            branch_id: _Projection(catalog, branch_id, self.tickets) for branch_id in by_branch
+        }
+
+    def apply(self) -> None:
+        self._load()
+        for branch_id, decoded in self.decoded.items():
+            self.projections[branch_id].apply(decoded)
+        self._flush()
+
+    def _load(self) -> None:
+        owner = {
+            data["ticket"]["id"]: branch_id
+            for branch_id, decoded in self.decoded.items()
+            for row, data in decoded
+            if row.kind.startswith("ticket.")
+        }
+        for chunk in chunks(sorted(owner)):
+            for fact in self.conn.execute(
+                select(visit_facts).where(visit_facts.c.ticket_id.in_(chunk))
+            ):
+                self.projections[owner[fact.ticket_id]].loaded(fact)
+            # What the events do not carry: the estimate given, the finishing outcome, and
+            # which visit a transfer came from.
+            for ticket in self.conn.execute(
+                select(
+                    tickets.c.id,
+                    tickets.c.outcome,
+                    tickets.c.wait_estimate_s,
+                    tickets.c.wait_p90_s,
+                    tickets.c.transferred_from,
+                ).where(tickets.c.id.in_(chunk))
+            ):
+                self.tickets[ticket.id] = ticket
+        for clock in self.conn.execute(
+            select(counter_clocks).where(counter_clocks.c.branch_id.in_(sorted(self.decoded)))
+        ):
+            self.projections[clock.branch_id].clocks[clock.counter_id] = dict(clock._mapping)
+
+    def _flush(self) -> None:
+        projections = [self.projections[b] for b in sorted(self.projections)]
+        facts = [row for p in projections for row in p.changed_facts()]
+        upsert_rows(self.conn, visit_facts, facts)
+        if facts:
+            self._rollups(projections)
+        upsert_rows(
+            self.conn, counter_clocks, [row for p in projections for row in p.changed_clocks()]
+        )
+        add_counter_time(self.conn, [row for p in projections for row in p.spent_rows()])
+
+    def _rollups(self, projections: list[_Projection]) -> None:
+        """Move the rollup rows (hourly and daily, of the branches and of the network) by what
+        the changed facts changed."""
+        hourly: BranchDeltas = {}
+        daily: BranchDeltas = {}
+        agencies: dict[str, str] = {}
+        for projection in projections:
+            projection.deltas(hourly, daily, agencies)
+        network: Deltas = {}
+        for (_, service, priority, channel, day), sums in daily.items():
+            network.setdefault((service, priority, channel, day), kpis.Sums()).add(sums)
+
+        def hour_fields(branch_id: str, hour: datetime) -> dict[str, Any]:
+            return self.projections[branch_id].hour_fields(hour)
+
+        move_branch_rows(self.conn, visit_rollups, "hour", hourly, agencies, hour_fields)
+        move_branch_rows(self.conn, visit_days, "local_date", daily, agencies,
+                         lambda _, day: {"local_date": day})  # fmt: skip
+        move_network_days(self.conn, network, agencies)
+
+
+class _Projection:
+    """One branch's events of a batch: its facts and clocks changed in memory in event order."""
+
+    def __init__(self, catalog: Catalog, branch_id: str, known: dict[str, Any]) -> None:
         self.catalog = catalog
         self.branch_id = branch_id
         timezone = catalog.branches[branch_id].timezone if branch_id in catalog.branches else None
@@ -158,125 +277,53 @@ class _Projection:
         self.clocks: dict[str, dict[str, Any]] = {}
         self.clocks_changed: set[str] = set()
         self.spent: dict[tuple[str, str, datetime], list[int]] = {}  # ms per state
-        self.tickets: dict[str, Any] = {}
+        self.tickets = known
 
-    def apply(self, rows: Iterable[Row[Any]]) -> None:
-        decoded = [(row, json.loads(row.data)) for row in rows]
-        self._load(decoded)
+    def loaded(self, fact: Row[Any]) -> None:
+        self.facts[fact.ticket_id] = dict(fact._mapping)
+        self.before[fact.ticket_id] = visit_of(fact)
+        self.before_group[fact.ticket_id] = (fact.service_id, fact.priority, fact.channel)
+
+    def apply(self, decoded: list[tuple[Row[Any], dict[str, Any]]]) -> None:
         for row, data in decoded:
             if row.kind in COUNTER_STATES:
                 self._counter_state(data["counter_id"], row.kind, row.at, row.actor)
             elif row.kind.startswith("ticket."):
                 self._ticket(row.kind, row.at, row.actor, data)
-        self._flush()
 
-    # ---- loading and writing -----------------------------------------------------------------
+    # ---- what to write -----------------------------------------------------------------------
 
-    def _load(self, decoded: list[tuple[Row[Any], dict[str, Any]]]) -> None:
-        ids = {data["ticket"]["id"] for row, data in decoded if row.kind.startswith("ticket.")}
-        for chunk in _chunks(sorted(ids)):
-            for fact in self.conn.execute(
-                select(visit_facts).where(visit_facts.c.ticket_id.in_(chunk))
-            ):
-                self.facts[fact.ticket_id] = dict(fact._mapping)
-                self.before[fact.ticket_id] = visit_of(fact)
-                self.before_group[fact.ticket_id] = (fact.service_id, fact.priority, fact.channel)
-            # What the events do not carry: the estimate given, the finishing outcome, and
-            # which visit a transfer came from.
-            for ticket in self.conn.execute(
-                select(
-                    tickets.c.id,
-                    tickets.c.outcome,
-                    tickets.c.wait_estimate_s,
-                    tickets.c.transferred_from,
-                ).where(tickets.c.id.in_(chunk))
-            ):
-                self.tickets[ticket.id] = ticket
-        for clock in self.conn.execute(
-            select(counter_clocks).where(counter_clocks.c.branch_id == self.branch_id)
-        ):
-            self.clocks[clock.counter_id] = dict(clock._mapping)
+    def changed_facts(self) -> list[dict[str, Any]]:
+        return [self.facts[ticket_id] for ticket_id in sorted(self.changed)]
 
-    def _flush(self) -> None:
-        dialect = self.conn.dialect.name
-        if self.changed:
-            rows = [self.facts[ticket_id] for ticket_id in sorted(self.changed)]
-            _upsert(self.conn, dialect, visit_facts, rows)
-            self._rollups(rows)
-        if self.clocks_changed:
-            rows = [self.clocks[c] for c in sorted(self.clocks_changed)]
-            _upsert(self.conn, dialect, counter_clocks, rows)
-        if self.spent:
-            insert = upsert_insert(dialect)(counter_time)
-            sums = {name: counter_time.c[name] + insert.excluded[name] for name in _SPENT}
-            self.conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=[c for c in counter_time.primary_key], set_=sums
-                ),
-                [
-                    self._hour_fields(hour)
-                    | {"branch_id": self.branch_id, "counter_id": counter, "operator": who}
-                    | dict(zip(_SPENT, spent, strict=True))
-                    for (counter, who, hour), spent in sorted(self.spent.items())
-                ],
-            )
+    def changed_clocks(self) -> list[dict[str, Any]]:
+        return [self.clocks[c] for c in sorted(self.clocks_changed)]
 
-    def _rollups(self, changed: list[dict[str, Any]]) -> None:
-        """Move the rollup rows (hourly and daily) of the changed facts by what changed: each
-        fact counted in as it is now and out as it was before this batch (exact: integers)."""
-        hourly: dict[tuple[str, str, str, Any], kpis.Sums] = {}
-        daily: dict[tuple[str, str, str, Any], kpis.Sums] = {}
-        agencies: dict[str, str] = {}
-        for fact in changed:
+    def spent_rows(self) -> list[dict[str, Any]]:
+        return [
+            self.hour_fields(hour)
+            | {"branch_id": self.branch_id, "counter_id": counter, "operator": who}
+            | dict(zip(SPENT, spent, strict=True))
+            for (counter, who, hour), spent in sorted(self.spent.items())
+        ]
+
+    def deltas(self, hourly: BranchDeltas, daily: BranchDeltas, agencies: dict[str, str]) -> None:
+        """Add to the rollups' deltas (keyed by branch first) each changed fact counted in as
+        it is now and out as it was before this batch (exact: integers)."""
+        branch = self.branch_id
+        for fact in self.changed_facts():
             visit = visit_of(_Attributes(fact))
             before = self.before.get(fact["ticket_id"])
             group = (fact["service_id"], fact["priority"], fact["channel"])
             # Counted out where it was: staff granting priority moves a visit between groups.
             was = self.before_group.get(fact["ticket_id"], group)
             for deltas, when in ((hourly, fact["hour"]), (daily, fact["local_date"])):
-                deltas.setdefault((*group, when), kpis.Sums()).add_visit(visit)
+                deltas.setdefault((branch, *group, when), kpis.Sums()).add_visit(visit)
                 if before is not None:
-                    deltas.setdefault((*was, when), kpis.Sums()).add_visit(before, sign=-1)
+                    deltas.setdefault((branch, *was, when), kpis.Sums()).add_visit(before, sign=-1)
             agencies[fact["service_id"]] = fact["agency_id"]
-        self._move(visit_rollups, "hour", hourly, agencies, self._hour_fields)
-        self._move(visit_days, "local_date", daily, agencies, lambda day: {"local_date": day})
 
-    def _move(
-        self,
-        table: Any,
-        when: str,
-        deltas: dict[tuple[str, str, str, Any], kpis.Sums],
-        agencies: dict[str, str],
-        fields_of: Any,
-    ) -> None:
-        """Add `deltas` to the rows of `table` (keyed by service, priority, channel, `when`)."""
-        current: dict[tuple[str, str, str, Any], kpis.Sums] = {}
-        for chunk in _chunks(sorted({key[3] for key in deltas})):
-            for row in self.conn.execute(
-                select(table).where(table.c.branch_id == self.branch_id, table.c[when].in_(chunk))
-            ):
-                key = (row.service_id, row.priority, row.channel, getattr(row, when))
-                if key in deltas:
-                    current[key] = sums_of_row(row)
-        rows = []
-        for key, delta in sorted(deltas.items()):
-            sums = current.get(key) or kpis.Sums()
-            sums.add(delta)
-            service, priority, channel, moment = key
-            rows.append(
-                rollup_row(sums)
-                | fields_of(moment)
-                | {
-                    "branch_id": self.branch_id,
-                    "service_id": service,
-                    "agency_id": agencies[service],
-                    "priority": priority,
-                    "channel": channel,
-                }
-            )
-        _upsert(self.conn, self.conn.dialect.name, table, rows)
-
-    def _hour_fields(self, hour: datetime) -> dict[str, Any]:
+    def hour_fields(self, hour: datetime) -> dict[str, Any]:
         local = hour.astimezone(self.zone)
         return {
             "hour": hour,
@@ -351,6 +398,7 @@ class _Projection:
             "recalls": 0,
             "target_wait_s": float(target_s),
             "wait_estimate_s": None if estimate is None else float(estimate),
+            "wait_p90_s": known.wait_p90_s if known else None,
         }
         self.changed.add(ticket["id"])
 
@@ -413,10 +461,6 @@ class _Projection:
             moment = end
 
 
-_SPENT = ("serving_ms", "idle_ms", "paused_ms", "closed_ms")
-_HIST_FIELDS = frozenset({"wait_hist", "service_hist"})
-
-
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
@@ -439,6 +483,7 @@ def visit_of(fact: Any) -> kpis.Visit:
         recalls=fact.recalls,
         target_wait_s=fact.target_wait_s,
         wait_estimate_s=fact.wait_estimate_s,
+        wait_p90_s=fact.wait_p90_s,
     )
 
 
@@ -447,39 +492,3 @@ class _Attributes:
 
     def __init__(self, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
-
-
-def rollup_row(sums: kpis.Sums) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-    for name in kpis.Sums.__dataclass_fields__:
-        value = getattr(sums, name)
-        row[name] = json.dumps(value, sort_keys=True) if name in _HIST_FIELDS else value
-    return row
-
-
-def sums_of_row(row: Any) -> kpis.Sums:
-    """A rollup row as sums, ready to add to others."""
-    values = {}
-    for name in kpis.Sums.__dataclass_fields__:
-        value = getattr(row, name)
-        if name in _HIST_FIELDS:
-            value = {int(bucket): count for bucket, count in json.loads(value).items()}
-        values[name] = value
-    return kpis.Sums(**values)
-
-
-def _upsert(conn: Connection, dialect: str, table: Any, rows: list[dict[str, Any]]) -> None:
-    insert = upsert_insert(dialect)(table)
-    keys = [c.name for c in table.primary_key]
-    conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=keys,
-            set_={c.name: insert.excluded[c.name] for c in table.columns if c.name not in keys},
-        ),
-        rows,
-    )
-
-
-def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

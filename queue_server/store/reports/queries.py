@@ -18,7 +18,9 @@ from queue_server.domain import kpis
 from queue_server.domain.numbering import DEFAULT_TIMEZONE
 from queue_server.store.reports.projector import visit_of
 from queue_server.store.schema_reports import (
+    branch_days,
     counter_time,
+    network_days,
     visit_days,
     visit_facts,
     visit_rollups,
@@ -81,17 +83,17 @@ async def read_report(
 async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, detail: bool) -> None:
     """Sums by SQL from the daily rollups, grouped the ways the report shows them; histograms
     merged from their distinct texts (many rows hold the same few buckets), each parsed once;
-    the hourly rollups only for the arrivals heatmap."""
-    groups: list[tuple[str, Any, dict[Any, kpis.Sums]]] = [
-        ("service", visit_days.c.service_id, report.by_service)
-    ]
+    the hourly rollups only for the arrivals heatmap. A slice of every branch reads the
+    network's daily rows for its services and days (the branches' rows only per branch)."""
+    services = network_days if where.branches is None else visit_days
+    groups: list[tuple[Any, dict[Any, kpis.Sums]]] = [(services.c.service_id, report.by_service)]
     if detail:
-        groups += [
-            ("branch", visit_days.c.branch_id, report.by_branch),
-            ("day", visit_days.c.local_date, report.by_day),
-        ]
-    for _, column, target in groups:
-        query = _filtered(select(column, *_SUMS), visit_days, where).group_by(column)
+        branches = _branch_table(where)
+        days = network_days if where.branches is None else branches
+        groups += [(branches.c.branch_id, report.by_branch), (days.c.local_date, report.by_day)]
+    for column, target in groups:
+        table = column.table
+        query = _filtered(select(column, *_sums(table)), table, where).group_by(column)
         for row in await conn.execute(query):
             target[row[0]] = _sums_of_totals(row)
     await _merge_histograms(conn, where, report, detail)
@@ -111,10 +113,13 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
 _TOTALS = [
     name for name in kpis.Sums.__dataclass_fields__ if name not in ("wait_hist", "service_hist")
 ]
-_SUMS = [
-    (func.max if name.endswith("_max_ms") else func.sum)(visit_days.c[name]).label(name)
-    for name in _TOTALS
-]
+
+
+def _sums(table: Any) -> list[Any]:
+    return [
+        (func.max if name.endswith("_max_ms") else func.sum)(table.c[name]).label(name)
+        for name in _TOTALS
+    ]
 
 
 def _sums_of_totals(row: Any) -> kpis.Sums:
@@ -127,22 +132,36 @@ def _sums_of_totals(row: Any) -> kpis.Sums:
 async def _merge_histograms(
     conn: AsyncConnection, where: Slice, report: Report, detail: bool
 ) -> None:
-    """Medians and p90s per service and (with `detail`) per branch: each distinct histogram
-    text of a (branch, service) is parsed once and counted into both."""
-    service, branch = visit_days.c.service_id, visit_days.c.branch_id
+    """Medians and p90s per service (from the network's rows for every branch, else the
+    branches' daily rows) and, with `detail`, per branch (`_branch_table`)."""
+    services = network_days if where.branches is None else visit_days
+    await _merge(conn, where, services, [(services.c.service_id, report.by_service)])
+    if detail:
+        branches = _branch_table(where)
+        await _merge(conn, where, branches, [(branches.c.branch_id, report.by_branch)])
+
+
+def _branch_table(where: Slice) -> Any:
+    """Where a slice's figures per branch are: each branch's days over all its groups when the
+    slice keeps every service, priority class and channel, else its rows per group."""
+    whole = (where.agencies, where.services, where.priorities, where.channels)
+    return branch_days if all(kept is None for kept in whole) else visit_days
+
+
+async def _merge(
+    conn: AsyncConnection, where: Slice, table: Any, targets: list[tuple[Any, dict[Any, Any]]]
+) -> None:
+    """Each distinct histogram text of a group is parsed once and counted into its targets."""
+    columns = [column for column, _ in targets]
+    parsed: dict[str, list[tuple[int, int]]] = {}
     for name in ("wait_hist", "service_hist"):
-        text = visit_days.c[name]
-        query = _filtered(select(branch, service, text, func.count()), visit_days, where)
-        parsed: dict[str, list[tuple[int, int]]] = {}
-        for branch_id, service_id, histogram, rows in await conn.execute(
-            query.group_by(branch, service, text)
-        ):
+        text = table.c[name]
+        query = _filtered(select(*columns, text, func.count()), table, where)
+        for *keys, histogram, rows in await conn.execute(query.group_by(*columns, text)):
             if histogram not in parsed:
                 parsed[histogram] = [(int(b), c) for b, c in json.loads(histogram).items()]
-            targets = [getattr(report.by_service[service_id], name)]
-            if detail:
-                targets.append(getattr(report.by_branch[branch_id], name))
-            for merged in targets:
+            for key, (_, target) in zip(keys, targets, strict=True):
+                merged = getattr(target[key], name)
                 for bucket, count in parsed[histogram]:
                     merged[bucket] = merged.get(bucket, 0) + count * rows
 
@@ -231,12 +250,13 @@ async def _longest_on_top_days(conn: AsyncConnection, where: Slice) -> list[Any]
     rows' maxima (each of the ten rows with a maximum ≥ T holds a visit that waited that
     long), and every one of them lies in a row whose maximum is ≥ T. So: those rows' days,
     then their visits that waited ≥ T: a few days' facts instead of a year's."""
+    table = _branch_table(where)  # each branch's days, when they hold the slice whole
     maxima = [
         row[0]
         for row in await conn.execute(
-            _filtered(select(visit_days.c.wait_max_ms), visit_days, where)
-            .where(visit_days.c.waited > 0)
-            .order_by(visit_days.c.wait_max_ms.desc())
+            _filtered(select(table.c.wait_max_ms), table, where)
+            .where(table.c.waited > 0)
+            .order_by(table.c.wait_max_ms.desc())
             .limit(kpis.LONGEST_WAITS)
         )
     ]
@@ -244,8 +264,8 @@ async def _longest_on_top_days(conn: AsyncConnection, where: Slice) -> list[Any]
         return []
     floor_ms = maxima[-1]
     days = (
-        _filtered(select(visit_days.c.branch_id, visit_days.c.local_date), visit_days, where)
-        .where(visit_days.c.waited > 0, visit_days.c.wait_max_ms >= floor_ms)
+        _filtered(select(table.c.branch_id, table.c.local_date), table, where)
+        .where(table.c.waited > 0, table.c.wait_max_ms >= floor_ms)
         .distinct()
     )
     pairs = list(await conn.execute(days))

@@ -381,5 +381,12 @@ if (held) {
   render();
   showBooking(held).then(render, () => render());
 } else {
+  // From the phone page without a hall pass (hallpass.js): straight to "join the queue now".
+  const asked = new URLSearchParams(location.search);
+  if (boot.branch && asked.get("join") === "1" && services.has(asked.get("service"))) {
+    state.service = services.get(asked.get("service"));
+    state.remote = true;
+    state.step = "contact";
+  }
   render();
 }

@@ -179,6 +179,75 @@ function screensForm() {
     h("button", { type: "submit", class: "primary", id: "save-screens" }, t("admin.save")));
 }
 
+// ---- conference rooms (a Community Centre's) ------------------------------------------------
+
+/** A room's hours as the page edits them: one period on the days ticked; none: the centre's
+ *  own hours (the API takes any periods per weekday, as the branch's hours). */
+function roomHours(row) {
+  const opens = row.querySelector("input[name=room-opens]").value;
+  const closes = row.querySelector("input[name=room-closes]").value;
+  if (!opens && !closes) return {};
+  const days = [...row.querySelectorAll("input[name=room-day]:checked")].map((box) => box.value);
+  return Object.fromEntries(days.map((day) => [day, [{ opens, closes }]]));
+}
+
+function roomsForm() {
+  const rooms = state.data.branch.rooms ?? [];
+  const collect = () => [...document.querySelectorAll("#rooms-form [data-room]")].map((row, index) => {
+    const value = (name) => row.querySelector(`input[name=${name}]`).value.trim();
+    const capacity = value("room-capacity");
+    return {
+      id: value("room-id"),
+      name: { ...(rooms[index]?.name ?? {}), ka: value("room-name-ka"), en: value("room-name-en") },
+      ...(capacity && { capacity: Number(capacity) }),
+      hours: roomHours(row),
+    };
+  });
+  const row = (room, index) => {
+    const first = Object.values(room.hours ?? {})[0]?.[0];
+    const label = (key) => `${room.name?.ka || room.id || index + 1}: ${t(key)}`;
+    const input = (name, key, value, extra = {}) => h("label", {}, t(key), " ",
+      h("input", { name, value: value ?? "", "aria-label": label(key), ...extra }));
+    return h("fieldset", { "data-room": room.id || `new-${index}`, class: "screen room-config" },
+      h("legend", {}, localized(room.name) || room.id || t("branch.room_new")),
+      input("room-id", "branch.room_id", room.id, { required: true, pattern: "[a-z][a-z0-9_-]{0,63}", maxlength: 64 }),
+      input("room-name-ka", "branch.room_name_ka", room.name?.ka, { required: true, maxlength: 200 }),
+      input("room-name-en", "branch.room_name_en", room.name?.en, { required: true, maxlength: 200 }),
+      input("room-capacity", "branch.room_capacity", room.capacity, { type: "number", min: 1, max: 2000 }),
+      input("room-opens", "branch.opens", first?.opens, { type: "time" }),
+      input("room-closes", "branch.closes", first?.closes, { type: "time" }),
+      h("div", { class: "room-days", role: "group", "aria-label": label("branch.room_days") },
+        WEEKDAYS.map((day) => h("label", { class: "check" },
+          h("input", { type: "checkbox", name: "room-day", value: day, checked: Boolean(room.hours?.[day]) }),
+          ` ${t(`branch.day.${day}`)}`))),
+      h("button", { type: "button", "data-action": "remove-room", onclick: () => {
+        const kept = collect();
+        kept.splice(index, 1);
+        state.data.branch.rooms = kept;
+        render();
+      } }, t("branch.remove_room")));
+  };
+  return h("form", {
+      id: "rooms-form", class: "section",
+      onsubmit: (event) => {
+        event.preventDefault();
+        const chosen = collect();
+        // none left: the centre lends its one room again, on its own hours
+        save("rooms", `${base()}/organisation`, { rooms: chosen.length ? chosen : null });
+      },
+    },
+    h("h2", {}, t("branch.rooms")),
+    h("p", {}, t("branch.rooms_help")),
+    rooms.length ? rooms.map(row) : h("p", { class: "empty", id: "rooms-default" }, t("branch.rooms_default")),
+    h("button", { type: "button", id: "add-room", onclick: () => {
+      const next = { id: `room${rooms.length + 1}`, name: { ka: "", en: "" }, hours: {} };
+      state.data.branch.rooms = [...collect(), next];
+      render();
+    } }, t("branch.add_room")),
+    " ",
+    h("button", { type: "submit", class: "primary", id: "save-rooms" }, t("admin.save")));
+}
+
 // ---- the page -----------------------------------------------------------------------------
 
 function branchPicker() {
@@ -210,7 +279,8 @@ function render() {
     ready ? hoursForm() : null,
     ready ? offersForm() : null,
     ready ? countersTable() : null,
-    ready ? screensForm() : null);
+    ready ? screensForm() : null,
+    ready && state.data.branch.kind === "community_centre" ? roomsForm() : null);
 }
 
 onLanguageChange(render);

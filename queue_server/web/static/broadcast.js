@@ -1,11 +1,13 @@
 // The live view's message to everyone waiting who left a contact: a longer wait or an early
 // closing, for the branch or one service. The words are the server's, in each citizen's own
 // language; the manager picks which and fills in the minutes or the time. Below it, how the
-// branch's recent messages fared (sent, waiting, failed).
+// branch's recent messages fared (sent, waiting, failed), and the newest of them by kind (a
+// broadcast by its title, in the page's language).
 import { api, errorText, h, localized, t } from "./common.js";
 
 const DEFAULT_MINUTES = 30;
 const STATES = ["sent", "queued", "sending", "failed"];
+const RECENT_SHOWN = 8;
 
 export class BroadcastForm {
   constructor({ base, services, token = null, changed }) {
@@ -21,6 +23,7 @@ export class BroadcastForm {
     this.result = null;
     this.error = null;
     this.counts = null; // state → how many of the branch's recent messages
+    this.recent = []; // the newest messages, newest first
   }
 
   /** Read how the recent messages fared (called with the page's own refresh). */
@@ -28,8 +31,10 @@ export class BroadcastForm {
     try {
       const messages = await api("GET", `${this.base}/notify/messages`, undefined, { token: this.token });
       this.counts = Object.fromEntries(STATES.map((s) => [s, messages.filter((m) => m.state === s).length]));
+      this.recent = messages.slice(0, RECENT_SHOWN);
     } catch {
       this.counts = null; // an extra: the floor shows without it
+      this.recent = [];
     }
   }
 
@@ -95,6 +100,23 @@ export class BroadcastForm {
             sent: this.counts.sent, queued: this.counts.queued + this.counts.sending, failed: this.counts.failed,
           }))
         : null,
+      this.recent.length
+        ? h("ul", { id: "notify-recent", "aria-label": t("live.notify_recent") },
+            this.recent.map((m) => h("li", {}, messageLine(m))))
+        : null,
     );
   }
+}
+
+/** One message for staff: the ticket, what it said (a broadcast by its title), by what, how it fared. */
+function messageLine(message) {
+  const kind = message.kind === "broadcast"
+    ? t("live.notify_kind_broadcast", { title: message.title ? localized(message.title) : "" })
+    : t(`live.notify_kind_${message.kind}`);
+  return t("live.notify_line", {
+    label: message.label ?? "",
+    kind,
+    channel: t(`live.notify_channel_${message.channel}`),
+    state: t(`live.notify_state_${message.state}`),
+  });
 }

@@ -366,12 +366,7 @@ export function show(root, ...children) {
 // "about 10–25 min" and "9 in 10 are called within 25 min" when a forecast is known; says so
 // when no open counter serves the service now.
 export function waitText(ticket) {
-  if (ticket.served_now === false) {
-    if (!ticket.next_open_at) return t("common.not_served_now");
-    const opens = new Date(ticket.next_open_at);
-    const time = opens.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    return t("common.not_served_until", { time });
-  }
+  if (ticket.served_now === false) return notServedText(ticket);
   const range = ticket.wait_range;
   if (range) {
     return [
@@ -381,6 +376,14 @@ export function waitText(ticket) {
     ];
   }
   return ticket.wait_minutes == null ? "–" : t("common.minutes", { n: ticket.wait_minutes });
+}
+
+/** No open counter serves it now: say so, and when the next one opens when known. */
+export function notServedText(wait) {
+  if (!wait.next_open_at) return t("common.not_served_now");
+  const opens = new Date(wait.next_open_at);
+  const time = opens.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return t("common.not_served_until", { time });
 }
 
 /** Re-rendering replaces a form: give the field that had the focus (by id) its focus and caret

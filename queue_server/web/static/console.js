@@ -145,6 +145,20 @@ const IN_HAND = new Set(["called", "serving"]);
 
 /** Take the answer of an action as the new state at once (the counter feed confirms it a moment
  *  later), so the buttons valid next are enabled without waiting for the feed. */
+// A visit only moves forward (called, then serving, then ended). A feed frame read before this
+// console's own action committed can still arrive after that action's answer (on a busy server,
+// or over Redis): it must not put the visit back a step, nor bring back one this console ended.
+const STEP = { called: 1, serving: 2 };
+const ENDED = new Set(["done", "no_show", "cancelled"]);
+const endedHere = new Set();
+
+function olderThanShown(frameCurrent) {
+  if (!frameCurrent) return false;
+  if (endedHere.has(frameCurrent.id)) return true;
+  const shown = state.current;
+  return Boolean(shown && shown.id === frameCurrent.id && STEP[frameCurrent.status] < STEP[shown.status]);
+}
+
 function applyResult(action, result) {
   if (!result) return;
   if (["open", "pause", "close"].includes(action)) {
@@ -152,6 +166,7 @@ function applyResult(action, result) {
       state.counter = { ...state.counter, state: result.state, pause_reason: result.pause_reason };
     }
   } else if (result.status) {
+    if (ENDED.has(result.status)) endedHere.add(result.id);
     state.current = IN_HAND.has(result.status) ? { ...(state.current ?? {}), ...result } : null;
     if (result.status === "called") state.waiting = state.waiting.filter((w) => w.id !== result.id);
   }
@@ -177,7 +192,7 @@ function chooseCounter(counterId) {
         if (message.type !== "counter") return;
         noticeTakeOver(state.counter?.operator, message.counter?.operator);
         state.counter = message.counter;
-        state.current = message.current;
+        if (!olderThanShown(message.current)) state.current = message.current;
         state.waiting = message.waiting;
         state.receivedAt = Date.now();
         render();

@@ -15,6 +15,7 @@ import {
   show,
   t,
 } from "./common.js";
+import { HallPassCode } from "./hallpass.js";
 
 const BOARD_CALLS = 12;
 const BIG_CALLS = 3;
@@ -86,6 +87,15 @@ class Board {
 }
 
 const board = new Board();
+// The rotating QR code of the phone page: a phone that scans it in the hall takes a ticket.
+const hallPass = new HallPassCode({
+  token: deviceToken(),
+  className: "hall-pass display-pass",
+  onShown: () => {
+    fitEarlierCalls();
+    paginate();
+  },
+});
 const fresh = new Map(); // board key → when its call (or recall) arrived
 const app = document.getElementById("app");
 const services = new Map(boot.services.map((s) => [s.id, s]));
@@ -191,6 +201,7 @@ function render() {
         { class: "previous", "aria-labelledby": "previous-heading" },
         h("h2", { id: "previous-heading" }, t("display.previous")),
         h("ol", { class: "calls small-calls" }, calls.slice(BIG_CALLS).map((c) => callTile(c, false))),
+        hallPass.element,
       ),
       h(
         "section",
@@ -339,11 +350,15 @@ const feed = new Feed(`/ws/branches/${encodeURIComponent(boot.branch.id)}/board`
   },
 });
 
-onLanguageChange(render);
+onLanguageChange(() => {
+  hallPass.relabel();
+  render();
+});
 setInterval(() => {
   const element = document.getElementById("clock");
   if (element) element.textContent = clock();
 }, 1000);
 render();
 feed.start();
+hallPass.start();
 window.rigiDisplay = { board, feed, pages, turnPage };

@@ -17,7 +17,9 @@ import {
 } from "./common.js";
 
 import { checkInForm } from "./checkin.js";
+import { HallPassCode, joinAddress, joinNotice, passRefused, phonePass } from "./hallpass.js";
 import { Keyboard } from "./keyboard.js";
+import { NearbyBranches } from "./nearby.js";
 import { rankServices, searchIndex } from "./search.js";
 import { keepingFocus, SubscribeForm } from "./subscribe.js";
 
@@ -39,6 +41,7 @@ const state = {
 };
 let ticketFeed = null;
 let subscribe = null; // the ticket's "tell me when near" form, forgotten with the ticket
+let nearby = null; // "where can I go now?" for the ticket's service, forgotten with it
 // Services no open counter serves now: their tiles say so (never "0 min"), from the branch's
 // `served_now`, read again every minute.
 let notServed = new Set();
@@ -74,6 +77,10 @@ function clientId() {
 
 async function take(service) {
   state.error = null;
+  if (phone && phonePass.state !== "valid") {
+    location.assign(joinAddress(service.id)); // not in the hall: a place that counts on arrival
+    return;
+  }
   const key = newKey();
   const client = token ? null : clientId();
   try {
@@ -87,11 +94,21 @@ async function take(service) {
       },
       {
         token,
-        headers: { "Idempotency-Key": `kiosk-${key}`, ...(client && { "X-Rigi-Client": client }) },
+        headers: {
+          "Idempotency-Key": `kiosk-${key}`,
+          ...(client && { "X-Rigi-Client": client }),
+          ...(phone && { "X-Rigi-Hall-Pass": phonePass.token }),
+        },
       },
     );
     showTicket(ticket);
   } catch (error) {
+    if (phone && passRefused(error)) {
+      // the pass rotated out while the citizen chose: say so, and offer to join instead
+      Object.assign(phonePass, { state: error.code, token: null });
+      render();
+      return;
+    }
     if (error.status === 401 || error.status === 403) state.screen = "needs_setup";
     state.error = error.status === 0 ? t("common.offline") : t("kiosk.error");
     render();
@@ -110,6 +127,14 @@ function showTicket(ticket) {
     changed: () => {
       render();
       keepShowing(); // a citizen typing a number is not left mid-way by the reset
+    },
+  });
+  nearby = new NearbyBranches({
+    branchId: boot.branch.id,
+    serviceId: ticket.service_id,
+    changed: () => {
+      render();
+      keepShowing();
     },
   });
   render();
@@ -136,6 +161,7 @@ function reset() {
   ticketFeed?.stop();
   ticketFeed = null;
   subscribe = null;
+  nearby = null;
   clearTimeout(resetTimer);
   Object.assign(state, {
     screen: "choose", query: "", priority: false, all: false, keyboard: false, ticket: null, error: null,
@@ -227,6 +253,7 @@ function chooseScreen() {
       h("p", { class: "branch" }, localized(boot.branch.name)),
     ),
     languageSwitcher(),
+    phone ? joinNotice() : null,
     h(
       "div",
       { class: "kiosk-tools" },
@@ -266,6 +293,7 @@ function chooseScreen() {
           h("small", {}, t("kiosk.priority_hint")),
         ),
       ),
+      hallPass?.element,
     ),
     state.keyboard ? keyboard.element(document.documentElement.lang) : null,
     state.error ? h("p", { class: "error", role: "alert" }, state.error) : null,
@@ -380,6 +408,7 @@ function ticketScreen() {
       ),
     ),
     ticket.status === "waiting" ? subscribe?.element() : null,
+    ticket.status === "waiting" ? nearby?.element() : null,
     h("button", { type: "button", class: "primary", id: "done", onclick: reset }, t("kiosk.done")),
   ];
 }
@@ -442,12 +471,19 @@ async function refreshServices() {
   }
 }
 
-// A set-up kiosk follows its branch's board feed only to hear of organisation changes.
+// A set-up kiosk shows the hall pass: a phone that scans it takes a ticket there instead.
+const hallPass = token ? new HallPassCode({ token, className: "hall-pass kiosk-pass" }).start() : null;
+onLanguageChange(() => hallPass?.relabel());
+
+// A set-up kiosk follows its branch's board feed only to hear of organisation changes. Each
+// (re)connect starts with a snapshot: a change made while the feed was not yet (or no longer)
+// connected was never told, so the kiosk reads its services again then.
 if (token) {
   new Feed(`/ws/branches/${encodeURIComponent(boot.branch.id)}/board`, {
     token,
     onMessage: (message) => {
-      if (message.type === "event" && message.kind === "organisation.changed") refreshServices();
+      if (message.type === "snapshot") refreshServices();
+      else if (message.type === "event" && message.kind === "organisation.changed") refreshServices();
     },
   }).start();
 }

@@ -59,12 +59,19 @@ function shortName(branch) {
   return short || name;
 }
 
-/** A region's branches: halls first, then by name in the page's language. */
+let regionOrder = null; // region id → its branches in order, for the page's language
+
+/** A region's branches: halls first, then by name in the page's language (sorted once per
+ *  language, not at every frame: a frame recounts its region's caption). */
 function branchesOf(regionId) {
-  const collator = new Intl.Collator(document.documentElement.lang);
-  return boot.branches
-    .filter((b) => b.region === regionId)
-    .sort((a, b) => (a.kind !== b.kind ? (a.kind === "hall" ? -1 : 1) : collator.compare(branchName(a), branchName(b))));
+  if (!regionOrder) {
+    const collator = new Intl.Collator(document.documentElement.lang);
+    const sorted = [...boot.branches].sort((a, b) =>
+      a.kind !== b.kind ? (a.kind === "hall" ? -1 : 1) : collator.compare(branchName(a), branchName(b)));
+    regionOrder = new Map(boot.regions.map((r) => [r.id, []]));
+    for (const branch of sorted) regionOrder.get(branch.region)?.push(branch);
+  }
+  return regionOrder.get(regionId) ?? [];
 }
 
 function alertCell(row) {
@@ -192,22 +199,26 @@ function render() {
   );
 }
 
-/** Apply a feed frame: a snapshot redraws everything, an update only its rows. */
+/** Apply a feed frame. Only the rows that differ from what is shown are drawn again, with their
+ *  regions' captions and the totals: a snapshot after the page painted from its own (or after
+ *  a reconnect) changes a few rows, not 211. The whole page is drawn only the first time. */
 function apply(message) {
   state.at = message.at;
   state.totals = message.totals;
-  const changed = Object.entries(message.rows);
-  for (const [id, row] of changed) {
+  const changed = [];
+  for (const [id, row] of Object.entries(message.rows)) {
     const known = state.rows.get(id);
     if (known && known.epoch === row.epoch && known.seq > row.seq) continue; // older than ours
+    if (known && JSON.stringify(known) === JSON.stringify(row)) continue; // shown as it is
     state.rows.set(id, row);
+    changed.push(id);
   }
-  if (message.type === "snapshot" || !document.getElementById("regions")) {
+  if (!document.getElementById("regions")) {
     render();
     return;
   }
   const regions = new Set();
-  for (const [id] of changed) {
+  for (const id of changed) {
     const branch = branches.get(id);
     if (!branch) continue;
     document.getElementById(`row-${id}`)?.replaceWith(rowElement(branch));
@@ -231,11 +242,14 @@ function start() {
     render();
     return;
   }
-  render();
-  if (feed) {
-    feed.reconnectNow();
-    return;
-  }
+  if (!document.getElementById("regions")) render();
+  follow();
+}
+
+/** Open the feed unless it is open or opening (the page may have opened it before its session
+ *  loaded); it reconnects by itself. */
+function follow() {
+  if (feed) return;
   feed = new Feed("/ws/national", {
     onMessage(message) {
       if (message.type === "snapshot" || message.type === "update") apply(message);
@@ -256,6 +270,16 @@ function start() {
   }).start();
 }
 
-onLanguageChange(render);
-render();
+onLanguageChange(() => {
+  regionOrder = null;
+  render();
+});
+if (boot.snapshot) {
+  // The server saw an administrator and sent every row with the page: paint them now and open
+  // the feed at once; the session (for signing out) loads beside it.
+  apply(JSON.parse(boot.snapshot));
+  follow();
+} else {
+  render();
+}
 loadSession().then(start);

@@ -16,7 +16,7 @@ const FIGURES = [
   ["mean_wait_s", "duration"], ["median_wait_s", "duration"], ["p90_wait_s", "duration"],
   ["service_level", "share"], ["mean_service_s", "duration"], ["p90_service_s", "duration"],
   ["no_show_rate", "share"], ["cancellation_rate", "share"],
-  ["estimate_mae_s", "duration"], ["estimate_bias_s", "duration"],
+  ["estimate_mae_s", "duration"], ["estimate_bias_s", "duration"], ["range_coverage", "share"],
 ];
 const LABELS = {
   mean_wait_s: "mean_wait", median_wait_s: "median_wait", p90_wait_s: "p90_wait",
@@ -214,6 +214,14 @@ function render(report, params) {
       [tr("p90_wait"), (s) => format(s.p90_wait_s, "duration")],
       [tr("service_level"), (s) => format(s.service_level, "share")],
     ], report.services, params, "services"),
+    // The network's view: each branch's forecast error and how often its promised range held.
+    boot.branch ? null : table(tr("by_branch_accuracy"), [
+      [tr("branch"), (b) => b.branch_id],
+      [tr("visits"), (b) => b.visits],
+      [tr("estimate_mae"), (b) => format(b.estimate_mae_s, "duration")],
+      [tr("estimate_bias"), (b) => format(b.estimate_bias_s, "duration")],
+      [tr("range_coverage"), (b) => format(b.range_coverage, "share")],
+    ], report.branches, params, "branches"),
     table(tr("counters"), [
       [tr("counter"), (c) => c.counter_id],
       [tr("operator"), (c) => c.operator ?? "–"],

@@ -11,6 +11,11 @@ const app = document.getElementById("app");
 const rules = boot.booking;
 const path = `/api/v1/branches/${encodeURIComponent(boot.branch.id)}/room`;
 const state = { day: null, free: null, start: null, sent: null, error: null, busy: false, requests: null };
+// The centre's rooms as configured (null: its one room); the calendar names the one shown.
+const rooms = boot.rooms ?? [];
+state.room = rooms[0]?.id ?? null;
+state.shown = null; // the room of the day's answer: its name and seats
+const roomQuery = () => (state.room ? `&room=${encodeURIComponent(state.room)}` : "");
 
 const at = (iso) => timeOf(iso, rules.timezone);
 
@@ -43,7 +48,9 @@ async function chooseDay(day) {
   state.error = null;
   render();
   try {
-    state.free = (await api("GET", `${path}?date=${encodeURIComponent(day)}`)).free;
+    const answer = await api("GET", `${path}?date=${encodeURIComponent(day)}${roomQuery()}`);
+    state.free = answer.free;
+    state.shown = answer.room;
     state.start = starts()[0] ?? null;
   } catch (error) {
     state.error = error;
@@ -66,6 +73,7 @@ async function send(event) {
       contact: form.contact.value.trim(),
       declaration: form.declaration.checked,
       language: document.documentElement.lang,
+      ...(state.room && { room: state.room }),
     });
   } catch (error) {
     state.error = error;
@@ -78,6 +86,21 @@ async function send(event) {
 function field(id, label, input) {
   return h("div", { class: "field" }, h("label", { for: id }, label), input);
 }
+
+/** Which room, when the centre lends more than one, and its seats. */
+function roomChooser() {
+  const seats = state.shown?.capacity ? h("p", { id: "room-seats" }, t("room.seats", { n: state.shown.capacity })) : null;
+  if (rooms.length < 2) return seats;
+  return [
+    field("room-choice", t("room.which"), h("select", { id: "room-choice", onchange: (e) => {
+      state.room = e.target.value;
+      if (state.day) chooseDay(state.day);
+    } }, rooms.map((r) => h("option", { value: r.id, selected: r.id === state.room }, localized(r.name))))),
+    seats,
+  ];
+}
+
+const roomName = (id) => localized(rooms.find((r) => r.id === id)?.name);
 
 function form() {
   const options = starts();
@@ -134,7 +157,7 @@ function requestsSection() {
     state.requests.length
       ? h("ul", { class: "choices" }, state.requests.map((r) => h("li", { class: "room-request", "data-request": r.id },
           h("p", {}, h("strong", {}, `${dayOf(r.starts_at, rules.timezone)}, ${at(r.starts_at)}–${at(r.ends_at)}`),
-            " · ", t(`room.status_${r.status}`)),
+            rooms.length > 1 ? ` · ${roomName(r.room_id)}` : null, " · ", t(`room.status_${r.status}`)),
           h("p", {}, h("strong", {}, r.institution), h("br"), r.purpose),
           r.status === "pending"
             ? h("div", { class: "actions" },
@@ -159,6 +182,7 @@ function render() {
       ? h("p", { class: "notice", role: "status", tabindex: "-1", id: "room-sent" },
           t("room.sent", { day: dayOf(sent.starts_at, rules.timezone), from: at(sent.starts_at), to: at(sent.ends_at) }))
       : [
+          roomChooser(),
           h("h2", { id: "days-heading" }, t("book.choose_day")),
           h("ul", { class: "choices days", "aria-labelledby": "days-heading" }, bookableDays(rules).map((day) =>
             h("li", {}, h("button", { type: "button", class: "choice", "data-day": day, "aria-pressed": String(day === state.day),

@@ -15,6 +15,7 @@ import {
   t,
   waitText,
 } from "./common.js";
+import { NearbyBranches } from "./nearby.js";
 import { keepingFocus, PushOffer, SubscribeForm } from "./subscribe.js";
 
 const app = document.getElementById("app");
@@ -175,6 +176,13 @@ function render() {
   keepingFocus(draw);
 }
 
+// "Where can I go now?" for the ticket's service (made once the ticket is known)
+let nearby = null;
+function nearbyOf(shown) {
+  nearby ??= new NearbyBranches({ branchId: boot.branch.id, serviceId: shown.service_id, changed: render });
+  return nearby;
+}
+
 function draw() {
   if (!ticket) return;
   const called = ticket.status === "called" && ticket.counter_number;
@@ -201,6 +209,7 @@ function draw() {
     ),
     ticket.status === "waiting" ? push.element() : null,
     ticket.status === "waiting" ? subscribe.element() : null,
+    ticket.status === "waiting" ? nearbyOf(ticket).element() : null,
     lateButton(),
     feedbackForm(),
     context && context.state !== "running"

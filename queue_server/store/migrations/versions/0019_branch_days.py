@@ -1,0 +1,81 @@
+"""Daily sums per branch: `branch_days`, a branch's daily rollups added up over its services,
+priority classes and channels, so that a report over many branches reads one row per branch and
+day for each branch's figures (the country's year: ~77,000 rows, not millions). Filled here from
+`visit_days`; the projector keeps it from then on (store/reports/rollups.py).
+
+Revision ID: 0019
+Revises: 0018
+"""
+
+import json
+from collections import defaultdict
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0019"
+down_revision = "0018"
+branch_labels = None
+depends_on = None
+
+NAME = sa.String(64)
+INTS = ["visits", "served", "not_served", "referred", "no_show", "cancelled", "transferred",
+        "open", "waited", "within_target", "serviced", "recalls", "estimated", "ranged",
+        "within_range"]  # fmt: skip
+BIGS = ["wait_sum_ms", "wait_max_ms", "service_sum_ms", "service_max_ms",
+        "estimate_error_sum_ms", "estimate_abs_error_sum_ms"]  # fmt: skip
+HISTOGRAMS = ["wait_hist", "service_hist"]
+KEY = ["branch_id", "local_date"]
+
+
+def upgrade() -> None:
+    branch_days = op.create_table(
+        "branch_days",
+        sa.Column("branch_id", NAME, primary_key=True),
+        sa.Column("local_date", sa.Date, primary_key=True),
+        *(sa.Column(name, sa.Integer, nullable=False) for name in INTS),
+        *(sa.Column(name, sa.BigInteger, nullable=False) for name in BIGS),
+        *(sa.Column(name, sa.Text, nullable=False) for name in HISTOGRAMS),
+    )
+    op.create_index("ix_branch_days_date", "branch_days", ["local_date"])
+    _fill(op.get_bind(), branch_days)
+
+
+def _fill(conn: sa.Connection, branch_days: sa.Table) -> None:
+    """A branch's day from its daily rows: numbers summed (maxima: the largest), histograms
+    merged bucket by bucket."""
+    names = [*KEY, *INTS, *BIGS, *HISTOGRAMS]
+    days = sa.table("visit_days", *(sa.column(n, branch_days.c[n].type) for n in names))
+    key = [days.c[name] for name in KEY]
+    numbers = [
+        (sa.func.max if name.endswith("_max_ms") else sa.func.sum)(days.c[name]).label(name)
+        for name in [*INTS, *BIGS]
+    ]
+    rows = {
+        tuple(row[:2]): dict(row._mapping)
+        for row in conn.execute(sa.select(*key, *numbers).group_by(*key))
+    }
+    merged: dict[tuple, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    texts = sa.select(*key, *(days.c[name] for name in HISTOGRAMS))
+    for row in conn.execute(texts):
+        for name in HISTOGRAMS:
+            histogram = merged[tuple(row[:2])][name]
+            for bucket, count in json.loads(row._mapping[name]).items():
+                histogram[bucket] = histogram.get(bucket, 0) + count
+    batch = []
+    for row_key, sums in rows.items():
+        for name in HISTOGRAMS:
+            buckets = {int(b): c for b, c in merged[row_key][name].items() if c}
+            sums[name] = json.dumps(buckets, sort_keys=True)
+        batch.append({name: int(value) if name in INTS or name in BIGS else value
+                      for name, value in sums.items()})  # fmt: skip
+        if len(batch) >= 1000:
+            conn.execute(branch_days.insert(), batch)
+            batch = []
+    if batch:
+        conn.execute(branch_days.insert(), batch)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_branch_days_date", "branch_days")
+    op.drop_table("branch_days")

@@ -1,0 +1,224 @@
+"""The rollup rows the projector keeps beside the facts: hourly and daily per branch, daily per
+branch over all its groups (`branch_days`), and daily across the network (`network_days`), each
+moved by the deltas of a batch's changed visits.
+
+A branch's rows are written only by the projector holding that branch's cursor lock, so they
+are read, added to and written back. The network's rows are shared by every branch's projector
+(in every process): they are moved under one more lock, the network's cursor row, always taken
+after the branch's, so two projectors never wait on each other in opposite orders.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, delete, select
+
+from queue_server.domain import kpis
+from queue_server.store.schema_reports import (
+    branch_days,
+    counter_time,
+    network_days,
+    report_cursors,
+    visit_days,
+)
+from queue_server.store.statements import upsert_insert
+
+# The network's rows are moved under this row of `report_cursors` (no branch has this id).
+NETWORK_LOCK = "*network"
+_HIST_FIELDS = frozenset({"wait_hist", "service_hist"})
+K = TypeVar("K", bound=tuple[Any, ...])
+
+Key = tuple[str, str, str, Any]  # service, priority class, channel, hour or day
+Deltas = dict[Key, kpis.Sums]
+BranchKey = tuple[str, str, str, str, Any]  # the branch, then as `Key`
+BranchDeltas = dict[BranchKey, kpis.Sums]
+
+
+def move_branch_rows(
+    conn: Connection,
+    table: Any,
+    when: str,
+    deltas: BranchDeltas,
+    agencies: dict[str, str],
+    fields_of: Callable[[str, Any], dict[str, Any]],
+) -> None:
+    """Add `deltas` to the branches' rows of `table` (keyed by branch, service, priority,
+    channel and `when`): one read and one write for every branch of a batch."""
+    current: BranchDeltas = {}
+    branches = sorted({key[0] for key in deltas})
+    for chunk in chunks(sorted({key[4] for key in deltas})):
+        for row in conn.execute(
+            select(table).where(table.c.branch_id.in_(branches), table.c[when].in_(chunk))
+        ):
+            key = (row.branch_id, row.service_id, row.priority, row.channel, getattr(row, when))
+            if key in deltas:
+                current[key] = sums_of_row(row)
+    rows = [
+        row | fields_of(key[0], key[4]) | {"branch_id": key[0]}
+        for key, row in _added(deltas, current, agencies)
+    ]
+    upsert_rows(conn, table, rows)
+    if table is visit_days:
+        _move_branch_days(conn, deltas)
+
+
+def _move_branch_days(conn: Connection, deltas: BranchDeltas) -> None:
+    """Add the branches' daily `deltas`, all groups of a branch's day together, to their
+    `branch_days`: one read and one write for every branch of a batch."""
+    by_day: dict[tuple[str, Any], kpis.Sums] = {}
+    for key, delta in deltas.items():
+        by_day.setdefault((key[0], key[4]), kpis.Sums()).add(delta)
+    current: dict[tuple[str, Any], kpis.Sums] = {}
+    branches = sorted({branch for branch, _ in by_day})
+    for chunk in chunks(sorted({day for _, day in by_day})):
+        for row in conn.execute(
+            select(branch_days).where(
+                branch_days.c.branch_id.in_(branches), branch_days.c.local_date.in_(chunk)
+            )
+        ):
+            current[(row.branch_id, row.local_date)] = sums_of_row(row)
+    rows = []
+    for (branch, day), delta in sorted(by_day.items()):
+        sums = current.get((branch, day)) or kpis.Sums()
+        sums.add(delta)
+        rows.append(rollup_row(sums) | {"branch_id": branch, "local_date": day})
+    upsert_rows(conn, branch_days, rows)
+
+
+def move_network_days(conn: Connection, deltas: Deltas, agencies: dict[str, str]) -> None:
+    """Add a branch's daily `deltas` to the network's daily rows, under the network's lock."""
+    if not deltas:
+        return
+    lock_cursor(conn, NETWORK_LOCK)
+    current: Deltas = {}
+    services = sorted({key[0] for key in deltas})
+    for chunk in chunks(sorted({key[3] for key in deltas})):
+        for row in conn.execute(
+            select(network_days).where(
+                network_days.c.local_date.in_(chunk), network_days.c.service_id.in_(services)
+            )
+        ):
+            key = (row.service_id, row.priority, row.channel, row.local_date)
+            if key in deltas:
+                current[key] = sums_of_row(row)
+    rows = [row | {"local_date": key[3]} for key, row in _added(deltas, current, agencies)]
+    upsert_rows(conn, network_days, rows)
+
+
+def take_branch_out_of_network(conn: Connection, branch_id: str) -> None:
+    """Before a branch's rows are made again: count its daily rows out of the network's (a
+    maximum stays as it was: it is never lowered, and the rebuild brings the same back), and
+    forget its own days over all groups (`branch_days`), which the rebuild makes again."""
+    deltas: Deltas = {}
+    agencies: dict[str, str] = {}
+    for row in conn.execute(select(visit_days).where(visit_days.c.branch_id == branch_id)):
+        key = (row.service_id, row.priority, row.channel, row.local_date)
+        deltas[key] = _negated(sums_of_row(row))
+        agencies[row.service_id] = row.agency_id
+    move_network_days(conn, deltas, agencies)
+    conn.execute(delete(branch_days).where(branch_days.c.branch_id == branch_id))
+
+
+def _added(
+    deltas: dict[K, kpis.Sums], current: dict[K, kpis.Sums], agencies: dict[str, str]
+) -> Iterable[tuple[K, dict[str, Any]]]:
+    """Each key's row as it is after its delta (without the key's branch and time columns)."""
+    for key, delta in sorted(deltas.items()):
+        sums = current.get(key) or kpis.Sums()
+        sums.add(delta)
+        service, priority, channel, _ = key[-4:]
+        yield (
+            key,
+            rollup_row(sums)
+            | {
+                "service_id": service,
+                "agency_id": agencies[service],
+                "priority": priority,
+                "channel": channel,
+            },
+        )
+
+
+def _negated(sums: kpis.Sums) -> kpis.Sums:
+    negated = kpis.Sums()
+    for name in kpis.Sums.__dataclass_fields__:
+        value = getattr(sums, name)
+        if name in _HIST_FIELDS:
+            setattr(negated, name, {bucket: -count for bucket, count in value.items()})
+        elif not name.endswith("_max_ms"):
+            setattr(negated, name, -value)
+    return negated
+
+
+def lock_cursor(conn: Connection, branch_id: str) -> tuple[str, int] | None:
+    """Make sure the cursor row exists and lock it (FOR UPDATE on PostgreSQL; on SQLite the
+    insert takes the database's one write lock). None: nothing applied yet."""
+    insert = upsert_insert(conn.dialect.name)(report_cursors).values(
+        branch_id=branch_id, epoch="", seq=0, updated_at=datetime.now(UTC)
+    )
+    conn.execute(insert.on_conflict_do_nothing(index_elements=[report_cursors.c.branch_id]))
+    row = conn.execute(
+        select(report_cursors.c.epoch, report_cursors.c.seq)
+        .where(report_cursors.c.branch_id == branch_id)
+        .with_for_update()
+    ).one()
+    return (row.epoch, row.seq) if row.epoch else None
+
+
+def rollup_row(sums: kpis.Sums) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for name in kpis.Sums.__dataclass_fields__:
+        value = getattr(sums, name)
+        row[name] = json.dumps(value, sort_keys=True) if name in _HIST_FIELDS else value
+    return row
+
+
+def sums_of_row(row: Any) -> kpis.Sums:
+    """A rollup row as sums, ready to add to others."""
+    values = {}
+    for name in kpis.Sums.__dataclass_fields__:
+        value = getattr(row, name)
+        if name in _HIST_FIELDS:
+            value = {int(bucket): count for bucket, count in json.loads(value).items()}
+        values[name] = value
+    return kpis.Sums(**values)
+
+
+SPENT = ("serving_ms", "idle_ms", "paused_ms", "closed_ms")  # counter time, per state
+
+
+def add_counter_time(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Add the milliseconds of `rows` to the counters' hourly time."""
+    if not rows:
+        return
+    insert = upsert_insert(conn.dialect.name)(counter_time)
+    sums = {name: counter_time.c[name] + insert.excluded[name] for name in SPENT}
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=[c for c in counter_time.primary_key], set_=sums
+        ),
+        rows,
+    )
+
+
+def upsert_rows(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    insert = upsert_insert(conn.dialect.name)(table)
+    keys = [c.name for c in table.primary_key]
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=keys,
+            set_={c.name: insert.excluded[c.name] for c in table.columns if c.name not in keys},
+        ),
+        rows,
+    )
+
+
+def chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
