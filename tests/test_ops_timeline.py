@@ -1,7 +1,7 @@
 """The timeline (`RIGI_TIMELINE_DIR`) across two `queue-server serve` processes on PostgreSQL and
 Redis: a call made on one and shown by a display on the other leaves its stages in both
-processes' files, in order on the machine's one monotonic clock, the display's own arrival
-after the last of them."""
+processes' files, each after its cause on the machine's one monotonic clock, the display's
+own arrival after its process began the fan-out."""
 
 from __future__ import annotations
 
@@ -112,7 +112,9 @@ def test_a_call_shown_by_the_other_process_leaves_its_stages_in_order(tmp_path: 
     published = _one(records[first], "published", branch, seq)[3]
     received, taken = _one(records[second], "bus", branch, seq)[3:5]
     offered, written, listeners = _one(records[second], "offer", branch, seq)[3:6]
+    # Only what caused what is compared: a stamp taken after an action (the fan-out's end,
+    # say) may come after the other side already saw its effect.
     assert sent <= request_started <= committed <= published <= received <= taken
-    assert taken <= offered <= written <= shown
+    assert taken <= offered <= written and offered <= shown
     assert listeners == 1  # the one display, on the second process
     assert not [r for r in records[second] if r[0] == "commit" and r[4] == key]

@@ -7,7 +7,8 @@ a benchmark's clients compare their own stamps with these).
 What is written, one list per line (the first item says what):
 - `commit` branch seq kind key request_started committed: a transaction's event as its
   listeners are told (`key` is the public board key of a called ticket, else null);
-- `published` branch seq at: handed to the bus;
+- `published` branch seq at: handed to the bus (stamped as it is handed, since a reader in
+  another process may have it before the publish returns);
 - `bus` branch seq received taken: read off Redis by the bus's reader, then taken by the hub;
 - `offer` branch seq started ended listeners waiting: the hub's fan-out in this process
   (`waiting`: listeners whose send went on in a task: every non-eager one, and a lobby board

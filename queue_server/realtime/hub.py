@@ -184,8 +184,11 @@ class Hub:
                 async with stream.lock:
                     await self._forward(stream, event)
             try:
+                # Stamped as it is handed over: another process may read it off the bus before
+                # this one's publish returns, and the timeline keeps cause before effect.
+                handed = timeline.now()
                 await self.bus.publish(channel_of(event.branch), event.to_json())
-                timeline.mark("published", event.branch, event.seq, timeline.now())
+                timeline.mark("published", event.branch, event.seq, handed)
             except BusUnavailable:
                 log.warning("bus unavailable: other processes catch up from the event table")
 
