@@ -24,7 +24,7 @@ from tests.support import (
     reset_postgres,
     test_settings,
 )
-from tests.workers import configure_worker
+from tests.workers import configure_worker, make_scheduler
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,6 +32,13 @@ def pytest_configure(config: pytest.Config) -> None:
     channel prefix before any test module is imported, and a test that overruns its timeout
     ends its worker instead of hanging it (tests/workers.py)."""
     configure_worker(config)
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: absent with -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """After a worker ended by a timeout, the run goes on without running that test again, and
+    ends (tests/workers.py's `LoadFileAfterCrash`; xdist's own scheduler hung there)."""
+    return make_scheduler(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -8,6 +8,9 @@ one, if missing), Redis database `<n> + 0`, `<n> + 1`, …, and a bus channel pr
 (Redis pub/sub ignores the database number). Every fixture and test that reads the variables,
 and every server process a test starts with the test's environment, then follows without a
 change. Without xdist (a serial run, `-p no:xdist` or `-n 0`) nothing is rewritten.
+
+A test that overruns its timeout ends its worker; `LoadFileAfterCrash` (below) lets the run go
+on from there, which xdist's own file scheduler does not.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from xdist.scheduler import LoadFileScheduling
 
 from tests.reaper import end_children_with_this_process
-from tests.support import POSTGRES_ENV, REDIS_ENV
 
 WORKER_ENV = "PYTEST_XDIST_WORKER"  # set by pytest-xdist in each worker: "gw0", "gw1", …
 CHANNEL_PREFIX_ENV = "RIGI_BUS_CHANNEL_PREFIX"  # read by Settings, in-process and in children
@@ -87,6 +91,8 @@ def configure_worker(config: pytest.Config) -> None:
 
 def isolate_worker() -> None:
     """Point this worker's tests at its own database, Redis database and channel prefix."""
+    from tests.support import POSTGRES_ENV, REDIS_ENV  # here: it imports the whole server
+
     worker = worker_name()
     if worker is None:
         return
@@ -101,3 +107,50 @@ def isolate_worker() -> None:
         os.environ[REDIS_ENV] = worker_redis_url(redis, index)
     prefix = os.environ.get(CHANNEL_PREFIX_ENV, DEFAULT_CHANNEL_PREFIX)
     os.environ[CHANNEL_PREFIX_ENV] = f"{prefix}{worker}:"
+
+
+class LoadFileAfterCrash(LoadFileScheduling):
+    """xdist's file scheduler (`--dist loadfile`, 3.8), except when a worker crashes (a timeout
+    ended it).
+
+    xdist put back on the queue every file the dead worker had ever been given, the test it died
+    in still pending among them. The replacement ran that test again (and died again, until
+    `--max-worker-restart` was spent and the rest of its file never ran), and a finished file went
+    out as an empty batch that no worker ever reports done, so the run waited for it for good
+    (pytest-xdist issues #1323 and #1378, pull #1371). Here the test it died in is reported failed
+    once (by xdist) and not run again, only files with tests left go back (first in the queue),
+    a worker is always given a next test while any are left (a worker runs a test only once it
+    holds the next one or is told to stop: #1327), and a replacement is given work only once it
+    has collected (two crashes close together raised a KeyError: #1189).
+    """
+
+    def remove_node(self, node: Any) -> str | None:
+        workload: dict[str, dict[str, bool]] = self.assigned_work.pop(node)
+        left = {scope: unit for scope, unit in workload.items() if not all(unit.values())}
+        if not left:
+            return None  # a worker stopping at the end, or one that had finished its work
+        crashed = next(test for unit in left.values() for test, done in unit.items() if not done)
+        left[self._split_scope(crashed)][crashed] = True
+        for scope, unit in left.items():
+            if not all(unit.values()):
+                self.workqueue[scope] = unit
+                self.workqueue.move_to_end(scope, last=False)
+        for other in self.assigned_work:
+            self._reschedule(other)
+        return crashed
+
+    def _reschedule(self, node: Any) -> None:
+        if node not in self.registered_collections:
+            return  # a replacement still collecting: given work once it has (`schedule`)
+        super()._reschedule(node)
+        while (
+            not node.shutting_down
+            and self.workqueue
+            and self._pending_of(self.assigned_work[node]) < 2
+        ):
+            self._assign_work_unit(node)
+
+
+def make_scheduler(config: pytest.Config, log: Any) -> LoadFileAfterCrash | None:
+    """`--dist loadfile` (`make test`) gets the scheduler above; other modes keep xdist's."""
+    return LoadFileAfterCrash(config, log) if config.getvalue("dist") == "loadfile" else None
