@@ -14,14 +14,12 @@ from typing import Any
 import pytest
 
 from queue_server.settings import Settings
+from tests.databases import DATABASES, database_for
 from tests.ordering import longest_first
 from tests.support import (
-    POSTGRES_ENV,
     TEST_CATALOG,
     LiveServer,
     free_port,
-    need_service,
-    reset_postgres,
     test_settings,
 )
 from tests.workers import configure_worker, make_scheduler
@@ -57,14 +55,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     warm_up()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each API test runs on a SQLite file and on the machine's PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'rigi.sqlite3'}"
-    url = need_service(POSTGRES_ENV, "PostgreSQL")
-    reset_postgres(url)
-    return url
+    return database_for(request.param, tmp_path)
 
 
 @pytest.fixture

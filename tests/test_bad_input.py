@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from queue_server.settings import Settings
-from tests.support import LiveServer
+from tests.databases import DATABASES, database_for
+from tests.support import LiveServer, test_settings
 
 B = "/api/v1/branches/testhall"
 C = f"{B}/counters/c01"
@@ -69,11 +69,19 @@ CASES: list[tuple[str, str, str, Any, dict[str, str], int, str]] = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-def live_server(settings: Settings) -> Iterator[LiveServer]:
-    """A server whose clock stands still: the state compared holds time-derived figures (a
-    queue's `longest_wait_s`), which would tick over between the two reads of a slow run and
-    fail the test for a change no request made."""
+@pytest.fixture(scope="module", params=DATABASES)
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """One server per database for the whole module, not one per case: each case compares the
+    state just before and just after its own request, which needs no fresh server. Its clock
+    stands still: the state compared holds time-derived figures (a queue's `longest_wait_s`),
+    which would tick over between the two reads of a slow run and fail the test for a change no
+    request made. Every case signs in, so sign-ins are not limited here."""
+    folder = tmp_path_factory.mktemp("bad_input")
+    settings = test_settings(
+        database_for(request.param, folder), folder, login_rate="100000/minute"
+    )
     frozen = datetime.now(UTC)
     server = LiveServer(settings, clock=lambda: frozen).start()
     yield server
