@@ -97,6 +97,9 @@ visit_facts = Table(
     Index("ix_visit_facts_branch_wait", "branch_id", "wait_s"),  # the longest waits
     # The longest waits of one service (migration 0011).
     Index("ix_visit_facts_branch_service_wait", "branch_id", "service_id", "wait_s"),
+    # A report by counter or operator reads the facts (migration 0020): its own visits only.
+    Index("ix_visit_facts_branch_counter_date", "branch_id", "counter_id", "local_date"),
+    Index("ix_visit_facts_branch_operator_date", "branch_id", "operator", "local_date"),
 )
 
 # Sums of the facts of one branch, service, priority class, channel and UTC hour; a row is made
@@ -161,6 +164,23 @@ branch_days = Table(
     Index("ix_branch_days_date", "local_date"),
 )
 
+
+def months_of(days: Table, name: str, *indexes: Index) -> Table:
+    """A daily table's twin by month (migration 0020): the same columns, `local_date` the
+    month's first day, each row the sum of the month's daily rows. A long period reads its
+    whole months here and only its ragged ends from the days: a year is 12 rows per key, not
+    365 (queries.periods)."""
+    return Table(name, metadata, *(column._copy() for column in days.columns), *indexes)
+
+
+visit_months = months_of(visit_days, "visit_months", Index("ix_visit_months_date", "local_date"))
+branch_months = months_of(
+    branch_days, "branch_months", Index("ix_branch_months_date", "local_date")
+)
+network_months = months_of(
+    network_days, "network_months", Index("ix_network_months_date", "local_date")
+)
+
 # Milliseconds (integers: the same sums whatever the batches) per counter, operator and hour.
 counter_time = Table(
     "counter_time",
@@ -178,6 +198,25 @@ counter_time = Table(
     Column("closed_ms", BigInteger, nullable=False),
     # Covering what reports sum (migration 0011).
     Index("ix_counter_time_branch_date", "branch_id", "local_date", *_COUNTER_TIME_COVERED),
+)
+
+# The same per counter, operator and branch-local day (migration 0020): a long report's
+# utilisation reads a row per counter and day (and per month in `counter_months`), not per hour.
+counter_days = Table(
+    "counter_days",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("counter_id", NAME, primary_key=True),
+    Column("operator", ACTOR, primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    Column("serving_ms", BigInteger, nullable=False),
+    Column("idle_ms", BigInteger, nullable=False),
+    Column("paused_ms", BigInteger, nullable=False),
+    Column("closed_ms", BigInteger, nullable=False),
+    Index("ix_counter_days_date", "local_date"),
+)
+counter_months = months_of(
+    counter_days, "counter_months", Index("ix_counter_months_date", "local_date")
 )
 
 # Where each counter stands in the projection: its state since when, and who holds it.
@@ -207,8 +246,12 @@ REPORT_TABLES = (
     visit_facts,
     visit_rollups,
     visit_days,
+    visit_months,
     branch_days,
+    branch_months,
     counter_time,
+    counter_days,
+    counter_months,
     counter_clocks,
     report_cursors,
 )

@@ -49,9 +49,14 @@ REPORT_TABLES = (
     "visit_facts",
     "visit_rollups",
     "visit_days",
+    "visit_months",
     "branch_days",
+    "branch_months",
     "network_days",
+    "network_months",
     "counter_time",
+    "counter_days",
+    "counter_months",
 )
 
 
@@ -164,7 +169,8 @@ def load_year(
     step("daily rollups", _rollups("visit_days", "local_date"))
     step("network days", _NETWORK_DAYS)
     step("branch days", _BRANCH_DAYS)
-    step("counter time", _COUNTER_TIME)
+    step("counter time", _COUNTER_TIME, *_COUNTER_DAYS)
+    step("months", *_MONTHS)
     step("indexes made", *_recreate)
     step("analyze", *(f"ANALYZE {t}" for t in (*REPORT_TABLES, "events")))
     counted = {
@@ -412,33 +418,55 @@ def _insert_columns(when: str) -> str:
     return ", ".join([*keys, *_sum_names(), *hour_fields, "wait_hist", "service_hist"])
 
 
-def _merged_histogram(name: str, keys: str) -> str:
-    count = len(keys.split(","))
+MONTH = "date_trunc('month', local_date)::date"  # a day's row in a `months_of` table
+
+
+def _merged_histogram(name: str, keys: str, source: str, when: str) -> str:
+    keyed = _keyed(keys, when)
     return f"""SELECT {keys},
         '{{' || string_agg(format('"%s": %s', bucket, n), ', ' ORDER BY bucket) || '}}' AS hist
-    FROM (SELECT {keys}, key::int AS bucket, sum(value::bigint) AS n
-          FROM visit_days, json_each_text(visit_days.{name}::json)
-          GROUP BY {", ".join(str(n) for n in range(1, count + 2))}) b
+    FROM (SELECT {keyed}, key::int AS bucket, sum(value::bigint) AS n
+          FROM {source}, json_each_text({source}.{name}::json)
+          GROUP BY {", ".join(str(n) for n in range(1, len(keys.split(",")) + 2))}) b
     GROUP BY {keys}"""
 
 
-def _days_summed(table: str, keys: str, agency: bool) -> str:
-    """The branches' daily rows added up by `keys`: numbers summed (maxima: the largest),
-    histograms merged bucket by bucket (as the projector's deltas add them)."""
+def _keyed(keys: str, when: str) -> str:
+    """The key columns, the date as `when` makes it (a month: `MONTH`)."""
+    return ", ".join(
+        f"{when} AS local_date" if key == "local_date" else key
+        for key in (part.strip() for part in keys.split(","))
+    )
+
+
+def _days_summed(
+    table: str, keys: str, agency: bool, source: str = "visit_days", when: str = "local_date"
+) -> str:
+    """The rows of `source` added up by `keys` (the date made by `when`): numbers summed
+    (maxima: the largest), histograms merged bucket by bucket (as the projector's deltas add
+    them)."""
     names = _sum_names()
     sums = ", ".join(f"{'max' if n.endswith('_max_ms') else 'sum'}({n}) AS {n}" for n in names)
     agency_column = ", agency_id" if agency else ""
     agency_sum = ", min(agency_id)" if agency else ""
+    positions = ", ".join(str(n) for n in range(1, len(keys.split(",")) + 1))
     return f"""INSERT INTO {table} ({keys}{agency_column}, {", ".join(names)},
     wait_hist, service_hist)
 SELECT s.*, coalesce(w.hist, '{{}}'), coalesce(v.hist, '{{}}')
-FROM (SELECT {keys}{agency_sum}, {sums} FROM visit_days GROUP BY {keys}) s
-LEFT JOIN ({_merged_histogram("wait_hist", keys)}) w USING ({keys})
-LEFT JOIN ({_merged_histogram("service_hist", keys)}) v USING ({keys})"""
+FROM (SELECT {_keyed(keys, when)}{agency_sum}, {sums} FROM {source} GROUP BY {positions}) s
+LEFT JOIN ({_merged_histogram("wait_hist", keys, source, when)}) w USING ({keys})
+LEFT JOIN ({_merged_histogram("service_hist", keys, source, when)}) v USING ({keys})"""
 
 
-_NETWORK_DAYS = _days_summed("network_days", "service_id, priority, channel, local_date", True)
+_GROUP_KEYS = "branch_id, service_id, priority, channel, local_date"
+_NETWORK_KEYS = "service_id, priority, channel, local_date"
+_NETWORK_DAYS = _days_summed("network_days", _NETWORK_KEYS, True)
 _BRANCH_DAYS = _days_summed("branch_days", "branch_id, local_date", False)
+_MONTHS = [
+    _days_summed("visit_months", _GROUP_KEYS, True, "visit_days", MONTH),
+    _days_summed("network_months", _NETWORK_KEYS, True, "network_days", MONTH),
+    _days_summed("branch_months", "branch_id, local_date", False, "branch_days", MONTH),
+]
 
 # A model of counter time: per counter, operator and hour of the call, the call-to-finish time
 # of its visits serving (at most the hour), the rest of the hour idle.
@@ -452,3 +480,16 @@ FROM (SELECT branch_id, counter_id, operator, date_trunc('hour', called_at, 'UTC
         sum(extract(epoch FROM finished_at - called_at) * 1000)::bigint AS serving
       FROM visit_facts WHERE called_at IS NOT NULL GROUP BY 1, 2, 3, 4) t
 JOIN (SELECT DISTINCT branch_id, zone FROM gen_cells) z USING (branch_id)"""
+
+
+def _counter_days(table: str, source: str, when: str) -> str:
+    spent = "serving_ms, idle_ms, paused_ms, closed_ms"
+    sums = ", ".join(f"sum({name})" for name in spent.split(", "))
+    return f"""INSERT INTO {table} (branch_id, counter_id, operator, local_date, {spent})
+SELECT branch_id, counter_id, operator, {when}, {sums} FROM {source} GROUP BY 1, 2, 3, 4"""
+
+
+_COUNTER_DAYS = [
+    _counter_days("counter_days", "counter_time", "local_date"),
+    _counter_days("counter_months", "counter_days", MONTH),
+]

@@ -30,16 +30,20 @@ from queue_server.store.reports.rollups import (
     lock_cursor,
     move_branch_rows,
     move_network_days,
+    on_date,
     take_branch_out_of_network,
     upsert_rows,
 )
 from queue_server.store.schema import branch_streams, events, tickets
 from queue_server.store.schema_reports import (
     counter_clocks,
+    counter_days,
+    counter_months,
     counter_time,
     report_cursors,
     visit_days,
     visit_facts,
+    visit_months,
     visit_rollups,
 )
 
@@ -164,7 +168,8 @@ def reset_branch(conn: Connection, branch_id: str, *, allow_partial: bool = Fals
             "cannot be made again from it"
         )
     take_branch_out_of_network(conn, branch_id)
-    for table in (visit_facts, visit_rollups, visit_days, counter_time, counter_clocks):
+    forgotten = (visit_facts, visit_rollups, visit_days, visit_months, counter_time, counter_days)
+    for table in (*forgotten, counter_months, counter_clocks):
         conn.execute(delete(table).where(table.c.branch_id == branch_id))
     conn.execute(
         update(report_cursors)
@@ -257,8 +262,7 @@ class _Batch:
             return self.projections[branch_id].hour_fields(hour)
 
         move_branch_rows(self.conn, visit_rollups, "hour", hourly, agencies, hour_fields)
-        move_branch_rows(self.conn, visit_days, "local_date", daily, agencies,
-                         lambda _, day: {"local_date": day})  # fmt: skip
+        move_branch_rows(self.conn, visit_days, "local_date", daily, agencies, on_date)
         move_network_days(self.conn, network, agencies)
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import date
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,12 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from queue_server.domain import kpis
 from queue_server.domain.numbering import DEFAULT_TIMEZONE
 from queue_server.store.reports.projector import visit_of
+from queue_server.store.reports.rollups import month_of
 from queue_server.store.schema_reports import (
     branch_days,
-    counter_time,
+    branch_months,
+    counter_days,
+    counter_months,
     network_days,
+    network_months,
     visit_days,
     visit_facts,
+    visit_months,
     visit_rollups,
 )
 
@@ -80,22 +86,55 @@ async def read_report(
     return report
 
 
+MONTHS = {
+    visit_days: visit_months,
+    branch_days: branch_months,
+    network_days: network_months,
+    counter_days: counter_months,
+}
+
+
+def periods(table: Any, where: Slice) -> Iterator[tuple[Any, Slice]]:
+    """Where a slice's period is: its whole months in `table`'s twin by month (`MONTHS`), the
+    days before and after them in `table` (a year is 12 rows per key, not 365)."""
+    after = where.last + timedelta(days=1)
+    start = where.first if where.first.day == 1 else _next_month(where.first)
+    end = after if after.day == 1 else month_of(where.last)  # whole months are [start, end)
+    if table not in MONTHS or start >= end:
+        yield table, where
+        return
+    if where.first < start:
+        yield table, replace(where, last=start - timedelta(days=1))
+    yield MONTHS[table], replace(where, first=start, last=month_of(end - timedelta(days=1)))
+    if end <= where.last:
+        yield table, replace(where, first=end)
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, detail: bool) -> None:
-    """Sums by SQL from the daily rollups, grouped the ways the report shows them; histograms
-    merged from their distinct texts (many rows hold the same few buckets), each parsed once;
-    the hourly rollups only for the arrivals heatmap. A slice of every branch reads the
-    network's daily rows for its services and days (the branches' rows only per branch)."""
+    """Sums by SQL from the daily rollups (whole months from their monthly twins), grouped the
+    ways the report shows them; histograms merged from their distinct texts (many rows hold
+    the same few buckets), each parsed once; the hourly rollups only for the arrivals heatmap.
+    A slice of every branch reads the network's rows for its services (the branches' rows only
+    per branch), and each branch's rows over all its groups when it keeps them all."""
     services = network_days if where.branches is None else visit_days
-    groups: list[tuple[Any, dict[Any, kpis.Sums]]] = [(services.c.service_id, report.by_service)]
+    groups: list[tuple[str, Any, dict[Any, kpis.Sums]]] = [
+        ("service_id", services, report.by_service)
+    ]
     if detail:
         branches = _branch_table(where)
-        days = network_days if where.branches is None else branches
-        groups += [(branches.c.branch_id, report.by_branch), (days.c.local_date, report.by_day)]
-    for column, target in groups:
-        table = column.table
-        query = _filtered(select(column, *_sums(table)), table, where).group_by(column)
-        for row in await conn.execute(query):
-            target[row[0]] = _sums_of_totals(row)
+        days = network_days if where.branches is None and branches is visit_days else branches
+        groups += [("branch_id", branches, report.by_branch), ("local_date", days, report.by_day)]
+    for name, daily, target in groups:
+        parts = periods(daily, where) if name != "local_date" else [(daily, where)]
+        for table, part in parts:
+            column = table.c[name]
+            query = _filtered(select(column, *_sums(table)), table, part).group_by(column)
+            for row in await conn.execute(query):
+                target[row[0]].add(_sums_of_totals(row))
     await _merge_histograms(conn, where, report, detail)
     for sums in report.by_service.values():
         report.total.add(sums)
@@ -135,10 +174,11 @@ async def _merge_histograms(
     """Medians and p90s per service (from the network's rows for every branch, else the
     branches' daily rows) and, with `detail`, per branch (`_branch_table`)."""
     services = network_days if where.branches is None else visit_days
-    await _merge(conn, where, services, [(services.c.service_id, report.by_service)])
+    for table, part in periods(services, where):
+        await _merge(conn, part, table, [(table.c.service_id, report.by_service)])
     if detail:
-        branches = _branch_table(where)
-        await _merge(conn, where, branches, [(branches.c.branch_id, report.by_branch)])
+        for table, part in periods(_branch_table(where), where):
+            await _merge(conn, part, table, [(table.c.branch_id, report.by_branch)])
 
 
 def _branch_table(where: Slice) -> Any:
@@ -188,22 +228,14 @@ async def _from_facts(
 
 
 async def _counter_time(conn: AsyncConnection, where: Slice, report: Report) -> None:
-    keys = (counter_time.c.branch_id, counter_time.c.counter_id, counter_time.c.operator)
-    spent = [func.sum(counter_time.c[name]) for name in _SPENT_MS]
-    query = (
-        select(*keys, *spent)
-        .where(counter_time.c.local_date >= where.first, counter_time.c.local_date <= where.last)
-        .group_by(*keys)
-    )
-    if where.branches is not None:
-        query = query.where(counter_time.c.branch_id.in_(where.branches))
-    if where.counters is not None:
-        query = query.where(counter_time.c.counter_id.in_(where.counters))
-    if where.operators is not None:
-        query = query.where(counter_time.c.operator.in_(where.operators))
-    for branch, counter, operator, *milliseconds in await conn.execute(query):
-        seconds = [int(ms or 0) / 1000 for ms in milliseconds]
-        report.counters[branch, counter, operator].add(kpis.CounterTime(*seconds))
+    """Each counter's and operator's time: its days, and its whole months by month."""
+    for table, part in periods(counter_days, where):
+        keys = (table.c.branch_id, table.c.counter_id, table.c.operator)
+        spent = [func.sum(table.c[name]) for name in _SPENT_MS]
+        query = _filtered(select(*keys, *spent), table, part).group_by(*keys)
+        for branch, counter, operator, *milliseconds in await conn.execute(query):
+            seconds = [int(ms or 0) / 1000 for ms in milliseconds]
+            report.counters[branch, counter, operator].add(kpis.CounterTime(*seconds))
 
 
 _SPENT_MS = ("serving_ms", "idle_ms", "paused_ms", "closed_ms")

@@ -1,0 +1,164 @@
+"""Reports over long periods read months: `visit_months`, `branch_months` and `network_months`
+(the daily rollups added up per month, `local_date` the month's first day), counter time per day
+(`counter_days`) and per month (`counter_months`), and two fact indexes for reports by counter
+or operator. A country's year was millions of daily and hourly rows; by month it is thousands.
+Filled here from the daily rows and the hourly counter time; the projector keeps them from then
+on (store/reports/rollups.py).
+
+Revision ID: 0020
+Revises: 0019
+"""
+
+import json
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0020"
+down_revision = "0019"
+branch_labels = None
+depends_on = None
+
+NAME = sa.String(64)
+CLASS = sa.String(16)
+INTS = ["visits", "served", "not_served", "referred", "no_show", "cancelled", "transferred",
+        "open", "waited", "within_target", "serviced", "recalls", "estimated", "ranged",
+        "within_range"]  # fmt: skip
+BIGS = ["wait_sum_ms", "wait_max_ms", "service_sum_ms", "service_max_ms",
+        "estimate_error_sum_ms", "estimate_abs_error_sum_ms"]  # fmt: skip
+HISTOGRAMS = ["wait_hist", "service_hist"]
+SPENT = ["serving_ms", "idle_ms", "paused_ms", "closed_ms"]
+GROUP = [("service_id", NAME), ("priority", CLASS), ("channel", CLASS)]
+MONTHS = {  # the twin, its daily table, the key before the date, whether it names an agency
+    "visit_months": ("visit_days", [("branch_id", NAME), *GROUP], True),
+    "branch_months": ("branch_days", [("branch_id", NAME)], False),
+    "network_months": ("network_days", GROUP, True),
+}
+COUNTER_KEY = [("branch_id", NAME), ("counter_id", NAME), ("operator", NAME)]
+
+
+def upgrade() -> None:
+    conn = op.get_bind()
+    for name, (days, key, agency) in MONTHS.items():
+        table = op.create_table(
+            name,
+            *(sa.Column(column, kind, primary_key=True) for column, kind in key),
+            sa.Column("local_date", sa.Date, primary_key=True),
+            *([sa.Column("agency_id", NAME, nullable=False)] if agency else []),
+            *(sa.Column(n, sa.Integer, nullable=False) for n in INTS[:-2]),
+            *(sa.Column(n, sa.Integer, nullable=False, server_default="0") for n in INTS[-2:]),
+            *(sa.Column(n, sa.BigInteger, nullable=False) for n in BIGS),
+            *(sa.Column(n, sa.Text, nullable=False) for n in HISTOGRAMS),
+        )
+        op.create_index(f"ix_{name}_date", name, ["local_date"])
+        _fill_months(conn, days, table, [column for column, _ in key], agency)
+    for name in ("counter_days", "counter_months"):
+        op.create_table(
+            name,
+            *(sa.Column(column, kind, primary_key=True) for column, kind in COUNTER_KEY),
+            sa.Column("local_date", sa.Date, primary_key=True),
+            *(sa.Column(n, sa.BigInteger, nullable=False) for n in SPENT),
+        )
+        op.create_index(f"ix_{name}_date", name, ["local_date"])
+    _fill_counters(conn)
+    op.create_index(
+        "ix_visit_facts_branch_counter_date",
+        "visit_facts",
+        ["branch_id", "counter_id", "local_date"],
+    )
+    op.create_index(
+        "ix_visit_facts_branch_operator_date",
+        "visit_facts",
+        ["branch_id", "operator", "local_date"],
+    )
+
+
+def _month(conn: sa.Connection, column: Any) -> Any:
+    """The first day of a date's month, in SQL."""
+    if conn.dialect.name == "sqlite":
+        return sa.func.date(column, "start of month")
+    return sa.cast(sa.func.date_trunc("month", column), sa.Date)
+
+
+def _fill_months(
+    conn: sa.Connection, days_name: str, months: sa.Table, key: list[str], agency: bool
+) -> None:
+    """A month's row from its daily rows: numbers summed (maxima: the largest), histograms
+    merged bucket by bucket; the daily rows are read once, in key and date order."""
+    names = [*key, "local_date", *(["agency_id"] if agency else []), *INTS, *BIGS, *HISTOGRAMS]
+    days = sa.table(days_name, *(sa.column(n, months.c[n].type) for n in names))
+    month = _month(conn, days.c.local_date).label("month")
+    query = sa.select(*(days.c[n] for n in names if n != "local_date"), month).order_by(
+        *(days.c[n] for n in key), days.c.local_date
+    )
+    batch: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for row in conn.execute(query.execution_options(yield_per=5000)):
+        values = row._mapping
+        at = (*(values[n] for n in key), values["month"])
+        if current is None or current["_at"] != at:
+            if current is not None:
+                batch.append(_finished(current))
+            current = {"_at": at, **{n: values[n] for n in key}, "local_date": values["month"]}
+            if agency:
+                current["agency_id"] = values["agency_id"]
+            current |= {n: 0 for n in INTS + BIGS} | {n: {} for n in HISTOGRAMS}
+        for n in INTS + BIGS:
+            if n.endswith("_max_ms"):
+                current[n] = max(current[n], values[n])
+            else:
+                current[n] += values[n]
+        for n in HISTOGRAMS:
+            for bucket, count in json.loads(values[n]).items():
+                merged = current[n].get(int(bucket), 0) + count
+                if merged:
+                    current[n][int(bucket)] = merged
+                else:
+                    current[n].pop(int(bucket), None)
+        if len(batch) >= 1000:
+            _insert(conn, months, batch)
+            batch = []
+    if current is not None:
+        batch.append(_finished(current))
+    if batch:
+        _insert(conn, months, batch)
+
+
+def _finished(row: dict[str, Any]) -> dict[str, Any]:
+    row.pop("_at")
+    for n in HISTOGRAMS:
+        row[n] = json.dumps(row[n], sort_keys=True)
+    return row
+
+
+def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    if conn.dialect.name == "sqlite":  # a month read back from SQL is text there
+        for row in rows:
+            if isinstance(row["local_date"], str):
+                row["local_date"] = date.fromisoformat(row["local_date"])
+    conn.execute(table.insert(), rows)
+
+
+def _fill_counters(conn: sa.Connection) -> None:
+    """Counter time per day from the hourly time, per month from the days."""
+    names = [*(n for n, _ in COUNTER_KEY), "local_date", *SPENT]
+    for source_name, target_name, monthly in (
+        ("counter_time", "counter_days", False),
+        ("counter_days", "counter_months", True),
+    ):
+        source = sa.table(source_name, *(sa.column(n) for n in names))
+        target = sa.table(target_name, *(sa.column(n) for n in names))
+        day = _month(conn, source.c.local_date) if monthly else source.c.local_date
+        key = [*(source.c[n] for n, _ in COUNTER_KEY), day]
+        spent = (sa.func.sum(source.c[n]) for n in SPENT)
+        conn.execute(sa.insert(target).from_select(names, sa.select(*key, *spent).group_by(*key)))
+
+
+def downgrade() -> None:
+    op.drop_index("ix_visit_facts_branch_operator_date", "visit_facts")
+    op.drop_index("ix_visit_facts_branch_counter_date", "visit_facts")
+    for name in ("counter_months", "counter_days", *MONTHS):
+        op.drop_index(f"ix_{name}_date", name)
+        op.drop_table(name)
