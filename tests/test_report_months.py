@@ -12,6 +12,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from alembic import command
 from sqlalchemy import Connection, func, select
@@ -29,6 +30,8 @@ from queue_server.store.schema_reports import (
     counter_days,
     counter_months,
     counter_time,
+    network_hour_months,
+    network_hours,
     network_months,
     visit_days,
     visit_facts,
@@ -45,7 +48,9 @@ PERIODS = [
     (date(2026, 2, 1), date(2026, 3, 2)),
     (date(2026, 2, 9), date(2026, 2, 20)),  # no whole month
 ]
-MONTH_TABLES = (visit_months, branch_months, network_months, counter_days, counter_months)
+MONTH_TABLES: tuple[Any, ...] = (visit_months, branch_months, network_months, counter_days)
+MONTH_TABLES += (counter_months, network_hours, network_hour_months)
+ZONE = ZoneInfo("Asia/Tbilisi")
 
 
 def _slices(first: date, last: date) -> dict[str, Slice]:
@@ -74,8 +79,11 @@ def _counted(facts: list[Any], hours: list[Any], where: Slice) -> dict[str, Any]
     """The report's figures counted from the facts one visit at a time (and the counters'
     time from its hours)."""
     groups: dict[str, dict[Any, kpis.Sums]] = defaultdict(lambda: defaultdict(kpis.Sums))
+    arrivals: dict[tuple[int, int], int] = defaultdict(int)
     for fact in facts:
         if _kept(fact, where):
+            local = fact.issued_at.astimezone(ZONE)
+            arrivals[local.weekday(), local.hour] += 1
             visit = visit_of(fact)
             groups["total"][None].add_visit(visit)
             groups["service"][fact.service_id].add_visit(visit)
@@ -93,7 +101,8 @@ def _counted(facts: list[Any], hours: list[Any], where: Slice) -> dict[str, Any]
         name: {key: _figures(sums, name) for key, sums in by.items()} for name, by in groups.items()
     }
     return figures | {
-        "counters": {key: [round(ms / 1000, 3) for ms in spent] for key, spent in counters.items()}
+        "arrivals": dict(arrivals),
+        "counters": {key: [round(ms / 1000, 3) for ms in spent] for key, spent in counters.items()},
     }
 
 
@@ -119,7 +128,7 @@ def _read(report: Any) -> dict[str, Any]:
         key: [round(s, 3) for s in (spent.serving_s, spent.idle_s, spent.paused_s, spent.closed_s)]
         for key, spent in report.counters.items()
     }
-    return figures | {"counters": counters}
+    return figures | {"arrivals": dict(report.arrivals), "counters": counters}
 
 
 async def _compare(database: Database, catalog: Catalog) -> int:

@@ -27,6 +27,8 @@ from queue_server.store.schema_reports import (
     counter_months,
     counter_time,
     network_days,
+    network_hour_months,
+    network_hours,
     network_months,
     report_cursors,
     visit_days,
@@ -84,7 +86,7 @@ async def test_generated_facts_and_rollups_are_what_the_projector_makes_of_their
     assert loaded.visits > 600
     assert loaded.events > 3 * loaded.visits
     tables: tuple[Any, ...] = (visit_facts, visit_rollups, visit_days, branch_days, network_days)
-    tables += (visit_months, branch_months, network_months)
+    tables += (visit_months, branch_months, network_months, network_hours, network_hour_months)
     generated = {table.name: await _rows(database, table) for table in tables}
     facts = generated["visit_facts"].values()
     assert {f["outcome"] for f in facts} == {

@@ -55,6 +55,16 @@ _SUMMED = [c.name for c in _sum_columns() if c.name not in ("wait_hist", "servic
 _DAY_SUMS_COVERED = ["service_id", "agency_id", "priority", "channel", *_SUMMED]
 _ROLLUP_WEEK = ["local_date", "weekday", "local_hour", "visits"]
 _ROLLUP_SLICE = ["service_id", "agency_id", "priority", "channel"]  # what a slice filters by
+_HOURS_COVERED = [  # a heatmap's period read from the index alone
+    "local_date",
+    "weekday",
+    "local_hour",
+    "visits",
+    "service_id",
+    "agency_id",
+    "priority",
+    "channel",
+]
 _COUNTER_TIME_COVERED = [
     "counter_id",
     "operator",
@@ -179,6 +189,27 @@ branch_months = months_of(
 )
 network_months = months_of(
     network_days, "network_months", Index("ix_network_months_date", "local_date")
+)
+
+# Arrivals across the network per service, priority class, channel and branch-local hour of
+# a day (migration 0020): the heatmap of a report over every branch reads these (and whole
+# months from `network_hour_months`, by weekday), not every branch's hourly rows. The weekday
+# is the date's, in the key so that the twin by month keeps it.
+network_hours = Table(
+    "network_hours",
+    metadata,
+    Column("service_id", NAME, primary_key=True),
+    Column("priority", String(16), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    Column("weekday", Integer, primary_key=True),
+    Column("local_hour", Integer, primary_key=True),
+    Column("agency_id", NAME, nullable=False),
+    Column("visits", Integer, nullable=False),
+    Index("ix_network_hours_date", *_HOURS_COVERED),
+)
+network_hour_months = months_of(
+    network_hours, "network_hour_months", Index("ix_network_hour_months_date", *_HOURS_COVERED)
 )
 
 # Milliseconds (integers: the same sums whatever the batches) per counter, operator and hour.

@@ -54,6 +54,8 @@ REPORT_TABLES = (
     "branch_months",
     "network_days",
     "network_months",
+    "network_hours",
+    "network_hour_months",
     "counter_time",
     "counter_days",
     "counter_months",
@@ -170,6 +172,7 @@ def load_year(
     step("network days", _NETWORK_DAYS)
     step("branch days", _BRANCH_DAYS)
     step("counter time", _COUNTER_TIME, *_COUNTER_DAYS)
+    step("network hours", *_NETWORK_HOURS)
     step("months", *_MONTHS)
     step("indexes made", *_recreate)
     step("analyze", *(f"ANALYZE {t}" for t in (*REPORT_TABLES, "events")))
@@ -492,4 +495,17 @@ SELECT branch_id, counter_id, operator, {when}, {sums} FROM {source} GROUP BY 1,
 _COUNTER_DAYS = [
     _counter_days("counter_days", "counter_time", "local_date"),
     _counter_days("counter_months", "counter_days", MONTH),
+]
+
+
+def _network_hours(table: str, source: str, when: str) -> str:
+    keys = "service_id, priority, channel"
+    return f"""INSERT INTO {table} ({keys}, local_date, weekday, local_hour, agency_id, visits)
+SELECT {keys}, {when}, weekday, local_hour, min(agency_id), sum(visits) FROM {source}
+GROUP BY 1, 2, 3, 4, 5, 6"""
+
+
+_NETWORK_HOURS = [
+    _network_hours("network_hours", "visit_rollups", "local_date"),
+    _network_hours("network_hour_months", "network_hours", MONTH),
 ]

@@ -30,6 +30,7 @@ from queue_server.store.reports.rollups import (
     lock_cursor,
     move_branch_rows,
     move_network_days,
+    network_arrivals,
     on_date,
     take_branch_out_of_network,
     upsert_rows,
@@ -263,7 +264,8 @@ class _Batch:
 
         move_branch_rows(self.conn, visit_rollups, "hour", hourly, agencies, hour_fields)
         move_branch_rows(self.conn, visit_days, "local_date", daily, agencies, on_date)
-        move_network_days(self.conn, network, agencies)
+        arrivals = network_arrivals(hourly, hour_fields)
+        move_network_days(self.conn, network, agencies, arrivals)
 
 
 class _Projection:

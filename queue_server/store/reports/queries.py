@@ -25,6 +25,8 @@ from queue_server.store.schema_reports import (
     counter_days,
     counter_months,
     network_days,
+    network_hour_months,
+    network_hours,
     network_months,
     visit_days,
     visit_facts,
@@ -91,6 +93,7 @@ MONTHS = {
     branch_days: branch_months,
     network_days: network_months,
     counter_days: counter_months,
+    network_hours: network_hour_months,
 }
 
 
@@ -141,12 +144,13 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
     if not detail:
         report.by_service.clear()
         return
-    week = (visit_rollups.c.weekday, visit_rollups.c.local_hour)
-    query = _filtered(
-        select(*week, func.sum(visit_rollups.c.visits)), visit_rollups, where
-    ).group_by(*week)
-    for weekday, hour, visits in await conn.execute(query):
-        report.arrivals[weekday, hour] += int(visits)
+    # Every branch: the network's hours (whole months by month), else the branches' hours.
+    hours = network_hours if where.branches is None else visit_rollups
+    for table, part in periods(hours, where):
+        week = (table.c.weekday, table.c.local_hour)
+        query = _filtered(select(*week, func.sum(table.c.visits)), table, part).group_by(*week)
+        for weekday, hour, visits in await conn.execute(query):
+            report.arrivals[weekday, hour] += int(visits)
 
 
 _TOTALS = [

@@ -26,10 +26,13 @@ from queue_server.store.schema_reports import (
     counter_months,
     counter_time,
     network_days,
+    network_hour_months,
+    network_hours,
     network_months,
     report_cursors,
     visit_days,
     visit_months,
+    visit_rollups,
 )
 from queue_server.store.statements import upsert_insert
 
@@ -42,6 +45,8 @@ Key = tuple[str, str, str, Any]  # service, priority class, channel, hour or day
 Deltas = dict[Key, kpis.Sums]
 BranchKey = tuple[str, str, str, str, Any]  # the branch, then as `Key`
 BranchDeltas = dict[BranchKey, kpis.Sums]
+HourKey = tuple[str, str, str, int, int, Any]  # service, class, channel, weekday, hour, day
+HOUR_KEY = ("service_id", "priority", "channel", "weekday", "local_hour", "local_date")
 
 
 def move_branch_rows(
@@ -114,14 +119,47 @@ def _move_branch_days(conn: Connection, table: Any, deltas: BranchDeltas) -> Non
     upsert_rows(conn, table, rows)
 
 
-def move_network_days(conn: Connection, deltas: Deltas, agencies: dict[str, str]) -> None:
-    """Add a branch's daily `deltas` to the network's daily and monthly rows, under the
-    network's lock."""
-    if not deltas:
+def move_network_days(
+    conn: Connection, deltas: Deltas, agencies: dict[str, str], arrivals: dict[HourKey, int]
+) -> None:
+    """Add a batch's daily `deltas` to the network's daily and monthly rows, and its
+    `arrivals` (visits per branch-local hour) to the network's hours, under the network's
+    lock."""
+    if not deltas and not arrivals:
         return
     lock_cursor(conn, NETWORK_LOCK)
     _move_network_rows(conn, network_days, deltas, agencies)
     _move_network_rows(conn, network_months, by_month(deltas), agencies)
+    for table, when in ((network_hours, lambda day: day), (network_hour_months, month_of)):
+        summed: dict[HourKey, int] = {}
+        for key, visits in arrivals.items():
+            at: Any = (*key[:-1], when(key[-1]))
+            summed[at] = summed.get(at, 0) + visits
+        rows = [
+            dict(zip(HOUR_KEY, key, strict=True)) | {"agency_id": agencies[key[0]], "visits": n}
+            for key, n in sorted(summed.items())
+            if n
+        ]
+        add_up(conn, table, rows, ("visits",))
+
+
+def network_arrivals(
+    hourly: BranchDeltas, fields_of: Callable[[str, Any], dict[str, Any]]
+) -> dict[HourKey, int]:
+    """The visits of hourly deltas per service, class, channel and branch-local hour."""
+    arrivals: dict[HourKey, int] = {}
+    for (branch, service, priority, channel, hour), sums in hourly.items():
+        local = fields_of(branch, hour)
+        key = (
+            service,
+            priority,
+            channel,
+            local["weekday"],
+            local["local_hour"],
+            local["local_date"],
+        )
+        arrivals[key] = arrivals.get(key, 0) + sums.visits
+    return arrivals
 
 
 def _move_network_rows(
@@ -150,7 +188,17 @@ def take_branch_out_of_network(conn: Connection, branch_id: str) -> None:
         key = (row.service_id, row.priority, row.channel, row.local_date)
         deltas[key] = _negated(sums_of_row(row))
         agencies[row.service_id] = row.agency_id
-    move_network_days(conn, deltas, agencies)
+    arrivals: dict[HourKey, int] = {}
+    hours = visit_rollups.c
+    for row in conn.execute(
+        select(*(hours[name] for name in HOUR_KEY), hours.agency_id, hours.visits).where(
+            hours.branch_id == branch_id
+        )
+    ):
+        at: HourKey = tuple(row[: len(HOUR_KEY)])  # type: ignore[assignment]
+        arrivals[at] = arrivals.get(at, 0) - row.visits
+        agencies[row.service_id] = row.agency_id
+    move_network_days(conn, deltas, agencies, arrivals)
     for table in (branch_days, branch_months):
         conn.execute(delete(table).where(table.c.branch_id == branch_id))
 
@@ -228,7 +276,7 @@ def add_counter_time(conn: Connection, rows: list[dict[str, Any]]) -> None:
     monthly time."""
     if not rows:
         return
-    _add_spent(conn, counter_time, rows)
+    add_up(conn, counter_time, rows, SPENT)
     for table, when in ((counter_days, lambda day: day), (counter_months, month_of)):
         summed: dict[tuple[str, str, str, date], list[int]] = {}
         for row in rows:
@@ -237,19 +285,23 @@ def add_counter_time(conn: Connection, rows: list[dict[str, Any]]) -> None:
             for index, name in enumerate(SPENT):
                 spent[index] += row[name]
         keys = ("branch_id", "counter_id", "operator", "local_date")
-        _add_spent(
+        add_up(
             conn,
             table,
             [
                 dict(zip(keys, key, strict=True)) | dict(zip(SPENT, spent, strict=True))
                 for key, spent in sorted(summed.items())
             ],
+            SPENT,
         )
 
 
-def _add_spent(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+def add_up(conn: Connection, table: Any, rows: list[dict[str, Any]], names: Iterable[str]) -> None:
+    """Add the `names` of `rows` to those of the rows with the same key (new keys inserted)."""
+    if not rows:
+        return
     insert = upsert_insert(conn.dialect.name)(table)
-    sums = {name: table.c[name] + insert.excluded[name] for name in SPENT}
+    sums = {name: table.c[name] + insert.excluded[name] for name in names}
     conn.execute(
         insert.on_conflict_do_update(index_elements=[c for c in table.primary_key], set_=sums),
         rows,

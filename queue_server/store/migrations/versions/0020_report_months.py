@@ -1,7 +1,8 @@
 """Reports over long periods read months: `visit_months`, `branch_months` and `network_months`
 (the daily rollups added up per month, `local_date` the month's first day), counter time per day
-(`counter_days`) and per month (`counter_months`), and two fact indexes for reports by counter
-or operator. A country's year was millions of daily and hourly rows; by month it is thousands.
+(`counter_days`) and per month (`counter_months`), the network's arrivals per local hour
+(`network_hours`, `network_hour_months`), and two fact indexes for reports by counter or
+operator. A country's year was millions of daily and hourly rows; by month it is thousands.
 Filled here from the daily rows and the hourly counter time; the projector keeps them from then
 on (store/reports/rollups.py).
 
@@ -37,6 +38,14 @@ MONTHS = {  # the twin, its daily table, the key before the date, whether it nam
     "network_months": ("network_days", GROUP, True),
 }
 COUNTER_KEY = [("branch_id", NAME), ("counter_id", NAME), ("operator", NAME)]
+HOUR_KEY: list[tuple[str, Any]] = [
+    *GROUP,
+    ("local_date", sa.Date),
+    ("weekday", sa.Integer),
+    ("local_hour", sa.Integer),
+]
+HOURS_COVERED = ["local_date", "weekday", "local_hour", "visits", "service_id", "agency_id",
+                 "priority", "channel"]  # fmt: skip
 
 
 def upgrade() -> None:
@@ -63,6 +72,15 @@ def upgrade() -> None:
         )
         op.create_index(f"ix_{name}_date", name, ["local_date"])
     _fill_counters(conn)
+    for name in ("network_hours", "network_hour_months"):
+        op.create_table(
+            name,
+            *(sa.Column(column, kind, primary_key=True) for column, kind in HOUR_KEY),
+            sa.Column("agency_id", NAME, nullable=False),
+            sa.Column("visits", sa.Integer, nullable=False),
+        )
+        op.create_index(f"ix_{name}_date", name, HOURS_COVERED)
+    _fill_hours(conn)
     op.create_index(
         "ix_visit_facts_branch_counter_date",
         "visit_facts",
@@ -156,9 +174,25 @@ def _fill_counters(conn: sa.Connection) -> None:
         conn.execute(sa.insert(target).from_select(names, sa.select(*key, *spent).group_by(*key)))
 
 
+def _fill_hours(conn: sa.Connection) -> None:
+    """The network's arrivals per branch-local hour from the branches' hourly rows, per month
+    from the days."""
+    names = [*(n for n, _ in HOUR_KEY), "agency_id", "visits"]
+    for source_name, target_name, monthly in (
+        ("visit_rollups", "network_hours", False),
+        ("network_hours", "network_hour_months", True),
+    ):
+        source = sa.table(source_name, *(sa.column(n) for n in names))
+        target = sa.table(target_name, *(sa.column(n) for n in names))
+        day = _month(conn, source.c.local_date) if monthly else source.c.local_date
+        key = [*(source.c[n] for n, _ in GROUP), day, source.c.weekday, source.c.local_hour]
+        summed = sa.select(*key, sa.func.min(source.c.agency_id), sa.func.sum(source.c.visits))
+        conn.execute(sa.insert(target).from_select(names, summed.group_by(*key)))
+
+
 def downgrade() -> None:
     op.drop_index("ix_visit_facts_branch_operator_date", "visit_facts")
     op.drop_index("ix_visit_facts_branch_counter_date", "visit_facts")
-    for name in ("counter_months", "counter_days", *MONTHS):
+    for name in ("network_hour_months", "network_hours", "counter_months", "counter_days", *MONTHS):
         op.drop_index(f"ix_{name}_date", name)
         op.drop_table(name)
