@@ -282,36 +282,48 @@ WAIT_MS_SLACK_S = 0.001  # a rollup's maximum is the fact's wait in whole millis
 
 
 async def _longest_on_top_days(conn: AsyncConnection, where: Slice) -> list[Any] | None:
-    """The ten longest waits hold waits of at least T, the tenth largest of the daily rollup
-    rows' maxima (each of the ten rows with a maximum ≥ T holds a visit that waited that
-    long), and every one of them lies in a row whose maximum is ≥ T. So: those rows' days,
-    then their visits that waited ≥ T: a few days' facts instead of a year's."""
-    table = _branch_table(where)  # each branch's days, when they hold the slice whole
-    maxima = [
-        row[0]
-        for row in await conn.execute(
-            _filtered(select(table.c.wait_max_ms), table, where)
-            .where(table.c.waited > 0)
-            .order_by(table.c.wait_max_ms.desc())
-            .limit(kpis.LONGEST_WAITS)
-        )
-    ]
+    """The ten longest waits hold waits of at least T, the tenth largest of the rollup rows'
+    maxima (daily rows, and monthly ones for whole months: each of the ten rows with a maximum
+    ≥ T holds a visit that waited that long), and every one of them lies in a row whose maximum
+    is ≥ T. So: those rows' days or months, then their visits that waited ≥ T: a few days'
+    facts instead of a year's."""
+    parts = list(periods(_branch_table(where), where))  # each branch's rows when whole
+    maxima: list[int] = []
+    for table, part in parts:
+        maxima += [
+            row[0]
+            for row in await conn.execute(
+                _filtered(select(table.c.wait_max_ms), table, part)
+                .where(table.c.waited > 0)
+                .order_by(table.c.wait_max_ms.desc())
+                .limit(kpis.LONGEST_WAITS)
+            )
+        ]
     if not maxima:
         return []
-    floor_ms = maxima[-1]
-    days = (
-        _filtered(select(table.c.branch_id, table.c.local_date), table, where)
-        .where(table.c.waited > 0, table.c.wait_max_ms >= floor_ms)
-        .distinct()
-    )
-    pairs = list(await conn.execute(days))
-    if len(pairs) > MAX_TOP_DAYS:  # many days tie at the top: walking the wait index is quicker
+    floor_ms = sorted(maxima, reverse=True)[: kpis.LONGEST_WAITS][-1]
+    spans: set[tuple[str, date, date]] = set()
+    for table, part in parts:
+        rows = (
+            _filtered(select(table.c.branch_id, table.c.local_date), table, part)
+            .where(table.c.waited > 0, table.c.wait_max_ms >= floor_ms)
+            .distinct()
+        )
+        monthly = table in MONTHS.values()
+        for branch, day in await conn.execute(rows):
+            last = _next_month(day) - timedelta(days=1) if monthly else day
+            spans.add((branch, day, last))
+    if len(spans) > MAX_TOP_DAYS:  # many days tie at the top: walking the wait index is quicker
         return None
+    facts = visit_facts.c
     on_days = or_(
-        *(and_(visit_facts.c.branch_id == b, visit_facts.c.local_date == d) for b, d in pairs)
+        *(
+            and_(facts.branch_id == branch, facts.local_date >= first, facts.local_date <= last)
+            for branch, first, last in sorted(spans)
+        )
     )
-    query = longest_query(where, visit_facts.c.wait_s).where(
-        on_days, visit_facts.c.wait_s >= floor_ms / 1000 - WAIT_MS_SLACK_S
+    query = longest_query(where, facts.wait_s).where(
+        on_days, facts.wait_s >= floor_ms / 1000 - WAIT_MS_SLACK_S
     )
     return list(await conn.execute(query))
 
