@@ -153,7 +153,10 @@ async def _compare(database: Database, catalog: Catalog, periods: list[Any] = PE
         for name, where in _slices(first, last).items():
             async with database.read() as conn:
                 report = await read_report(conn, where, zones)
-            assert _read(report) == _counted(facts, hours, where), (name, first, last)
+                totals = await read_report(conn, where, zones, detail=False)  # as previous
+            counted = _counted(facts, hours, where)
+            assert _read(report) == counted, (name, first, last)
+            assert _read(totals)["total"] == counted["total"], (name, first, last)
             compared += 1
     return compared
 

@@ -122,13 +122,18 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
     ways the report shows them; histograms merged from their distinct texts (many rows hold
     the same few buckets), each parsed once; the hourly rollups only for the arrivals heatmap.
     A slice of every branch reads the network's rows for its services (the branches' rows only
-    per branch), and each branch's rows over all its groups when it keeps them all."""
+    per branch), and each branch's rows over all its groups when it keeps them all. Without
+    `detail`, the totals come from the fewest rows that hold them: the branches' own when the
+    slice keeps every group (a region's previous month: hundreds of rows, not thousands)."""
     services = network_days if where.branches is None else visit_days
-    groups: list[tuple[str, Any, dict[Any, kpis.Sums]]] = [
-        ("service_id", services, report.by_service)
-    ]
+    branches = _branch_table(where)
+    totals: tuple[str, Any, dict[Any, kpis.Sums]] = (
+        ("branch_id", branches, report.by_branch)
+        if branches is branch_days and not detail
+        else ("service_id", services, report.by_service)
+    )
+    groups = [totals]
     if detail:
-        branches = _branch_table(where)
         days = network_days if where.branches is None and branches is visit_days else branches
         groups += [("branch_id", branches, report.by_branch), ("local_date", days, report.by_day)]
     for name, daily, target in groups:
@@ -138,11 +143,13 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
             query = _filtered(select(column, *_sums(table)), table, part).group_by(column)
             for row in await conn.execute(query):
                 target[row[0]].add(_sums_of_totals(row))
-    await _merge_histograms(conn, where, report, detail)
-    for sums in report.by_service.values():
+            if name != "local_date":  # medians and p90s: per service and per branch
+                await _merge(conn, part, table, [(column, target)])
+    for sums in totals[2].values():
         report.total.add(sums)
     if not detail:
         report.by_service.clear()
+        report.by_branch.clear()
         return
     # Every branch: the network's hours (whole months by month), else the branches' hours.
     hours = network_hours if where.branches is None else visit_rollups
@@ -170,19 +177,6 @@ def _sums_of_totals(row: Any) -> kpis.Sums:
     for name in _TOTALS:
         setattr(sums, name, int(getattr(row, name) or 0))
     return sums
-
-
-async def _merge_histograms(
-    conn: AsyncConnection, where: Slice, report: Report, detail: bool
-) -> None:
-    """Medians and p90s per service (from the network's rows for every branch, else the
-    branches' daily rows) and, with `detail`, per branch (`_branch_table`)."""
-    services = network_days if where.branches is None else visit_days
-    for table, part in periods(services, where):
-        await _merge(conn, part, table, [(table.c.service_id, report.by_service)])
-    if detail:
-        for table, part in periods(_branch_table(where), where):
-            await _merge(conn, part, table, [(table.c.branch_id, report.by_branch)])
 
 
 def _branch_table(where: Slice) -> Any:
