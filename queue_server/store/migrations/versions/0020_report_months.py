@@ -1,17 +1,17 @@
 """Reports over long periods read months: `visit_months`, `branch_months` and `network_months`
 (the daily rollups added up per month, `local_date` the month's first day), counter time per day
 (`counter_days`) and per month (`counter_months`), the network's arrivals per local hour
-(`network_hours`, `network_hour_months`), and two fact indexes for reports by counter or
-operator. A country's year was millions of daily and hourly rows; by month it is thousands.
-Filled here from the daily rows and the hourly counter time; the projector keeps them from then
-on (store/reports/rollups.py).
+(`network_hours`, `network_hour_months`), two fact indexes for reports by counter or operator,
+and two on the daily and monthly rows for reports over every branch by service or by class. A
+country's year was millions of daily and hourly rows; by month it is thousands. Filled here from
+the daily rows and the hourly counter time; the projector keeps them from then on
+(store/reports/rollups.py).
 
 Revision ID: 0020
 Revises: 0019
 """
 
 import json
-from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -81,6 +81,9 @@ def upgrade() -> None:
         )
         op.create_index(f"ix_{name}_date", name, HOURS_COVERED)
     _fill_hours(conn)
+    for rows in ("visit_days", "visit_months"):
+        op.create_index(f"ix_{rows}_service_date", rows, ["service_id", "local_date"])
+        op.create_index(f"ix_{rows}_class_date", rows, ["priority", "channel", "local_date"])
     op.create_index(
         "ix_visit_facts_branch_counter_date",
         "visit_facts",
@@ -104,59 +107,68 @@ def _fill_months(
     conn: sa.Connection, days_name: str, months: sa.Table, key: list[str], agency: bool
 ) -> None:
     """A month's row from its daily rows: numbers summed (maxima: the largest), histograms
-    merged bucket by bucket; the daily rows are read once, in key and date order."""
+    merged bucket by bucket; the daily rows are read once, in primary key order (key, then
+    date), a page at a time (no cursor stays open on the table)."""
     names = [*key, "local_date", *(["agency_id"] if agency else []), *INTS, *BIGS, *HISTOGRAMS]
     days = sa.table(days_name, *(sa.column(n, months.c[n].type) for n in names))
-    month = _month(conn, days.c.local_date).label("month")
-    query = sa.select(*(days.c[n] for n in names if n != "local_date"), month).order_by(
-        *(days.c[n] for n in key), days.c.local_date
-    )
-    batch: list[dict[str, Any]] = []
-    current: dict[str, Any] | None = None
-    for row in conn.execute(query.execution_options(yield_per=5000)):
-        values = row._mapping
-        at = (*(values[n] for n in key), values["month"])
-        if current is None or current["_at"] != at:
-            if current is not None:
-                batch.append(_finished(current))
-            current = {"_at": at, **{n: values[n] for n in key}, "local_date": values["month"]}
-            if agency:
-                current["agency_id"] = values["agency_id"]
-            current |= {n: 0 for n in INTS + BIGS} | {n: {} for n in HISTOGRAMS}
-        for n in INTS + BIGS:
-            if n.endswith("_max_ms"):
-                current[n] = max(current[n], values[n])
+    order = [days.c[n] for n in [*key, "local_date"]]
+    months_of: dict[tuple[Any, ...], dict[str, Any]] = {}
+    after: tuple[Any, ...] | None = None
+    while True:
+        query = sa.select(*(days.c[n] for n in names)).order_by(*order).limit(PAGE)
+        if after is not None:
+            query = query.where(sa.tuple_(*order) > sa.tuple_(*after))
+        rows = [row._mapping for row in conn.execute(query)]
+        if not rows:
+            break
+        for values in rows:
+            month = values["local_date"].replace(day=1)
+            at = (*(values[n] for n in key), month)
+            current = months_of.get(at)
+            if current is None:
+                _flush(conn, months, months_of, keep=at[:-1])
+                current = months_of[at] = {n: values[n] for n in key} | {"local_date": month}
+                if agency:
+                    current["agency_id"] = values["agency_id"]
+                current |= {n: 0 for n in INTS + BIGS} | {n: {} for n in HISTOGRAMS}
+            _add(current, values)
+        after = tuple(rows[-1][n] for n in [*key, "local_date"])
+    _flush(conn, months, months_of, keep=None)
+
+
+PAGE = 20_000  # daily rows read at a time
+
+
+def _add(month: dict[str, Any], day: Any) -> None:
+    for n in INTS + BIGS:
+        month[n] = max(month[n], day[n]) if n.endswith("_max_ms") else month[n] + day[n]
+    for n in HISTOGRAMS:
+        for bucket, count in json.loads(day[n]).items():
+            if merged := month[n].get(int(bucket), 0) + count:
+                month[n][int(bucket)] = merged
             else:
-                current[n] += values[n]
-        for n in HISTOGRAMS:
-            for bucket, count in json.loads(values[n]).items():
-                merged = current[n].get(int(bucket), 0) + count
-                if merged:
-                    current[n][int(bucket)] = merged
-                else:
-                    current[n].pop(int(bucket), None)
-        if len(batch) >= 1000:
-            _insert(conn, months, batch)
-            batch = []
-    if current is not None:
-        batch.append(_finished(current))
-    if batch:
-        _insert(conn, months, batch)
+                month[n].pop(int(bucket), None)
+
+
+def _flush(
+    conn: sa.Connection,
+    months: sa.Table,
+    pending: dict[tuple[Any, ...], dict[str, Any]],
+    keep: tuple[Any, ...] | None,
+) -> None:
+    """Insert the months made so far, but those of the key being read (`keep`) once many wait."""
+    done = [at for at in pending if keep is None or at[:-1] != keep]
+    if keep is not None and len(done) < 1000:
+        return
+    rows = [_finished(pending.pop(at)) for at in done]
+    for start in range(0, len(rows), 1000):
+        conn.execute(months.insert(), rows[start : start + 1000])
 
 
 def _finished(row: dict[str, Any]) -> dict[str, Any]:
-    row.pop("_at")
     for n in HISTOGRAMS:
         row[n] = json.dumps(row[n], sort_keys=True)
     return row
-
-
-def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    if conn.dialect.name == "sqlite":  # a month read back from SQL is text there
-        for row in rows:
-            if isinstance(row["local_date"], str):
-                row["local_date"] = date.fromisoformat(row["local_date"])
-    conn.execute(table.insert(), rows)
 
 
 def _fill_counters(conn: sa.Connection) -> None:
@@ -191,6 +203,9 @@ def _fill_hours(conn: sa.Connection) -> None:
 
 
 def downgrade() -> None:
+    for rows in ("visit_days", "visit_months"):
+        op.drop_index(f"ix_{rows}_class_date", rows)
+        op.drop_index(f"ix_{rows}_service_date", rows)
     op.drop_index("ix_visit_facts_branch_operator_date", "visit_facts")
     op.drop_index("ix_visit_facts_branch_counter_date", "visit_facts")
     for name in ("network_hour_months", "network_hours", "counter_months", "counter_days", *MONTHS):
