@@ -26,6 +26,8 @@ from queue_server.store.reports.projector import visit_of
 from queue_server.store.reports.queries import Slice, periods, read_report
 from queue_server.store.reports.runner import catch_up, rebuild
 from queue_server.store.schema_reports import (
+    agency_days,
+    agency_months,
     branch_months,
     counter_days,
     counter_months,
@@ -51,7 +53,7 @@ PERIODS = [
 SECOND_DAYS = [date(2026, 1, 29) + timedelta(days=n) for n in range(6)]
 SECOND_DAYS += [date(2026, 2, 25) + timedelta(days=n) for n in range(7)]
 MONTH_TABLES: tuple[Any, ...] = (visit_months, branch_months, network_months, counter_days)
-MONTH_TABLES += (counter_months, network_hours, network_hour_months)
+MONTH_TABLES += (counter_months, network_hours, network_hour_months, agency_days, agency_months)
 ZONE = ZoneInfo("Asia/Tbilisi")
 
 
@@ -61,6 +63,7 @@ def _slices(first: date, last: date) -> dict[str, Slice]:
         "one centre": Slice(first, last, branches=(BRANCHES[1],)),
         "both": Slice(first, last, branches=BRANCHES),
         "service": Slice(first, last, services=("id_card",)),
+        "agency": Slice(first, last, agencies=("psda",)),
         "kiosk priority": Slice(first, last, channels=("kiosk",), priorities=("priority",)),
     }
 
@@ -70,6 +73,7 @@ def _kept(fact: Any, where: Slice) -> bool:
         values is None or getattr(fact, column) in values
         for column, values in (
             ("branch_id", where.branches),
+            ("agency_id", where.agencies),
             ("service_id", where.services),
             ("priority", where.priorities),
             ("channel", where.channels),
@@ -186,7 +190,7 @@ async def test_reports_read_by_month_give_the_figures_of_their_facts(database_ur
         assert [t.name for t, _ in periods(visit_days, Slice(FIRST, LAST))] == [
             "visit_days", "visit_months", "visit_days",
         ]  # fmt: skip
-        assert await _compare(database, catalog) == len(PERIODS) * 5
+        assert await _compare(database, catalog) == len(PERIODS) * 6
 
         await rebuild(database, catalog, [BRANCHES[1]])
         assert await database.reading(_month_rows) == months

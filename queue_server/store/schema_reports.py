@@ -222,6 +222,22 @@ network_hour_months = months_of(
     network_hours, "network_hour_months", Index("ix_network_hour_months_date", *_HOURS_COVERED)
 )
 
+# The same daily sums per branch and agency (migration 0020): a report over every branch for one
+# agency reads each branch's figures here, one row per branch, agency and day (an agency's
+# rows in `visit_days` are one per service, class and channel too).
+agency_days = Table(
+    "agency_days",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("agency_id", NAME, primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    *_sum_columns(),
+    Index("ix_agency_days_agency_date", "agency_id", "local_date"),
+)
+agency_months = months_of(
+    agency_days, "agency_months", Index("ix_agency_months_agency_date", "agency_id", "local_date")
+)
+
 # Milliseconds (integers: the same sums whatever the batches) per counter, operator and hour.
 counter_time = Table(
     "counter_time",
@@ -290,6 +306,8 @@ REPORT_TABLES = (
     visit_months,
     branch_days,
     branch_months,
+    agency_days,
+    agency_months,
     counter_time,
     counter_days,
     counter_months,

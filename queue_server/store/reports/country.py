@@ -52,6 +52,8 @@ REPORT_TABLES = (
     "visit_months",
     "branch_days",
     "branch_months",
+    "agency_days",
+    "agency_months",
     "network_days",
     "network_months",
     "network_hours",
@@ -170,7 +172,7 @@ def load_year(
     step("hourly rollups", _rollups("visit_rollups", "hour"))
     step("daily rollups", _rollups("visit_days", "local_date"))
     step("network days", _NETWORK_DAYS)
-    step("branch days", _BRANCH_DAYS)
+    step("branch days", _BRANCH_DAYS, _AGENCY_DAYS)
     step("counter time", _COUNTER_TIME, *_COUNTER_DAYS)
     step("network hours", *_NETWORK_HOURS)
     step("months", *_MONTHS)
@@ -465,10 +467,12 @@ _GROUP_KEYS = "branch_id, service_id, priority, channel, local_date"
 _NETWORK_KEYS = "service_id, priority, channel, local_date"
 _NETWORK_DAYS = _days_summed("network_days", _NETWORK_KEYS, True)
 _BRANCH_DAYS = _days_summed("branch_days", "branch_id, local_date", False)
+_AGENCY_DAYS = _days_summed("agency_days", "branch_id, agency_id, local_date", False)
 _MONTHS = [
     _days_summed("visit_months", _GROUP_KEYS, True, "visit_days", MONTH),
     _days_summed("network_months", _NETWORK_KEYS, True, "network_days", MONTH),
     _days_summed("branch_months", "branch_id, local_date", False, "branch_days", MONTH),
+    _days_summed("agency_months", "branch_id, agency_id, local_date", False, "agency_days", MONTH),
 ]
 
 # A model of counter time: per counter, operator and hour of the call, the call-to-finish time

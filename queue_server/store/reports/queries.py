@@ -20,6 +20,8 @@ from queue_server.domain.numbering import DEFAULT_TIMEZONE
 from queue_server.store.reports.projector import visit_of
 from queue_server.store.reports.rollups import month_of
 from queue_server.store.schema_reports import (
+    agency_days,
+    agency_months,
     branch_days,
     branch_months,
     counter_days,
@@ -91,6 +93,7 @@ async def read_report(
 MONTHS = {
     visit_days: visit_months,
     branch_days: branch_months,
+    agency_days: agency_months,
     network_days: network_months,
     counter_days: counter_months,
     network_hours: network_hour_months,
@@ -129,7 +132,7 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
     branches = _branch_table(where)
     totals: tuple[str, Any, dict[Any, kpis.Sums]] = (
         ("branch_id", branches, report.by_branch)
-        if branches is branch_days and not detail
+        if branches is not visit_days and not detail
         else ("service_id", services, report.by_service)
     )
     groups = [totals]
@@ -181,9 +184,11 @@ def _sums_of_totals(row: Any) -> kpis.Sums:
 
 def _branch_table(where: Slice) -> Any:
     """Where a slice's figures per branch are: each branch's days over all its groups when the
-    slice keeps every service, priority class and channel, else its rows per group."""
-    whole = (where.agencies, where.services, where.priorities, where.channels)
-    return branch_days if all(kept is None for kept in whole) else visit_days
+    slice keeps every service, priority class and channel (per agency when it keeps some
+    agencies), else its rows per group."""
+    if any(kept is not None for kept in (where.services, where.priorities, where.channels)):
+        return visit_days
+    return branch_days if where.agencies is None else agency_days
 
 
 async def _merge(

@@ -20,6 +20,8 @@ from sqlalchemy import Connection, delete, select
 
 from queue_server.domain import kpis
 from queue_server.store.schema_reports import (
+    agency_days,
+    agency_months,
     branch_days,
     branch_months,
     counter_days,
@@ -74,10 +76,12 @@ def move_branch_rows(
     ]
     upsert_rows(conn, table, rows)
     if table is visit_days:
-        _move_branch_days(conn, branch_days, deltas)
         monthly = by_month(deltas)
         move_branch_rows(conn, visit_months, "local_date", monthly, agencies, on_date)
-        _move_branch_days(conn, branch_months, monthly)
+        for daily, group in ((deltas, branch_days), (monthly, branch_months)):
+            _move_branch_days(conn, group, daily, None)
+        for daily, group in ((deltas, agency_days), (monthly, agency_months)):
+            _move_branch_days(conn, group, daily, agencies)
 
 
 def on_date(_: str, day: date) -> dict[str, Any]:
@@ -98,24 +102,33 @@ def by_month(deltas: dict[K, kpis.Sums]) -> dict[K, kpis.Sums]:
     return monthly
 
 
-def _move_branch_days(conn: Connection, table: Any, deltas: BranchDeltas) -> None:
-    """Add the branches' daily (or monthly) `deltas`, all groups of a branch's day together, to
-    `table` (`branch_days` or its twin): one read and one write for every branch of a batch."""
-    by_day: dict[tuple[str, Any], kpis.Sums] = {}
+def _move_branch_days(
+    conn: Connection, table: Any, deltas: BranchDeltas, agencies: dict[str, str] | None
+) -> None:
+    """Add the branches' daily (or monthly) `deltas`, all groups of a branch's day (with
+    `agencies`: of each of its agencies' days) together, to `table` (`branch_days`,
+    `agency_days` or their twins): one read and one write for every branch of a batch."""
+    by_day: dict[tuple[str, str, Any], kpis.Sums] = {}
     for key, delta in deltas.items():
-        by_day.setdefault((key[0], key[4]), kpis.Sums()).add(delta)
-    current: dict[tuple[str, Any], kpis.Sums] = {}
-    branches = sorted({branch for branch, _ in by_day})
-    for chunk in chunks(sorted({day for _, day in by_day})):
+        agency = agencies[key[1]] if agencies is not None else ""
+        by_day.setdefault((key[0], agency, key[4]), kpis.Sums()).add(delta)
+    current: dict[tuple[str, str, Any], kpis.Sums] = {}
+    branches = sorted({key[0] for key in by_day})
+    for chunk in chunks(sorted({key[2] for key in by_day})):
         for row in conn.execute(
             select(table).where(table.c.branch_id.in_(branches), table.c.local_date.in_(chunk))
         ):
-            current[(row.branch_id, row.local_date)] = sums_of_row(row)
+            current[(row.branch_id, getattr(row, "agency_id", ""), row.local_date)] = sums_of_row(
+                row
+            )
     rows = []
-    for (branch, day), delta in sorted(by_day.items()):
-        sums = current.get((branch, day)) or kpis.Sums()
+    for (branch, agency, day), delta in sorted(by_day.items()):
+        sums = current.get((branch, agency, day)) or kpis.Sums()
         sums.add(delta)
-        rows.append(rollup_row(sums) | {"branch_id": branch, "local_date": day})
+        made: dict[str, Any] = rollup_row(sums) | {"branch_id": branch, "local_date": day}
+        if agencies is not None:
+            made["agency_id"] = agency
+        rows.append(made)
     upsert_rows(conn, table, rows)
 
 
@@ -199,7 +212,7 @@ def take_branch_out_of_network(conn: Connection, branch_id: str) -> None:
         arrivals[at] = arrivals.get(at, 0) - row.visits
         agencies[row.service_id] = row.agency_id
     move_network_days(conn, deltas, agencies, arrivals)
-    for table in (branch_days, branch_months):
+    for table in (branch_days, branch_months, agency_days, agency_months):
         conn.execute(delete(table).where(table.c.branch_id == branch_id))
 
 

@@ -1,7 +1,8 @@
 """Reports over long periods read months: `visit_months`, `branch_months` and `network_months`
 (the daily rollups added up per month, `local_date` the month's first day), counter time per day
 (`counter_days`) and per month (`counter_months`), the network's arrivals per local hour
-(`network_hours`, `network_hour_months`), two fact indexes for reports by counter or operator,
+(`network_hours`, `network_hour_months`), each branch's days and months per agency
+(`agency_days`, `agency_months`), two fact indexes for reports by counter or operator,
 and two on the daily and monthly rows for reports over every branch by service or by class. A
 country's year was millions of daily and hourly rows; by month it is thousands. Filled here from
 the daily rows and the hourly counter time; the projector keeps them from then on
@@ -56,13 +57,22 @@ def upgrade() -> None:
             *(sa.Column(column, kind, primary_key=True) for column, kind in key),
             sa.Column("local_date", sa.Date, primary_key=True),
             *([sa.Column("agency_id", NAME, nullable=False)] if agency else []),
-            *(sa.Column(n, sa.Integer, nullable=False) for n in INTS[:-2]),
-            *(sa.Column(n, sa.Integer, nullable=False, server_default="0") for n in INTS[-2:]),
-            *(sa.Column(n, sa.BigInteger, nullable=False) for n in BIGS),
-            *(sa.Column(n, sa.Text, nullable=False) for n in HISTOGRAMS),
+            *_sum_columns(),
         )
         op.create_index(f"ix_{name}_date", name, ["local_date"])
         _fill_months(conn, days, table, [column for column, _ in key], agency)
+    by_agency = {}
+    for name in ("agency_days", "agency_months"):
+        by_agency[name] = op.create_table(
+            name,
+            sa.Column("branch_id", NAME, primary_key=True),
+            sa.Column("agency_id", NAME, primary_key=True),
+            sa.Column("local_date", sa.Date, primary_key=True),
+            *_sum_columns(),
+        )
+        op.create_index(f"ix_{name}_agency_date", name, ["agency_id", "local_date"])
+    _fill_agency_days(conn, by_agency["agency_days"])
+    _fill_months(conn, "agency_days", by_agency["agency_months"], ["branch_id", "agency_id"], False)
     for name in ("counter_days", "counter_months"):
         op.create_table(
             name,
@@ -94,6 +104,33 @@ def upgrade() -> None:
         "visit_facts",
         ["branch_id", "operator", "local_date"],
     )
+
+
+def _sum_columns() -> list[sa.Column[Any]]:
+    return [
+        *(sa.Column(n, sa.Integer, nullable=False) for n in INTS[:-2]),
+        *(sa.Column(n, sa.Integer, nullable=False, server_default="0") for n in INTS[-2:]),
+        *(sa.Column(n, sa.BigInteger, nullable=False) for n in BIGS),
+        *(sa.Column(n, sa.Text, nullable=False) for n in HISTOGRAMS),
+    ]
+
+
+def _fill_agency_days(conn: sa.Connection, agency_days: sa.Table) -> None:
+    """Each branch's days per agency from its daily rows, a branch at a time."""
+    names = ["branch_id", "agency_id", "local_date", *INTS, *BIGS, *HISTOGRAMS]
+    days = sa.table("visit_days", *(sa.column(n, agency_days.c[n].type) for n in names))
+    branches = list(conn.execute(sa.select(days.c.branch_id).distinct()).scalars())
+    for branch in branches:
+        made: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for values in conn.execute(
+            sa.select(*(days.c[n] for n in names)).where(days.c.branch_id == branch)
+        ).mappings():
+            at = (branch, values["agency_id"], values["local_date"])
+            if at not in made:
+                made[at] = dict(zip(("branch_id", "agency_id", "local_date"), at, strict=True))
+                made[at] |= {n: 0 for n in INTS + BIGS} | {n: {} for n in HISTOGRAMS}
+            _add(made[at], values)
+        _flush(conn, agency_days, made, keep=None)
 
 
 def _month(conn: sa.Connection, column: Any) -> Any:
@@ -208,6 +245,9 @@ def downgrade() -> None:
         op.drop_index(f"ix_{rows}_service_date", rows)
     op.drop_index("ix_visit_facts_branch_operator_date", "visit_facts")
     op.drop_index("ix_visit_facts_branch_counter_date", "visit_facts")
+    for name in ("agency_months", "agency_days"):
+        op.drop_index(f"ix_{name}_agency_date", name)
+        op.drop_table(name)
     for name in ("network_hour_months", "network_hours", "counter_months", "counter_days", *MONTHS):
         op.drop_index(f"ix_{name}_date", name)
         op.drop_table(name)
