@@ -210,33 +210,38 @@ def _finished(row: dict[str, Any]) -> dict[str, Any]:
 
 def _fill_counters(conn: sa.Connection) -> None:
     """Counter time per day from the hourly time, per month from the days."""
-    names = [*(n for n, _ in COUNTER_KEY), "local_date", *SPENT]
-    for source_name, target_name, monthly in (
-        ("counter_time", "counter_days", False),
-        ("counter_days", "counter_months", True),
-    ):
-        source = sa.table(source_name, *(sa.column(n) for n in names))
-        target = sa.table(target_name, *(sa.column(n) for n in names))
-        day = _month(conn, source.c.local_date) if monthly else source.c.local_date
-        key = [*(source.c[n] for n, _ in COUNTER_KEY), day]
-        spent = (sa.func.sum(source.c[n]) for n in SPENT)
-        conn.execute(sa.insert(target).from_select(names, sa.select(*key, *spent).group_by(*key)))
+    key = [*(n for n, _ in COUNTER_KEY), "local_date"]
+    sums = [(n, sa.func.sum) for n in SPENT]
+    _add_up(conn, key, sums, "counter_time", "counter_days", monthly=False)
+    _add_up(conn, key, sums, "counter_days", "counter_months", monthly=True)
 
 
 def _fill_hours(conn: sa.Connection) -> None:
     """The network's arrivals per branch-local hour from the branches' hourly rows, per month
     from the days."""
-    names = [*(n for n, _ in HOUR_KEY), "agency_id", "visits"]
-    for source_name, target_name, monthly in (
-        ("visit_rollups", "network_hours", False),
-        ("network_hours", "network_hour_months", True),
-    ):
-        source = sa.table(source_name, *(sa.column(n) for n in names))
-        target = sa.table(target_name, *(sa.column(n) for n in names))
-        day = _month(conn, source.c.local_date) if monthly else source.c.local_date
-        key = [*(source.c[n] for n, _ in GROUP), day, source.c.weekday, source.c.local_hour]
-        summed = sa.select(*key, sa.func.min(source.c.agency_id), sa.func.sum(source.c.visits))
-        conn.execute(sa.insert(target).from_select(names, summed.group_by(*key)))
+    key = [n for n, _ in HOUR_KEY]
+    sums = [("agency_id", sa.func.min), ("visits", sa.func.sum)]
+    _add_up(conn, key, sums, "visit_rollups", "network_hours", monthly=False)
+    _add_up(conn, key, sums, "network_hours", "network_hour_months", monthly=True)
+
+
+def _add_up(
+    conn: sa.Connection,
+    key: list[str],
+    sums: list[tuple[str, Any]],
+    source_name: str,
+    target_name: str,
+    *,
+    monthly: bool,
+) -> None:
+    """`INSERT … SELECT` of the source's rows added up by `key` (its date, or the date's month)."""
+    names = [*key, *(n for n, _ in sums)]
+    source = sa.table(source_name, *(sa.column(n) for n in names))
+    target = sa.table(target_name, *(sa.column(n) for n in names))
+    month = _month(conn, source.c.local_date) if monthly else source.c.local_date
+    keys = [month if n == "local_date" else source.c[n] for n in key]
+    summed = sa.select(*keys, *(function(source.c[n]) for n, function in sums))
+    conn.execute(sa.insert(target).from_select(names, summed.group_by(*keys)))
 
 
 def downgrade() -> None:
