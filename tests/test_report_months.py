@@ -28,6 +28,8 @@ from queue_server.store.reports.runner import catch_up, rebuild
 from queue_server.store.schema_reports import (
     agency_days,
     agency_months,
+    branch_hour_months,
+    branch_hours,
     branch_months,
     counter_days,
     counter_months,
@@ -54,6 +56,7 @@ SECOND_DAYS = [date(2026, 1, 29) + timedelta(days=n) for n in range(6)]
 SECOND_DAYS += [date(2026, 2, 25) + timedelta(days=n) for n in range(7)]
 MONTH_TABLES: tuple[Any, ...] = (visit_months, branch_months, network_months, counter_days)
 MONTH_TABLES += (counter_months, network_hours, network_hour_months, agency_days, agency_months)
+MONTH_TABLES += (branch_hours, branch_hour_months)
 ZONE = ZoneInfo("Asia/Tbilisi")
 
 

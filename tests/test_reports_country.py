@@ -23,6 +23,8 @@ from queue_server.store.schema_reports import (
     agency_days,
     agency_months,
     branch_days,
+    branch_hour_months,
+    branch_hours,
     branch_months,
     counter_clocks,
     counter_days,
@@ -89,7 +91,7 @@ async def test_generated_facts_and_rollups_are_what_the_projector_makes_of_their
     assert loaded.events > 3 * loaded.visits
     tables: tuple[Any, ...] = (visit_facts, visit_rollups, visit_days, branch_days, network_days)
     tables += (visit_months, branch_months, network_months, network_hours, network_hour_months)
-    tables += (agency_days, agency_months)
+    tables += (agency_days, agency_months, branch_hours, branch_hour_months)
     generated = {table.name: await _rows(database, table) for table in tables}
     facts = generated["visit_facts"].values()
     assert {f["outcome"] for f in facts} == {

@@ -238,6 +238,20 @@ agency_months = months_of(
     agency_days, "agency_months", Index("ix_agency_months_agency_date", "agency_id", "local_date")
 )
 
+# Arrivals per branch and branch-local hour over all its groups (migration 0020): the heatmap
+# of a report over some branches that keeps every group (a region's year: a row per branch,
+# month, weekday and hour in `branch_hour_months`, not its hourly rows per service).
+branch_hours = Table(
+    "branch_hours",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    Column("weekday", Integer, primary_key=True),
+    Column("local_hour", Integer, primary_key=True),
+    Column("visits", Integer, nullable=False),
+)
+branch_hour_months = months_of(branch_hours, "branch_hour_months")
+
 # Milliseconds (integers: the same sums whatever the batches) per counter, operator and hour.
 counter_time = Table(
     "counter_time",
@@ -308,6 +322,8 @@ REPORT_TABLES = (
     branch_months,
     agency_days,
     agency_months,
+    branch_hours,
+    branch_hour_months,
     counter_time,
     counter_days,
     counter_months,

@@ -58,6 +58,8 @@ REPORT_TABLES = (
     "network_months",
     "network_hours",
     "network_hour_months",
+    "branch_hours",
+    "branch_hour_months",
     "counter_time",
     "counter_days",
     "counter_months",
@@ -512,4 +514,10 @@ GROUP BY 1, 2, 3, 4, 5, 6"""
 _NETWORK_HOURS = [
     _network_hours("network_hours", "visit_rollups", "local_date"),
     _network_hours("network_hour_months", "network_hours", MONTH),
+    """INSERT INTO branch_hours (branch_id, local_date, weekday, local_hour, visits)
+SELECT branch_id, local_date, weekday, local_hour, sum(visits) FROM visit_rollups
+GROUP BY 1, 2, 3, 4""",
+    f"""INSERT INTO branch_hour_months (branch_id, local_date, weekday, local_hour, visits)
+SELECT branch_id, {MONTH}, weekday, local_hour, sum(visits) FROM branch_hours
+GROUP BY 1, 2, 3, 4""",
 ]

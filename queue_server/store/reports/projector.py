@@ -28,6 +28,7 @@ from queue_server.store.reports.rollups import (
     add_counter_time,
     chunks,
     lock_cursor,
+    move_branch_hours,
     move_branch_rows,
     move_network_days,
     network_arrivals,
@@ -37,6 +38,8 @@ from queue_server.store.reports.rollups import (
 )
 from queue_server.store.schema import branch_streams, events, tickets
 from queue_server.store.schema_reports import (
+    branch_hour_months,
+    branch_hours,
     counter_clocks,
     counter_days,
     counter_months,
@@ -170,7 +173,7 @@ def reset_branch(conn: Connection, branch_id: str, *, allow_partial: bool = Fals
         )
     take_branch_out_of_network(conn, branch_id)
     forgotten = (visit_facts, visit_rollups, visit_days, visit_months, counter_time, counter_days)
-    for table in (*forgotten, counter_months, counter_clocks):
+    for table in (*forgotten, counter_months, counter_clocks, branch_hours, branch_hour_months):
         conn.execute(delete(table).where(table.c.branch_id == branch_id))
     conn.execute(
         update(report_cursors)
@@ -264,6 +267,7 @@ class _Batch:
 
         move_branch_rows(self.conn, visit_rollups, "hour", hourly, agencies, hour_fields)
         move_branch_rows(self.conn, visit_days, "local_date", daily, agencies, on_date)
+        move_branch_hours(self.conn, hourly, hour_fields)
         arrivals = network_arrivals(hourly, hour_fields)
         move_network_days(self.conn, network, agencies, arrivals)
 

@@ -23,6 +23,8 @@ from queue_server.store.schema_reports import (
     agency_days,
     agency_months,
     branch_days,
+    branch_hour_months,
+    branch_hours,
     branch_months,
     counter_days,
     counter_months,
@@ -97,6 +99,7 @@ MONTHS = {
     network_days: network_months,
     counter_days: counter_months,
     network_hours: network_hour_months,
+    branch_hours: branch_hour_months,
 }
 
 
@@ -155,7 +158,10 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
         report.by_branch.clear()
         return
     # Every branch: the network's hours (whole months by month), else the branches' hours.
-    hours = network_hours if where.branches is None else visit_rollups
+    if where.branches is None:
+        hours = network_hours
+    else:  # the branches' own hours when the slice keeps every group
+        hours = branch_hours if branches is branch_days else visit_rollups
     for table, part in periods(hours, where):
         week = (table.c.weekday, table.c.local_hour)
         query = _filtered(select(*week, func.sum(table.c.visits)), table, part).group_by(*week)

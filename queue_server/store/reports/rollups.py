@@ -23,6 +23,8 @@ from queue_server.store.schema_reports import (
     agency_days,
     agency_months,
     branch_days,
+    branch_hour_months,
+    branch_hours,
     branch_months,
     counter_days,
     counter_months,
@@ -150,6 +152,31 @@ def move_network_days(
             summed[at] = summed.get(at, 0) + visits
         rows = [
             dict(zip(HOUR_KEY, key, strict=True)) | {"agency_id": agencies[key[0]], "visits": n}
+            for key, n in sorted(summed.items())
+            if n
+        ]
+        add_up(conn, table, rows, ("visits",))
+
+
+BRANCH_HOUR_KEY = ("branch_id", "weekday", "local_hour", "local_date")
+
+
+def move_branch_hours(
+    conn: Connection, hourly: BranchDeltas, fields_of: Callable[[str, Any], dict[str, Any]]
+) -> None:
+    """Add the visits of hourly deltas to the branches' local hours and their months."""
+    arrivals: dict[tuple[str, int, int, Any], int] = {}
+    for (branch, *_, hour), sums in hourly.items():
+        local = fields_of(branch, hour)
+        key = (branch, local["weekday"], local["local_hour"], local["local_date"])
+        arrivals[key] = arrivals.get(key, 0) + sums.visits
+    for table, when in ((branch_hours, lambda day: day), (branch_hour_months, month_of)):
+        summed: dict[tuple[str, int, int, Any], int] = {}
+        for key, visits in arrivals.items():
+            at: Any = (*key[:-1], when(key[-1]))
+            summed[at] = summed.get(at, 0) + visits
+        rows = [
+            dict(zip(BRANCH_HOUR_KEY, key, strict=True)) | {"visits": n}
             for key, n in sorted(summed.items())
             if n
         ]

@@ -1,7 +1,8 @@
 """Reports over long periods read months: `visit_months`, `branch_months` and `network_months`
 (the daily rollups added up per month, `local_date` the month's first day), counter time per day
 (`counter_days`) and per month (`counter_months`), the network's arrivals per local hour
-(`network_hours`, `network_hour_months`), each branch's days and months per agency
+(`network_hours`, `network_hour_months`) and per branch (`branch_hours`, `branch_hour_months`),
+each branch's days and months per agency
 (`agency_days`, `agency_months`), two fact indexes for reports by counter or operator,
 and two on the daily and monthly rows for reports over every branch by service or by class. A
 country's year was millions of daily and hourly rows; by month it is thousands. Filled here from
@@ -45,6 +46,10 @@ HOUR_KEY: list[tuple[str, Any]] = [
     ("weekday", sa.Integer),
     ("local_hour", sa.Integer),
 ]
+BRANCH_HOUR_KEY: list[tuple[str, Any]] = [
+    ("branch_id", NAME), ("local_date", sa.Date), ("weekday", sa.Integer),
+    ("local_hour", sa.Integer),
+]  # fmt: skip
 HOURS_COVERED = ["local_date", "weekday", "local_hour", "visits", "service_id", "agency_id",
                  "priority", "channel"]  # fmt: skip
 
@@ -91,6 +96,16 @@ def upgrade() -> None:
         )
         op.create_index(f"ix_{name}_date", name, HOURS_COVERED)
     _fill_hours(conn)
+    for name in ("branch_hours", "branch_hour_months"):
+        op.create_table(
+            name,
+            *(sa.Column(column, kind, primary_key=True) for column, kind in BRANCH_HOUR_KEY),
+            sa.Column("visits", sa.Integer, nullable=False),
+        )
+    hour_key = [n for n, _ in BRANCH_HOUR_KEY]
+    visits = [("visits", sa.func.sum)]
+    _add_up(conn, hour_key, visits, "visit_rollups", "branch_hours", monthly=False)
+    _add_up(conn, hour_key, visits, "branch_hours", "branch_hour_months", monthly=True)
     for rows in ("visit_days", "visit_months"):
         op.create_index(f"ix_{rows}_service_date", rows, ["service_id", "local_date"])
         op.create_index(f"ix_{rows}_class_date", rows, ["priority", "channel", "local_date"])
@@ -250,6 +265,8 @@ def downgrade() -> None:
         op.drop_index(f"ix_{rows}_service_date", rows)
     op.drop_index("ix_visit_facts_branch_operator_date", "visit_facts")
     op.drop_index("ix_visit_facts_branch_counter_date", "visit_facts")
+    for name in ("branch_hour_months", "branch_hours"):
+        op.drop_table(name)
     for name in ("agency_months", "agency_days"):
         op.drop_index(f"ix_{name}_agency_date", name)
         op.drop_table(name)
