@@ -330,3 +330,17 @@ REPORT_TABLES = (
     counter_clocks,
     report_cursors,
 )
+
+# A branch's own rows, forgotten before a rebuild makes them again (projector.reset_branch).
+BRANCH_ROWS = (
+    visit_facts,
+    visit_rollups,
+    visit_days,
+    visit_months,
+    counter_time,
+    counter_days,
+    counter_months,
+    counter_clocks,
+    branch_hours,
+    branch_hour_months,
+)

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, text
 
 from queue_server.catalog.loader import Catalog
 from queue_server.domain import kpis
+from queue_server.store.reports.country_sums import COUNTER_DAYS, MONTH, NETWORK_HOURS
 
 EPOCH = "countryyear"
 HALL_SCENARIO = "tbilisi-hall.yaml"
@@ -175,8 +176,8 @@ def load_year(
     step("daily rollups", _rollups("visit_days", "local_date"))
     step("network days", _NETWORK_DAYS)
     step("branch days", _BRANCH_DAYS, _AGENCY_DAYS)
-    step("counter time", _COUNTER_TIME, *_COUNTER_DAYS)
-    step("network hours", *_NETWORK_HOURS)
+    step("counter time", _COUNTER_TIME, *COUNTER_DAYS)
+    step("network hours", *NETWORK_HOURS)
     step("months", *_MONTHS)
     step("indexes made", *_recreate)
     step("analyze", *(f"ANALYZE {t}" for t in (*REPORT_TABLES, "events")))
@@ -425,9 +426,6 @@ def _insert_columns(when: str) -> str:
     return ", ".join([*keys, *_sum_names(), *hour_fields, "wait_hist", "service_hist"])
 
 
-MONTH = "date_trunc('month', local_date)::date"  # a day's row in a `months_of` table
-
-
 def _merged_histogram(name: str, keys: str, source: str, when: str) -> str:
     keyed = _keyed(keys, when)
     return f"""SELECT {keys},
@@ -489,35 +487,3 @@ FROM (SELECT branch_id, counter_id, operator, date_trunc('hour', called_at, 'UTC
         sum(extract(epoch FROM finished_at - called_at) * 1000)::bigint AS serving
       FROM visit_facts WHERE called_at IS NOT NULL GROUP BY 1, 2, 3, 4) t
 JOIN (SELECT DISTINCT branch_id, zone FROM gen_cells) z USING (branch_id)"""
-
-
-def _counter_days(table: str, source: str, when: str) -> str:
-    spent = "serving_ms, idle_ms, paused_ms, closed_ms"
-    sums = ", ".join(f"sum({name})" for name in spent.split(", "))
-    return f"""INSERT INTO {table} (branch_id, counter_id, operator, local_date, {spent})
-SELECT branch_id, counter_id, operator, {when}, {sums} FROM {source} GROUP BY 1, 2, 3, 4"""
-
-
-_COUNTER_DAYS = [
-    _counter_days("counter_days", "counter_time", "local_date"),
-    _counter_days("counter_months", "counter_days", MONTH),
-]
-
-
-def _network_hours(table: str, source: str, when: str) -> str:
-    keys = "service_id, priority, channel"
-    return f"""INSERT INTO {table} ({keys}, local_date, weekday, local_hour, agency_id, visits)
-SELECT {keys}, {when}, weekday, local_hour, min(agency_id), sum(visits) FROM {source}
-GROUP BY 1, 2, 3, 4, 5, 6"""
-
-
-_NETWORK_HOURS = [
-    _network_hours("network_hours", "visit_rollups", "local_date"),
-    _network_hours("network_hour_months", "network_hours", MONTH),
-    """INSERT INTO branch_hours (branch_id, local_date, weekday, local_hour, visits)
-SELECT branch_id, local_date, weekday, local_hour, sum(visits) FROM visit_rollups
-GROUP BY 1, 2, 3, 4""",
-    f"""INSERT INTO branch_hour_months (branch_id, local_date, weekday, local_hour, visits)
-SELECT branch_id, {MONTH}, weekday, local_hour, sum(visits) FROM branch_hours
-GROUP BY 1, 2, 3, 4""",
-]

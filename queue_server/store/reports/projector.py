@@ -38,16 +38,11 @@ from queue_server.store.reports.rollups import (
 )
 from queue_server.store.schema import branch_streams, events, tickets
 from queue_server.store.schema_reports import (
-    branch_hour_months,
-    branch_hours,
+    BRANCH_ROWS,
     counter_clocks,
-    counter_days,
-    counter_months,
-    counter_time,
     report_cursors,
     visit_days,
     visit_facts,
-    visit_months,
     visit_rollups,
 )
 
@@ -172,8 +167,7 @@ def reset_branch(conn: Connection, branch_id: str, *, allow_partial: bool = Fals
             "cannot be made again from it"
         )
     take_branch_out_of_network(conn, branch_id)
-    forgotten = (visit_facts, visit_rollups, visit_days, visit_months, counter_time, counter_days)
-    for table in (*forgotten, counter_months, counter_clocks, branch_hours, branch_hour_months):
+    for table in BRANCH_ROWS:
         conn.execute(delete(table).where(table.c.branch_id == branch_id))
     conn.execute(
         update(report_cursors)
