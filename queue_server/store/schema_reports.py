@@ -55,6 +55,16 @@ _SUMMED = [c.name for c in _sum_columns() if c.name not in ("wait_hist", "servic
 _DAY_SUMS_COVERED = ["service_id", "agency_id", "priority", "channel", *_SUMMED]
 _ROLLUP_WEEK = ["local_date", "weekday", "local_hour", "visits"]
 _ROLLUP_SLICE = ["service_id", "agency_id", "priority", "channel"]  # what a slice filters by
+_HOURS_COVERED = [  # a heatmap's period read from the index alone
+    "local_date",
+    "weekday",
+    "local_hour",
+    "visits",
+    "service_id",
+    "agency_id",
+    "priority",
+    "channel",
+]
 _COUNTER_TIME_COVERED = [
     "counter_id",
     "operator",
@@ -97,6 +107,9 @@ visit_facts = Table(
     Index("ix_visit_facts_branch_wait", "branch_id", "wait_s"),  # the longest waits
     # The longest waits of one service (migration 0011).
     Index("ix_visit_facts_branch_service_wait", "branch_id", "service_id", "wait_s"),
+    # A report by counter or operator reads the facts (migration 0020): its own visits only.
+    Index("ix_visit_facts_branch_counter_date", "branch_id", "counter_id", "local_date"),
+    Index("ix_visit_facts_branch_operator_date", "branch_id", "operator", "local_date"),
 )
 
 # Sums of the facts of one branch, service, priority class, channel and UTC hour; a row is made
@@ -133,6 +146,10 @@ visit_days = Table(
     Index("ix_visit_days_date", "local_date"),
     # Every column a branch's report sums: its year reads the index, not the histogram texts.
     Index("ix_visit_days_branch_sums", "branch_id", "local_date", *_DAY_SUMS_COVERED),
+    # A report over every branch by service, or by priority class and channel, reads the days
+    # of those only (migration 0020): a month of a service is 3% of the country's rows.
+    Index("ix_visit_days_service_date", "service_id", "local_date"),
+    Index("ix_visit_days_class_date", "priority", "channel", "local_date"),
 )
 
 # The same daily sums across the network (no branch, migration 0015): a report over every branch
@@ -161,6 +178,80 @@ branch_days = Table(
     Index("ix_branch_days_date", "local_date"),
 )
 
+
+def months_of(days: Table, name: str, *indexes: Index) -> Table:
+    """A daily table's twin by month (migration 0020): the same columns, `local_date` the
+    month's first day, each row the sum of the month's daily rows. A long period reads its
+    whole months here and only its ragged ends from the days: a year is 12 rows per key, not
+    365 (queries.periods)."""
+    return Table(name, metadata, *(column._copy() for column in days.columns), *indexes)
+
+
+visit_months = months_of(
+    visit_days,
+    "visit_months",
+    Index("ix_visit_months_date", "local_date"),
+    Index("ix_visit_months_service_date", "service_id", "local_date"),
+    Index("ix_visit_months_class_date", "priority", "channel", "local_date"),
+)
+branch_months = months_of(
+    branch_days, "branch_months", Index("ix_branch_months_date", "local_date")
+)
+network_months = months_of(
+    network_days, "network_months", Index("ix_network_months_date", "local_date")
+)
+
+# Arrivals across the network per service, priority class, channel and branch-local hour of
+# a day (migration 0020): the heatmap of a report over every branch reads these (and whole
+# months from `network_hour_months`, by weekday), not every branch's hourly rows. The weekday
+# is the date's, in the key so that the twin by month keeps it.
+network_hours = Table(
+    "network_hours",
+    metadata,
+    Column("service_id", NAME, primary_key=True),
+    Column("priority", String(16), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    Column("weekday", Integer, primary_key=True),
+    Column("local_hour", Integer, primary_key=True),
+    Column("agency_id", NAME, nullable=False),
+    Column("visits", Integer, nullable=False),
+    Index("ix_network_hours_date", *_HOURS_COVERED),
+)
+network_hour_months = months_of(
+    network_hours, "network_hour_months", Index("ix_network_hour_months_date", *_HOURS_COVERED)
+)
+
+# The same daily sums per branch and agency (migration 0020): a report over every branch for one
+# agency reads each branch's figures here, one row per branch, agency and day (an agency's
+# rows in `visit_days` are one per service, class and channel too).
+agency_days = Table(
+    "agency_days",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("agency_id", NAME, primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    *_sum_columns(),
+    Index("ix_agency_days_agency_date", "agency_id", "local_date"),
+)
+agency_months = months_of(
+    agency_days, "agency_months", Index("ix_agency_months_agency_date", "agency_id", "local_date")
+)
+
+# Arrivals per branch and branch-local hour over all its groups (migration 0020): the heatmap
+# of a report over some branches that keeps every group (a region's year: a row per branch,
+# month, weekday and hour in `branch_hour_months`, not its hourly rows per service).
+branch_hours = Table(
+    "branch_hours",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    Column("weekday", Integer, primary_key=True),
+    Column("local_hour", Integer, primary_key=True),
+    Column("visits", Integer, nullable=False),
+)
+branch_hour_months = months_of(branch_hours, "branch_hour_months")
+
 # Milliseconds (integers: the same sums whatever the batches) per counter, operator and hour.
 counter_time = Table(
     "counter_time",
@@ -178,6 +269,25 @@ counter_time = Table(
     Column("closed_ms", BigInteger, nullable=False),
     # Covering what reports sum (migration 0011).
     Index("ix_counter_time_branch_date", "branch_id", "local_date", *_COUNTER_TIME_COVERED),
+)
+
+# The same per counter, operator and branch-local day (migration 0020): a long report's
+# utilisation reads a row per counter and day (and per month in `counter_months`), not per hour.
+counter_days = Table(
+    "counter_days",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("counter_id", NAME, primary_key=True),
+    Column("operator", ACTOR, primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    Column("serving_ms", BigInteger, nullable=False),
+    Column("idle_ms", BigInteger, nullable=False),
+    Column("paused_ms", BigInteger, nullable=False),
+    Column("closed_ms", BigInteger, nullable=False),
+    Index("ix_counter_days_date", "local_date"),
+)
+counter_months = months_of(
+    counter_days, "counter_months", Index("ix_counter_months_date", "local_date")
 )
 
 # Where each counter stands in the projection: its state since when, and who holds it.
@@ -207,8 +317,30 @@ REPORT_TABLES = (
     visit_facts,
     visit_rollups,
     visit_days,
+    visit_months,
     branch_days,
+    branch_months,
+    agency_days,
+    agency_months,
+    branch_hours,
+    branch_hour_months,
     counter_time,
+    counter_days,
+    counter_months,
     counter_clocks,
     report_cursors,
+)
+
+# A branch's own rows, forgotten before a rebuild makes them again (projector.reset_branch).
+BRANCH_ROWS = (
+    visit_facts,
+    visit_rollups,
+    visit_days,
+    visit_months,
+    counter_time,
+    counter_days,
+    counter_months,
+    counter_clocks,
+    branch_hours,
+    branch_hour_months,
 )

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, text
 
 from queue_server.catalog.loader import Catalog
 from queue_server.domain import kpis
+from queue_server.store.reports.country_sums import COUNTER_DAYS, MONTH, NETWORK_HOURS
 
 EPOCH = "countryyear"
 HALL_SCENARIO = "tbilisi-hall.yaml"
@@ -49,9 +50,20 @@ REPORT_TABLES = (
     "visit_facts",
     "visit_rollups",
     "visit_days",
+    "visit_months",
     "branch_days",
+    "branch_months",
+    "agency_days",
+    "agency_months",
     "network_days",
+    "network_months",
+    "network_hours",
+    "network_hour_months",
+    "branch_hours",
+    "branch_hour_months",
     "counter_time",
+    "counter_days",
+    "counter_months",
 )
 
 
@@ -163,8 +175,10 @@ def load_year(
     step("hourly rollups", _rollups("visit_rollups", "hour"))
     step("daily rollups", _rollups("visit_days", "local_date"))
     step("network days", _NETWORK_DAYS)
-    step("branch days", _BRANCH_DAYS)
-    step("counter time", _COUNTER_TIME)
+    step("branch days", _BRANCH_DAYS, _AGENCY_DAYS)
+    step("counter time", _COUNTER_TIME, *COUNTER_DAYS)
+    step("network hours", *NETWORK_HOURS)
+    step("months", *_MONTHS)
     step("indexes made", *_recreate)
     step("analyze", *(f"ANALYZE {t}" for t in (*REPORT_TABLES, "events")))
     counted = {
@@ -412,33 +426,54 @@ def _insert_columns(when: str) -> str:
     return ", ".join([*keys, *_sum_names(), *hour_fields, "wait_hist", "service_hist"])
 
 
-def _merged_histogram(name: str, keys: str) -> str:
-    count = len(keys.split(","))
+def _merged_histogram(name: str, keys: str, source: str, when: str) -> str:
+    keyed = _keyed(keys, when)
     return f"""SELECT {keys},
         '{{' || string_agg(format('"%s": %s', bucket, n), ', ' ORDER BY bucket) || '}}' AS hist
-    FROM (SELECT {keys}, key::int AS bucket, sum(value::bigint) AS n
-          FROM visit_days, json_each_text(visit_days.{name}::json)
-          GROUP BY {", ".join(str(n) for n in range(1, count + 2))}) b
+    FROM (SELECT {keyed}, key::int AS bucket, sum(value::bigint) AS n
+          FROM {source}, json_each_text({source}.{name}::json)
+          GROUP BY {", ".join(str(n) for n in range(1, len(keys.split(",")) + 2))}) b
     GROUP BY {keys}"""
 
 
-def _days_summed(table: str, keys: str, agency: bool) -> str:
-    """The branches' daily rows added up by `keys`: numbers summed (maxima: the largest),
-    histograms merged bucket by bucket (as the projector's deltas add them)."""
+def _keyed(keys: str, when: str) -> str:
+    """The key columns, the date as `when` makes it (a month: `MONTH`)."""
+    return ", ".join(
+        f"{when} AS local_date" if key == "local_date" else key
+        for key in (part.strip() for part in keys.split(","))
+    )
+
+
+def _days_summed(
+    table: str, keys: str, agency: bool, source: str = "visit_days", when: str = "local_date"
+) -> str:
+    """The rows of `source` added up by `keys` (the date made by `when`): numbers summed
+    (maxima: the largest), histograms merged bucket by bucket (as the projector's deltas add
+    them)."""
     names = _sum_names()
     sums = ", ".join(f"{'max' if n.endswith('_max_ms') else 'sum'}({n}) AS {n}" for n in names)
     agency_column = ", agency_id" if agency else ""
     agency_sum = ", min(agency_id)" if agency else ""
+    positions = ", ".join(str(n) for n in range(1, len(keys.split(",")) + 1))
     return f"""INSERT INTO {table} ({keys}{agency_column}, {", ".join(names)},
     wait_hist, service_hist)
 SELECT s.*, coalesce(w.hist, '{{}}'), coalesce(v.hist, '{{}}')
-FROM (SELECT {keys}{agency_sum}, {sums} FROM visit_days GROUP BY {keys}) s
-LEFT JOIN ({_merged_histogram("wait_hist", keys)}) w USING ({keys})
-LEFT JOIN ({_merged_histogram("service_hist", keys)}) v USING ({keys})"""
+FROM (SELECT {_keyed(keys, when)}{agency_sum}, {sums} FROM {source} GROUP BY {positions}) s
+LEFT JOIN ({_merged_histogram("wait_hist", keys, source, when)}) w USING ({keys})
+LEFT JOIN ({_merged_histogram("service_hist", keys, source, when)}) v USING ({keys})"""
 
 
-_NETWORK_DAYS = _days_summed("network_days", "service_id, priority, channel, local_date", True)
+_GROUP_KEYS = "branch_id, service_id, priority, channel, local_date"
+_NETWORK_KEYS = "service_id, priority, channel, local_date"
+_NETWORK_DAYS = _days_summed("network_days", _NETWORK_KEYS, True)
 _BRANCH_DAYS = _days_summed("branch_days", "branch_id, local_date", False)
+_AGENCY_DAYS = _days_summed("agency_days", "branch_id, agency_id, local_date", False)
+_MONTHS = [
+    _days_summed("visit_months", _GROUP_KEYS, True, "visit_days", MONTH),
+    _days_summed("network_months", _NETWORK_KEYS, True, "network_days", MONTH),
+    _days_summed("branch_months", "branch_id, local_date", False, "branch_days", MONTH),
+    _days_summed("agency_months", "branch_id, agency_id, local_date", False, "agency_days", MONTH),
+]
 
 # A model of counter time: per counter, operator and hour of the call, the call-to-finish time
 # of its visits serving (at most the hour), the rest of the hour idle.

@@ -28,15 +28,18 @@ from queue_server.store.reports.rollups import (
     add_counter_time,
     chunks,
     lock_cursor,
+    move_branch_hours,
     move_branch_rows,
     move_network_days,
+    network_arrivals,
+    on_date,
     take_branch_out_of_network,
     upsert_rows,
 )
 from queue_server.store.schema import branch_streams, events, tickets
 from queue_server.store.schema_reports import (
+    BRANCH_ROWS,
     counter_clocks,
-    counter_time,
     report_cursors,
     visit_days,
     visit_facts,
@@ -164,7 +167,7 @@ def reset_branch(conn: Connection, branch_id: str, *, allow_partial: bool = Fals
             "cannot be made again from it"
         )
     take_branch_out_of_network(conn, branch_id)
-    for table in (visit_facts, visit_rollups, visit_days, counter_time, counter_clocks):
+    for table in BRANCH_ROWS:
         conn.execute(delete(table).where(table.c.branch_id == branch_id))
     conn.execute(
         update(report_cursors)
@@ -257,9 +260,10 @@ class _Batch:
             return self.projections[branch_id].hour_fields(hour)
 
         move_branch_rows(self.conn, visit_rollups, "hour", hourly, agencies, hour_fields)
-        move_branch_rows(self.conn, visit_days, "local_date", daily, agencies,
-                         lambda _, day: {"local_date": day})  # fmt: skip
-        move_network_days(self.conn, network, agencies)
+        move_branch_rows(self.conn, visit_days, "local_date", daily, agencies, on_date)
+        move_branch_hours(self.conn, hourly, hour_fields)
+        arrivals = network_arrivals(hourly, hour_fields)
+        move_network_days(self.conn, network, agencies, arrivals)
 
 
 class _Projection:

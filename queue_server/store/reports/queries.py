@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import date
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,12 +18,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from queue_server.domain import kpis
 from queue_server.domain.numbering import DEFAULT_TIMEZONE
 from queue_server.store.reports.projector import visit_of
+from queue_server.store.reports.rollups import month_of
 from queue_server.store.schema_reports import (
+    agency_days,
+    agency_months,
     branch_days,
-    counter_time,
+    branch_hour_months,
+    branch_hours,
+    branch_months,
+    counter_days,
+    counter_months,
     network_days,
+    network_hour_months,
+    network_hours,
+    network_months,
     visit_days,
     visit_facts,
+    visit_months,
     visit_rollups,
 )
 
@@ -80,34 +92,81 @@ async def read_report(
     return report
 
 
+MONTHS = {
+    visit_days: visit_months,
+    branch_days: branch_months,
+    agency_days: agency_months,
+    network_days: network_months,
+    counter_days: counter_months,
+    network_hours: network_hour_months,
+    branch_hours: branch_hour_months,
+}
+
+
+def periods(table: Any, where: Slice) -> Iterator[tuple[Any, Slice]]:
+    """Where a slice's period is: its whole months in `table`'s twin by month (`MONTHS`), the
+    days before and after them in `table` (a year is 12 rows per key, not 365)."""
+    after = where.last + timedelta(days=1)
+    start = where.first if where.first.day == 1 else _next_month(where.first)
+    end = after if after.day == 1 else month_of(where.last)  # whole months are [start, end)
+    if table not in MONTHS or start >= end:
+        yield table, where
+        return
+    if where.first < start:
+        yield table, replace(where, last=start - timedelta(days=1))
+    yield MONTHS[table], replace(where, first=start, last=month_of(end - timedelta(days=1)))
+    if end <= where.last:
+        yield table, replace(where, first=end)
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
 async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, detail: bool) -> None:
-    """Sums by SQL from the daily rollups, grouped the ways the report shows them; histograms
-    merged from their distinct texts (many rows hold the same few buckets), each parsed once;
-    the hourly rollups only for the arrivals heatmap. A slice of every branch reads the
-    network's daily rows for its services and days (the branches' rows only per branch)."""
+    """Sums by SQL from the daily rollups (whole months from their monthly twins), grouped the
+    ways the report shows them; histograms merged from their distinct texts (many rows hold
+    the same few buckets), each parsed once; the hourly rollups only for the arrivals heatmap.
+    A slice of every branch reads the network's rows for its services (the branches' rows only
+    per branch), and each branch's rows over all its groups when it keeps them all. Without
+    `detail`, the totals come from the fewest rows that hold them: the branches' own when the
+    slice keeps every group (a region's previous month: hundreds of rows, not thousands)."""
     services = network_days if where.branches is None else visit_days
-    groups: list[tuple[Any, dict[Any, kpis.Sums]]] = [(services.c.service_id, report.by_service)]
+    branches = _branch_table(where)
+    totals: tuple[str, Any, dict[Any, kpis.Sums]] = (
+        ("branch_id", branches, report.by_branch)
+        if branches is not visit_days and not detail
+        else ("service_id", services, report.by_service)
+    )
+    groups = [totals]
     if detail:
-        branches = _branch_table(where)
-        days = network_days if where.branches is None else branches
-        groups += [(branches.c.branch_id, report.by_branch), (days.c.local_date, report.by_day)]
-    for column, target in groups:
-        table = column.table
-        query = _filtered(select(column, *_sums(table)), table, where).group_by(column)
-        for row in await conn.execute(query):
-            target[row[0]] = _sums_of_totals(row)
-    await _merge_histograms(conn, where, report, detail)
-    for sums in report.by_service.values():
+        days = network_days if where.branches is None and branches is visit_days else branches
+        groups += [("branch_id", branches, report.by_branch), ("local_date", days, report.by_day)]
+    for name, daily, target in groups:
+        parts = periods(daily, where) if name != "local_date" else [(daily, where)]
+        for table, part in parts:
+            column = table.c[name]
+            query = _filtered(select(column, *_sums(table)), table, part).group_by(column)
+            for row in await conn.execute(query):
+                target[row[0]].add(_sums_of_totals(row))
+            if name != "local_date":  # medians and p90s: per service and per branch
+                await _merge(conn, part, table, column, target)
+    for sums in totals[2].values():
         report.total.add(sums)
     if not detail:
         report.by_service.clear()
+        report.by_branch.clear()
         return
-    week = (visit_rollups.c.weekday, visit_rollups.c.local_hour)
-    query = _filtered(
-        select(*week, func.sum(visit_rollups.c.visits)), visit_rollups, where
-    ).group_by(*week)
-    for weekday, hour, visits in await conn.execute(query):
-        report.arrivals[weekday, hour] += int(visits)
+    # Every branch: the network's hours (whole months by month), else the branches' hours.
+    if where.branches is None:
+        hours = network_hours
+    else:  # the branches' own hours when the slice keeps every group
+        hours = branch_hours if branches is branch_days else visit_rollups
+    for table, part in periods(hours, where):
+        week = (table.c.weekday, table.c.local_hour)
+        query = _filtered(select(*week, func.sum(table.c.visits)), table, part).group_by(*week)
+        for weekday, hour, visits in await conn.execute(query):
+            report.arrivals[weekday, hour] += int(visits)
 
 
 _TOTALS = [
@@ -129,41 +188,41 @@ def _sums_of_totals(row: Any) -> kpis.Sums:
     return sums
 
 
-async def _merge_histograms(
-    conn: AsyncConnection, where: Slice, report: Report, detail: bool
-) -> None:
-    """Medians and p90s per service (from the network's rows for every branch, else the
-    branches' daily rows) and, with `detail`, per branch (`_branch_table`)."""
-    services = network_days if where.branches is None else visit_days
-    await _merge(conn, where, services, [(services.c.service_id, report.by_service)])
-    if detail:
-        branches = _branch_table(where)
-        await _merge(conn, where, branches, [(branches.c.branch_id, report.by_branch)])
-
-
 def _branch_table(where: Slice) -> Any:
     """Where a slice's figures per branch are: each branch's days over all its groups when the
-    slice keeps every service, priority class and channel, else its rows per group."""
-    whole = (where.agencies, where.services, where.priorities, where.channels)
-    return branch_days if all(kept is None for kept in whole) else visit_days
+    slice keeps every service, priority class and channel (per agency when it keeps some
+    agencies), else its rows per group."""
+    if any(kept is not None for kept in (where.services, where.priorities, where.channels)):
+        return visit_days
+    return branch_days if where.agencies is None else agency_days
 
 
 async def _merge(
-    conn: AsyncConnection, where: Slice, table: Any, targets: list[tuple[Any, dict[Any, Any]]]
+    conn: AsyncConnection, where: Slice, table: Any, column: Any, target: dict[Any, kpis.Sums]
 ) -> None:
-    """Each distinct histogram text of a group is parsed once and counted into its targets."""
-    columns = [column for column, _ in targets]
-    parsed: dict[str, list[tuple[int, int]]] = {}
+    """The histograms of each group (`column`) added into its sums. Each distinct text of a
+    group is read once with how many rows hold it; a group's texts are parsed by one
+    `json.loads` of them all and added up by their text keys, each made a number once at the
+    end: ~4× quicker than a parse and a bucket-by-bucket merge per text."""
     for name in ("wait_hist", "service_hist"):
         text = table.c[name]
-        query = _filtered(select(*columns, text, func.count()), table, where)
-        for *keys, histogram, rows in await conn.execute(query.group_by(*columns, text)):
-            if histogram not in parsed:
-                parsed[histogram] = [(int(b), c) for b, c in json.loads(histogram).items()]
-            for key, (_, target) in zip(keys, targets, strict=True):
-                merged = getattr(target[key], name)
-                for bucket, count in parsed[histogram]:
-                    merged[bucket] = merged.get(bucket, 0) + count * rows
+        query = _filtered(select(column, text, func.count()), table, where)
+        texts: dict[Any, tuple[list[str], list[int]]] = {}
+        for key, histogram, rows in await conn.execute(query.group_by(column, text)):
+            held = texts.setdefault(key, ([], []))
+            held[0].append(histogram)
+            held[1].append(rows)
+        for key, (histograms, rows_of) in texts.items():
+            summed: dict[str, int] = {}
+            for parsed, rows in zip(json.loads(f"[{','.join(histograms)}]"), rows_of, strict=True):
+                for bucket, count in parsed.items():
+                    summed[bucket] = summed.get(bucket, 0) + count * rows
+            merged = getattr(target[key], name)
+            for bucket, count in summed.items():
+                if total := merged.get(int(bucket), 0) + count:
+                    merged[int(bucket)] = total
+                else:
+                    merged.pop(int(bucket), None)
 
 
 async def _from_facts(
@@ -188,22 +247,14 @@ async def _from_facts(
 
 
 async def _counter_time(conn: AsyncConnection, where: Slice, report: Report) -> None:
-    keys = (counter_time.c.branch_id, counter_time.c.counter_id, counter_time.c.operator)
-    spent = [func.sum(counter_time.c[name]) for name in _SPENT_MS]
-    query = (
-        select(*keys, *spent)
-        .where(counter_time.c.local_date >= where.first, counter_time.c.local_date <= where.last)
-        .group_by(*keys)
-    )
-    if where.branches is not None:
-        query = query.where(counter_time.c.branch_id.in_(where.branches))
-    if where.counters is not None:
-        query = query.where(counter_time.c.counter_id.in_(where.counters))
-    if where.operators is not None:
-        query = query.where(counter_time.c.operator.in_(where.operators))
-    for branch, counter, operator, *milliseconds in await conn.execute(query):
-        seconds = [int(ms or 0) / 1000 for ms in milliseconds]
-        report.counters[branch, counter, operator].add(kpis.CounterTime(*seconds))
+    """Each counter's and operator's time: its days, and its whole months by month."""
+    for table, part in periods(counter_days, where):
+        keys = (table.c.branch_id, table.c.counter_id, table.c.operator)
+        spent = [func.sum(table.c[name]) for name in _SPENT_MS]
+        query = _filtered(select(*keys, *spent), table, part).group_by(*keys)
+        for branch, counter, operator, *milliseconds in await conn.execute(query):
+            seconds = [int(ms or 0) / 1000 for ms in milliseconds]
+            report.counters[branch, counter, operator].add(kpis.CounterTime(*seconds))
 
 
 _SPENT_MS = ("serving_ms", "idle_ms", "paused_ms", "closed_ms")
@@ -246,36 +297,48 @@ WAIT_MS_SLACK_S = 0.001  # a rollup's maximum is the fact's wait in whole millis
 
 
 async def _longest_on_top_days(conn: AsyncConnection, where: Slice) -> list[Any] | None:
-    """The ten longest waits hold waits of at least T, the tenth largest of the daily rollup
-    rows' maxima (each of the ten rows with a maximum ≥ T holds a visit that waited that
-    long), and every one of them lies in a row whose maximum is ≥ T. So: those rows' days,
-    then their visits that waited ≥ T: a few days' facts instead of a year's."""
-    table = _branch_table(where)  # each branch's days, when they hold the slice whole
-    maxima = [
-        row[0]
-        for row in await conn.execute(
-            _filtered(select(table.c.wait_max_ms), table, where)
-            .where(table.c.waited > 0)
-            .order_by(table.c.wait_max_ms.desc())
-            .limit(kpis.LONGEST_WAITS)
-        )
-    ]
+    """The ten longest waits hold waits of at least T, the tenth largest of the rollup rows'
+    maxima (daily rows, and monthly ones for whole months: each of the ten rows with a maximum
+    ≥ T holds a visit that waited that long), and every one of them lies in a row whose maximum
+    is ≥ T. So: those rows' days or months, then their visits that waited ≥ T: a few days'
+    facts instead of a year's."""
+    parts = list(periods(_branch_table(where), where))  # each branch's rows when whole
+    maxima: list[int] = []
+    for table, part in parts:
+        maxima += [
+            row[0]
+            for row in await conn.execute(
+                _filtered(select(table.c.wait_max_ms), table, part)
+                .where(table.c.waited > 0)
+                .order_by(table.c.wait_max_ms.desc())
+                .limit(kpis.LONGEST_WAITS)
+            )
+        ]
     if not maxima:
         return []
-    floor_ms = maxima[-1]
-    days = (
-        _filtered(select(table.c.branch_id, table.c.local_date), table, where)
-        .where(table.c.waited > 0, table.c.wait_max_ms >= floor_ms)
-        .distinct()
-    )
-    pairs = list(await conn.execute(days))
-    if len(pairs) > MAX_TOP_DAYS:  # many days tie at the top: walking the wait index is quicker
+    floor_ms = sorted(maxima, reverse=True)[: kpis.LONGEST_WAITS][-1]
+    spans: set[tuple[str, date, date]] = set()
+    for table, part in parts:
+        rows = (
+            _filtered(select(table.c.branch_id, table.c.local_date), table, part)
+            .where(table.c.waited > 0, table.c.wait_max_ms >= floor_ms)
+            .distinct()
+        )
+        monthly = table in MONTHS.values()
+        for branch, day in await conn.execute(rows):
+            last = _next_month(day) - timedelta(days=1) if monthly else day
+            spans.add((branch, day, last))
+    if len(spans) > MAX_TOP_DAYS:  # many days tie at the top: walking the wait index is quicker
         return None
+    facts = visit_facts.c
     on_days = or_(
-        *(and_(visit_facts.c.branch_id == b, visit_facts.c.local_date == d) for b, d in pairs)
+        *(
+            and_(facts.branch_id == branch, facts.local_date >= first, facts.local_date <= last)
+            for branch, first, last in sorted(spans)
+        )
     )
-    query = longest_query(where, visit_facts.c.wait_s).where(
-        on_days, visit_facts.c.wait_s >= floor_ms / 1000 - WAIT_MS_SLACK_S
+    query = longest_query(where, facts.wait_s).where(
+        on_days, facts.wait_s >= floor_ms / 1000 - WAIT_MS_SLACK_S
     )
     return list(await conn.execute(query))
 

@@ -1,6 +1,7 @@
 """The rollup rows the projector keeps beside the facts: hourly and daily per branch, daily per
 branch over all its groups (`branch_days`), and daily across the network (`network_days`), each
-moved by the deltas of a batch's changed visits.
+moved by the deltas of a batch's changed visits; every daily table also by month (its
+`months_of` twin), moved by the same deltas added up per month.
 
 A branch's rows are written only by the projector holding that branch's cursor lock, so they
 are read, added to and written back. The network's rows are shared by every branch's projector
@@ -12,18 +13,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, select
 
 from queue_server.domain import kpis
 from queue_server.store.schema_reports import (
+    agency_days,
+    agency_months,
     branch_days,
+    branch_hour_months,
+    branch_hours,
+    branch_months,
+    counter_days,
+    counter_months,
     counter_time,
     network_days,
+    network_hour_months,
+    network_hours,
+    network_months,
     report_cursors,
     visit_days,
+    visit_months,
+    visit_rollups,
 )
 from queue_server.store.statements import upsert_insert
 
@@ -36,6 +49,8 @@ Key = tuple[str, str, str, Any]  # service, priority class, channel, hour or day
 Deltas = dict[Key, kpis.Sums]
 BranchKey = tuple[str, str, str, str, Any]  # the branch, then as `Key`
 BranchDeltas = dict[BranchKey, kpis.Sums]
+HourKey = tuple[str, str, str, int, int, Any]  # service, class, channel, weekday, hour, day
+HOUR_KEY = ("service_id", "priority", "channel", "weekday", "local_hour", "local_date")
 
 
 def move_branch_rows(
@@ -63,50 +78,144 @@ def move_branch_rows(
     ]
     upsert_rows(conn, table, rows)
     if table is visit_days:
-        _move_branch_days(conn, deltas)
+        monthly = by_month(deltas)
+        move_branch_rows(conn, visit_months, "local_date", monthly, agencies, on_date)
+        for daily, group in ((deltas, branch_days), (monthly, branch_months)):
+            _move_branch_days(conn, group, daily, None)
+        for daily, group in ((deltas, agency_days), (monthly, agency_months)):
+            _move_branch_days(conn, group, daily, agencies)
 
 
-def _move_branch_days(conn: Connection, deltas: BranchDeltas) -> None:
-    """Add the branches' daily `deltas`, all groups of a branch's day together, to their
-    `branch_days`: one read and one write for every branch of a batch."""
-    by_day: dict[tuple[str, Any], kpis.Sums] = {}
+def on_date(_: str, day: date) -> dict[str, Any]:
+    return {"local_date": day}
+
+
+def month_of(day: date) -> date:
+    """The date a day's row has in a `months_of` table: its month's first day."""
+    return day.replace(day=1)
+
+
+def by_month(deltas: dict[K, kpis.Sums]) -> dict[K, kpis.Sums]:
+    """Daily deltas (the date last in each key) added up per month."""
+    monthly: dict[K, kpis.Sums] = {}
     for key, delta in deltas.items():
-        by_day.setdefault((key[0], key[4]), kpis.Sums()).add(delta)
-    current: dict[tuple[str, Any], kpis.Sums] = {}
-    branches = sorted({branch for branch, _ in by_day})
-    for chunk in chunks(sorted({day for _, day in by_day})):
+        month_key: Any = (*key[:-1], month_of(key[-1]))
+        monthly.setdefault(month_key, kpis.Sums()).add(delta)
+    return monthly
+
+
+def _move_branch_days(
+    conn: Connection, table: Any, deltas: BranchDeltas, agencies: dict[str, str] | None
+) -> None:
+    """Add the branches' daily (or monthly) `deltas`, all groups of a branch's day (with
+    `agencies`: of each of its agencies' days) together, to `table` (`branch_days`,
+    `agency_days` or their twins): one read and one write for every branch of a batch."""
+    by_day: dict[tuple[str, str, Any], kpis.Sums] = {}
+    for key, delta in deltas.items():
+        agency = agencies[key[1]] if agencies is not None else ""
+        by_day.setdefault((key[0], agency, key[4]), kpis.Sums()).add(delta)
+    current: dict[tuple[str, str, Any], kpis.Sums] = {}
+    branches = sorted({key[0] for key in by_day})
+    for chunk in chunks(sorted({key[2] for key in by_day})):
         for row in conn.execute(
-            select(branch_days).where(
-                branch_days.c.branch_id.in_(branches), branch_days.c.local_date.in_(chunk)
-            )
+            select(table).where(table.c.branch_id.in_(branches), table.c.local_date.in_(chunk))
         ):
-            current[(row.branch_id, row.local_date)] = sums_of_row(row)
+            current[(row.branch_id, getattr(row, "agency_id", ""), row.local_date)] = sums_of_row(
+                row
+            )
     rows = []
-    for (branch, day), delta in sorted(by_day.items()):
-        sums = current.get((branch, day)) or kpis.Sums()
+    for (branch, agency, day), delta in sorted(by_day.items()):
+        sums = current.get((branch, agency, day)) or kpis.Sums()
         sums.add(delta)
-        rows.append(rollup_row(sums) | {"branch_id": branch, "local_date": day})
-    upsert_rows(conn, branch_days, rows)
+        made: dict[str, Any] = rollup_row(sums) | {"branch_id": branch, "local_date": day}
+        if agencies is not None:
+            made["agency_id"] = agency
+        rows.append(made)
+    upsert_rows(conn, table, rows)
 
 
-def move_network_days(conn: Connection, deltas: Deltas, agencies: dict[str, str]) -> None:
-    """Add a branch's daily `deltas` to the network's daily rows, under the network's lock."""
-    if not deltas:
+def move_network_days(
+    conn: Connection, deltas: Deltas, agencies: dict[str, str], arrivals: dict[HourKey, int]
+) -> None:
+    """Add a batch's daily `deltas` to the network's daily and monthly rows, and its
+    `arrivals` (visits per branch-local hour) to the network's hours, under the network's
+    lock."""
+    if not deltas and not arrivals:
         return
     lock_cursor(conn, NETWORK_LOCK)
+    _move_network_rows(conn, network_days, deltas, agencies)
+    _move_network_rows(conn, network_months, by_month(deltas), agencies)
+    for table, when in ((network_hours, lambda day: day), (network_hour_months, month_of)):
+        summed: dict[HourKey, int] = {}
+        for key, visits in arrivals.items():
+            at: Any = (*key[:-1], when(key[-1]))
+            summed[at] = summed.get(at, 0) + visits
+        rows = [
+            dict(zip(HOUR_KEY, key, strict=True)) | {"agency_id": agencies[key[0]], "visits": n}
+            for key, n in sorted(summed.items())
+            if n
+        ]
+        add_up(conn, table, rows, ("visits",))
+
+
+BRANCH_HOUR_KEY = ("branch_id", "weekday", "local_hour", "local_date")
+
+
+def move_branch_hours(
+    conn: Connection, hourly: BranchDeltas, fields_of: Callable[[str, Any], dict[str, Any]]
+) -> None:
+    """Add the visits of hourly deltas to the branches' local hours and their months."""
+    arrivals: dict[tuple[str, int, int, Any], int] = {}
+    for (branch, *_, hour), sums in hourly.items():
+        local = fields_of(branch, hour)
+        key = (branch, local["weekday"], local["local_hour"], local["local_date"])
+        arrivals[key] = arrivals.get(key, 0) + sums.visits
+    for table, when in ((branch_hours, lambda day: day), (branch_hour_months, month_of)):
+        summed: dict[tuple[str, int, int, Any], int] = {}
+        for key, visits in arrivals.items():
+            at: Any = (*key[:-1], when(key[-1]))
+            summed[at] = summed.get(at, 0) + visits
+        rows = [
+            dict(zip(BRANCH_HOUR_KEY, key, strict=True)) | {"visits": n}
+            for key, n in sorted(summed.items())
+            if n
+        ]
+        add_up(conn, table, rows, ("visits",))
+
+
+def network_arrivals(
+    hourly: BranchDeltas, fields_of: Callable[[str, Any], dict[str, Any]]
+) -> dict[HourKey, int]:
+    """The visits of hourly deltas per service, class, channel and branch-local hour."""
+    arrivals: dict[HourKey, int] = {}
+    for (branch, service, priority, channel, hour), sums in hourly.items():
+        local = fields_of(branch, hour)
+        key = (
+            service,
+            priority,
+            channel,
+            local["weekday"],
+            local["local_hour"],
+            local["local_date"],
+        )
+        arrivals[key] = arrivals.get(key, 0) + sums.visits
+    return arrivals
+
+
+def _move_network_rows(
+    conn: Connection, table: Any, deltas: Deltas, agencies: dict[str, str]
+) -> None:
     current: Deltas = {}
     services = sorted({key[0] for key in deltas})
     for chunk in chunks(sorted({key[3] for key in deltas})):
         for row in conn.execute(
-            select(network_days).where(
-                network_days.c.local_date.in_(chunk), network_days.c.service_id.in_(services)
-            )
+            select(table).where(table.c.local_date.in_(chunk), table.c.service_id.in_(services))
         ):
             key = (row.service_id, row.priority, row.channel, row.local_date)
             if key in deltas:
                 current[key] = sums_of_row(row)
     rows = [row | {"local_date": key[3]} for key, row in _added(deltas, current, agencies)]
-    upsert_rows(conn, network_days, rows)
+    upsert_rows(conn, table, rows)
 
 
 def take_branch_out_of_network(conn: Connection, branch_id: str) -> None:
@@ -119,8 +228,19 @@ def take_branch_out_of_network(conn: Connection, branch_id: str) -> None:
         key = (row.service_id, row.priority, row.channel, row.local_date)
         deltas[key] = _negated(sums_of_row(row))
         agencies[row.service_id] = row.agency_id
-    move_network_days(conn, deltas, agencies)
-    conn.execute(delete(branch_days).where(branch_days.c.branch_id == branch_id))
+    arrivals: dict[HourKey, int] = {}
+    hours = visit_rollups.c
+    for row in conn.execute(
+        select(*(hours[name] for name in HOUR_KEY), hours.agency_id, hours.visits).where(
+            hours.branch_id == branch_id
+        )
+    ):
+        at: HourKey = tuple(row[: len(HOUR_KEY)])  # type: ignore[assignment]
+        arrivals[at] = arrivals.get(at, 0) - row.visits
+        agencies[row.service_id] = row.agency_id
+    move_network_days(conn, deltas, agencies, arrivals)
+    for table in (branch_days, branch_months, agency_days, agency_months):
+        conn.execute(delete(table).where(table.c.branch_id == branch_id))
 
 
 def _added(
@@ -192,15 +312,38 @@ SPENT = ("serving_ms", "idle_ms", "paused_ms", "closed_ms")  # counter time, per
 
 
 def add_counter_time(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Add the milliseconds of `rows` to the counters' hourly time."""
+    """Add the milliseconds of `rows` to the counters' hourly time, and to their daily and
+    monthly time."""
     if not rows:
         return
-    insert = upsert_insert(conn.dialect.name)(counter_time)
-    sums = {name: counter_time.c[name] + insert.excluded[name] for name in SPENT}
+    add_up(conn, counter_time, rows, SPENT)
+    for table, when in ((counter_days, lambda day: day), (counter_months, month_of)):
+        summed: dict[tuple[str, str, str, date], list[int]] = {}
+        for row in rows:
+            key = (row["branch_id"], row["counter_id"], row["operator"], when(row["local_date"]))
+            spent = summed.setdefault(key, [0] * len(SPENT))
+            for index, name in enumerate(SPENT):
+                spent[index] += row[name]
+        keys = ("branch_id", "counter_id", "operator", "local_date")
+        add_up(
+            conn,
+            table,
+            [
+                dict(zip(keys, key, strict=True)) | dict(zip(SPENT, spent, strict=True))
+                for key, spent in sorted(summed.items())
+            ],
+            SPENT,
+        )
+
+
+def add_up(conn: Connection, table: Any, rows: list[dict[str, Any]], names: Iterable[str]) -> None:
+    """Add the `names` of `rows` to those of the rows with the same key (new keys inserted)."""
+    if not rows:
+        return
+    insert = upsert_insert(conn.dialect.name)(table)
+    sums = {name: table.c[name] + insert.excluded[name] for name in names}
     conn.execute(
-        insert.on_conflict_do_update(
-            index_elements=[c for c in counter_time.primary_key], set_=sums
-        ),
+        insert.on_conflict_do_update(index_elements=[c for c in table.primary_key], set_=sums),
         rows,
     )
 
