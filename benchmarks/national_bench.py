@@ -106,6 +106,7 @@ RETRY_S = 2.0  # after this wait (the server's Retry-After is longer; a busy flo
 # autovacuum_naptime, 60 s, for tables with 20% + 50 rows dead). The day's hot rows (a
 # branch's stream head, counters, the reports' cursors and day rows) are updated tens of
 # times a second: unvacuumed for half an hour, their dead versions filled the pools' time.
+LOAD_EVERY_S = 10.0
 VACUUM_EVERY_S = float(os.environ.get("NATIONAL_VACUUM_S", "60"))  # 0: never, as before
 IDLE_S = 2.0  # an operator whose call found nobody for their counter tries again after this
 WAKE_S = 0.5  # an operator with nobody waiting checks this often whether the day is over
@@ -214,12 +215,21 @@ class Day:
     # show, so that operators call when someone waits instead of polling `call-next`.
     waiting: Counter[str] = field(default_factory=Counter)
     arrived: dict[str, asyncio.Event] = field(default_factory=lambda: defaultdict(asyncio.Event))
+    started: float = 0.0  # the day's clock (perf_counter) starts here
+    first_error_s: float | None = None  # into the day: when the machine first fell behind
+    loads: list[float] = field(default_factory=list)  # the machine's 1-minute load average
+
+    def fail(self, what: str) -> None:
+        """Count an unexpected answer, and note when the first one came."""
+        self.errors[what] += 1
+        if self.first_error_s is None:
+            self.first_error_s = time.perf_counter() - self.started
 
 
 async def _open(day: Day, http: Http, branch: str, counter: str) -> bool:
     status, _, _ = await http.post(f"/api/v1/branches/{branch}/counters/{counter}/open")
     if status != 200:
-        day.errors[f"open {status}"] += 1
+        day.fail(f"open {status}")
     return status == 200
 
 
@@ -242,7 +252,7 @@ async def _operator(
                 await asyncio.wait_for(stop.wait(), IDLE_S)
             continue
         if status != 200:
-            day.errors[f"call-next {status}"] += 1
+            day.fail(f"call-next {status}")
             day.waiting[branch] += 1  # nobody was called: the citizen still waits
             await asyncio.sleep(IDLE_S)
             continue
@@ -265,7 +275,7 @@ async def _step(day: Day, http: Http, path: str, body: bytes) -> bool:
         status, _, _ = await http.post(path, body)
         if status == 200:
             return True
-        day.errors[f"{action} {status}"] += 1
+        day.fail(f"{action} {status}")
         if status != 503:
             return False
         await asyncio.sleep(RETRY_S)
@@ -279,7 +289,7 @@ async def _issue(
         f"/api/v1/branches/{branch}/tickets", json.dumps({"service_id": service}).encode()
     )
     if status != 201:
-        day.errors[f"issue {status}"] += 1
+        day.fail(f"issue {status}")
         return
     day.issued += 1
     day.waiting[branch] += 1
@@ -313,6 +323,8 @@ class Result:
     bare_errors: dict[str, int]
     proxy_log: dict[str, int]  # nginx's error log: lines by what they say, numbers left out
     timeline: str = ""  # where the slow deliveries spent their time (NATIONAL_TIMELINE=1)
+    first_error_s: float | None = None  # into the day, the first unexpected HTTP answer
+    loads: list[float] = field(default_factory=list)  # the machine's load average, every 10 s
 
     @property
     def rate_multiple(self) -> float:
@@ -399,9 +411,9 @@ async def _the_day(url: str, pids: list[int], config: Path) -> tuple[Day, Seen, 
     schedule = sorted(rng.uniform(0, day_length) for _ in range(visits))
     every = max(1, visits // max(PHONES, 1))  # one citizen in `every` follows on a phone
     issuing: set[asyncio.Task[None]] = set()
-    vacuum = asyncio.create_task(_vacuum(stop))
+    watchers = [asyncio.create_task(_vacuum(stop)), asyncio.create_task(_load(day, stop))]
     cpu_before = sum(cpu_seconds(pid) for pid in pids)
-    started = time.perf_counter()
+    started = day.started = time.perf_counter()
     for at in schedule:
         delay = started + at - time.perf_counter()
         if delay > 0:
@@ -414,12 +426,12 @@ async def _the_day(url: str, pids: list[int], config: Path) -> tuple[Day, Seen, 
         task.add_done_callback(issuing.discard)
     await asyncio.gather(*issuing)
     drain_until = time.perf_counter() + DRAIN_S
-    # polled: a visit ends as a finish or as an error, counted by many tasks
-    while day.finished + day.errors.total() < day.issued and time.perf_counter() < drain_until:
+    # polled: every issued visit ends at an operator (a refused call leaves it waiting)
+    while day.finished < day.issued and time.perf_counter() < drain_until:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), DRAIN_POLL_S)
     stop.set()
-    await asyncio.gather(*operators, vacuum)
+    await asyncio.gather(*operators, *watchers)
     day_s = time.perf_counter() - started
     cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
     await asyncio.sleep(SETTLE_S)
@@ -427,6 +439,15 @@ async def _the_day(url: str, pids: list[int], config: Path) -> tuple[Day, Seen, 
     await staff.close()
     await citizens.close()
     return day, _seen(reports), cpu, day_s
+
+
+async def _load(day: Day, stop: asyncio.Event) -> None:
+    """The machine's load average through the day: the other work on a shared machine decides
+    whether the servers get the cores they need."""
+    while not stop.is_set():
+        day.loads.append(os.getloadavg()[0])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), LOAD_EVERY_S)
 
 
 async def _vacuum(stop: asyncio.Event) -> None:
@@ -635,6 +656,8 @@ def main() -> Result:
         bare_errors=dict(bare_seen.errors),
         proxy_log=proxy_log,
         timeline=timeline,
+        first_error_s=day.first_error_s,
+        loads=day.loads,
         cpu_s=cpu,
         day_s=day_s,
         issuing_s=_day_s(_visits(branches)),
@@ -656,9 +679,19 @@ def describe(result: Result) -> str:
         f"p99 {result.bare.p99_ms:.1f} ms (errors {result.bare_errors or 0}); "
         f"servers' CPU {result.cpu_s:.1f} s, {result.cpu_per_1000_s:.1f} s per 1,000 visits; "
         f"{_clients(result.clients, 'clients')}; {_clients(result.bare_clients, 'bare clients')}; "
-        f"nginx error log {result.proxy_log or 'empty'}"
+        f"nginx error log {result.proxy_log or 'empty'}; {_machine(result)}"
         + (f"\n{result.timeline}" if result.timeline else "")
     )
+
+
+def _machine(result: Result) -> str:
+    """The machine's load through the day, and where in it the first error came."""
+    loads = result.loads or [0.0]
+    said = f"load average {min(loads):.1f}–{max(loads):.1f} (mean {sum(loads) / len(loads):.1f})"
+    if result.first_error_s is not None:
+        at = min(int(result.first_error_s / LOAD_EVERY_S), len(loads) - 1)
+        said += f", first error {result.first_error_s:.0f} s into the day (load {loads[at]:.1f})"
+    return said
 
 
 def _clients(clients: Clients, what: str) -> str:
