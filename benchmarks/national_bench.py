@@ -13,8 +13,8 @@ the servers' CPU time per 1,000 visits (from /proc/<pid>/stat).
 The national figures are 211 branches and 20,000 visits; the shipped configuration has 86
 branches, so the rest are synthesised for the run (halls of three counters; NATIONAL_BRANCHES
 sets the total). Visits, displays and phones are bounded by NATIONAL_VISITS, NATIONAL_DISPLAYS
-and NATIONAL_PHONES (the machine is small and shared); every phase has a time limit, so the run
-stops by itself.
+and NATIONAL_PHONES (the machine is small and shared); NATIONAL_DAY=compressed sets them to the
+whole day of issue #18. Every phase has a time limit, so the run stops by itself.
 """
 
 from __future__ import annotations
