@@ -412,7 +412,10 @@ Last run: {date}, {seconds:.0f} s, on {_machine()}.
   every display must see each call of its branch once. The baseline is the bare broadcast of a
   `ticket.called` frame to as many clients as displays, received by the same kind of client
   processes, through the same nginx, measured after the day in the same run; CPU is
-  both servers' user + system time over the day, from /proc/<pid>/stat.
+  both servers' user + system time over the day, from /proc/<pid>/stat. `make bench` runs a
+  short day (1,500 visits); `NATIONAL_DAY=compressed` runs the whole day the issue asks for
+  (20,000 visits over 211 branches at 20× the real rate, 1,000 displays, 2,000 phones: about
+  half an hour).
 """
     return text, goals
 
