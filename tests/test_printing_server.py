@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 
 from printer_agent.agent import PrinterAgent
 from printer_agent.config import DEFAULT_BOLD_FONT, DEFAULT_FONT, parse_config
-from printer_agent.fake_printer import FakePrinter
+from printer_agent.fake_printer import FakePrinter, Ticket
 from printer_agent.layout import Fonts
 from queue_server.printing import request_print
 from queue_server.settings import Settings
@@ -53,6 +53,15 @@ def printer() -> Iterator[FakePrinter]:
     fake = FakePrinter().start()
     yield fake
     fake.stop()
+
+
+async def paper_cut(printer: FakePrinter, count: int) -> list[Ticket]:
+    """The printer's tickets once `count` are cut, and exactly `count`. The agent acknowledges a
+    job once its bytes have left, which can be a moment before the printer's thread has read
+    them: a test that saw "printed" waits for the paper too."""
+    tickets = await asyncio.to_thread(printer.wait_for_tickets, count, WAIT_S)
+    assert len(tickets) == count, f"{len(tickets)} tickets cut, {count} expected"
+    return tickets
 
 
 async def eventually(check: Callable[[], Any], what: str) -> Any:
@@ -187,8 +196,8 @@ async def test_offline_printer_keeps_the_job_waiting_until_it_returns(
             await eventually(lambda: _health_has(server, online=True), "back online")
         finally:
             printer.stop()
-    assert len(printer.tickets) == 1
-    assert ticket["label"] in printer.tickets[0].text
+    [paper] = await paper_cut(printer, 1)
+    assert ticket["label"] in paper.text
 
 
 async def test_paper_out_is_reported_and_the_kiosk_sees_it(
@@ -210,7 +219,7 @@ async def test_paper_out_is_reported_and_the_kiosk_sees_it(
         assert not printer.tickets
         printer.paper = "ok"  # a fresh roll
         await eventually(lambda: _status_is(server, ticket["id"], "printed"), "printing")
-    assert len(printer.tickets) == 1
+        await paper_cut(printer, 1)
 
 
 async def test_job_sent_while_the_agent_is_away_is_printed_exactly_once_after_it_returns(
@@ -231,9 +240,10 @@ async def test_job_sent_while_the_agent_is_away_is_printed_exactly_once_after_it
     async with agent(server, tmp_path, printer.port, fonts):
         for ticket in (first, second):
             await eventually(partial(_status_is, server, ticket["id"], "printed"), "printed")
-    labels = [next(t for t in (first, second) if t["label"] in p.text) for p in printer.tickets]
+    papers = await paper_cut(printer, 2)
+    labels = [next(t for t in (first, second) if t["label"] in p.text) for p in papers]
     assert sorted(t["id"] for t in labels) == sorted([first["id"], second["id"]])
-    assert all("REPRINT" not in paper.text for paper in printer.tickets)
+    assert all("REPRINT" not in paper.text for paper in papers)
 
 
 async def test_staff_reprint_prints_again_marked_reprint(
@@ -270,7 +280,8 @@ async def test_failed_print_is_shown_to_staff_and_the_kiosk(
             response = await staff.post(f"/api/v1/tickets/{ticket['id']}/reprint")
             assert response.status_code == 200, response.text
         await eventually(lambda: _status_is(server, ticket["id"], "printed"), "the reprint")
-    assert len(printer.tickets) == 1 and "REPRINT" in printer.tickets[0].text
+    [paper] = await paper_cut(printer, 1)
+    assert "REPRINT" in paper.text
 
 
 async def test_kiosk_without_a_printer_is_told_so(server: LiveServer) -> None:
