@@ -194,9 +194,9 @@ async def test_offline_printer_keeps_the_job_waiting_until_it_returns(
                 lambda: _status_is(server, ticket["id"], "printed"), "printing once back"
             )
             await eventually(lambda: _health_has(server, online=True), "back online")
+            [paper] = await paper_cut(printer, 1)  # before it is switched off again
         finally:
             printer.stop()
-    [paper] = await paper_cut(printer, 1)
     assert ticket["label"] in paper.text
 
 
