@@ -67,3 +67,12 @@ export function savedNotice(state) {
   return h("p", { id: "saved", class: "saved", role: "status", tabindex: "-1", "data-what": state.saved },
     t("branch.saved", { version: state.data?.version ?? "" }));
 }
+
+/** What an organisation page's last save was refused for: the message and each field refused
+ *  (focused after the save, as `savedNotice` is). */
+export function refusalNotice(state) {
+  if (!state.error) return null;
+  return h("div", { class: "error", role: "alert", id: "error", tabindex: "-1" },
+    h("p", {}, state.error),
+    state.fields.length ? h("ul", { id: "error-fields" }, state.fields.map((f) => h("li", {}, h("code", {}, f.field), ` — ${f.problem}`))) : null);
+}

@@ -4,7 +4,7 @@
 // API (POST /api/v1/branches/{id}/organisation, /counters/{c}/profile): checked whole by the
 // server, refused with the field named, and pushed live to the kiosks.
 import { api, boot, errorText, h, languageSwitcher, loadSession, localized, onLanguageChange, session, show, signInForm, t } from "./common.js";
-import { failureState, newPasswordForm, savedNotice, saveOrganisation } from "./admin.js";
+import { failureState, newPasswordForm, refusalNotice, savedNotice, saveOrganisation } from "./admin.js";
 
 const app = document.getElementById("app");
 const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -257,13 +257,6 @@ function branchPicker() {
       boot.branches.map((b) => h("option", { value: b.id, selected: b.id === branchId() }, localized(b.name)))));
 }
 
-function problems() {
-  if (!state.error) return null;
-  return h("div", { class: "error", role: "alert", id: "error", tabindex: "-1" },
-    h("p", {}, state.error),
-    state.fields.length ? h("ul", { id: "error-fields" }, state.fields.map((f) => h("li", {}, h("code", {}, f.field), ` — ${f.problem}`))) : null);
-}
-
 function render() {
   app.className = "admin branch";
   const signedIn = session.user && !state.needsSignIn && !state.needsNewPassword;
@@ -271,7 +264,7 @@ function render() {
   show(app,
     h("header", { class: "bar" }, h("h1", {}, ready ? `${t("branch.title")}: ${localized(state.data.branch.name)}` : t("branch.title"))),
     languageSwitcher(),
-    problems(),
+    refusalNotice(state),
     savedNotice(state),
     state.needsSignIn ? signInForm(() => load()) : null,
     state.needsNewPassword ? newPasswordForm(() => load()) : null,

@@ -4,7 +4,7 @@
 // /api/v1/agencies/{id}: checked whole by the server, refused with the field named, and pushed
 // live to every kiosk that offers the service.
 import { api, boot, errorText, h, languageSwitcher, loadSession, localized, onLanguageChange, session, show, signInForm, t } from "./common.js";
-import { failureState, newPasswordForm, savedNotice, saveOrganisation } from "./admin.js";
+import { failureState, newPasswordForm, refusalNotice, savedNotice, saveOrganisation } from "./admin.js";
 
 const app = document.getElementById("app");
 const LANGS = ["ka", "en", "ru", "az", "hy"];
@@ -111,13 +111,6 @@ function agenciesForm() {
       h("button", { type: "submit" }, t("admin.save")))));
 }
 
-function problems() {
-  if (!state.error) return null;
-  return h("div", { class: "error", role: "alert", id: "error", tabindex: "-1" },
-    h("p", {}, state.error),
-    state.fields.length ? h("ul", { id: "error-fields" }, state.fields.map((f) => h("li", {}, h("code", {}, f.field), ` — ${f.problem}`))) : null);
-}
-
 function render() {
   app.className = "admin services-admin";
   const signedIn = session.user && !state.needsSignIn && !state.needsNewPassword;
@@ -125,7 +118,7 @@ function render() {
   show(app,
     h("header", { class: "bar" }, h("h1", {}, t("services.title"))),
     languageSwitcher(),
-    problems(),
+    refusalNotice(state),
     savedNotice(state),
     state.needsSignIn ? signInForm(() => load()) : null,
     state.needsNewPassword ? newPasswordForm(() => load()) : null,
