@@ -117,9 +117,19 @@ async def _rate(
 
 
 def _cpu_s(pid: int) -> float:
-    """The process's CPU time so far (user + system), every thread's: the projector's too."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """The server's CPU time so far (user + system), every thread's and its running children's:
+    the projector's too, in a thread or in its own process (PostgreSQL)."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 async def _measure(server: Server) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from queue_server.store.schema_reports import (
     BRANCH_ROWS,
     network_days,
     network_hours,
-    visit_facts,
 )
 from tests.databases import database_for
 from tests.support import LiveServer, test_settings
