@@ -192,35 +192,54 @@ BEFORE_0011 = [
 ]
 
 
-async def run(weeks: int, busier: int, postgres: bool = False) -> None:
+async def _build(database: Database, weeks: int, busier: int, postgres: bool) -> None:
+    """Simulate the week, copy it into the year, make the tables made from the days."""
     catalog = load_catalog(ROOT / "config")
+    await migrate(database)
+    today = datetime.now(UTC).date()
+    days = [today - timedelta(days=n) for n in range(WEEK, 0, -1)]
+    started = time.perf_counter()
+    visits = (await fill_history(database, catalog, [BRANCH], days))[BRANCH]
+    events = await catch_up(database, catalog, BRANCH)
+    took = time.perf_counter() - started
+    print(f"simulated week: {visits} visits, {events} events in {took:.0f} s")
+    written, took = await _copy_weeks(database, weeks, busier)
+    print(f"bulk load: {written} more visits in {took:.1f} s ({written / took:.0f}/s)")
+    started = time.perf_counter()
+    await database.transaction(_made_from_the_year)
+    print(f"months, agencies, counter days, hours: {time.perf_counter() - started:.0f} s")
+    async with database.read() as conn:  # each table the reports read holds the year
+        for table in (visit_days, visit_months, branch_months, agency_months, network_months):
+            held = (await conn.execute(select(func.sum(table.c.visits)))).scalar()
+            print(f"  {table.name}: {held} visits")
+    if postgres:  # as autovacuum would: index-only scans need the visibility map
+        autocommit = database.engine.execution_options(isolation_level="AUTOCOMMIT")
+        async with autocommit.connect() as conn:
+            await conn.exec_driver_sql("VACUUM ANALYZE")
+
+
+async def run(
+    weeks: int, busier: int, postgres: bool = False, keep: Path | None = None, built: bool = False
+) -> None:
+    """`keep`: the year's SQLite file, built there once and read again by later runs (`built`:
+    it is there; the layout before 0011 is then not measured: it would change the file)."""
     with tempfile.TemporaryDirectory() as folder:
-        url = POSTGRES_URL if postgres else f"sqlite+aiosqlite:///{Path(folder) / 'year.sqlite3'}"
+        path = keep or Path(folder) / "year.sqlite3"
+        url = POSTGRES_URL if postgres else f"sqlite+aiosqlite:///{path}"
         database = Database(url)
         try:
-            await migrate(database)
-            today = datetime.now(UTC).date()
-            days = [today - timedelta(days=n) for n in range(WEEK, 0, -1)]
-            started = time.perf_counter()
-            visits = (await fill_history(database, catalog, [BRANCH], days))[BRANCH]
-            events = await catch_up(database, catalog, BRANCH)
-            took = time.perf_counter() - started
-            print(f"simulated week: {visits} visits, {events} events in {took:.0f} s")
-            written, took = await _copy_weeks(database, weeks, busier)
-            print(f"bulk load: {written} more visits in {took:.1f} s ({written / took:.0f}/s)")
-            started = time.perf_counter()
-            await database.transaction(_made_from_the_year)
-            print(f"months, agencies, counter days, hours: {time.perf_counter() - started:.0f} s")
+            if not built:
+                await _build(database, weeks, busier, postgres)
             async with database.read() as conn:
                 total = (await conn.execute(select(func.count()).select_from(visit_facts))).scalar()
+                newest = (await conn.execute(select(func.max(visit_facts.c.local_date)))).scalar()
             print(f"the year holds {total} visits", flush=True)
-            if postgres:  # as autovacuum would: index-only scans need the visibility map
-                autocommit = database.engine.execution_options(isolation_level="AUTOCOMMIT")
-                async with autocommit.connect() as conn:
-                    await conn.exec_driver_sql("VACUUM ANALYZE")
+            today = newest + timedelta(days=1)  # the day the year was built
             slices = _slices(today)
             for name, where in slices.items():
                 print(_line(name, await _timed(_report(database, where))), flush=True)
+            if keep is not None:
+                return
             year = slices["year"]
 
             async def from_facts() -> None:
@@ -285,7 +304,11 @@ if __name__ == "__main__":
     parser.add_argument("--weeks", type=int, default=52)
     parser.add_argument("--busier", type=int, default=2, help="visits of the demo week × this")
     parser.add_argument("--postgres", action="store_true", help="RIGI_BENCH_DATABASE_URL")
+    parser.add_argument(
+        "--file", type=Path, help="keep the year in this SQLite file, read it again"
+    )
     arguments = parser.parse_args()
     if arguments.postgres:
         reset_postgres()
-    asyncio.run(run(arguments.weeks, arguments.busier, arguments.postgres))
+    kept = arguments.file is not None and arguments.file.exists()
+    asyncio.run(run(arguments.weeks, arguments.busier, arguments.postgres, arguments.file, kept))
