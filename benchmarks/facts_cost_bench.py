@@ -50,7 +50,7 @@ COUNTERS = [f"c{n:02d}" for n in range(1, 11)]  # the bench hall's counters that
 WARM_UP_S = 1.0
 DURATION_S = 6.0
 TICKET = b'{"service_id":"stamp"}'
-WAITING = 600  # waiting before the calls start: a busy hall's lobby, more than they take
+WAITING = 1500  # waiting before the calls start: more than 10 counters take in 7 s (600 ran out)
 BOUND = 0.10  # facts may cost issuing and call-next at most this share of their rate
 GATHER_S = 1.5  # after the issues, the background projector's last batch (it gathers 1 s)
 
