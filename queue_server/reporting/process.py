@@ -24,12 +24,16 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from queue_server.catalog.organisation import catalog_from_document
 from queue_server.catalog.snapshot import Catalog
 from queue_server.store.database import Database
 from queue_server.store.events import Event
 from queue_server.store.organisation import newest, newest_version
+
+if TYPE_CHECKING:
+    from queue_server.reporting.background import BackgroundProjector
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +154,7 @@ class FollowingCatalog:
 
 
 async def _child_main() -> None:
-    from queue_server.reporting.background import BackgroundProjector
+    from queue_server.reporting.background import BackgroundProjector  # it imports this module
 
     database = Database(os.environ[URL_VARIABLE], CONNECTIONS)
     try:
@@ -165,15 +169,23 @@ async def _child_main() -> None:
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         running = asyncio.create_task(projector.run(), name="reports-projector")
+        reading = asyncio.create_task(_hand_over(reader, projector), name="reports-input")
         sys.stdout.buffer.write(READY)
         sys.stdout.flush()
-        while line := await reader.readline():
-            projector.note(set(line.decode().split()))
-            if running.done():
-                break
+        await asyncio.wait({running, reading}, return_when=asyncio.FIRST_COMPLETED)
+        if running.done():  # it never returns: it failed, and the server starts another child
+            reading.cancel()
+            log.error("the reports projector stopped", exc_info=running.exception())
+            sys.exit(1)
         await projector.stop_between_batches(running)  # the batch in flight commits first
     finally:
         await database.dispose()
+
+
+async def _hand_over(reader: asyncio.StreamReader, projector: BackgroundProjector) -> None:
+    """Note each line's branches until the server closes the input."""
+    while line := await reader.readline():
+        projector.note(set(line.decode().split()))
 
 
 if __name__ == "__main__":
