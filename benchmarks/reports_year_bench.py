@@ -3,16 +3,20 @@
 `python -m benchmarks.reports_year_bench [--weeks 52] [--busier 2]`: one week of the demo
 Tbilisi hall is simulated by `demo-history` (events, then facts by the projector), made `busier`
 times as busy (facts copied, rollups multiplied: ≥ 1 million visits a year with 2) and copied
-week after week into a year (a bulk load; its rate is printed). Then every report the page asks
-for, over periods up to the year and several slices, is read REPEATS times and its median and
-p95 printed (wall and CPU), against computing the same totals straight from the facts, and the
-year again on the layout before migration 0011 with the old way to the longest waits.
+week after week into a year (a bulk load; its rate is printed). The tables made from the daily
+and hourly rows (months, agencies, counter days, the heatmaps' hours: migration 0020's) are
+then made again from the year's rows by that migration's own fill steps, so that every table the
+reports read holds the whole year. Then every report the page asks for, over periods up to the
+year and several slices, is read REPEATS times and its median and p95 printed (wall and CPU),
+against computing the same totals straight from the facts, and the year again on the layout
+before migration 0011 with the old way to the longest waits.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import tempfile
 import time
@@ -20,7 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from benchmarks._support import POSTGRES_URL, ROOT, percentile, reset_postgres
 from queue_server.catalog.loader import load_catalog
@@ -32,11 +36,22 @@ from queue_server.store.reports.projector import visit_of
 from queue_server.store.reports.queries import Slice, longest_query, read_report
 from queue_server.store.reports.runner import catch_up
 from queue_server.store.schema_reports import (
+    agency_days,
+    agency_months,
     branch_days,
+    branch_hour_months,
+    branch_hours,
+    branch_months,
+    counter_days,
+    counter_months,
     counter_time,
     network_days,
+    network_hour_months,
+    network_hours,
+    network_months,
     visit_days,
     visit_facts,
+    visit_months,
     visit_rollups,
 )
 
@@ -45,6 +60,7 @@ WEEK = 7
 REPEATS = 5
 BASELINE_REPEATS = 2  # the year straight from the facts takes minutes under load
 CHUNK = 5000
+OPERATOR = "operator:demo-b01"  # the demo simulator names an operator after their counter
 
 
 async def _copy_weeks(database: Database, weeks: int, busier: int) -> tuple[int, float]:
@@ -87,6 +103,40 @@ async def _copy_weeks(database: Database, weeks: int, busier: int) -> tuple[int,
                 for start in range(0, len(copies), CHUNK):
                     await conn.execute(table.insert(), copies[start : start + CHUNK])
     return written, time.perf_counter() - started
+
+
+MADE_BY_0020 = (  # made from the daily and hourly rows by migration 0020, and the projector
+    visit_months,
+    branch_months,
+    network_months,
+    agency_days,
+    agency_months,
+    counter_days,
+    counter_months,
+    network_hours,
+    network_hour_months,
+    branch_hours,
+    branch_hour_months,
+)
+
+
+def _made_from_the_year(conn: Connection) -> None:
+    """Make migration 0020's tables again from the year's daily and hourly rows, with the
+    migration's own steps (a copied week cannot be shifted into months)."""
+    steps = importlib.import_module("queue_server.store.migrations.versions.0020_report_months")
+    for table in MADE_BY_0020:
+        conn.execute(table.delete())
+    tables = {table.name: table for table in MADE_BY_0020}
+    for name, (days, key, agency) in steps.MONTHS.items():
+        steps._fill_months(conn, days, tables[name], [column for column, _ in key], agency)
+    steps._fill_agency_days(conn, agency_days)
+    steps._fill_months(conn, "agency_days", agency_months, ["branch_id", "agency_id"], False)
+    steps._fill_counters(conn)
+    steps._fill_hours(conn)
+    hour_key = [column for column, _ in steps.BRANCH_HOUR_KEY]
+    visits = [("visits", func.sum)]
+    steps._add_up(conn, hour_key, visits, "visit_rollups", "branch_hours", monthly=False)
+    steps._add_up(conn, hour_key, visits, "branch_hours", "branch_hour_months", monthly=True)
 
 
 def _shifted(row: dict[str, Any], shift: timedelta, copy: str = "") -> dict[str, Any]:
@@ -142,32 +192,54 @@ BEFORE_0011 = [
 ]
 
 
-async def run(weeks: int, busier: int, postgres: bool = False) -> None:
+async def _build(database: Database, weeks: int, busier: int, postgres: bool) -> None:
+    """Simulate the week, copy it into the year, make the tables made from the days."""
     catalog = load_catalog(ROOT / "config")
+    await migrate(database)
+    today = datetime.now(UTC).date()
+    days = [today - timedelta(days=n) for n in range(WEEK, 0, -1)]
+    started = time.perf_counter()
+    visits = (await fill_history(database, catalog, [BRANCH], days))[BRANCH]
+    events = await catch_up(database, catalog, BRANCH)
+    took = time.perf_counter() - started
+    print(f"simulated week: {visits} visits, {events} events in {took:.0f} s")
+    written, took = await _copy_weeks(database, weeks, busier)
+    print(f"bulk load: {written} more visits in {took:.1f} s ({written / took:.0f}/s)")
+    started = time.perf_counter()
+    await database.transaction(_made_from_the_year)
+    print(f"months, agencies, counter days, hours: {time.perf_counter() - started:.0f} s")
+    async with database.read() as conn:  # each table the reports read holds the year
+        for table in (visit_days, visit_months, branch_months, agency_months, network_months):
+            held = (await conn.execute(select(func.sum(table.c.visits)))).scalar()
+            print(f"  {table.name}: {held} visits")
+    if postgres:  # as autovacuum would: index-only scans need the visibility map
+        autocommit = database.engine.execution_options(isolation_level="AUTOCOMMIT")
+        async with autocommit.connect() as conn:
+            await conn.exec_driver_sql("VACUUM ANALYZE")
+
+
+async def run(
+    weeks: int, busier: int, postgres: bool = False, keep: Path | None = None, built: bool = False
+) -> None:
+    """`keep`: the year's SQLite file, built there once and read again by later runs (`built`:
+    it is there; the layout before 0011 is then not measured: it would change the file)."""
     with tempfile.TemporaryDirectory() as folder:
-        url = POSTGRES_URL if postgres else f"sqlite+aiosqlite:///{Path(folder) / 'year.sqlite3'}"
+        path = keep or Path(folder) / "year.sqlite3"
+        url = POSTGRES_URL if postgres else f"sqlite+aiosqlite:///{path}"
         database = Database(url)
         try:
-            await migrate(database)
-            today = datetime.now(UTC).date()
-            days = [today - timedelta(days=n) for n in range(WEEK, 0, -1)]
-            started = time.perf_counter()
-            visits = (await fill_history(database, catalog, [BRANCH], days))[BRANCH]
-            events = await catch_up(database, catalog, BRANCH)
-            took = time.perf_counter() - started
-            print(f"simulated week: {visits} visits, {events} events in {took:.0f} s")
-            written, took = await _copy_weeks(database, weeks, busier)
-            print(f"bulk load: {written} more visits in {took:.1f} s ({written / took:.0f}/s)")
+            if not built:
+                await _build(database, weeks, busier, postgres)
             async with database.read() as conn:
                 total = (await conn.execute(select(func.count()).select_from(visit_facts))).scalar()
+                newest = (await conn.execute(select(func.max(visit_facts.c.local_date)))).scalar()
             print(f"the year holds {total} visits", flush=True)
-            if postgres:  # as autovacuum would: index-only scans need the visibility map
-                autocommit = database.engine.execution_options(isolation_level="AUTOCOMMIT")
-                async with autocommit.connect() as conn:
-                    await conn.exec_driver_sql("VACUUM ANALYZE")
+            today = newest + timedelta(days=1)  # the day the year was built
             slices = _slices(today)
             for name, where in slices.items():
                 print(_line(name, await _timed(_report(database, where))), flush=True)
+            if keep is not None:
+                return
             year = slices["year"]
 
             async def from_facts() -> None:
@@ -199,10 +271,14 @@ def _slices(today: date) -> dict[str, Slice]:
         "year, kiosk+priority": Slice(
             year_ago, today, channels=("kiosk",), priorities=("priority",)
         ),
+        "quarter": Slice(today - timedelta(days=90), today, branches=one),
+        "year, one agency": Slice(year_ago, today, branches=one, agencies=("psda",)),
         "year, whole network (no branch)": Slice(year_ago, today),
         "month, one counter (facts)": Slice(
             today - timedelta(days=29), today, branches=one, counters=("b01",)
         ),
+        "year, one counter (facts)": Slice(year_ago, today, branches=one, counters=("b01",)),
+        "year, one operator (facts)": Slice(year_ago, today, branches=one, operators=(OPERATOR,)),
     }
 
 
@@ -228,7 +304,11 @@ if __name__ == "__main__":
     parser.add_argument("--weeks", type=int, default=52)
     parser.add_argument("--busier", type=int, default=2, help="visits of the demo week × this")
     parser.add_argument("--postgres", action="store_true", help="RIGI_BENCH_DATABASE_URL")
+    parser.add_argument(
+        "--file", type=Path, help="keep the year in this SQLite file, read it again"
+    )
     arguments = parser.parse_args()
     if arguments.postgres:
         reset_postgres()
-    asyncio.run(run(arguments.weeks, arguments.busier, arguments.postgres))
+    kept = arguments.file is not None and arguments.file.exists()
+    asyncio.run(run(arguments.weeks, arguments.busier, arguments.postgres, arguments.file, kept))

@@ -73,7 +73,7 @@ def percentile(histogram: Mapping[int, int], share: float, maximum: float) -> fl
 class Visit:
     """What a report needs of one visit (a row of the visit facts)."""
 
-    issued_at: datetime
+    issued_at: datetime | None  # None where the reader needs no times (a report's sums)
     outcome: str | None  # None while the visit is still open
     wait_s: float | None  # issue to (last) call; None if never called
     service_s: float | None  # start to end of service; None if not served

@@ -1,11 +1,12 @@
 """The projector in the server: woken after events are published, plus a periodic catch-up of
 every branch (events written by other processes, or missed while a batch failed).
 
-On PostgreSQL it runs in a thread of its own, on its own event loop with its own engine
-(`ProjectorThread`): its Python (decoding events, summing rollups, building statements) and its
-statements' round trips no longer take turns with requests on the serving loop, which measured
-about half the issue rate in `benchmarks/facts_cost_bench.py`. On a SQLite file the batch already
-runs in the writer thread; it stays on the process's one writer there (SQLite has one).
+On PostgreSQL it runs in a process of its own (`reporting/process.py`): its Python (decoding
+events, summing rollups, building statements) and its statements' round trips take neither the
+serving loop's turns nor its interpreter lock; in a thread it still shared the lock, and lost
+about half the issue rate at load in `benchmarks/facts_cost_bench.py`. On a SQLite file the
+batch already runs in the writer thread; it stays on the process's one writer there (SQLite has
+one).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from queue_server.catalog.loader import Catalog
+from queue_server.reporting.process import ProjectorProcess
 from queue_server.store.database import Database
 from queue_server.store.events import Event
 from queue_server.store.reports.runner import branches_behind, catch_up, catch_up_together
@@ -30,10 +31,6 @@ log = logging.getLogger(__name__)
 
 GATHER_S = 1.0  # after a wake-up, wait this long so one transaction applies many events
 CATCH_UP_S = 30.0  # every branch is caught up at least this often
-# The projector thread's own PostgreSQL connections (two for writes, one for reads), beside the
-# process's RIGI_DATABASE_CONNECTIONS: it applies one transaction at a time.
-PROJECTOR_CONNECTIONS = 3
-STOP_TIMEOUT_S = 30.0  # a batch in flight is let finish (it is one transaction) this long
 
 
 class BackgroundProjector:
@@ -46,14 +43,17 @@ class BackgroundProjector:
         catalog: Catalog,
         gather_s: float = GATHER_S,
         catch_up_s: float = CATCH_UP_S,
+        before_batch: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.database = database
         self.catalog = catalog
         self.gather_s = gather_s
         self.catch_up_s = catch_up_s
+        self.before_batch = before_batch  # the projector's process: follow the organisation
         self._pending: set[str] = set()
         self._woken = asyncio.Event()
         self._everything = True  # catch every branch up at start
+        self._applying = asyncio.Lock()  # held for a batch: stopping waits for its commit
 
     async def wake(self, events: Sequence[Event]) -> None:
         """A `Database.listeners` entry: note the branches that moved."""
@@ -73,9 +73,22 @@ class BackgroundProjector:
                 except TimeoutError:
                     self._everything = True
             self._woken.clear()
-            await self._apply_pending()
+            async with self._applying:
+                await self._apply_pending()
+
+    async def stop_between_batches(self, running: asyncio.Task[None]) -> None:
+        """Cancel `running` (this projector's `run`) once no batch is in flight."""
+        async with self._applying:
+            running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
 
     async def _apply_pending(self) -> None:
+        if self.before_batch is not None:
+            try:
+                await self.before_batch()
+            except Exception:
+                log.exception("reports: reading the organisation failed; trying again later")
+                return  # the branches stay pending
         branches, self._pending = self._pending, set()
         if self._everything:
             self._everything = False
@@ -108,99 +121,26 @@ class BackgroundProjector:
                 self._pending.add(branch)
 
 
-class ProjectorThread:
-    """A `BackgroundProjector` on an event loop of its own in a thread, over its own `Database`
-    on the same URL. The serving loop only hands it the branches that moved."""
-
-    def __init__(self, url: str, catalog: Catalog, connections: int = PROJECTOR_CONNECTIONS):
-        self.url = url
-        self.catalog = catalog
-        self.connections = connections
-        self.projector: BackgroundProjector | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._ready = threading.Event()
-        # Branches handed over and not yet taken by the projector's loop: only the first of a
-        # run of transactions wakes that loop (a wake-up is a write to its self-pipe; one per
-        # transaction was 3.6% of the serving thread's samples under an issue load).
-        self._handed: set[str] = set()
-        self._handing = threading.Lock()
-        self._thread = threading.Thread(target=self._main, name="reports-projector", daemon=True)
-
-    async def start(self) -> None:
-        self._thread.start()
-        await asyncio.to_thread(self._ready.wait)
-        if self.projector is None:
-            raise RuntimeError("the reports projector's thread did not start")
-
-    async def wake(self, events: Sequence[Event]) -> None:
-        """A `Database.listeners` entry of the serving loop: hand the moved branches over."""
-        if self._loop is None or self.projector is None:
-            return
-        with self._handing:
-            first = not self._handed
-            self._handed.update(event.branch for event in events)
-        if first:
-            with contextlib.suppress(RuntimeError):  # its loop closed: the server is stopping
-                self._loop.call_soon_threadsafe(self._take)
-
-    def _take(self) -> None:
-        """On the projector's loop: note every branch handed over since the last time."""
-        with self._handing:
-            branches, self._handed = self._handed, set()
-        if self.projector is not None:
-            self.projector.note(branches)
-
-    async def stop(self) -> None:
-        if self._loop is not None and self._task is not None:
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._task.cancel)
-        await asyncio.to_thread(self._thread.join, STOP_TIMEOUT_S)
-        if self._thread.is_alive():
-            log.error("the reports projector's thread did not stop within %.0f s", STOP_TIMEOUT_S)
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except Exception:
-            log.exception("the reports projector's thread stopped")
-        finally:
-            self._ready.set()
-
-    async def _serve(self) -> None:
-        database = Database(self.url, self.connections)
-        try:
-            self.projector = BackgroundProjector(database, self.catalog)
-            self._task = asyncio.current_task()
-            self._loop = asyncio.get_running_loop()
-            self._ready.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.projector.run()
-        finally:
-            await database.dispose()
-
-
 @contextlib.asynccontextmanager
-async def reports(rigi: Rigi) -> AsyncIterator[BackgroundProjector]:
-    """Lifespan part: run the projector while the server runs (in its own thread on
+async def reports(rigi: Rigi) -> AsyncIterator[None]:
+    """Lifespan part: run the projector while the server runs (in its own process on
     PostgreSQL)."""
     if not rigi.database.is_sqlite:
-        runner = ProjectorThread(rigi.database.url, rigi.catalog)
-        await runner.start()
-        assert runner.projector is not None
-        rigi.database.listeners.append(runner.wake)
+        child = ProjectorProcess(rigi.database.url)
+        await child.start()
+        rigi.database.listeners.append(child.wake)
         try:
-            yield runner.projector
+            yield
         finally:
-            rigi.database.listeners.remove(runner.wake)
-            await runner.stop()
+            rigi.database.listeners.remove(child.wake)
+            await child.stop()
         return
     projector = BackgroundProjector(rigi.database, rigi.catalog)
     rigi.database.listeners.append(projector.wake)
     task = asyncio.create_task(projector.run(), name="reports-projector")
     task.add_done_callback(_report_death)
     try:
-        yield projector
+        yield
     finally:
         rigi.database.listeners.remove(projector.wake)
         task.cancel()
