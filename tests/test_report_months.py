@@ -2,9 +2,10 @@
 time by day and month (migration 0020), the ragged ends of a period from the days. Over
 simulated weeks of two Community Centres that cross two months' ends, every report read
 from the rollups equals the figures counted from the visit facts one by one, for periods that
-start and end inside months and for whole months; again after a branch is rebuilt from its
-event log and after its events are offered again; and migration 0020 makes the same months from
-the days. On SQLite and PostgreSQL."""
+start and end inside months and for whole months, for slices read from each branch's rows per
+service or per class (migration 0021) and from its rows per service, class and channel; again
+after a branch is rebuilt from its event log and after its events are offered again; and
+migrations 0020 and 0021 make the same rows from the days. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -31,12 +32,16 @@ from queue_server.store.schema_reports import (
     branch_hour_months,
     branch_hours,
     branch_months,
+    class_days,
+    class_months,
     counter_days,
     counter_months,
     counter_time,
     network_hour_months,
     network_hours,
     network_months,
+    service_days,
+    service_months,
     visit_days,
     visit_facts,
     visit_months,
@@ -56,7 +61,8 @@ SECOND_DAYS = [date(2026, 1, 29) + timedelta(days=n) for n in range(6)]
 SECOND_DAYS += [date(2026, 2, 25) + timedelta(days=n) for n in range(7)]
 MONTH_TABLES: tuple[Any, ...] = (visit_months, branch_months, network_months, counter_days)
 MONTH_TABLES += (counter_months, network_hours, network_hour_months, agency_days, agency_months)
-MONTH_TABLES += (branch_hours, branch_hour_months)
+MONTH_TABLES += (branch_hours, branch_hour_months, service_days, service_months, class_days)
+MONTH_TABLES += (class_months,)
 ZONE = ZoneInfo("Asia/Tbilisi")
 
 
@@ -68,6 +74,8 @@ def _slices(first: date, last: date) -> dict[str, Slice]:
         "service": Slice(first, last, services=("id_card",)),
         "agency": Slice(first, last, agencies=("psda",)),
         "kiosk priority": Slice(first, last, channels=("kiosk",), priorities=("priority",)),
+        "both, kiosk": Slice(first, last, branches=BRANCHES, channels=("kiosk",)),
+        "one centre, one service": Slice(first, last, branches=BRANCHES[1:], services=("id_card",)),
     }
 
 
@@ -193,7 +201,7 @@ async def test_reports_read_by_month_give_the_figures_of_their_facts(database_ur
         assert [t.name for t, _ in periods(visit_days, Slice(FIRST, LAST))] == [
             "visit_days", "visit_months", "visit_days",
         ]  # fmt: skip
-        assert await _compare(database, catalog) == len(PERIODS) * 6
+        assert await _compare(database, catalog) == len(PERIODS) * len(_slices(FIRST, LAST))
 
         await rebuild(database, catalog, [BRANCHES[1]])
         assert await database.reading(_month_rows) == months
@@ -202,12 +210,13 @@ async def test_reports_read_by_month_give_the_figures_of_their_facts(database_ur
         assert await database.reading(_month_rows) == months
         await _compare(database, catalog, PERIODS[:1])
 
-        # Migration 0020 makes the same months from the days and the hours.
+        # Migrations 0020 and 0021 make the same months, and the days per service and per
+        # class, from the days and the hours.
         def again(connection: Connection) -> None:
             config = alembic_config(database.url)
             config.attributes["connection"] = connection
             command.downgrade(config, "0019")
-            command.upgrade(config, "0020")
+            command.upgrade(config, "0021")
 
         async with database.engine.begin() as conn:
             await conn.run_sync(again)

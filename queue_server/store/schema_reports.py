@@ -252,6 +252,43 @@ branch_hours = Table(
 )
 branch_hour_months = months_of(branch_hours, "branch_hour_months")
 
+# The daily sums per branch and service over its priority classes and channels, and per branch,
+# priority class and channel over its services (migration 0021): a region's report by service,
+# and a report over every branch of one service or of one class by branch, read a row per
+# branch, group and day (a year: per month), not one per service × class × channel too.
+service_days = Table(
+    "service_days",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("service_id", NAME, primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    Column("agency_id", NAME, nullable=False),
+    *_sum_columns(),
+    Index("ix_service_days_branch_date", "branch_id", "local_date"),
+    Index("ix_service_days_service_date", "service_id", "local_date"),
+)
+service_months = months_of(
+    service_days,
+    "service_months",
+    Index("ix_service_months_branch_date", "branch_id", "local_date"),
+    Index("ix_service_months_service_date", "service_id", "local_date"),
+)
+class_days = Table(
+    "class_days",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("priority", String(16), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    *_sum_columns(),
+    Index("ix_class_days_class_date", "priority", "channel", "local_date"),
+)
+class_months = months_of(
+    class_days,
+    "class_months",
+    Index("ix_class_months_class_date", "priority", "channel", "local_date"),
+)
+
 # Milliseconds (integers: the same sums whatever the batches) per counter, operator and hour.
 counter_time = Table(
     "counter_time",
@@ -322,6 +359,10 @@ REPORT_TABLES = (
     branch_months,
     agency_days,
     agency_months,
+    service_days,
+    service_months,
+    class_days,
+    class_months,
     branch_hours,
     branch_hour_months,
     counter_time,
@@ -343,4 +384,8 @@ BRANCH_ROWS = (
     counter_clocks,
     branch_hours,
     branch_hour_months,
+    service_days,
+    service_months,
+    class_days,
+    class_months,
 )
