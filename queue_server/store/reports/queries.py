@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Select, and_, func, literal_column, or_, select
+from sqlalchemy import Date, Select, and_, func, literal_column, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from queue_server.domain import kpis
@@ -109,18 +109,41 @@ MONTHS = {
 }
 
 
+# The daily tables' twins by ISO week (migration 0022), `local_date` the week's Monday.
+WEEKS: dict[Any, Any] = {}
+WEEK = timedelta(days=7)
+
+
 def periods(table: Any, where: Slice) -> Iterator[tuple[Any, Slice]]:
     """Where a slice's period is: its whole months in `table`'s twin by month (`MONTHS`), the
-    days before and after them in `table` (a year is 12 rows per key, not 365)."""
+    days before and after them in `table` (a year is 12 rows per key, not 365), those of
+    their whole weeks in its twin by week (`WEEKS`): mid-month 30 days are four weeks and a
+    few days, not thirty days."""
     after = where.last + timedelta(days=1)
     start = where.first if where.first.day == 1 else _next_month(where.first)
     end = after if after.day == 1 else month_of(where.last)  # whole months are [start, end)
     if table not in MONTHS or start >= end:
+        yield from _by_week(table, where)
+        return
+    if where.first < start:
+        yield from _by_week(table, replace(where, last=start - timedelta(days=1)))
+    yield MONTHS[table], replace(where, first=start, last=month_of(end - timedelta(days=1)))
+    if end <= where.last:
+        yield from _by_week(table, replace(where, first=end))
+
+
+def _by_week(table: Any, where: Slice) -> Iterator[tuple[Any, Slice]]:
+    """Days of a period in `table`, those of its whole weeks (Monday to Sunday) in its twin by
+    week when it has one."""
+    after = where.last + timedelta(days=1)
+    start = where.first + timedelta(days=-where.first.weekday() % 7)  # a Monday
+    end = after - timedelta(days=after.weekday())  # whole weeks are [start, end)
+    if table not in WEEKS or start >= end:
         yield table, where
         return
     if where.first < start:
         yield table, replace(where, last=start - timedelta(days=1))
-    yield MONTHS[table], replace(where, first=start, last=month_of(end - timedelta(days=1)))
+    yield WEEKS[table], replace(where, first=start, last=end - WEEK)
     if end <= where.last:
         yield table, replace(where, first=end)
 
@@ -156,8 +179,7 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
             for row in await conn.execute(query):
                 target[row[0]].add(_sums_of_totals(row))
             continue
-        for table, part in periods(daily, where):  # medians and p90s: per service and branch
-            await _sums_and_histograms(conn, part, table, table.c[name], target)
+        await _sums_and_histograms(conn, where, daily, name, target)  # medians and p90s too
     for sums in totals[2].values():
         report.total.add(sums)
     if not detail:
@@ -169,11 +191,22 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
         hours = network_hours
     else:  # the branches' own hours when the slice keeps every group
         hours = branch_hours if branches is branch_days else visit_rollups
-    for table, part in periods(hours, where):
+
+    def arrivals(table: Any, part: Slice) -> Select[Any]:
         week = (table.c.weekday, table.c.local_hour)
-        query = _filtered(select(*week, func.sum(table.c.visits)), table, part).group_by(*week)
-        for weekday, hour, visits in await conn.execute(query):
-            report.arrivals[weekday, hour] += int(visits)
+        return _filtered(select(*week, func.sum(table.c.visits)), table, part).group_by(*week)
+
+    for weekday, hour, visits in await _read_parts(conn, hours, where, arrivals):
+        report.arrivals[weekday, hour] += int(visits)
+
+
+async def _read_parts(
+    conn: AsyncConnection, table: Any, where: Slice, query_of: Callable[[Any, Slice], Select[Any]]
+) -> Any:
+    """The rows of `query_of` over each part of the period (`periods`: its months, weeks and
+    days), all read by one statement (`UNION ALL`): one round trip, however ragged the period."""
+    queries = [query_of(part_table, part) for part_table, part in periods(table, where)]
+    return await conn.execute(queries[0] if len(queries) == 1 else union_all(*queries))
 
 
 _TOTALS = [
@@ -220,17 +253,22 @@ def _service_table(where: Slice) -> Any:
 
 
 async def _sums_and_histograms(
-    conn: AsyncConnection, where: Slice, table: Any, column: Any, target: dict[Any, kpis.Sums]
+    conn: AsyncConnection, where: Slice, daily: Any, name: str, target: dict[Any, kpis.Sums]
 ) -> None:
-    """The sums and histograms of each group (`column`) added into its sums, by one statement:
-    the rows are grouped by the group and their two histogram texts (many rows hold the same
-    few buckets), so each distinct pair is read once with its rows' sums and count. A group's
-    texts are parsed by one `json.loads` of them all and added up by their text keys, each made
-    a number once at the end: ~4× quicker than a parse and a bucket-by-bucket merge per text."""
-    texts = (table.c.wait_hist, table.c.service_hist)
-    query = _filtered(select(column, *texts, func.count(), *_sums(table)), table, where)
+    """The sums and histograms of each group (the column `name`) added into its sums, by one
+    statement over the period's parts: the rows are grouped by the group and their two
+    histogram texts (many rows hold the same few buckets), so each distinct pair is read once
+    with its rows' sums and count. A group's texts are parsed by one `json.loads` of them all
+    and added up by their text keys, each made a number once at the end: ~4× quicker than a
+    parse and a bucket-by-bucket merge per text."""
+
+    def grouped(table: Any, part: Slice) -> Select[Any]:
+        keys = (table.c[name], table.c.wait_hist, table.c.service_hist)
+        query = _filtered(select(*keys, func.count(), *_sums(table)), table, part)
+        return query.group_by(*keys)
+
     held: dict[Any, tuple[list[str], list[str], list[int]]] = {}
-    for row in await conn.execute(query.group_by(column, *texts)):
+    for row in await _read_parts(conn, daily, where, grouped):
         target[row[0]].add(_sums_of_totals(row))
         waits, services, rows = held.setdefault(row[0], ([], [], []))
         waits.append(row[1])
@@ -277,13 +315,17 @@ async def _from_facts(
 
 async def _counter_time(conn: AsyncConnection, where: Slice, report: Report) -> None:
     """Each counter's and operator's time: its days, and its whole months by month."""
-    for table, part in periods(counter_days, where):
+
+    def spent(table: Any, part: Slice) -> Select[Any]:
         keys = (table.c.branch_id, table.c.counter_id, table.c.operator)
-        spent = [func.sum(table.c[name]) for name in _SPENT_MS]
-        query = _filtered(select(*keys, *spent), table, part).group_by(*keys)
-        for branch, counter, operator, *milliseconds in await conn.execute(query):
-            seconds = [int(ms or 0) / 1000 for ms in milliseconds]
-            report.counters[branch, counter, operator].add(kpis.CounterTime(*seconds))
+        milliseconds = [func.sum(table.c[name]) for name in _SPENT_MS]
+        return _filtered(select(*keys, *milliseconds), table, part).group_by(*keys)
+
+    for branch, counter, operator, *milliseconds in await _read_parts(
+        conn, counter_days, where, spent
+    ):
+        seconds = [int(ms or 0) / 1000 for ms in milliseconds]
+        report.counters[branch, counter, operator].add(kpis.CounterTime(*seconds))
 
 
 _SPENT_MS = ("serving_ms", "idle_ms", "paused_ms", "closed_ms")
@@ -353,10 +395,8 @@ async def _longest_on_top_days(conn: AsyncConnection, where: Slice) -> list[Any]
             .where(table.c.waited > 0, table.c.wait_max_ms >= floor_ms)
             .distinct()
         )
-        monthly = table in MONTHS.values()
         for branch, day in await conn.execute(rows):
-            last = _next_month(day) - timedelta(days=1) if monthly else day
-            spans.add((branch, day, last))
+            spans.add((branch, day, _last_day(table, day)))
     if len(spans) > MAX_TOP_DAYS:  # many days tie at the top: walking the wait index is quicker
         return None
     facts = visit_facts.c
@@ -373,6 +413,13 @@ async def _longest_on_top_days(conn: AsyncConnection, where: Slice) -> list[Any]
 
 
 MAX_TOP_DAYS = 2 * kpis.LONGEST_WAITS
+
+
+def _last_day(table: Any, day: date) -> date:
+    """The last day a row of `table` dated `day` holds: its month's, its week's or its own."""
+    if table in MONTHS.values():
+        return _next_month(day) - timedelta(days=1)
+    return day + WEEK - timedelta(days=1) if table in WEEKS.values() else day
 
 
 SQLITE_UNINDEXED_DATE = literal_column("+visit_facts.local_date", Date)
