@@ -37,6 +37,7 @@ from queue_server.store.schema_reports import (
     counter_days,
     counter_months,
     counter_time,
+    counter_weeks,
     network_hour_months,
     network_hours,
     network_months,
@@ -54,7 +55,8 @@ PERIODS = [
     (FIRST, LAST),  # ragged at both ends
     (date(2026, 2, 1), date(2026, 2, 28)),  # exactly one month
     (date(2026, 2, 1), date(2026, 3, 2)),
-    (date(2026, 2, 9), date(2026, 2, 20)),  # no whole month
+    (date(2026, 2, 9), date(2026, 2, 20)),  # no whole month; a whole week, then days
+    (date(2026, 1, 26), date(2026, 2, 8)),  # two whole weeks across a month's end
 ]
 # The second centre's days: around both months' ends only (fewer visits to simulate).
 SECOND_DAYS = [date(2026, 1, 29) + timedelta(days=n) for n in range(6)]
@@ -62,7 +64,7 @@ SECOND_DAYS += [date(2026, 2, 25) + timedelta(days=n) for n in range(7)]
 MONTH_TABLES: tuple[Any, ...] = (visit_months, branch_months, network_months, counter_days)
 MONTH_TABLES += (counter_months, network_hours, network_hour_months, agency_days, agency_months)
 MONTH_TABLES += (branch_hours, branch_hour_months, service_days, service_months, class_days)
-MONTH_TABLES += (class_months,)
+MONTH_TABLES += (class_months, counter_weeks)
 ZONE = ZoneInfo("Asia/Tbilisi")
 
 
@@ -197,10 +199,14 @@ async def test_reports_read_by_month_give_the_figures_of_their_facts(database_ur
         assert {row[4] for row in months["visit_months"]} == {
             date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1),
         }  # fmt: skip
-        # The period really is read from both: whole months and ragged days.
+        # The period really is read from both: whole months and ragged days (and weeks).
         assert [t.name for t, _ in periods(visit_days, Slice(FIRST, LAST))] == [
             "visit_days", "visit_months", "visit_days",
         ]  # fmt: skip
+        assert [t.name for t, _ in periods(counter_days, Slice(*PERIODS[3]))] == [
+            "counter_weeks", "counter_days",
+        ]  # fmt: skip
+        assert [t.name for t, _ in periods(counter_days, Slice(*PERIODS[4]))] == ["counter_weeks"]
         assert await _compare(database, catalog) == len(PERIODS) * len(_slices(FIRST, LAST))
 
         await rebuild(database, catalog, [BRANCHES[1]])

@@ -32,6 +32,7 @@ from queue_server.store.schema_reports import (
     counter_days,
     counter_months,
     counter_time,
+    counter_weeks,
     network_days,
     network_hour_months,
     network_hours,
@@ -107,7 +108,7 @@ async def test_generated_facts_and_rollups_are_what_the_projector_makes_of_their
     centre_days = {f["local_date"] for f in facts if f["branch_id"] == "cc01-shashiani"}
     assert centre_days == {FRIDAY}
     async with database.write() as conn:
-        counters = (counter_time, counter_days, counter_months, counter_clocks)
+        counters = (counter_time, counter_days, counter_months, counter_weeks, counter_clocks)
         for table in (*tables, *counters, report_cursors):
             await conn.execute(delete(table))
     for branch in BRANCHES:

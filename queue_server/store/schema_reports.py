@@ -180,10 +180,10 @@ branch_days = Table(
 
 
 def months_of(days: Table, name: str, *indexes: Index) -> Table:
-    """A daily table's twin by month (migration 0020): the same columns, `local_date` the
-    month's first day, each row the sum of the month's daily rows. A long period reads its
-    whole months here and only its ragged ends from the days: a year is 12 rows per key, not
-    365 (queries.periods)."""
+    """A daily table's twin by month (migration 0020; or by week): the same columns,
+    `local_date` the month's first day (or the week's Monday), each row the sum of its daily
+    rows. A long period reads its whole months here and only its ragged ends from the days: a
+    year is 12 rows per key, not 365 (queries.periods)."""
     return Table(name, metadata, *(column._copy() for column in days.columns), *indexes)
 
 
@@ -326,6 +326,12 @@ counter_days = Table(
 counter_months = months_of(
     counter_days, "counter_months", Index("ix_counter_months_date", "local_date")
 )
+# Its twin by ISO week (migration 0021), `local_date` the week's Monday: a period's ragged ends
+# read their whole weeks here (queries.periods), not a row per counter and day (the country's
+# mid-month 30 days: four weeks and a few days of its ~4,300 counters, not thirty days).
+counter_weeks = months_of(
+    counter_days, "counter_weeks", Index("ix_counter_weeks_date", "local_date")
+)
 
 # Where each counter stands in the projection: its state since when, and who holds it.
 counter_clocks = Table(
@@ -368,6 +374,7 @@ REPORT_TABLES = (
     counter_time,
     counter_days,
     counter_months,
+    counter_weeks,
     counter_clocks,
     report_cursors,
 )
@@ -381,6 +388,7 @@ BRANCH_ROWS = (
     counter_time,
     counter_days,
     counter_months,
+    counter_weeks,
     counter_clocks,
     branch_hours,
     branch_hour_months,

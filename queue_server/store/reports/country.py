@@ -50,6 +50,7 @@ REPORT_TABLES = ("visit_facts", "visit_rollups", "visit_days", "visit_months", "
     "branch_months", "agency_days", "agency_months", "service_days", "service_months", "class_days",
     "class_months", "network_days", "network_months", "network_hours", "network_hour_months",
     "branch_hours", "branch_hour_months", "counter_time", "counter_days", "counter_months",
+    "counter_weeks",
 )  # fmt: skip
 
 

@@ -30,6 +30,7 @@ from queue_server.store.schema_reports import (
     class_months,
     counter_days,
     counter_months,
+    counter_weeks,
     network_days,
     network_hour_months,
     network_hours,
@@ -109,8 +110,8 @@ MONTHS = {
 }
 
 
-# The daily tables' twins by ISO week (migration 0022), `local_date` the week's Monday.
-WEEKS: dict[Any, Any] = {}
+# The daily tables' twins by ISO week (migration 0021), `local_date` the week's Monday.
+WEEKS = {counter_days: counter_weeks}
 WEEK = timedelta(days=7)
 
 

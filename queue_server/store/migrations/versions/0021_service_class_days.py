@@ -4,6 +4,8 @@
 every branch by branch read a row per branch, group and month, not one per service × class ×
 channel × month. Filled here from the daily rows, a branch at a time (all four tables from one
 read of its days); the projector keeps them from then on (store/reports/group_rollups.py).
+And counter time per ISO week (`counter_weeks`, dated by the week's Monday): a period's
+ragged ends read their whole weeks there, not a row per counter and day.
 
 Revision ID: 0021
 Revises: 0020
@@ -28,6 +30,7 @@ INTS = ["visits", "served", "not_served", "referred", "no_show", "cancelled", "t
 BIGS = ["wait_sum_ms", "wait_max_ms", "service_sum_ms", "service_max_ms",
         "estimate_error_sum_ms", "estimate_abs_error_sum_ms"]  # fmt: skip
 HISTOGRAMS = ["wait_hist", "service_hist"]
+SPENT = ["serving_ms", "idle_ms", "paused_ms", "closed_ms"]
 GROUPS: dict[str, tuple[list[tuple[str, Any]], list[list[str]]]] = {
     # table → its key before the date, and its indexes (besides the key)
     "service": (
@@ -57,6 +60,32 @@ def upgrade() -> None:
             for columns in indexes:
                 op.create_index(f"ix_{name}_{_short(columns)}", name, columns)
     _fill(conn, tables)
+    op.create_table(
+        "counter_weeks",
+        *(sa.Column(n, NAME, primary_key=True) for n in ("branch_id", "counter_id", "operator")),
+        sa.Column("local_date", sa.Date, primary_key=True),
+        *(sa.Column(n, sa.BigInteger, nullable=False) for n in SPENT),
+    )
+    op.create_index("ix_counter_weeks_date", "counter_weeks", ["local_date"])
+    _fill_counter_weeks(conn)
+
+
+def _fill_counter_weeks(conn: sa.Connection) -> None:
+    """Counter time per ISO week (dated by its Monday) from the days, in SQL."""
+    key = ["branch_id", "counter_id", "operator"]
+    days = sa.table("counter_days", *(sa.column(n) for n in [*key, "local_date", *SPENT]))
+    monday: Any = (
+        sa.func.date(days.c.local_date, "weekday 0", "-6 days")
+        if conn.dialect.name == "sqlite"
+        else sa.cast(sa.func.date_trunc("week", days.c.local_date), sa.Date)
+    )
+    summed = sa.select(*(days.c[n] for n in key), monday, *(sa.func.sum(days.c[n]) for n in SPENT))
+    weeks = sa.table("counter_weeks", *(sa.column(n) for n in [*key, "local_date", *SPENT]))
+    conn.execute(
+        sa.insert(weeks).from_select(
+            [*key, "local_date", *SPENT], summed.group_by(*(days.c[n] for n in key), monday)
+        )
+    )
 
 
 def _short(columns: list[str]) -> str:
@@ -126,6 +155,8 @@ def _finished(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_counter_weeks_date", "counter_weeks")
+    op.drop_table("counter_weeks")
     for group, (_, indexes) in GROUPS.items():
         for period in PERIODS:
             name = f"{group}_{period}"
