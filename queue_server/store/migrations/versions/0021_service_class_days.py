@@ -104,8 +104,9 @@ def _sum_columns() -> list[sa.Column[Any]]:
 
 
 def _fill(conn: sa.Connection, tables: dict[str, sa.Table]) -> None:
-    """A branch's daily rows read once, added up into its rows of all four tables: numbers
-    summed (maxima: the largest), histograms merged bucket by bucket."""
+    """A branch's daily rows read once, added up into its days per service and per class, and
+    those into their months: numbers summed (maxima: the largest), histograms merged bucket by
+    bucket."""
     names = ["branch_id", "service_id", "agency_id", "priority", "channel", "local_date"]
     names += [*INTS, *BIGS, *HISTOGRAMS]
     kinds = {c.name: c.type for name in ("service_days", "class_days") for c in tables[name].c}
@@ -117,31 +118,38 @@ def _fill(conn: sa.Connection, tables: dict[str, sa.Table]) -> None:
             sa.select(*(days.c[n] for n in names)).where(days.c.branch_id == branch)
         ).mappings():
             parsed = {n: json.loads(values[n]) for n in HISTOGRAMS}
-            for group, (key, _) in GROUPS.items():
-                columns = ["branch_id", *(column for column, _ in key)]
-                for period in PERIODS:
-                    day = values["local_date"]
-                    when = day if period == "days" else day.replace(day=1)
-                    at = (*(values[n] for n in columns), when)
-                    row = made[f"{group}_{period}"].get(at)
-                    if row is None:
-                        row = dict(zip([*columns, "local_date"], at, strict=True))
-                        if group == "service":
-                            row["agency_id"] = values["agency_id"]
-                        row |= {n: 0 for n in INTS + BIGS} | {n: {} for n in HISTOGRAMS}
-                        made[f"{group}_{period}"][at] = row
-                    _add(row, values, parsed)
+            for group in GROUPS:
+                _add_into(made[f"{group}_days"], group, values, values["local_date"], parsed)
+        for group in GROUPS:
+            for day in made[f"{group}_days"].values():
+                month = day["local_date"].replace(day=1)
+                _add_into(made[f"{group}_months"], group, day, month, day)
         for name, rows in made.items():
             finished = [_finished(row) for row in rows.values()]
             for start in range(0, len(finished), INSERTED_AT_ONCE):
                 conn.execute(tables[name].insert(), finished[start : start + INSERTED_AT_ONCE])
 
 
-def _add(row: dict[str, Any], day: Any, parsed: dict[str, dict[str, int]]) -> None:
+def _add_into(
+    made: dict[tuple[Any, ...], dict[str, Any]],
+    group: str,
+    values: Any,
+    when: Any,
+    histograms: Any,
+) -> None:
+    """Add a row's sums (its `histograms` as {bucket: count}) to the group's row of `when`."""
+    columns = ["branch_id", *(column for column, _ in GROUPS[group][0])]
+    at = (*(values[n] for n in columns), when)
+    row = made.get(at)
+    if row is None:
+        row = made[at] = dict(zip([*columns, "local_date"], at, strict=True))
+        if group == "service":
+            row["agency_id"] = values["agency_id"]
+        row |= {n: 0 for n in INTS + BIGS} | {n: {} for n in HISTOGRAMS}
     for n in INTS + BIGS:
-        row[n] = max(row[n], day[n]) if n.endswith("_max_ms") else row[n] + day[n]
+        row[n] = max(row[n], values[n]) if n.endswith("_max_ms") else row[n] + values[n]
     for n in HISTOGRAMS:
-        for bucket, count in parsed[n].items():
+        for bucket, count in histograms[n].items():
             if merged := row[n].get(int(bucket), 0) + count:
                 row[n][int(bucket)] = merged
             else:
