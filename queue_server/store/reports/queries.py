@@ -379,7 +379,11 @@ async def _longest_on_top_days(conn: AsyncConnection, where: Slice) -> list[Any]
     ≥ T holds a visit that waited that long), and every one of them lies in a row whose maximum
     is ≥ T. So: those rows' days or months, then their visits that waited ≥ T: a few days'
     facts instead of a year's."""
-    parts = list(periods(_branch_table(where), where))  # each branch's rows when whole
+    table = _branch_table(where)  # each branch's rows when whole; per group when not
+    # The rows per service or per class hold a month of every class or service at once: their
+    # maxima bound the ten far more loosely (a hall's year of one service read ~4× longer).
+    table = visit_days if table in (service_days, class_days) else table
+    parts = list(periods(table, where))
     maxima: list[int] = []
     for table, part in parts:
         maxima += [
