@@ -2,9 +2,10 @@
 time by day and month (migration 0020), the ragged ends of a period from the days. Over
 simulated weeks of two Community Centres that cross two months' ends, every report read
 from the rollups equals the figures counted from the visit facts one by one, for periods that
-start and end inside months and for whole months; again after a branch is rebuilt from its
-event log and after its events are offered again; and migration 0020 makes the same months from
-the days. On SQLite and PostgreSQL."""
+start and end inside months and for whole months, for slices read from each branch's rows per
+service or per class (migration 0021) and from its rows per service, class and channel; again
+after a branch is rebuilt from its event log and after its events are offered again; and
+migrations 0020 and 0021 make the same rows from the days. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from queue_server.domain import kpis
 from queue_server.reporting.history import fill_history
 from queue_server.store.database import Database
 from queue_server.store.migrate import alembic_config, migrate
+from queue_server.store.reports.periods import Slice, periods
 from queue_server.store.reports.projector import visit_of
-from queue_server.store.reports.queries import Slice, periods, read_report
+from queue_server.store.reports.queries import read_report
 from queue_server.store.reports.runner import catch_up, rebuild
 from queue_server.store.schema_reports import (
     agency_days,
@@ -31,12 +33,17 @@ from queue_server.store.schema_reports import (
     branch_hour_months,
     branch_hours,
     branch_months,
+    class_days,
+    class_months,
     counter_days,
     counter_months,
     counter_time,
+    counter_weeks,
     network_hour_months,
     network_hours,
     network_months,
+    service_days,
+    service_months,
     visit_days,
     visit_facts,
     visit_months,
@@ -49,14 +56,16 @@ PERIODS = [
     (FIRST, LAST),  # ragged at both ends
     (date(2026, 2, 1), date(2026, 2, 28)),  # exactly one month
     (date(2026, 2, 1), date(2026, 3, 2)),
-    (date(2026, 2, 9), date(2026, 2, 20)),  # no whole month
+    (date(2026, 2, 9), date(2026, 2, 20)),  # no whole month; a whole week, then days
+    (date(2026, 1, 26), date(2026, 2, 8)),  # two whole weeks across a month's end
 ]
 # The second centre's days: around both months' ends only (fewer visits to simulate).
 SECOND_DAYS = [date(2026, 1, 29) + timedelta(days=n) for n in range(6)]
 SECOND_DAYS += [date(2026, 2, 25) + timedelta(days=n) for n in range(7)]
 MONTH_TABLES: tuple[Any, ...] = (visit_months, branch_months, network_months, counter_days)
 MONTH_TABLES += (counter_months, network_hours, network_hour_months, agency_days, agency_months)
-MONTH_TABLES += (branch_hours, branch_hour_months)
+MONTH_TABLES += (branch_hours, branch_hour_months, service_days, service_months, class_days)
+MONTH_TABLES += (class_months, counter_weeks)
 ZONE = ZoneInfo("Asia/Tbilisi")
 
 
@@ -68,6 +77,8 @@ def _slices(first: date, last: date) -> dict[str, Slice]:
         "service": Slice(first, last, services=("id_card",)),
         "agency": Slice(first, last, agencies=("psda",)),
         "kiosk priority": Slice(first, last, channels=("kiosk",), priorities=("priority",)),
+        "both, kiosk": Slice(first, last, branches=BRANCHES, channels=("kiosk",)),
+        "one centre, one service": Slice(first, last, branches=BRANCHES[1:], services=("id_card",)),
     }
 
 
@@ -189,11 +200,15 @@ async def test_reports_read_by_month_give_the_figures_of_their_facts(database_ur
         assert {row[4] for row in months["visit_months"]} == {
             date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1),
         }  # fmt: skip
-        # The period really is read from both: whole months and ragged days.
+        # The period really is read from both: whole months and ragged days (and weeks).
         assert [t.name for t, _ in periods(visit_days, Slice(FIRST, LAST))] == [
             "visit_days", "visit_months", "visit_days",
         ]  # fmt: skip
-        assert await _compare(database, catalog) == len(PERIODS) * 6
+        assert [t.name for t, _ in periods(counter_days, Slice(*PERIODS[3]))] == [
+            "counter_weeks", "counter_days",
+        ]  # fmt: skip
+        assert [t.name for t, _ in periods(counter_days, Slice(*PERIODS[4]))] == ["counter_weeks"]
+        assert await _compare(database, catalog) == len(PERIODS) * len(_slices(FIRST, LAST))
 
         await rebuild(database, catalog, [BRANCHES[1]])
         assert await database.reading(_month_rows) == months
@@ -202,12 +217,13 @@ async def test_reports_read_by_month_give_the_figures_of_their_facts(database_ur
         assert await database.reading(_month_rows) == months
         await _compare(database, catalog, PERIODS[:1])
 
-        # Migration 0020 makes the same months from the days and the hours.
+        # Migrations 0020 and 0021 make the same months, and the days per service and per
+        # class, from the days and the hours.
         def again(connection: Connection) -> None:
             config = alembic_config(database.url)
             config.attributes["connection"] = connection
             command.downgrade(config, "0019")
-            command.upgrade(config, "0020")
+            command.upgrade(config, "0021")
 
         async with database.engine.begin() as conn:
             await conn.run_sync(again)

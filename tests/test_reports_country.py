@@ -26,15 +26,20 @@ from queue_server.store.schema_reports import (
     branch_hour_months,
     branch_hours,
     branch_months,
+    class_days,
+    class_months,
     counter_clocks,
     counter_days,
     counter_months,
     counter_time,
+    counter_weeks,
     network_days,
     network_hour_months,
     network_hours,
     network_months,
     report_cursors,
+    service_days,
+    service_months,
     visit_days,
     visit_facts,
     visit_months,
@@ -92,6 +97,7 @@ async def test_generated_facts_and_rollups_are_what_the_projector_makes_of_their
     tables: tuple[Any, ...] = (visit_facts, visit_rollups, visit_days, branch_days, network_days)
     tables += (visit_months, branch_months, network_months, network_hours, network_hour_months)
     tables += (agency_days, agency_months, branch_hours, branch_hour_months)
+    tables += (service_days, service_months, class_days, class_months)
     generated = {table.name: await _rows(database, table) for table in tables}
     facts = generated["visit_facts"].values()
     assert {f["outcome"] for f in facts} == {
@@ -102,7 +108,7 @@ async def test_generated_facts_and_rollups_are_what_the_projector_makes_of_their
     centre_days = {f["local_date"] for f in facts if f["branch_id"] == "cc01-shashiani"}
     assert centre_days == {FRIDAY}
     async with database.write() as conn:
-        counters = (counter_time, counter_days, counter_months, counter_clocks)
+        counters = (counter_time, counter_days, counter_months, counter_weeks, counter_clocks)
         for table in (*tables, *counters, report_cursors):
             await conn.execute(delete(table))
     for branch in BRANCHES:

@@ -180,10 +180,10 @@ branch_days = Table(
 
 
 def months_of(days: Table, name: str, *indexes: Index) -> Table:
-    """A daily table's twin by month (migration 0020): the same columns, `local_date` the
-    month's first day, each row the sum of the month's daily rows. A long period reads its
-    whole months here and only its ragged ends from the days: a year is 12 rows per key, not
-    365 (queries.periods)."""
+    """A daily table's twin by month (migration 0020; or by week): the same columns,
+    `local_date` the month's first day (or the week's Monday), each row the sum of its daily
+    rows. A long period reads its whole months here and only its ragged ends from the days: a
+    year is 12 rows per key, not 365 (queries.periods)."""
     return Table(name, metadata, *(column._copy() for column in days.columns), *indexes)
 
 
@@ -252,6 +252,43 @@ branch_hours = Table(
 )
 branch_hour_months = months_of(branch_hours, "branch_hour_months")
 
+# The daily sums per branch and service over its priority classes and channels, and per branch,
+# priority class and channel over its services (migration 0021): a region's report by service,
+# and a report over every branch of one service or of one class by branch, read a row per
+# branch, group and day (a year: per month), not one per service × class × channel too.
+service_days = Table(
+    "service_days",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("service_id", NAME, primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    Column("agency_id", NAME, nullable=False),
+    *_sum_columns(),
+    Index("ix_service_days_branch_date", "branch_id", "local_date"),
+    Index("ix_service_days_service_date", "service_id", "local_date"),
+)
+service_months = months_of(
+    service_days,
+    "service_months",
+    Index("ix_service_months_branch_date", "branch_id", "local_date"),
+    Index("ix_service_months_service_date", "service_id", "local_date"),
+)
+class_days = Table(
+    "class_days",
+    metadata,
+    Column("branch_id", NAME, primary_key=True),
+    Column("priority", String(16), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("local_date", Date, primary_key=True),
+    *_sum_columns(),
+    Index("ix_class_days_class_date", "priority", "channel", "local_date"),
+)
+class_months = months_of(
+    class_days,
+    "class_months",
+    Index("ix_class_months_class_date", "priority", "channel", "local_date"),
+)
+
 # Milliseconds (integers: the same sums whatever the batches) per counter, operator and hour.
 counter_time = Table(
     "counter_time",
@@ -289,6 +326,12 @@ counter_days = Table(
 counter_months = months_of(
     counter_days, "counter_months", Index("ix_counter_months_date", "local_date")
 )
+# Its twin by ISO week (migration 0021), `local_date` the week's Monday: a period's ragged ends
+# read their whole weeks here (queries.periods), not a row per counter and day (the country's
+# mid-month 30 days: four weeks and a few days of its ~4,300 counters, not thirty days).
+counter_weeks = months_of(
+    counter_days, "counter_weeks", Index("ix_counter_weeks_date", "local_date")
+)
 
 # Where each counter stands in the projection: its state since when, and who holds it.
 counter_clocks = Table(
@@ -322,11 +365,16 @@ REPORT_TABLES = (
     branch_months,
     agency_days,
     agency_months,
+    service_days,
+    service_months,
+    class_days,
+    class_months,
     branch_hours,
     branch_hour_months,
     counter_time,
     counter_days,
     counter_months,
+    counter_weeks,
     counter_clocks,
     report_cursors,
 )
@@ -340,7 +388,12 @@ BRANCH_ROWS = (
     counter_time,
     counter_days,
     counter_months,
+    counter_weeks,
     counter_clocks,
     branch_hours,
     branch_hour_months,
+    service_days,
+    service_months,
+    class_days,
+    class_months,
 )

@@ -46,25 +46,12 @@ SHARES = {  # of the visits: how they end (cumulative thresholds of one uniform 
 PRIORITY_SHARE, APPOINTMENT_SHARE, PHONE_SHARE, TRANSFER_IN_SHARE = 0.05, 0.07, 0.15, 0.02
 ESTIMATED_SHARE = 0.85  # visits told a wait estimate at issue
 RECALL_SHARE = 0.03
-REPORT_TABLES = (
-    "visit_facts",
-    "visit_rollups",
-    "visit_days",
-    "visit_months",
-    "branch_days",
-    "branch_months",
-    "agency_days",
-    "agency_months",
-    "network_days",
-    "network_months",
-    "network_hours",
-    "network_hour_months",
-    "branch_hours",
-    "branch_hour_months",
-    "counter_time",
-    "counter_days",
-    "counter_months",
-)
+REPORT_TABLES = ("visit_facts", "visit_rollups", "visit_days", "visit_months", "branch_days",
+    "branch_months", "agency_days", "agency_months", "service_days", "service_months", "class_days",
+    "class_months", "network_days", "network_months", "network_hours", "network_hour_months",
+    "branch_hours", "branch_hour_months", "counter_time", "counter_days", "counter_months",
+    "counter_weeks",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -176,6 +163,7 @@ def load_year(
     step("daily rollups", _rollups("visit_days", "local_date"))
     step("network days", _NETWORK_DAYS)
     step("branch days", _BRANCH_DAYS, _AGENCY_DAYS)
+    step("service and class days", *_GROUP_DAYS)
     step("counter time", _COUNTER_TIME, *COUNTER_DAYS)
     step("network hours", *NETWORK_HOURS)
     step("months", *_MONTHS)
@@ -468,6 +456,16 @@ _NETWORK_KEYS = "service_id, priority, channel, local_date"
 _NETWORK_DAYS = _days_summed("network_days", _NETWORK_KEYS, True)
 _BRANCH_DAYS = _days_summed("branch_days", "branch_id, local_date", False)
 _AGENCY_DAYS = _days_summed("agency_days", "branch_id, agency_id, local_date", False)
+_SERVICE_KEYS, _CLASS_KEYS = (
+    "branch_id, service_id, local_date",
+    "branch_id, priority, channel, local_date",
+)
+_GROUP_DAYS = [  # migration 0021's tables
+    _days_summed("service_days", _SERVICE_KEYS, True),
+    _days_summed("class_days", _CLASS_KEYS, False),
+    _days_summed("service_months", _SERVICE_KEYS, True, "service_days", MONTH),
+    _days_summed("class_months", _CLASS_KEYS, False, "class_days", MONTH),
+]
 _MONTHS = [
     _days_summed("visit_months", _GROUP_KEYS, True, "visit_days", MONTH),
     _days_summed("network_months", _NETWORK_KEYS, True, "network_days", MONTH),

@@ -1,10 +1,11 @@
 """The country generator's sums that need no histogram (store/reports/country.py): counter time
-per day and month, and arrivals per branch-local hour across the network and per branch, each
+per day, month and week, and arrivals per branch-local hour across the network and per branch, each
 added up in SQL from the rows the generator has already made, as the projector adds them."""
 
 from __future__ import annotations
 
 MONTH = "date_trunc('month', local_date)::date"  # a day's row in a `months_of` table
+WEEK = "date_trunc('week', local_date)::date"  # in a table by ISO week: its Monday
 
 
 def _counter_days(table: str, source: str, when: str) -> str:
@@ -17,6 +18,7 @@ SELECT branch_id, counter_id, operator, {when}, {sums} FROM {source} GROUP BY 1,
 COUNTER_DAYS = [
     _counter_days("counter_days", "counter_time", "local_date"),
     _counter_days("counter_months", "counter_days", MONTH),
+    _counter_days("counter_weeks", "counter_days", WEEK),
 ]
 
 

@@ -21,6 +21,7 @@ from queue_server.catalog.loader import Catalog
 from queue_server.domain import kpis
 from queue_server.domain.numbering import DEFAULT_TIMEZONE
 from queue_server.errors import NotFound
+from queue_server.store.reports.group_rollups import move_group_days
 from queue_server.store.reports.rollups import (
     SPENT,
     BranchDeltas,
@@ -261,6 +262,7 @@ class _Batch:
 
         move_branch_rows(self.conn, visit_rollups, "hour", hourly, agencies, hour_fields)
         move_branch_rows(self.conn, visit_days, "local_date", daily, agencies, on_date)
+        move_group_days(self.conn, daily, agencies)  # per service, per class (group_rollups)
         move_branch_hours(self.conn, hourly, hour_fields)
         arrivals = network_arrivals(hourly, hour_fields)
         move_network_days(self.conn, network, agencies, arrivals)

@@ -6,58 +6,33 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Select, String, and_, func, literal_column, or_, select
+from sqlalchemy import Date, Select, String, and_, func, literal_column, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from queue_server.domain import kpis
 from queue_server.domain.numbering import DEFAULT_TIMEZONE
-from queue_server.store.reports.rollups import month_of
+from queue_server.store.reports.periods import Slice, last_day, periods
 from queue_server.store.schema_reports import (
     agency_days,
-    agency_months,
     branch_days,
-    branch_hour_months,
     branch_hours,
-    branch_months,
+    class_days,
     counter_days,
-    counter_months,
     network_days,
-    network_hour_months,
     network_hours,
-    network_months,
+    service_days,
     visit_days,
     visit_facts,
-    visit_months,
     visit_rollups,
 )
 
 LONG_PERIOD_DAYS = 60  # from here on the longest waits are found through the wait index
-
-
-@dataclass(frozen=True)
-class Slice:
-    """Which visits a report covers: a period of branch-local dates (inclusive) and, for each
-    dimension, the values kept (None: all)."""
-
-    first: date
-    last: date
-    branches: tuple[str, ...] | None = None
-    agencies: tuple[str, ...] | None = None
-    services: tuple[str, ...] | None = None
-    priorities: tuple[str, ...] | None = None
-    channels: tuple[str, ...] | None = None
-    counters: tuple[str, ...] | None = None
-    operators: tuple[str, ...] | None = None
-
-    @property
-    def needs_facts(self) -> bool:
-        return self.counters is not None or self.operators is not None
 
 
 @dataclass
@@ -91,37 +66,6 @@ async def read_report(
     return report
 
 
-MONTHS = {
-    visit_days: visit_months,
-    branch_days: branch_months,
-    agency_days: agency_months,
-    network_days: network_months,
-    counter_days: counter_months,
-    network_hours: network_hour_months,
-    branch_hours: branch_hour_months,
-}
-
-
-def periods(table: Any, where: Slice) -> Iterator[tuple[Any, Slice]]:
-    """Where a slice's period is: its whole months in `table`'s twin by month (`MONTHS`), the
-    days before and after them in `table` (a year is 12 rows per key, not 365)."""
-    after = where.last + timedelta(days=1)
-    start = where.first if where.first.day == 1 else _next_month(where.first)
-    end = after if after.day == 1 else month_of(where.last)  # whole months are [start, end)
-    if table not in MONTHS or start >= end:
-        yield table, where
-        return
-    if where.first < start:
-        yield table, replace(where, last=start - timedelta(days=1))
-    yield MONTHS[table], replace(where, first=start, last=month_of(end - timedelta(days=1)))
-    if end <= where.last:
-        yield table, replace(where, first=end)
-
-
-def _next_month(day: date) -> date:
-    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
-
-
 async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, detail: bool) -> None:
     """Sums by SQL from the daily rollups (whole months from their monthly twins), grouped the
     ways the report shows them; histograms merged from their distinct texts (many rows hold
@@ -130,7 +74,7 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
     per branch), and each branch's rows over all its groups when it keeps them all. Without
     `detail`, the totals come from the fewest rows that hold them: the branches' own when the
     slice keeps every group (a region's previous month: hundreds of rows, not thousands)."""
-    services = network_days if where.branches is None else visit_days
+    services = _service_table(where)
     branches = _branch_table(where)
     totals: tuple[str, Any, dict[Any, kpis.Sums]] = (
         ("branch_id", branches, report.by_branch)
@@ -139,17 +83,17 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
     )
     groups = [totals]
     if detail:
-        days = network_days if where.branches is None and branches is visit_days else branches
+        grouped = branches in (visit_days, service_days, class_days)
+        days = network_days if where.branches is None and grouped else branches
         groups += [("branch_id", branches, report.by_branch), ("local_date", days, report.by_day)]
     for name, daily, target in groups:
-        parts = periods(daily, where) if name != "local_date" else [(daily, where)]
-        for table, part in parts:
-            column = table.c[name]
-            query = _filtered(select(column, *_sums(table)), table, part).group_by(column)
+        if name == "local_date":  # a report's days carry sums, not histograms
+            column = daily.c[name]
+            query = _filtered(select(column, *_sums(daily)), daily, where).group_by(column)
             for row in await conn.execute(query):
                 target[row[0]].add(_sums_of_totals(row))
-            if name != "local_date":  # medians and p90s: per service and per branch
-                await _merge(conn, part, table, column, target)
+            continue
+        await _sums_and_histograms(conn, where, daily, name, target)  # medians and p90s too
     for sums in totals[2].values():
         report.total.add(sums)
     if not detail:
@@ -161,11 +105,22 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
         hours = network_hours
     else:  # the branches' own hours when the slice keeps every group
         hours = branch_hours if branches is branch_days else visit_rollups
-    for table, part in periods(hours, where):
+
+    def arrivals(table: Any, part: Slice) -> Select[Any]:
         week = (table.c.weekday, table.c.local_hour)
-        query = _filtered(select(*week, func.sum(table.c.visits)), table, part).group_by(*week)
-        for weekday, hour, visits in await conn.execute(query):
-            report.arrivals[weekday, hour] += int(visits)
+        return _filtered(select(*week, func.sum(table.c.visits)), table, part).group_by(*week)
+
+    for weekday, hour, visits in await _read_parts(conn, hours, where, arrivals):
+        report.arrivals[weekday, hour] += int(visits)
+
+
+async def _read_parts(
+    conn: AsyncConnection, table: Any, where: Slice, query_of: Callable[[Any, Slice], Select[Any]]
+) -> Any:
+    """The rows of `query_of` over each part of the period (`periods`: its months, weeks and
+    days), all read by one statement (`UNION ALL`): one round trip, however ragged the period."""
+    queries = [query_of(part_table, part) for part_table, part in periods(table, where)]
+    return await conn.execute(queries[0] if len(queries) == 1 else union_all(*queries))
 
 
 _TOTALS = [
@@ -190,38 +145,70 @@ def _sums_of_totals(row: Any) -> kpis.Sums:
 def _branch_table(where: Slice) -> Any:
     """Where a slice's figures per branch are: each branch's days over all its groups when the
     slice keeps every service, priority class and channel (per agency when it keeps some
-    agencies), else its rows per group."""
-    if any(kept is not None for kept in (where.services, where.priorities, where.channels)):
-        return visit_days
+    agencies); per service when it keeps every class and channel; per class and channel when
+    it keeps every service and agency; else its rows per service, class and channel."""
+    by_class = where.priorities is not None or where.channels is not None
+    if by_class:
+        whole = where.services is None and where.agencies is None
+        return class_days if whole else visit_days
+    if where.services is not None:
+        return service_days
     return branch_days if where.agencies is None else agency_days
 
 
-async def _merge(
-    conn: AsyncConnection, where: Slice, table: Any, column: Any, target: dict[Any, kpis.Sums]
+def _service_table(where: Slice) -> Any:
+    """Where a slice's figures per service are: the network's rows when it keeps every branch,
+    the branches' rows per service when it keeps every class and channel, else their rows per
+    service, class and channel."""
+    if where.branches is None:
+        return network_days
+    by_class = where.priorities is not None or where.channels is not None
+    return visit_days if by_class else service_days
+
+
+async def _sums_and_histograms(
+    conn: AsyncConnection, where: Slice, daily: Any, name: str, target: dict[Any, kpis.Sums]
 ) -> None:
-    """The histograms of each group (`column`) added into its sums. Each distinct text of a
-    group is read once with how many rows hold it; a group's texts are parsed by one
-    `json.loads` of them all and added up by their text keys, each made a number once at the
-    end: ~4× quicker than a parse and a bucket-by-bucket merge per text."""
-    for name in ("wait_hist", "service_hist"):
-        text = table.c[name]
-        query = _filtered(select(column, text, func.count()), table, where)
-        texts: dict[Any, tuple[list[str], list[int]]] = {}
-        for key, histogram, rows in await conn.execute(query.group_by(column, text)):
-            held = texts.setdefault(key, ([], []))
-            held[0].append(histogram)
-            held[1].append(rows)
-        for key, (histograms, rows_of) in texts.items():
-            summed: dict[str, int] = {}
-            for parsed, rows in zip(json.loads(f"[{','.join(histograms)}]"), rows_of, strict=True):
-                for bucket, count in parsed.items():
-                    summed[bucket] = summed.get(bucket, 0) + count * rows
-            merged = getattr(target[key], name)
-            for bucket, count in summed.items():
-                if total := merged.get(int(bucket), 0) + count:
-                    merged[int(bucket)] = total
-                else:
-                    merged.pop(int(bucket), None)
+    """The sums and histograms of each group (the column `name`) added into its sums: the sums
+    by SQL, then each histogram's distinct texts per group, read once with how many rows hold
+    them (many rows hold the same few buckets); each statement over all the period's parts.
+    A group's texts are parsed by one `json.loads` of them all and added up by their text keys,
+    each made a number once at the end: ~4× quicker than a parse and a merge per text. (One
+    statement grouping by both texts with the sums was tried: it returns a row per distinct
+    pair, ~6× slower over a country's mid-month 30 days.)"""
+
+    def sums(table: Any, part: Slice) -> Select[Any]:
+        column = table.c[name]
+        return _filtered(select(column, *_sums(table)), table, part).group_by(column)
+
+    for row in await _read_parts(conn, daily, where, sums):
+        target[row[0]].add(_sums_of_totals(row))
+    for histogram in ("wait_hist", "service_hist"):
+
+        def texts(table: Any, part: Slice) -> Select[Any]:
+            keys = (table.c[name], table.c[histogram])  # noqa: B023 (read at once)
+            return _filtered(select(*keys, func.count()), table, part).group_by(*keys)
+
+        held: dict[Any, tuple[list[str], list[int]]] = {}
+        for key, text, rows in await _read_parts(conn, daily, where, texts):
+            found = held.setdefault(key, ([], []))
+            found[0].append(text)
+            found[1].append(rows)
+        for key, (histograms, rows_of) in held.items():
+            _add_histograms(getattr(target[key], histogram), histograms, rows_of)
+
+
+def _add_histograms(merged: dict[int, int], histograms: list[str], rows_of: list[int]) -> None:
+    """Add histogram texts, each held by `rows` rows, into `merged` (a zero bucket is dropped)."""
+    summed: dict[str, int] = {}
+    for parsed, rows in zip(json.loads(f"[{','.join(histograms)}]"), rows_of, strict=True):
+        for bucket, count in parsed.items():
+            summed[bucket] = summed.get(bucket, 0) + count * rows
+    for bucket, count in summed.items():
+        if total := merged.get(int(bucket), 0) + count:
+            merged[int(bucket)] = total
+        else:
+            merged.pop(int(bucket), None)
 
 
 # What a report counts of a fact. Not its times: SQLite parses every date-time of every row it
@@ -287,13 +274,17 @@ async def _from_facts(
 
 async def _counter_time(conn: AsyncConnection, where: Slice, report: Report) -> None:
     """Each counter's and operator's time: its days, and its whole months by month."""
-    for table, part in periods(counter_days, where):
+
+    def spent(table: Any, part: Slice) -> Select[Any]:
         keys = (table.c.branch_id, table.c.counter_id, table.c.operator)
-        spent = [func.sum(table.c[name]) for name in _SPENT_MS]
-        query = _filtered(select(*keys, *spent), table, part).group_by(*keys)
-        for branch, counter, operator, *milliseconds in await conn.execute(query):
-            seconds = [int(ms or 0) / 1000 for ms in milliseconds]
-            report.counters[branch, counter, operator].add(kpis.CounterTime(*seconds))
+        milliseconds = [func.sum(table.c[name]) for name in _SPENT_MS]
+        return _filtered(select(*keys, *milliseconds), table, part).group_by(*keys)
+
+    for branch, counter, operator, *milliseconds in await _read_parts(
+        conn, counter_days, where, spent
+    ):
+        seconds = [int(ms or 0) / 1000 for ms in milliseconds]
+        report.counters[branch, counter, operator].add(kpis.CounterTime(*seconds))
 
 
 _SPENT_MS = ("serving_ms", "idle_ms", "paused_ms", "closed_ms")
@@ -341,7 +332,11 @@ async def _longest_on_top_days(conn: AsyncConnection, where: Slice) -> list[Any]
     ≥ T holds a visit that waited that long), and every one of them lies in a row whose maximum
     is ≥ T. So: those rows' days or months, then their visits that waited ≥ T: a few days'
     facts instead of a year's."""
-    parts = list(periods(_branch_table(where), where))  # each branch's rows when whole
+    table = _branch_table(where)  # each branch's rows when whole; per group when not
+    # The rows per service or per class hold a month of every class or service at once: their
+    # maxima bound the ten far more loosely (a hall's year of one service read ~4× longer).
+    table = visit_days if table in (service_days, class_days) else table
+    parts = list(periods(table, where))
     maxima: list[int] = []
     for table, part in parts:
         maxima += [
@@ -363,10 +358,8 @@ async def _longest_on_top_days(conn: AsyncConnection, where: Slice) -> list[Any]
             .where(table.c.waited > 0, table.c.wait_max_ms >= floor_ms)
             .distinct()
         )
-        monthly = table in MONTHS.values()
         for branch, day in await conn.execute(rows):
-            last = _next_month(day) - timedelta(days=1) if monthly else day
-            spans.add((branch, day, last))
+            spans.add((branch, day, last_day(table, day)))
     if len(spans) > MAX_TOP_DAYS:  # many days tie at the top: walking the wait index is quicker
         return None
     facts = visit_facts.c

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, select
@@ -30,6 +30,7 @@ from queue_server.store.schema_reports import (
     counter_days,
     counter_months,
     counter_time,
+    counter_weeks,
     network_days,
     network_hour_months,
     network_hours,
@@ -94,6 +95,11 @@ def on_date(_: str, day: date) -> dict[str, Any]:
 def month_of(day: date) -> date:
     """The date a day's row has in a `months_of` table: its month's first day."""
     return day.replace(day=1)
+
+
+def week_of(day: date) -> date:
+    """The date a day's row has in a table by ISO week: its week's Monday."""
+    return day - timedelta(days=day.weekday())
 
 
 def by_month(deltas: dict[K, kpis.Sums]) -> dict[K, kpis.Sums]:
@@ -313,12 +319,16 @@ SPENT = ("serving_ms", "idle_ms", "paused_ms", "closed_ms")  # counter time, per
 
 
 def add_counter_time(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Add the milliseconds of `rows` to the counters' hourly time, and to their daily and
-    monthly time."""
+    """Add the milliseconds of `rows` to the counters' hourly time, and to their daily, monthly
+    and weekly time."""
     if not rows:
         return
     add_up(conn, counter_time, rows, SPENT)
-    for table, when in ((counter_days, lambda day: day), (counter_months, month_of)):
+    for table, when in (
+        (counter_days, lambda day: day),
+        (counter_months, month_of),
+        (counter_weeks, week_of),  # migration 0021
+    ):
         summed: dict[tuple[str, str, str, date], list[int]] = {}
         for row in rows:
             key = (row["branch_id"], row["counter_id"], row["operator"], when(row["local_date"]))
