@@ -64,7 +64,6 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from queue_server.app import create_app
-    from queue_server.ops.handoff import quick_handoffs
     from queue_server.ops.heap import frozen_start_up
     from queue_server.ops.logs import configure_logging
 
@@ -72,7 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
     _keep_files_private(settings)
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
-    app.state.extensions.extend([frozen_start_up, quick_handoffs])
+    app.state.extensions.append(frozen_start_up)
     uvicorn.run(app, host=args.host, port=args.port, **serving_options(settings))
     return 0
 
