@@ -218,6 +218,8 @@ class Day:
     started: float = 0.0  # the day's clock (perf_counter) starts here
     first_error_s: float | None = None  # into the day: when the machine first fell behind
     loads: list[float] = field(default_factory=list)  # the machine's 1-minute load average
+    vacuums: list[tuple[float, float]] = field(default_factory=list)  # each VACUUM's span
+    phones_at: list[float] = field(default_factory=list)  # when each phone's feed was asked for
 
     def fail(self, what: str) -> None:
         """Count an unexpected answer, and note when the first one came."""
@@ -296,6 +298,7 @@ async def _issue(
     day.arrived[branch].set()
     if day.issued % every == 0 and day.phones_opened < PHONES:  # this citizen's phone follows
         day.phones_opened += 1
+        day.phones_at.append(time.perf_counter())
         fleet.follow(ws_base, json.loads(body)["id"])
 
 
@@ -411,7 +414,7 @@ async def _the_day(url: str, pids: list[int], config: Path) -> tuple[Day, Seen, 
     schedule = sorted(rng.uniform(0, day_length) for _ in range(visits))
     every = max(1, visits // max(PHONES, 1))  # one citizen in `every` follows on a phone
     issuing: set[asyncio.Task[None]] = set()
-    watchers = [asyncio.create_task(_vacuum(stop)), asyncio.create_task(_load(day, stop))]
+    watchers = [asyncio.create_task(_vacuum(day, stop)), asyncio.create_task(_load(day, stop))]
     cpu_before = sum(cpu_seconds(pid) for pid in pids)
     started = day.started = time.perf_counter()
     for at in schedule:
@@ -450,7 +453,7 @@ async def _load(day: Day, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), LOAD_EVERY_S)
 
 
-async def _vacuum(stop: asyncio.Event) -> None:
+async def _vacuum(day: Day, stop: asyncio.Event) -> None:
     """`VACUUM (ANALYZE)` the benchmark's database every VACUUM_EVERY_S until the day ends, as
     production's autovacuum would."""
     if VACUUM_EVERY_S <= 0:
@@ -463,7 +466,9 @@ async def _vacuum(stop: asyncio.Event) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), VACUUM_EVERY_S)
                 return
+            started = time.perf_counter()
             await conn.execute("VACUUM (ANALYZE)")
+            day.vacuums.append((started, time.perf_counter()))
     finally:
         await conn.close()
 
@@ -558,7 +563,10 @@ def _timeline(folder: Path, day: Day, seen: Seen) -> str:
     processes = national_timeline.read_timelines(folder)
     arrivals, client_stalls = national_timeline.client_arrivals(seen.reports)
     found = national_timeline.deliveries(processes, day.called_at, arrivals)
-    return national_timeline.report(processes, found, client_stalls)
+    around = national_timeline.Around(
+        day.vacuums, day.phones_at, day.loads, day.started, LOAD_EVERY_S
+    )
+    return national_timeline.report(processes, found, client_stalls, around)
 
 
 def _frame(key: str) -> str:

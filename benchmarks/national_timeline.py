@@ -133,10 +133,22 @@ def _overlapping(spans: list[tuple[float, float]], start: float, end: float) -> 
     return sum(max(0.0, min(b, end) - max(a, start)) for a, b in spans)
 
 
+@dataclass
+class Around:
+    """What the bench itself did and saw during the day, beside the servers' records."""
+
+    vacuums: list[tuple[float, float]]  # each `VACUUM (ANALYZE)`'s span
+    phones_at: list[float]  # each phone's feed asked for
+    loads: list[float]  # the machine's 1-minute load average, every `load_every_s`
+    started: float  # the day's first issue
+    load_every_s: float
+
+
 def report(
     processes: dict[str, Process],
     found: list[Delivery],
     client_stalls: list[list[tuple[float, float]]],
+    around: Around | None = None,
     listed: int = 12,
 ) -> str:
     """The stages of the median and the slow deliveries, and what overlapped the slow ones."""
@@ -162,6 +174,8 @@ def report(
     for d in slow[:listed]:
         lines.append("  " + _one(processes, d, client_stalls))
     lines.extend("  " + line for line in pauses(processes))
+    if around is not None:
+        lines.extend("  " + line for line in overlaps(processes, found, slow, around))
     lines.append("  code seen running during server stalls inside slow deliveries:")
     for where, count in _stacks_in(processes, slow).most_common(8):
         lines.append(f"    {count:4d} × {where}")
@@ -236,3 +250,50 @@ def _spans_ms(spans: list[tuple[float, float]]) -> str:
         f"(total {sum(lengths) * 1000:.0f} ms, p50 {statistics.median(lengths) * 1000:.1f},"
         f" max {lengths[-1] * 1000:.0f})"
     )
+
+
+PHONE_BURST_S = 1.0  # phones asked for within this before a delivery count as its burst
+
+
+def overlaps(
+    processes: dict[str, Process], found: list[Delivery], slow: list[Delivery], around: Around
+) -> list[str]:
+    """How often the slow deliveries met each suspect, against how often every delivery did:
+    a suspect the slow ones meet no more often than the rest is not their cause."""
+
+    def share(deliveries: list[Delivery], met: Any) -> str:
+        return f"{100 * sum(map(met, deliveries)) / max(len(deliveries), 1):.0f}%"
+
+    def in_vacuum(d: Delivery) -> bool:
+        return _overlapping(around.vacuums, d.sent, d.at) > 0
+
+    def in_full_gc(d: Delivery) -> bool:
+        return any(
+            _overlapping([(a, b) for g, a, b in p.gcs if g == 2], d.sent, d.at) > 0
+            for p in processes.values()
+        )
+
+    def in_stall(d: Delivery) -> bool:
+        return any(_overlapping(p.stalls, d.sent, d.at) > 0 for p in processes.values())
+
+    def phones(d: Delivery) -> int:
+        return sum(d.sent - PHONE_BURST_S <= at <= d.at for at in around.phones_at)
+
+    def load(d: Delivery) -> float:
+        at = int((d.sent - around.started) / around.load_every_s)
+        return around.loads[min(max(at, 0), len(around.loads) - 1)] if around.loads else 0.0
+
+    def median(values: list[float]) -> float:
+        return statistics.median(values) if values else 0.0
+
+    return [
+        f"overlapped (slow / all deliveries): a VACUUM {share(slow, in_vacuum)} / "
+        f"{share(found, in_vacuum)}; a full GC {share(slow, in_full_gc)} / "
+        f"{share(found, in_full_gc)}; a server loop stall {share(slow, in_stall)} / "
+        f"{share(found, in_stall)}",
+        f"phones asked for in the second before or during: median {median(list(map(phones, slow)))}"
+        f" / {median(list(map(phones, found)))}; machine load at the call: median "
+        f"{median(list(map(load, slow))):.1f} / {median(list(map(load, found))):.1f}, "
+        f"max {max(map(load, slow), default=0.0):.1f}",
+        f"{len(around.vacuums)} VACUUMs, {_spans_ms(around.vacuums)}",
+    ]

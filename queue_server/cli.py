@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from queue_server.settings import load_settings
+from queue_server.settings import Settings, load_settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -36,6 +36,30 @@ def _keep_files_private(settings: Any) -> None:
                 path.chmod(0o600)
 
 
+def serving_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's settings for `serve` (beside the app, host and port)."""
+    return {
+        "log_level": settings.log_level,
+        "log_config": None,  # our handler (configure_logging) formats and scrubs every line
+        "access_log": False,  # the app logs requests by route template (ops.middleware)
+        "ws_per_message_deflate": False,  # doubles idle memory, slows small broadcasts
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1; EdgeMiddleware reads it
+        # instead, and only from RIGI_TRUSTED_PROXIES.
+        "proxy_headers": False,
+        # Clients send hellos, acks and pongs: a WebSocket message has the HTTP body's bound,
+        # not uvicorn's 16 MiB.
+        "ws_max_size": settings.max_body_bytes,
+        # No protocol pings of uvicorn's (every 20 s): the feeds' own heartbeat
+        # (RIGI_HEARTBEAT_S, `Hub.beat`) already pings every client and drops one that does not
+        # answer twice. Both ran: with 1,000 displays, sending uvicorn's pings alone was 1.3% of
+        # the servers' interpreter time in the compressed national day, before their pongs
+        # (py-spy, docs/benchmarks.md, issue 18, n18day).
+        "ws_ping_interval": None,
+        "timeout_graceful_shutdown": 10,
+        "timeout_keep_alive": KEEP_ALIVE_S,
+    }
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -48,23 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
     app.state.extensions.append(frozen_start_up)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=settings.log_level,
-        log_config=None,  # our handler (configure_logging) formats and scrubs every line
-        access_log=False,  # the app logs requests by route template (ops.middleware)
-        ws_per_message_deflate=False,  # doubles idle memory, slows small broadcasts
-        # uvicorn would believe X-Forwarded-For from 127.0.0.1; EdgeMiddleware reads it instead,
-        # and only from RIGI_TRUSTED_PROXIES.
-        proxy_headers=False,
-        # Clients send hellos, acks and pongs: a WebSocket message has the HTTP body's bound,
-        # not uvicorn's 16 MiB.
-        ws_max_size=settings.max_body_bytes,
-        timeout_graceful_shutdown=10,
-        timeout_keep_alive=KEEP_ALIVE_S,
-    )
+    uvicorn.run(app, host=args.host, port=args.port, **serving_options(settings))
     return 0
 
 

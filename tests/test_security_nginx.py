@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -182,3 +183,26 @@ def test_nginx_reuses_its_upstream_connections(tmp_path: Path) -> None:
             assert client.get(f"{B}/queues").status_code == 401  # staff only: a quick answer
         used = _upstream_connections(server.port)  # this nginx's every connection, start-up too
     assert 1 <= len(used) <= 3, used
+
+
+def test_one_request_id_finds_a_request_in_nginx_s_log_and_the_server_s(tmp_path: Path) -> None:
+    """nginx gives each request its id (or passes on the client's) and Rigi answers and logs
+    with it: the server no longer makes one per request (`os.urandom` let go of the
+    interpreter lock on the serving loop's path)."""
+    with (
+        serve(tmp_path / "server", trusted_proxies=NGINX_ADDRESS) as server,
+        nginx_in_front(tmp_path / "nginx", server.port) as url,
+        _client("127.0.0.7") as phone,
+    ):
+        given = phone.get(f"{url}{B}")
+        traced = phone.get(f"{url}{B}", headers={"X-Request-Id": "trace-n18day-1"})
+    assert given.status_code == traced.status_code == 200
+    made = given.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made)  # nginx's $request_id
+    assert traced.headers["x-request-id"] == "trace-n18day-1"
+    access = (tmp_path / "nginx" / "access.log").read_text().splitlines()
+    assert [line.rsplit(" ", 1)[1] for line in access if f"GET {B} " in line] == [
+        made,
+        "trace-n18day-1",
+    ]
+    assert made in server.log_text() and "trace-n18day-1" in server.log_text()

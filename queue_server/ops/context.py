@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import random
 import re
-import uuid
 from contextvars import ContextVar
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -14,7 +14,12 @@ request_id: ContextVar[str | None] = ContextVar("rigi_request_id", default=None)
 
 
 def accept_request_id(incoming: str | None) -> str:
-    """The client's (or the proxy's) id when it is sane, else a new one."""
+    """The client's (or the proxy's) id when it is sane, else a new one. A new one is 128 bits of
+    the interpreter's own generator, not `uuid4`: an id only tells requests apart in the logs,
+    and `os.urandom` is a system call that lets go of the interpreter lock: a busy thread of the
+    process (the reports projector, a forecast) then took it, and the request waited up to the
+    switch interval (5 ms) to go on; the compressed national day's watchdog found the late loop
+    waiting there (docs/benchmarks.md, issue 18, n18day)."""
     if incoming is not None and _SANE_REQUEST_ID.fullmatch(incoming):
         return incoming
-    return uuid.uuid4().hex
+    return f"{random.getrandbits(128):032x}"
