@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-import uuid
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -98,8 +98,14 @@ def take_seqs(conn: Connection, branch_id: str, count: int = 1) -> StreamHead:
     """Take the branch's next `count` sequence numbers; returns the last of them. On PostgreSQL
     this row lock also orders the branch's transactions, so take it last, after any ticket row
     locks (no lock cycles). A branch its node serves is refused here, the one door every write
-    of a branch passes: its stream is the node's, mirrored (`store.replication`)."""
-    params = {"branch_id": branch_id, "epoch": uuid.uuid4().hex, "count": count, "step": count}
+    of a branch passes: its stream is the node's, mirrored (`store.replication`).
+
+    The epoch offered is kept only when the branch's stream is first made. It is 128 bits of the
+    interpreter's generator (reseeded in a forked child), not `uuid4`: `os.urandom` is a system
+    call that lets go of the interpreter lock on every event (docs/benchmarks.md, issue 18,
+    n18day); an epoch tells streams apart, it is no secret."""
+    epoch = f"{random.getrandbits(128):032x}"
+    params = {"branch_id": branch_id, "epoch": epoch, "count": count, "step": count}
     row = conn.execute(_take_seqs(conn.dialect.name), params).one()
     if row.node_owned:
         raise BranchNodeOwned(
