@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from queue_server.catalog.organisation import catalog_from_document
 from queue_server.catalog.snapshot import Catalog
+from queue_server.ops.logs import configure_logging
 from queue_server.store.database import Database
 from queue_server.store.events import Event
 from queue_server.store.organisation import newest, newest_version
@@ -189,5 +190,6 @@ async def _hand_over(reader: asyncio.StreamReader, projector: BackgroundProjecto
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The server's own handler (JSON or text, secrets scrubbed), in the format it was given.
+    configure_logging("warning", os.environ.get("RIGI_LOG_FORMAT", "text"))
     asyncio.run(_child_main())
