@@ -4,7 +4,6 @@ counter time for utilisation. Both paths add up the same `kpis.Sums`, so they ag
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from queue_server.domain import kpis
 from queue_server.domain.numbering import DEFAULT_TIMEZONE
+from queue_server.store.reports.histograms import add_histograms
 from queue_server.store.reports.periods import Slice, last_day, periods
 from queue_server.store.schema_reports import (
     agency_days,
@@ -172,8 +172,7 @@ async def _sums_and_histograms(
     """The sums and histograms of each group (the column `name`) added into its sums: the sums
     by SQL, then each histogram's distinct texts per group, read once with how many rows hold
     them (many rows hold the same few buckets); each statement over all the period's parts.
-    A group's texts are parsed by one `json.loads` of them all and added up by their text keys,
-    each made a number once at the end: ~4× quicker than a parse and a merge per text. (One
+    Every group's texts are merged at once (`histograms.add_histograms`, numpy). (One
     statement grouping by both texts with the sums was tried: it returns a row per distinct
     pair, ~6× slower over a country's mid-month 30 days.)"""
 
@@ -189,26 +188,16 @@ async def _sums_and_histograms(
             keys = (table.c[name], table.c[histogram])  # noqa: B023 (read at once)
             return _filtered(select(*keys, func.count()), table, part).group_by(*keys)
 
-        held: dict[Any, tuple[list[str], list[int]]] = {}
+        place: dict[Any, int] = {}  # each group's place in `merged`
+        group_of: list[int] = []
+        texts_of: list[str] = []
+        rows_of: list[int] = []
         for key, text, rows in await _read_parts(conn, daily, where, texts):
-            found = held.setdefault(key, ([], []))
-            found[0].append(text)
-            found[1].append(rows)
-        for key, (histograms, rows_of) in held.items():
-            _add_histograms(getattr(target[key], histogram), histograms, rows_of)
-
-
-def _add_histograms(merged: dict[int, int], histograms: list[str], rows_of: list[int]) -> None:
-    """Add histogram texts, each held by `rows` rows, into `merged` (a zero bucket is dropped)."""
-    summed: dict[str, int] = {}
-    for parsed, rows in zip(json.loads(f"[{','.join(histograms)}]"), rows_of, strict=True):
-        for bucket, count in parsed.items():
-            summed[bucket] = summed.get(bucket, 0) + count * rows
-    for bucket, count in summed.items():
-        if total := merged.get(int(bucket), 0) + count:
-            merged[int(bucket)] = total
-        else:
-            merged.pop(int(bucket), None)
+            group_of.append(place.setdefault(key, len(place)))
+            texts_of.append(text)
+            rows_of.append(rows)
+        merged = [getattr(target[key], histogram) for key in place]
+        add_histograms(merged, group_of, texts_of, rows_of)
 
 
 # What a report counts of a fact. Not its times: SQLite parses every date-time of every row it
