@@ -3,9 +3,10 @@ time by day and month (migration 0020), the ragged ends of a period from the day
 simulated weeks of two Community Centres that cross two months' ends, every report read
 from the rollups equals the figures counted from the visit facts one by one, for periods that
 start and end inside months and for whole months, for slices read from each branch's rows per
-service or per class (migration 0021) and from its rows per service, class and channel; again
-after a branch is rebuilt from its event log and after its events are offered again; and
-migrations 0020 and 0021 make the same rows from the days. On SQLite and PostgreSQL."""
+service or per class (migration 0021) and from its rows per service, class and channel, whole
+weeks from the weekly twins (migration 0022); again after a branch is rebuilt from its event log
+and after its events are offered again; and migrations 0020, 0021 and 0022 make the same rows
+from the days. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -30,20 +31,27 @@ from queue_server.store.reports.runner import catch_up, rebuild
 from queue_server.store.schema_reports import (
     agency_days,
     agency_months,
+    agency_weeks,
+    branch_days,
     branch_hour_months,
     branch_hours,
     branch_months,
+    branch_weeks,
     class_days,
     class_months,
+    class_weeks,
     counter_days,
     counter_months,
     counter_time,
     counter_weeks,
+    network_days,
     network_hour_months,
     network_hours,
     network_months,
+    network_weeks,
     service_days,
     service_months,
+    service_weeks,
     visit_days,
     visit_facts,
     visit_months,
@@ -65,7 +73,8 @@ SECOND_DAYS += [date(2026, 2, 25) + timedelta(days=n) for n in range(7)]
 MONTH_TABLES: tuple[Any, ...] = (visit_months, branch_months, network_months, counter_days)
 MONTH_TABLES += (counter_months, network_hours, network_hour_months, agency_days, agency_months)
 MONTH_TABLES += (branch_hours, branch_hour_months, service_days, service_months, class_days)
-MONTH_TABLES += (class_months, counter_weeks)
+MONTH_TABLES += (class_months, counter_weeks, network_weeks, branch_weeks, agency_weeks)
+MONTH_TABLES += (service_weeks, class_weeks)
 ZONE = ZoneInfo("Asia/Tbilisi")
 
 
@@ -208,6 +217,10 @@ async def test_reports_read_by_month_give_the_figures_of_their_facts(database_ur
             "counter_weeks", "counter_days",
         ]  # fmt: skip
         assert [t.name for t, _ in periods(counter_days, Slice(*PERIODS[4]))] == ["counter_weeks"]
+        for daily in (network_days, branch_days, agency_days, service_days, class_days):
+            week = daily.name.replace("_days", "_weeks")  # migration 0022
+            assert [t.name for t, _ in periods(daily, Slice(*PERIODS[3]))] == [week, daily.name]
+        assert {row[3].weekday() for row in months["network_weeks"]} == {0}  # Mondays
         assert await _compare(database, catalog) == len(PERIODS) * len(_slices(FIRST, LAST))
 
         await rebuild(database, catalog, [BRANCHES[1]])
@@ -217,13 +230,13 @@ async def test_reports_read_by_month_give_the_figures_of_their_facts(database_ur
         assert await database.reading(_month_rows) == months
         await _compare(database, catalog, PERIODS[:1])
 
-        # Migrations 0020 and 0021 make the same months, and the days per service and per
-        # class, from the days and the hours.
+        # Migrations 0020, 0021 and 0022 make the same months, the days per service and per
+        # class, and the weeks, from the days and the hours.
         def again(connection: Connection) -> None:
             config = alembic_config(database.url)
             config.attributes["connection"] = connection
             command.downgrade(config, "0019")
-            command.upgrade(config, "0021")
+            command.upgrade(config, "0022")
 
         async with database.engine.begin() as conn:
             await conn.run_sync(again)

@@ -22,12 +22,15 @@ from queue_server.store.schema import events
 from queue_server.store.schema_reports import (
     agency_days,
     agency_months,
+    agency_weeks,
     branch_days,
     branch_hour_months,
     branch_hours,
     branch_months,
+    branch_weeks,
     class_days,
     class_months,
+    class_weeks,
     counter_clocks,
     counter_days,
     counter_months,
@@ -37,9 +40,11 @@ from queue_server.store.schema_reports import (
     network_hour_months,
     network_hours,
     network_months,
+    network_weeks,
     report_cursors,
     service_days,
     service_months,
+    service_weeks,
     visit_days,
     visit_facts,
     visit_months,
@@ -98,6 +103,7 @@ async def test_generated_facts_and_rollups_are_what_the_projector_makes_of_their
     tables += (visit_months, branch_months, network_months, network_hours, network_hour_months)
     tables += (agency_days, agency_months, branch_hours, branch_hour_months)
     tables += (service_days, service_months, class_days, class_months)
+    tables += (network_weeks, branch_weeks, agency_weeks, service_weeks, class_weeks)
     generated = {table.name: await _rows(database, table) for table in tables}
     facts = generated["visit_facts"].values()
     assert {f["outcome"] for f in facts} == {

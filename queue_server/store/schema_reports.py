@@ -333,6 +333,29 @@ counter_weeks = months_of(
     counter_days, "counter_weeks", Index("ix_counter_weeks_date", "local_date")
 )
 
+# The network-wide daily tables' twins by ISO week (migration 0022), `local_date` the week's
+# Monday: a mid-month period over every branch reads its whole weeks here and only its few
+# ragged days from the daily tables (the country's 30 days: four weeks and two days, not thirty
+# days of histogram texts).
+network_weeks = months_of(
+    network_days, "network_weeks", Index("ix_network_weeks_date", "local_date")
+)
+branch_weeks = months_of(branch_days, "branch_weeks", Index("ix_branch_weeks_date", "local_date"))
+agency_weeks = months_of(
+    agency_days, "agency_weeks", Index("ix_agency_weeks_agency_date", "agency_id", "local_date")
+)
+service_weeks = months_of(
+    service_days,
+    "service_weeks",
+    Index("ix_service_weeks_branch_date", "branch_id", "local_date"),
+    Index("ix_service_weeks_service_date", "service_id", "local_date"),
+)
+class_weeks = months_of(
+    class_days,
+    "class_weeks",
+    Index("ix_class_weeks_class_date", "priority", "channel", "local_date"),
+)
+
 # Where each counter stands in the projection: its state since when, and who holds it.
 counter_clocks = Table(
     "counter_clocks",
@@ -367,8 +390,10 @@ REPORT_TABLES = (
     agency_months,
     service_days,
     service_months,
+    service_weeks,
     class_days,
     class_months,
+    class_weeks,
     branch_hours,
     branch_hour_months,
     counter_time,
@@ -394,6 +419,8 @@ BRANCH_ROWS = (
     branch_hour_months,
     service_days,
     service_months,
+    service_weeks,
     class_days,
     class_months,
+    class_weeks,
 )

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, text
 
 from queue_server.catalog.loader import Catalog
 from queue_server.domain import kpis
-from queue_server.store.reports.country_sums import COUNTER_DAYS, MONTH, NETWORK_HOURS
+from queue_server.store.reports.country_sums import COUNTER_DAYS, MONTH, NETWORK_HOURS, WEEK
 
 EPOCH = "countryyear"
 HALL_SCENARIO = "tbilisi-hall.yaml"
@@ -50,7 +50,8 @@ REPORT_TABLES = ("visit_facts", "visit_rollups", "visit_days", "visit_months", "
     "branch_months", "agency_days", "agency_months", "service_days", "service_months", "class_days",
     "class_months", "network_days", "network_months", "network_hours", "network_hour_months",
     "branch_hours", "branch_hour_months", "counter_time", "counter_days", "counter_months",
-    "counter_weeks",
+    "counter_weeks", "network_weeks", "branch_weeks", "agency_weeks", "service_weeks",
+    "class_weeks",
 )  # fmt: skip
 
 
@@ -465,12 +466,17 @@ _GROUP_DAYS = [  # migration 0021's tables
     _days_summed("class_days", _CLASS_KEYS, False),
     _days_summed("service_months", _SERVICE_KEYS, True, "service_days", MONTH),
     _days_summed("class_months", _CLASS_KEYS, False, "class_days", MONTH),
+    _days_summed("service_weeks", _SERVICE_KEYS, True, "service_days", WEEK),  # migration 0022
+    _days_summed("class_weeks", _CLASS_KEYS, False, "class_days", WEEK),
 ]
 _MONTHS = [
     _days_summed("visit_months", _GROUP_KEYS, True, "visit_days", MONTH),
     _days_summed("network_months", _NETWORK_KEYS, True, "network_days", MONTH),
     _days_summed("branch_months", "branch_id, local_date", False, "branch_days", MONTH),
     _days_summed("agency_months", "branch_id, agency_id, local_date", False, "agency_days", MONTH),
+    _days_summed("network_weeks", _NETWORK_KEYS, True, "network_days", WEEK),  # migration 0022
+    _days_summed("branch_weeks", "branch_id, local_date", False, "branch_days", WEEK),
+    _days_summed("agency_weeks", "branch_id, agency_id, local_date", False, "agency_days", WEEK),
 ]
 
 # A model of counter time: per counter, operator and hour of the call, the call-to-finish time

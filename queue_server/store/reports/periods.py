@@ -14,12 +14,15 @@ from queue_server.store.reports.rollups import month_of
 from queue_server.store.schema_reports import (
     agency_days,
     agency_months,
+    agency_weeks,
     branch_days,
     branch_hour_months,
     branch_hours,
     branch_months,
+    branch_weeks,
     class_days,
     class_months,
+    class_weeks,
     counter_days,
     counter_months,
     counter_weeks,
@@ -27,8 +30,10 @@ from queue_server.store.schema_reports import (
     network_hour_months,
     network_hours,
     network_months,
+    network_weeks,
     service_days,
     service_months,
+    service_weeks,
     visit_days,
     visit_months,
 )
@@ -67,8 +72,15 @@ MONTHS = {
 }
 
 
-# The daily tables' twins by ISO week (migration 0021), `local_date` the week's Monday.
-WEEKS = {counter_days: counter_weeks}
+# The daily tables' twins by ISO week (migrations 0021, 0022), `local_date` the week's Monday.
+WEEKS = {
+    counter_days: counter_weeks,
+    network_days: network_weeks,
+    branch_days: branch_weeks,
+    agency_days: agency_weeks,
+    service_days: service_weeks,
+    class_days: class_weeks,
+}
 WEEK = timedelta(days=7)
 
 

@@ -17,16 +17,18 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, literal_column, select, union_all
 
 from queue_server.domain import kpis
 from queue_server.store.schema_reports import (
     agency_days,
     agency_months,
+    agency_weeks,
     branch_days,
     branch_hour_months,
     branch_hours,
     branch_months,
+    branch_weeks,
     counter_days,
     counter_months,
     counter_time,
@@ -35,6 +37,7 @@ from queue_server.store.schema_reports import (
     network_hour_months,
     network_hours,
     network_months,
+    network_weeks,
     report_cursors,
     visit_days,
     visit_months,
@@ -82,10 +85,8 @@ def move_branch_rows(
     if table is visit_days:
         monthly = by_month(deltas)
         move_branch_rows(conn, visit_months, "local_date", monthly, agencies, on_date)
-        for daily, group in ((deltas, branch_days), (monthly, branch_months)):
-            _move_branch_days(conn, group, daily, None)
-        for daily, group in ((deltas, agency_days), (monthly, agency_months)):
-            _move_branch_days(conn, group, daily, agencies)
+        _move_branch_days(conn, deltas, None)
+        _move_branch_days(conn, deltas, agencies)
 
 
 def on_date(_: str, day: date) -> dict[str, Any]:
@@ -104,41 +105,81 @@ def week_of(day: date) -> date:
 
 def by_month(deltas: dict[K, kpis.Sums]) -> dict[K, kpis.Sums]:
     """Daily deltas (the date last in each key) added up per month."""
-    monthly: dict[K, kpis.Sums] = {}
+    return by_period(deltas, month_of)
+
+
+def by_period(deltas: dict[K, kpis.Sums], when: Callable[[date], date]) -> dict[K, kpis.Sums]:
+    """Daily deltas (the date last in each key) added up per month or week (`when`)."""
+    summed: dict[K, kpis.Sums] = {}
     for key, delta in deltas.items():
-        month_key: Any = (*key[:-1], month_of(key[-1]))
-        monthly.setdefault(month_key, kpis.Sums()).add(delta)
-    return monthly
+        at: Any = (*key[:-1], when(key[-1]))
+        summed.setdefault(at, kpis.Sums()).add(delta)
+    return summed
+
+
+def move_in_periods(
+    conn: Connection,
+    family: tuple[Any, Any, Any],
+    daily: dict[K, kpis.Sums],
+    key_of: Callable[[Any], K],
+    fields_of: Callable[[K], dict[str, Any]],
+    kept: Callable[[Any, list[Any]], Any],
+) -> None:
+    """Add daily deltas (the date last in each key) to a daily table and to its twins by week
+    and by month (`family`): the current rows of all three read by one statement (`kept`: the
+    condition on a table's rows for some dates), each table written by one. So a batch makes
+    as many statements for the three as it made for the days and months alone."""
+    parts = (daily, by_period(daily, week_of), by_period(daily, month_of))
+    reads = [
+        select(literal_column(str(place)).label("part"), *table.c).where(kept(table, chunk))
+        for place, (table, deltas) in enumerate(zip(family, parts, strict=True))
+        for chunk in chunks(sorted({key[-1] for key in deltas}))
+    ]
+    if not reads:
+        return
+    current: list[dict[K, kpis.Sums]] = [{} for _ in parts]
+    for row in conn.execute(reads[0] if len(reads) == 1 else union_all(*reads)):
+        key = key_of(row)
+        if key in parts[row.part]:
+            current[row.part][key] = sums_of_row(row)
+    for table, deltas, found in zip(family, parts, current, strict=True):
+        rows = []
+        for key, delta in sorted(deltas.items()):
+            sums = found.get(key) or kpis.Sums()
+            sums.add(delta)
+            rows.append(rollup_row(sums) | fields_of(key))
+        upsert_rows(conn, table, rows)
 
 
 def _move_branch_days(
-    conn: Connection, table: Any, deltas: BranchDeltas, agencies: dict[str, str] | None
+    conn: Connection, deltas: BranchDeltas, agencies: dict[str, str] | None
 ) -> None:
-    """Add the branches' daily (or monthly) `deltas`, all groups of a branch's day (with
-    `agencies`: of each of its agencies' days) together, to `table` (`branch_days`,
-    `agency_days` or their twins): one read and one write for every branch of a batch."""
-    by_day: dict[tuple[str, str, Any], kpis.Sums] = {}
+    """Add the branches' daily `deltas`, all groups of a branch's day (with `agencies`: of
+    each of its agencies' days) together, to `branch_days` (`agency_days`) and its twins by
+    week and month: one read and three writes for every branch of a batch."""
+    by_day: dict[tuple[str, str, date], kpis.Sums] = {}
     for key, delta in deltas.items():
         agency = agencies[key[1]] if agencies is not None else ""
         by_day.setdefault((key[0], agency, key[4]), kpis.Sums()).add(delta)
-    current: dict[tuple[str, str, Any], kpis.Sums] = {}
     branches = sorted({key[0] for key in by_day})
-    for chunk in chunks(sorted({key[2] for key in by_day})):
-        for row in conn.execute(
-            select(table).where(table.c.branch_id.in_(branches), table.c.local_date.in_(chunk))
-        ):
-            current[(row.branch_id, getattr(row, "agency_id", ""), row.local_date)] = sums_of_row(
-                row
-            )
-    rows = []
-    for (branch, agency, day), delta in sorted(by_day.items()):
-        sums = current.get((branch, agency, day)) or kpis.Sums()
-        sums.add(delta)
-        made: dict[str, Any] = rollup_row(sums) | {"branch_id": branch, "local_date": day}
-        if agencies is not None:
-            made["agency_id"] = agency
-        rows.append(made)
-    upsert_rows(conn, table, rows)
+    family = (
+        (branch_days, branch_weeks, branch_months)
+        if agencies is None
+        else (agency_days, agency_weeks, agency_months)
+    )
+
+    def fields(key: tuple[str, str, date]) -> dict[str, Any]:
+        made = {"branch_id": key[0], "local_date": key[2]}
+        return made if agencies is None else made | {"agency_id": key[1]}
+
+    move_in_periods(
+        conn,
+        family,
+        by_day,
+        lambda row: (row.branch_id, getattr(row, "agency_id", ""), row.local_date),
+        fields,
+        lambda table, dates: table.c.branch_id.in_(branches) & table.c.local_date.in_(dates),
+    )
 
 
 def move_network_days(
@@ -150,8 +191,22 @@ def move_network_days(
     if not deltas and not arrivals:
         return
     lock_cursor(conn, NETWORK_LOCK)
-    _move_network_rows(conn, network_days, deltas, agencies)
-    _move_network_rows(conn, network_months, by_month(deltas), agencies)
+    services = sorted({key[0] for key in deltas})
+
+    def fields(key: Key) -> dict[str, Any]:
+        service, priority, channel, day = key
+        agency = agencies[service]
+        return {"service_id": service, "agency_id": agency, "priority": priority,
+                "channel": channel, "local_date": day}  # fmt: skip
+
+    move_in_periods(
+        conn,
+        (network_days, network_weeks, network_months),
+        deltas,
+        lambda row: (row.service_id, row.priority, row.channel, row.local_date),
+        fields,
+        lambda table, dates: table.c.local_date.in_(dates) & table.c.service_id.in_(services),
+    )
     for table, when in ((network_hours, lambda day: day), (network_hour_months, month_of)):
         summed: dict[HourKey, int] = {}
         for key, visits in arrivals.items():
@@ -209,26 +264,11 @@ def network_arrivals(
     return arrivals
 
 
-def _move_network_rows(
-    conn: Connection, table: Any, deltas: Deltas, agencies: dict[str, str]
-) -> None:
-    current: Deltas = {}
-    services = sorted({key[0] for key in deltas})
-    for chunk in chunks(sorted({key[3] for key in deltas})):
-        for row in conn.execute(
-            select(table).where(table.c.local_date.in_(chunk), table.c.service_id.in_(services))
-        ):
-            key = (row.service_id, row.priority, row.channel, row.local_date)
-            if key in deltas:
-                current[key] = sums_of_row(row)
-    rows = [row | {"local_date": key[3]} for key, row in _added(deltas, current, agencies)]
-    upsert_rows(conn, table, rows)
-
-
 def take_branch_out_of_network(conn: Connection, branch_id: str) -> None:
     """Before a branch's rows are made again: count its daily rows out of the network's (a
     maximum stays as it was: it is never lowered, and the rebuild brings the same back), and
-    forget its own days over all groups (`branch_days`), which the rebuild makes again."""
+    forget its own days (and weeks and months) over all groups (`branch_days`) and per agency,
+    which the rebuild makes again."""
     deltas: Deltas = {}
     agencies: dict[str, str] = {}
     for row in conn.execute(select(visit_days).where(visit_days.c.branch_id == branch_id)):
@@ -246,7 +286,10 @@ def take_branch_out_of_network(conn: Connection, branch_id: str) -> None:
         arrivals[at] = arrivals.get(at, 0) - row.visits
         agencies[row.service_id] = row.agency_id
     move_network_days(conn, deltas, agencies, arrivals)
-    for table in (branch_days, branch_months, agency_days, agency_months):
+    for table in (
+        *(branch_days, branch_weeks, branch_months),
+        *(agency_days, agency_weeks, agency_months),
+    ):
         conn.execute(delete(table).where(table.c.branch_id == branch_id))
 
 
