@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from alembic import command
 from sqlalchemy import Connection, func, select
 
@@ -66,6 +67,7 @@ PERIODS = [
     (date(2026, 2, 1), date(2026, 3, 2)),
     (date(2026, 2, 9), date(2026, 2, 20)),  # no whole month; a whole week, then days
     (date(2026, 1, 26), date(2026, 2, 8)),  # two whole weeks across a month's end
+    (date(2026, 2, 27), date(2026, 2, 27)),  # one day: its rows read whole
 ]
 # The second centre's days: around both months' ends only (fewer visits to simulate).
 SECOND_DAYS = [date(2026, 1, 29) + timedelta(days=n) for n in range(6)]
@@ -195,6 +197,9 @@ def _month_rows(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
+# ~70 s alone at load 7 (10 slices × 6 periods, a rebuild, migrations down and up); beside
+# another worker on a loaded machine, over the default 120 s.
+@pytest.mark.timeout(240)
 async def test_reports_read_by_month_give_the_figures_of_their_facts(database_url: str) -> None:
     catalog = load_catalog(CONFIG)
     database = Database(database_url)

@@ -145,15 +145,23 @@ class Sums:
             _count(self.service_hist, bucket_of(visit.service_s), sign)
 
     def add(self, other: Sums) -> None:
-        for item in fields(self):
-            mine, theirs = getattr(self, item.name), getattr(other, item.name)
-            if isinstance(mine, dict):
-                for bucket, count in theirs.items():
-                    _count(mine, bucket, count)
-            elif item.name.endswith("_max_ms"):
-                setattr(self, item.name, max(mine, theirs))
-            else:
-                setattr(self, item.name, mine + theirs)
+        # By the field lists made once below (`dataclasses.fields` on every call was a third of
+        # the projector's time in adding deltas up).
+        for name in _SUMMED:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in _MAXIMA:
+            setattr(self, name, max(getattr(self, name), getattr(other, name)))
+        for mine, theirs in (
+            (self.wait_hist, other.wait_hist),
+            (self.service_hist, other.service_hist),
+        ):
+            for bucket, count in theirs.items():
+                _count(mine, bucket, count)
+
+
+_HISTOGRAMS = ("wait_hist", "service_hist")
+_MAXIMA = tuple(item.name for item in fields(Sums) if item.name.endswith("_max_ms"))
+_SUMMED = tuple(item.name for item in fields(Sums) if item.name not in (*_HISTOGRAMS, *_MAXIMA))
 
 
 def sums_of(visits: Iterable[Visit]) -> Sums:

@@ -109,11 +109,21 @@ def by_month(deltas: dict[K, kpis.Sums]) -> dict[K, kpis.Sums]:
 
 
 def by_period(deltas: dict[K, kpis.Sums], when: Callable[[date], date]) -> dict[K, kpis.Sums]:
-    """Daily deltas (the date last in each key) added up per month or week (`when`)."""
+    """Daily deltas (the date last in each key) added up per month or week (`when`). A key's
+    only day is its period's delta itself, not a copy (a live batch is mostly one day): the
+    deltas are not changed afterwards."""
     summed: dict[K, kpis.Sums] = {}
+    copied: set[K] = set()
     for key, delta in deltas.items():
         at: Any = (*key[:-1], when(key[-1]))
-        summed.setdefault(at, kpis.Sums()).add(delta)
+        found = summed.get(at)
+        if found is None:
+            summed[at] = delta
+            continue
+        if at not in copied:
+            copied.add(at)
+            found = summed[at] = kpis.merged((found,))
+        found.add(delta)
     return summed
 
 
@@ -145,9 +155,10 @@ def move_in_periods(
     for table, deltas, found in zip(family, parts, current, strict=True):
         rows = []
         for key, delta in sorted(deltas.items()):
-            sums = found.get(key) or kpis.Sums()
-            sums.add(delta)
-            rows.append(rollup_row(sums) | fields_of(key))
+            sums = found.get(key)
+            if sums is not None:
+                sums.add(delta)
+            rows.append(rollup_row(delta if sums is None else sums) | fields_of(key))
         upsert_rows(conn, table, rows)
 
 
