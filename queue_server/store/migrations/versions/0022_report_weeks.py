@@ -2,10 +2,11 @@
 `counter_weeks` of 0021): `network_weeks`, `branch_weeks`, `agency_weeks`, `service_weeks`,
 `class_weeks`. A mid-month period over every branch read every day of its ragged ends (the
 country's 30 days: ~40,000 histogram texts to merge); now its whole weeks are a row per key and
-week. Filled here by SQL from the days: the sums by one `INSERT … SELECT … GROUP BY`, each
-histogram by one `UPDATE … FROM` that adds the days' buckets up (`json_each`) and writes the
-text as `rollups.rollup_row` does (`json.dumps(…, sort_keys=True)`: buckets in numeric order, a
-bucket that sums to 0 left out). The projector keeps them from then on (`rollups.move_in_periods`).
+week. Filled here by SQL from the days, a few branches at a time: the sums by an `INSERT …
+SELECT … GROUP BY`, each histogram by an `UPDATE … FROM` that adds the days' buckets up
+(`json_each`) and writes the text as `rollups.rollup_row` does (`json.dumps(…,
+sort_keys=True)`: buckets in numeric order, a bucket that sums to 0 left out). The projector
+keeps them from then on (`rollups.move_in_periods`).
 
 Revision ID: 0022
 Revises: 0021
@@ -73,19 +74,37 @@ def upgrade() -> None:
 
 
 def _fill(dialect: str, days: str, weeks: str, key: list[str], decided: list[str]) -> None:
-    """A table's weeks from its days: sums (maxima: the largest), then each histogram."""
+    """A table's weeks from its days: sums (maxima: the largest), then each histogram. A few
+    values of the key's first column at a time (its index leads with it), so that no statement
+    runs long on a big database (the server's statements time out at 10 s)."""
+    conn = op.get_bind()
+    first = key[0]
+    values = sorted(conn.execute(sa.text(f"SELECT DISTINCT {first} FROM {days}")).scalars())
+    for start in range(0, len(values), VALUES_AT_ONCE):
+        kept = {"kept": values[start : start + VALUES_AT_ONCE]}
+        for statement in _statements(dialect, days, weeks, key, decided):
+            conn.execute(sa.text(statement).bindparams(sa.bindparam("kept", expanding=True)), kept)
+
+
+VALUES_AT_ONCE = 16  # branches (or the network's services) a statement fills
+
+
+def _statements(
+    dialect: str, days: str, weeks: str, key: list[str], decided: list[str]
+) -> list[str]:
     monday = (
         "date(local_date, 'weekday 0', '-6 days')"
         if dialect == "sqlite"
         else "CAST(date_trunc('week', local_date) AS date)"
     )
+    kept = f"{days}.{key[0]} IN :kept"
     grouped = ", ".join([*key, *decided])
     sums = [f"max({n})" if n.endswith("_max_ms") else f"sum({n})" for n in [*INTS, *BIGS]]
-    op.execute(
+    statements = [
         f"INSERT INTO {weeks} ({grouped}, local_date, {', '.join([*INTS, *BIGS, *HISTOGRAMS])}) "
         f"SELECT {grouped}, {monday}, {', '.join(sums)}, '{{}}', '{{}}' "
-        f"FROM {days} GROUP BY {grouped}, {monday}"
-    )
+        f"FROM {days} WHERE {kept} GROUP BY {grouped}, {monday}"
+    ]
     matched = " AND ".join(f"{weeks}.{n} = merged.{n}" for n in key)
     keys = ", ".join(key)
     for histogram in HISTOGRAMS:
@@ -98,15 +117,17 @@ def _fill(dialect: str, days: str, weeks: str, key: list[str], decided: list[str
             count = "CAST(pair.value AS bigint)"
             text = "'{' || string_agg('\"' || bucket || '\": ' || n, ', ' ORDER BY bucket) || '}'"
         # Ordered by bucket within each key and week: SQLite's group_concat keeps that order.
-        op.execute(
+        statements.append(
             f"UPDATE {weeks} SET {histogram} = merged.text FROM ("
             f"SELECT {keys}, week, {text} AS text FROM ("
             f"SELECT {keys}, {monday} AS week, CAST(pair.key AS integer) AS bucket, "
-            f"sum({count}) AS n FROM {days}, {each} GROUP BY {keys}, {monday}, pair.key "
+            f"sum({count}) AS n FROM {days}, {each} WHERE {kept} "
+            f"GROUP BY {keys}, {monday}, pair.key "
             f"HAVING sum({count}) <> 0 ORDER BY {keys}, week, bucket) AS summed "
             f"GROUP BY {keys}, week) AS merged "
             f"WHERE {matched} AND {weeks}.local_date = merged.week"
         )
+    return statements
 
 
 def _sum_columns() -> list[sa.Column[Any]]:
