@@ -86,7 +86,7 @@ def _fill(dialect: str, days: str, weeks: str, key: list[str], decided: list[str
             conn.execute(sa.text(statement).bindparams(sa.bindparam("kept", expanding=True)), kept)
 
 
-VALUES_AT_ONCE = 16  # branches (or the network's services) a statement fills
+VALUES_AT_ONCE = 8  # branches (or the network's services) a statement fills
 
 
 def _statements(
