@@ -66,7 +66,8 @@ def _waiting_for_ready() -> Iterator[None]:
 
 async def _short_test(live: LiveServer) -> None:
     async with live.client("manager") as manager:
-        issued = await manager.post("/api/v1/branches/testhall/tickets", json={"service_id": "passport"})
+        path, ticket_body = "/api/v1/branches/testhall/tickets", {"service_id": "passport"}
+        issued = await manager.post(path, json=ticket_body)
         issued.raise_for_status()
         ticket = issued.json()["id"]
         (await manager.get(f"/api/v1/tickets/{ticket}")).raise_for_status()
