@@ -150,8 +150,7 @@ async def reports(rigi: Rigi) -> AsyncIterator[None]:
         yield
     finally:
         rigi.database.listeners.remove(projector.wake)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await projector.stop_between_batches(task)  # not a bare cancel: see there
 
 
 def _report_death(task: asyncio.Task[None]) -> None:
