@@ -116,20 +116,40 @@ async def _rate(
     return done / DURATION_S, latencies, answered_in_all
 
 
-def _cpu_s(pid: int) -> float:
-    """The server's CPU time so far (user + system), every thread's and its running children's:
-    the projector's too, in a thread or in its own process (PostgreSQL)."""
-    ticks = 0
+def _ticks() -> dict[int, tuple[int, int, bytes]]:
+    """Every process's CPU ticks (user + system), its parent and its command line."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()
         except OSError:
             continue  # ended meanwhile
-        if int(entry.name) == pid or int(fields[1]) == pid:
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+        found[int(entry.name)] = (int(fields[11]) + int(fields[12]), int(fields[1]), command)
+    return found
+
+
+def _cpu_s(pid: int) -> dict[str, float]:
+    """The CPU time so far (seconds) of the server (every thread), of its children (the
+    projector's process on PostgreSQL) and of the PostgreSQL backends serving the bench
+    database (their command line names it): where a round's time went, part by part."""
+    database = POSTGRES_URL.rsplit("/", 1)[1].encode()
+    parts = {"server": 0, "projector": 0, "postgres": 0}
+    for process, (ticks, parent, command) in _ticks().items():
+        if process == pid:
+            parts["server"] += ticks
+        elif parent == pid:
+            parts["projector"] += ticks
+        elif command.startswith(b"postgres: ") and f" {database.decode()} ".encode() in command:
+            parts["postgres"] += ticks
+    return {part: ticks / os.sysconf("SC_CLK_TCK") for part, ticks in parts.items()}
+
+
+def _spent(before: dict[str, float], after: dict[str, float], answered: int) -> dict[str, float]:
+    """CPU milliseconds a request, part by part (a backend that ended meanwhile is lost)."""
+    return {part: (after[part] - before[part]) * 1000 / max(1, answered) for part in after}
 
 
 async def _measure(server: Server) -> dict[str, Any]:
@@ -155,21 +175,27 @@ async def _measure(server: Server) -> dict[str, Any]:
         await asyncio.gather(*(issue_one() for _ in range(WAITING)))
     pid = server.process.pid
     calls = [(f"{B}/counters/{c}/call-next", b"{}", headers) for c in COUNTERS]
+    load_before = os.getloadavg()[0]
     cpu = _cpu_s(pid)
     called, call_latencies, calls_answered = await _rate(server.port, calls, pair=True)
-    call_cpu, cpu = _cpu_s(pid) - cpu, _cpu_s(pid)
+    call_cpu, cpu = _spent(cpu, _cpu_s(pid), calls_answered), _cpu_s(pid)
     issue = [(f"{B}/tickets", TICKET, "")] * CLIENTS
     issued, issue_latencies, issues_answered = await _rate(server.port, issue, pair=False)
     await asyncio.sleep(GATHER_S)  # the projector's batch of the last ones is counted too
-    issue_cpu = _cpu_s(pid) - cpu
+    issue_cpu = _spent(cpu, _cpu_s(pid), issues_answered)
     return {
         "issue_per_s": issued,
         "issue_p99_ms": percentile(issue_latencies, 0.99) * 1000,
-        # The server's CPU (every thread) per answered request, warm-up included.
-        "issue_cpu_ms": issue_cpu * 1000 / max(1, issues_answered),
+        # The server's CPU (every thread and its children) per answered request, warm-up
+        # included; then each part's (the server alone, its projector, PostgreSQL's backends).
+        "issue_cpu_ms": issue_cpu["server"] + issue_cpu["projector"],
+        **{f"issue_{part}_ms": spent for part, spent in issue_cpu.items()},
         "call_per_s": called,
         "call_p99_ms": percentile(call_latencies, 0.99) * 1000,
-        "call_cpu_ms": call_cpu * 1000 / max(1, calls_answered),
+        "call_cpu_ms": call_cpu["server"] + call_cpu["projector"],
+        **{f"call_{part}_ms": spent for part, spent in call_cpu.items()},
+        # the machine's 1-minute load average before the calls and after the issues
+        "load": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
 
 
@@ -181,7 +207,11 @@ def main(database: str = "sqlite", rounds: int = 3) -> dict[str, Any]:
             with _server(database, facts) as server:
                 figures = asyncio.run(_measure(server))
             runs["facts" if facts else "without"].append(figures)
-            print(f"round {number + 1}, {'with' if facts else 'without'} facts: {figures}",
+            shown = ", ".join(
+                f"{key} {value:.2f}" if isinstance(value, float) else f"{key} {value}"
+                for key, value in figures.items()
+            )
+            print(f"round {number + 1}, {'with' if facts else 'without'} facts: {shown}",
                   flush=True)  # fmt: skip
     return {"database": database, "rounds": rounds, "runs": runs}
 
@@ -203,15 +233,27 @@ def _costs(result: dict[str, Any]) -> list[tuple[str, float, float, float]]:
 def describe(result: dict[str, Any]) -> str:
     lines = [f"facts' cost ({result['database']}, {result['rounds']} rounds, medians):"]
     runs = result["runs"]
-    for what, with_facts, without, cost in _costs(result):
+    for (key, _), (what, with_facts, without, cost) in zip(MEASURED, _costs(result), strict=True):
         verdict = "met" if cost <= BOUND else "short"
         cpu = [percentile([r.get(CPU[what], 0.0) for r in runs[k]], 0.5) for k in runs]
+        ratios = sorted(
+            facts[key] / alone[key]
+            for facts, alone in zip(runs["facts"], runs["without"], strict=True)
+            if alone[key]
+        )
         lines.append(
             f"  {what}: {with_facts:.1f}/s with facts, {without:.1f}/s without: ratio "
             f"{with_facts / without if without else 0.0:.2f}, cost {cost * 100:.1f}% "
             f"(bound {BOUND * 100:.0f}%): {verdict}; server CPU a request "
-            f"{cpu[0]:.2f} ms with, {cpu[1]:.2f} ms without"
+            f"{cpu[0]:.2f} ms with, {cpu[1]:.2f} ms without; round by round "
+            + ", ".join(f"{ratio:.2f}" for ratio in ratios)
         )
+        prefix = CPU[what].removesuffix("cpu_ms")
+        for part in ("server", "projector", "postgres"):
+            medians = [percentile([r.get(f"{prefix}{part}_ms", 0.0) for r in runs[k]], 0.5)
+                       for k in runs]  # fmt: skip
+            lines.append(f"    CPU a request, {part}: {medians[0]:.2f} ms with, "
+                         f"{medians[1]:.2f} ms without")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -61,6 +61,7 @@ from queue_server.realtime.shared_reads import SharedReads
 from queue_server.replication.routes import NODES_PATH, REPLICATION_ENDPOINTS
 from queue_server.replication.shipper import Shipper, node_replication
 from queue_server.reporting.background import reports
+from queue_server.reporting.process import CONNECTIONS as PROJECTOR_CONNECTIONS
 from queue_server.reporting.routes import REPORT_ENDPOINTS
 from queue_server.settings import Settings, load_settings
 from queue_server.store.database import Database
@@ -184,7 +185,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> S
             )
             stack.push_async_callback(database.dispose)
             await migrate(database)
-            await database.check_budget()
+            await database.check_budget(
+                PROJECTOR_CONNECTIONS if reports in app.state.extensions else 0
+            )
             catalog = await load_organisation(database, settings.config, clock)
             limiter = create_limiter(settings.bus_url, settings.bus_channel_prefix)
             stack.push_async_callback(limiter.close)

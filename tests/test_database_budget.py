@@ -137,3 +137,12 @@ async def test_the_projector_skips_a_branch_another_process_holds_instead_of_wai
         )
         await other.rollback()
     assert locked == ["rustavi", "zugdidi"]
+
+
+async def test_the_budget_check_counts_the_helpers_connections_beside_the_process(
+    postgres: Database,
+) -> None:
+    async with postgres.read() as conn:
+        allowed = int((await conn.exec_driver_sql("SHOW max_connections")).scalar_one())
+    assert await postgres.check_budget() == allowed // BUDGET
+    assert await postgres.check_budget(beside=3) == allowed // (BUDGET + 3)

@@ -54,6 +54,7 @@ class BackgroundProjector:
         self._woken = asyncio.Event()
         self._everything = True  # catch every branch up at start
         self._applying = asyncio.Lock()  # held for a batch: stopping waits for its commit
+        self._stopped = False
 
     async def wake(self, events: Sequence[Event]) -> None:
         """A `Database.listeners` entry: note the branches that moved."""
@@ -74,11 +75,17 @@ class BackgroundProjector:
                     self._everything = True
             self._woken.clear()
             async with self._applying:
+                if self._stopped:
+                    return
                 await self._apply_pending()
 
     async def stop_between_batches(self, running: asyncio.Task[None]) -> None:
-        """Cancel `running` (this projector's `run`) once no batch is in flight."""
+        """End `running` (this projector's `run`) once no batch is in flight. The flag, not
+        the cancel alone: Python 3.11's `wait_for` drops a cancel that arrives as the event it
+        waits for is set (a branch noted just before the input closed), and the projector's
+        process then ran on until the server killed it 30 s later."""
         async with self._applying:
+            self._stopped = True
             running.cancel()
         await asyncio.gather(running, return_exceptions=True)
 
@@ -143,8 +150,7 @@ async def reports(rigi: Rigi) -> AsyncIterator[None]:
         yield
     finally:
         rigi.database.listeners.remove(projector.wake)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await projector.stop_between_batches(task)  # not a bare cancel: see there
 
 
 def _report_death(task: asyncio.Task[None]) -> None:

@@ -50,9 +50,12 @@ class ProjectorProcess:
     """The server's side: starts the child, hands it the branches that moved, starts another
     if it dies, and stops it with the server."""
 
+    command: tuple[str, ...] = (sys.executable, "-m", "queue_server.reporting.process")
+
     def __init__(self, url: str) -> None:
         self.url = url
         self._child: asyncio.subprocess.Process | None = None
+        self._ready = False  # the running child said READY (it may be applying a batch)
         self._handed: set[str] = set()
         self._flushing = False
         self._stopping = False
@@ -62,8 +65,17 @@ class ProjectorProcess:
     def pid(self) -> int | None:
         return self._child.pid if self._child is not None else None
 
+    @property
+    def ready(self) -> bool:
+        """The running child has said it is ready (imported, connected)."""
+        return self._ready
+
     async def start(self) -> None:
-        await self._spawn()
+        """Start the child and return: the server serves while it imports and connects (a
+        second or more: every PostgreSQL server start waited for it). Nothing is lost
+        meanwhile: the branches that move are written to its input, and it catches every
+        branch up from the cursors when it starts."""
+        self._child = await self._launch()
         self._watch = asyncio.create_task(self._supervise(), name="reports-projector-watch")
 
     async def wake(self, events: Sequence[Event]) -> None:
@@ -82,58 +94,65 @@ class ProjectorProcess:
             return  # no child now: the next one catches every branch up at start
         child.stdin.write((" ".join(sorted(branches)) + "\n").encode())
 
-    async def _spawn(self) -> None:
-        environment = os.environ | {URL_VARIABLE: self.url}
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "queue_server.reporting.process",
+    async def _launch(self) -> asyncio.subprocess.Process:
+        self._ready = False
+        return await asyncio.create_subprocess_exec(
+            *self.command,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            env=environment,
+            env=os.environ | {URL_VARIABLE: self.url},
         )
-        self._child = child
-        assert child.stdout is not None
-        try:
-            line = await asyncio.wait_for(child.stdout.readline(), START_TIMEOUT_S)
-        except TimeoutError:
-            line = b""
-        if line != READY:
-            with contextlib.suppress(ProcessLookupError):
-                child.kill()
-            await child.wait()
-            raise RuntimeError("the reports projector's process did not start")
 
     async def _supervise(self) -> None:
-        """Start another child when one dies unasked (nothing is lost: see the module)."""
-        while not self._stopping:
-            assert self._child is not None
-            code = await self._child.wait()
+        """Wait for each child's READY (one that does not say it in time is killed), and
+        start another when one dies unasked (nothing is lost: see the module)."""
+        while True:
+            child = self._child
+            assert child is not None and child.stdout is not None
+            try:
+                self._ready = (
+                    await asyncio.wait_for(child.stdout.readline(), START_TIMEOUT_S) == READY
+                )
+            except TimeoutError:
+                log.error("the reports projector's process did not start; killing it")
+                _kill(child)
+            code = await child.wait()  # after READY, or its output ended: it died
             if self._stopping:
                 return
             log.error("the reports projector's process ended (code %s); starting another", code)
             await asyncio.sleep(RESTART_S)
             try:
-                await self._spawn()
-            except Exception:
+                self._child = await self._launch()
+            except Exception:  # the next attempt is RESTART_S later
                 log.exception("the reports projector's process did not start again")
 
     async def stop(self) -> None:
+        """A child that has not said READY yet is still importing or connecting: it is
+        killed, not waited for (a server stopped within a second of its start waited for the
+        whole start). Killing loses nothing even in a first batch (one transaction, the
+        cursors in it). A ready one is asked to end (its input closed) and its batch in
+        flight commits first."""
         self._stopping = True
         child = self._child
         if child is not None and child.returncode is None:
-            if child.stdin is not None:
+            if not self._ready:
+                _kill(child)
+            elif child.stdin is not None:
                 child.stdin.close()  # the child finishes its batch and ends
             try:
                 await asyncio.wait_for(child.wait(), STOP_TIMEOUT_S)
             except TimeoutError:
                 log.error("the reports projector's process did not stop; killing it")
-                with contextlib.suppress(ProcessLookupError):
-                    child.kill()
+                _kill(child)
                 await child.wait()
         if self._watch is not None:
             self._watch.cancel()
             await asyncio.gather(self._watch, return_exceptions=True)
+
+
+def _kill(child: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        child.kill()
 
 
 class FollowingCatalog:

@@ -193,21 +193,25 @@ class Database:
             async with self._reader.connect() as conn:
                 yield conn
 
-    async def check_budget(self) -> int | None:
+    async def check_budget(self, beside: int = 0) -> int | None:
         """Log how many processes like this one PostgreSQL's max_connections holds (a warning
         when not even two: a second process or a pg_dump would be refused); the count, or None
-        on SQLite."""
+        on SQLite. `beside`: connections this process's helpers hold on top of its own (the
+        reports projector's process), counted with them."""
         if self.is_sqlite:
             return None
         async with self.read() as conn:
             allowed = int((await conn.exec_driver_sql("SHOW max_connections")).scalar_one())
-        fits = allowed // self.connections
+        held = self.connections + beside
+        fits = allowed // held
         log.log(
             logging.WARNING if fits < 2 else logging.INFO,
             "PostgreSQL allows %d connections; this process holds up to %d "
-            "(RIGI_DATABASE_CONNECTIONS): %d processes like it fit, with nothing else connected",
+            "(RIGI_DATABASE_CONNECTIONS) and its helpers %d: %d processes like it fit, "
+            "with nothing else connected",
             allowed,
             self.connections,
+            beside,
             fits,
         )
         return fits
