@@ -5,7 +5,9 @@ from the rollups equals the figures counted from the visit facts one by one, for
 start and end inside months and for whole months, for slices read from each branch's rows per
 service or per class (migration 0021) and from its rows per service, class and channel; again
 after a branch is rebuilt from its event log and after its events are offered again; and
-migrations 0020 and 0021 make the same rows from the days. On SQLite and PostgreSQL."""
+migrations 0020 and 0021 make the same rows from the days. Slices by counter and by operator
+read the facts, summed by the database (store/reports/fact_sums.py): they must equal the same
+count one visit at a time. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alembic import command
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, inspect, select
 
 from queue_server.catalog.loader import Catalog, load_catalog
 from queue_server.domain import kpis
@@ -67,6 +69,7 @@ MONTH_TABLES += (counter_months, network_hours, network_hour_months, agency_days
 MONTH_TABLES += (branch_hours, branch_hour_months, service_days, service_months, class_days)
 MONTH_TABLES += (class_months, counter_weeks)
 ZONE = ZoneInfo("Asia/Tbilisi")
+OPERATORS = ("operator:demo-c02", "operator:demo-c03")  # the simulator names them by counter
 
 
 def _slices(first: date, last: date) -> dict[str, Slice]:
@@ -79,6 +82,9 @@ def _slices(first: date, last: date) -> dict[str, Slice]:
         "kiosk priority": Slice(first, last, channels=("kiosk",), priorities=("priority",)),
         "both, kiosk": Slice(first, last, branches=BRANCHES, channels=("kiosk",)),
         "one centre, one service": Slice(first, last, branches=BRANCHES[1:], services=("id_card",)),
+        # Read from the facts, their sums added up by the database (store/reports/fact_sums.py).
+        "one counter": Slice(first, last, branches=BRANCHES[:1], counters=("c01",)),
+        "two operators": Slice(first, last, branches=BRANCHES, operators=OPERATORS),
     }
 
 
@@ -91,6 +97,8 @@ def _kept(fact: Any, where: Slice) -> bool:
             ("service_id", where.services),
             ("priority", where.priorities),
             ("channel", where.channels),
+            ("counter_id", where.counters),
+            ("operator", where.operators),
         )
     )
 
@@ -113,8 +121,13 @@ def _counted(facts: list[Any], hours: list[Any], where: Slice) -> dict[str, Any]
             groups["day"][fact.local_date].add_visit(visit)
     counters: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for hour in hours:
-        if where.first <= hour.local_date <= where.last and (
-            where.branches is None or hour.branch_id in where.branches
+        if where.first <= hour.local_date <= where.last and all(
+            values is None or getattr(hour, column) in values
+            for column, values in (
+                ("branch_id", where.branches),
+                ("counter_id", where.counters),
+                ("operator", where.operators),
+            )
         ):
             spent = counters[hour.branch_id, hour.counter_id, hour.operator]
             for index, name in enumerate(("serving_ms", "idle_ms", "paused_ms", "closed_ms")):
@@ -218,15 +231,20 @@ async def test_reports_read_by_month_give_the_figures_of_their_facts(database_ur
         await _compare(database, catalog, PERIODS[:1])
 
         # Migrations 0020 and 0021 make the same months, and the days per service and per
-        # class, from the days and the hours.
-        def again(connection: Connection) -> None:
+        # class, from the days and the hours; 0023 the facts' indexes the schema declares.
+        def again(connection: Connection) -> dict[str, list[Any]]:
             config = alembic_config(database.url)
             config.attributes["connection"] = connection
             command.downgrade(config, "0019")
-            command.upgrade(config, "0021")
+            command.upgrade(config, "head")
+            indexes = inspect(connection).get_indexes("visit_facts")
+            return {str(index["name"]): index["column_names"] for index in indexes}
 
         async with database.engine.begin() as conn:
-            await conn.run_sync(again)
+            assert await conn.run_sync(again) == {
+                str(index.name): [column.name for column in index.columns]
+                for index in visit_facts.indexes
+            }
         assert await database.reading(_month_rows) == months
         visits = await database.reading(
             lambda conn: conn.execute(select(func.sum(visit_months.c.visits))).scalar_one()
