@@ -263,9 +263,10 @@ _SPENT_MS = ("serving_ms", "idle_ms", "paused_ms", "closed_ms")
 
 
 async def _longest(conn: AsyncConnection, where: Slice, report: Report) -> None:
-    """The ten longest waits of the slice. From the rollups, the days that can hold them are
-    found first (below); the facts of those few days give them. A slice by counter or
-    operator, or a day whose maximum did not find its visit, reads the facts as a whole."""
+    """The ten longest waits of the slice. The days that can hold them are found first, from
+    the rollups or (a slice by counter or operator) from the report's own days (below); the
+    facts of those few days give them. Fewer than ten days, or a day whose maximum did not
+    find its visit: the facts are read as a whole."""
     if where.needs_facts:
         found = await _longest_on_fact_days(conn, where, report)
     else:
@@ -373,7 +374,7 @@ async def _longest_on_top_days(
     )
     # An agency's: through the (branch, service, wait) index, its services (those its report
     # counted) each from the floor up, sorted after (`+ 0`): the branch's wait index read every
-    # agency's long waits (227,000 visits of a hall's year for the psda's ten: 0.9 s).
+    # agency's long waits (227,000 visits of a hall's year for the psda's ten longest: 0.9 s).
     by_agency = where.agencies is not None and where.services is None
     wait = facts.wait_s + 0 if by_agency else facts.wait_s
     query = longest_query(where, wait, dates if sqlite else None).where(
