@@ -4,9 +4,9 @@ counter's year on SQLite is ~43,000 rows fetched, each made a `kpis.Visit` and a
 its 1.3); one statement now returns a row per service and branch and one per day.
 
 The sums are `kpis.Sums.add_visit`'s exactly: durations in whole milliseconds rounded half to
-even as Python's `round` (SQLite's own `round` takes halves away from zero and adds its half
-in floating point), buckets as `kpis.bucket_of`, a visit counted in the outcome it ended with
-and in `open` while it has none.
+even as Python's `round` (SQLite's own `round` takes halves away from zero, and a wait of whole
+microseconds ending in 500 can be exactly a half: 0.0025 s × 1000 = 2.5), buckets as
+`kpis.bucket_of`, a visit counted in the outcome it ended with and in `open` while it has none.
 """
 
 from __future__ import annotations
