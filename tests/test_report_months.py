@@ -6,7 +6,9 @@ start and end inside months and for whole months, for slices read from each bran
 service or per class (migration 0021) and from its rows per service, class and channel, whole
 weeks from the weekly twins (migration 0022); again after a branch is rebuilt from its event log
 and after its events are offered again; and migrations 0020, 0021 and 0022 make the same rows
-from the days. On SQLite and PostgreSQL."""
+from the days (0023 the facts' indexes the schema declares). Slices by counter and by operator
+read the facts, summed by the database (store/reports/fact_sums.py): they must equal the same
+count one visit at a time. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from alembic import command
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, inspect, select
 
 from queue_server.catalog.loader import Catalog, load_catalog
 from queue_server.domain import kpis
@@ -78,6 +80,7 @@ MONTH_TABLES += (branch_hours, branch_hour_months, service_days, service_months,
 MONTH_TABLES += (class_months, counter_weeks, network_weeks, branch_weeks, agency_weeks)
 MONTH_TABLES += (service_weeks, class_weeks)
 ZONE = ZoneInfo("Asia/Tbilisi")
+OPERATORS = ("operator:demo-c02", "operator:demo-c03")  # the simulator names them by counter
 
 
 def _slices(first: date, last: date) -> dict[str, Slice]:
@@ -90,6 +93,9 @@ def _slices(first: date, last: date) -> dict[str, Slice]:
         "kiosk priority": Slice(first, last, channels=("kiosk",), priorities=("priority",)),
         "both, kiosk": Slice(first, last, branches=BRANCHES, channels=("kiosk",)),
         "one centre, one service": Slice(first, last, branches=BRANCHES[1:], services=("id_card",)),
+        # Read from the facts, their sums added up by the database (store/reports/fact_sums.py).
+        "one counter": Slice(first, last, branches=BRANCHES[:1], counters=("c01",)),
+        "two operators": Slice(first, last, branches=BRANCHES, operators=OPERATORS),
     }
 
 
@@ -102,6 +108,8 @@ def _kept(fact: Any, where: Slice) -> bool:
             ("service_id", where.services),
             ("priority", where.priorities),
             ("channel", where.channels),
+            ("counter_id", where.counters),
+            ("operator", where.operators),
         )
     )
 
@@ -124,8 +132,13 @@ def _counted(facts: list[Any], hours: list[Any], where: Slice) -> dict[str, Any]
             groups["day"][fact.local_date].add_visit(visit)
     counters: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for hour in hours:
-        if where.first <= hour.local_date <= where.last and (
-            where.branches is None or hour.branch_id in where.branches
+        if where.first <= hour.local_date <= where.last and all(
+            values is None or getattr(hour, column) in values
+            for column, values in (
+                ("branch_id", where.branches),
+                ("counter_id", where.counters),
+                ("operator", where.operators),
+            )
         ):
             spent = counters[hour.branch_id, hour.counter_id, hour.operator]
             for index, name in enumerate(("serving_ms", "idle_ms", "paused_ms", "closed_ms")):
@@ -236,15 +249,21 @@ async def test_reports_read_by_month_give_the_figures_of_their_facts(database_ur
         await _compare(database, catalog, PERIODS[:1])
 
         # Migrations 0020, 0021 and 0022 make the same months, the days per service and per
-        # class, and the weeks, from the days and the hours.
-        def again(connection: Connection) -> None:
+        # class, and the weeks, from the days and the hours; 0023 the facts' indexes the schema
+        # declares.
+        def again(connection: Connection) -> dict[str, list[Any]]:
             config = alembic_config(database.url)
             config.attributes["connection"] = connection
             command.downgrade(config, "0019")
-            command.upgrade(config, "0022")
+            command.upgrade(config, "head")
+            indexes = inspect(connection).get_indexes("visit_facts")
+            return {str(index["name"]): index["column_names"] for index in indexes}
 
         async with database.engine.begin() as conn:
-            await conn.run_sync(again)
+            assert await conn.run_sync(again) == {
+                str(index.name): [column.name for column in index.columns]
+                for index in visit_facts.indexes
+            }
         assert await database.reading(_month_rows) == months
         visits = await database.reading(
             lambda conn: conn.execute(select(func.sum(visit_months.c.visits))).scalar_one()

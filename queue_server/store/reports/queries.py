@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from queue_server.domain import kpis
 from queue_server.domain.numbering import DEFAULT_TIMEZONE
+from queue_server.store.reports import fact_sums
 from queue_server.store.reports.histograms import add_histograms
 from queue_server.store.reports.periods import Slice, last_day, periods
 from queue_server.store.schema_reports import (
@@ -239,22 +240,6 @@ def _without_histograms(parts: Any) -> kpis.Sums:
     return total
 
 
-# What a report counts of a fact. Not its times: SQLite parses every date-time of every row it
-# returns (a year of one counter is ~43,000 rows; the issue times alone were half the read).
-_FACT_COLUMNS = (
-    "branch_id",
-    "service_id",
-    "local_date",
-    "outcome",
-    "wait_s",
-    "service_s",
-    "recalls",
-    "target_wait_s",
-    "wait_estimate_s",
-    "wait_p90_s",
-)
-
-
 async def _from_facts(
     conn: AsyncConnection,
     where: Slice,
@@ -262,34 +247,21 @@ async def _from_facts(
     report: Report,
     detail: bool,
 ) -> None:
-    """Each visit counted once into its service, branch and day; the report's totals and
-    groupings are then added up from those (a few thousand for a counter's year, instead of
-    each visit counted four times). The sums are integers: the same in any order. The arrivals
-    come from the visits per hour, each hour placed in its branch's zone (as the hourly rollups
-    place theirs)."""
+    """The sums added up by the database (`fact_sums`): per service and branch (with their
+    histograms) and per day, in one statement; the report's total and its branches are added up
+    from the services'. The arrivals come from the visits per hour, each hour placed in its
+    branch's zone (as the hourly rollups place theirs)."""
     facts = visit_facts.c
-    query = _filtered(select(*(facts[name] for name in _FACT_COLUMNS)), visit_facts, where)
-    groups: dict[tuple[str, str, date], kpis.Sums] = defaultdict(kpis.Sums)
-    for row in await conn.execute(query):
-        visit = kpis.Visit(
-            None,
-            row.outcome,
-            row.wait_s,
-            row.service_s,
-            row.recalls,
-            row.target_wait_s,
-            row.wait_estimate_s,
-            row.wait_p90_s,
-        )
-        groups[row.service_id, row.branch_id, row.local_date].add_visit(visit)
-    for (service, branch, day), sums in groups.items():
-        report.total.add(sums)
-        if detail:
-            report.by_service[service].add(sums)
-            report.by_branch[branch].add(sums)
-            report.by_day[day].add(sums)
+    sqlite = conn.dialect.name == "sqlite"
+    filtered = _filtered(select(visit_facts), visit_facts, where)
+    rows = await conn.execute(fact_sums.sums_query(filtered, detail, sqlite))
+    groups = fact_sums.added_up(rows)
+    report.total.add(groups[fact_sums.TOTAL].get(None) or kpis.Sums())
     if not detail:
         return
+    report.by_service.update(groups[fact_sums.SERVICE])
+    report.by_branch.update(groups[fact_sums.BRANCH])
+    report.by_day.update(groups[fact_sums.DAY])  # a report's days carry sums, not histograms
     hours = _filtered(select(facts.branch_id, facts.hour, func.count()), visit_facts, where)
     zones: dict[str, ZoneInfo] = {}
     for branch, hour, visits in await conn.execute(hours.group_by(facts.branch_id, facts.hour)):
@@ -319,14 +291,16 @@ _SPENT_MS = ("serving_ms", "idle_ms", "paused_ms", "closed_ms")
 
 
 async def _longest(conn: AsyncConnection, where: Slice, report: Report) -> None:
-    """The ten longest waits of the slice. From the rollups, the days that can hold them are
-    found first (below); the facts of those few days give them. A slice by counter or
-    operator, or a day whose maximum did not find its visit, reads the facts as a whole."""
-    found = None
-    if not where.needs_facts:
-        found = await _longest_on_top_days(conn, where)
-        if found is not None and len(found) < min(kpis.LONGEST_WAITS, report.total.waited):
-            found = None
+    """The ten longest waits of the slice. The days that can hold them are found first, from
+    the rollups or (a slice by counter or operator) from the report's own days (below); the
+    facts of those few days give them. Fewer than ten days, or a day whose maximum did not
+    find its visit: the facts are read as a whole."""
+    if where.needs_facts:
+        found = await _longest_on_fact_days(conn, where, report)
+    else:
+        found = await _longest_on_top_days(conn, where, report)
+    if found is not None and len(found) < min(kpis.LONGEST_WAITS, report.total.waited):
+        found = None
     if found is None:
         # A short period: the date index finds its few visits, then they are sorted (`+ 0`
         # keeps the planner off the wait index, which would walk every visit ever). A long
@@ -354,7 +328,31 @@ async def _longest(conn: AsyncConnection, where: Slice, report: Report) -> None:
 WAIT_MS_SLACK_S = 0.001  # a rollup's maximum is the fact's wait in whole milliseconds
 
 
-async def _longest_on_top_days(conn: AsyncConnection, where: Slice) -> list[Any] | None:
+async def _longest_on_fact_days(
+    conn: AsyncConnection, where: Slice, report: Report
+) -> list[Any] | None:
+    """A slice read from the facts: its days' sums hold each day's longest wait, so (as on the
+    top days, below) the ten longest lie on the days whose maximum is at least the tenth largest
+    day's, among their visits that waited that long: read through the slice's (branch, counter
+    or operator, date) index. Walking the branch's wait index from the longest instead read a
+    counter's year through the visits of every other counter (~1.5 s on SQLite). None when
+    fewer than ten days waited (the period's visits are then few)."""
+    maxima = sorted((s.wait_max_ms for s in report.by_day.values() if s.waited), reverse=True)
+    if len(maxima) < kpis.LONGEST_WAITS:
+        return None
+    floor_ms = maxima[kpis.LONGEST_WAITS - 1]
+    days = sorted(d for d, s in report.by_day.items() if s.waited and s.wait_max_ms >= floor_ms)
+    facts = visit_facts.c
+    # `+ 0`: SQLite keeps no statistics; it might walk the branch's wait index instead.
+    query = longest_query(where, facts.wait_s + 0).where(
+        facts.local_date.in_(days), facts.wait_s >= floor_ms / 1000 - WAIT_MS_SLACK_S
+    )
+    return list(await conn.execute(query))
+
+
+async def _longest_on_top_days(
+    conn: AsyncConnection, where: Slice, report: Report
+) -> list[Any] | None:
     """The ten longest waits hold waits of at least T, the tenth largest of the rollup rows'
     maxima (daily rows, and monthly ones for whole months: each of the ten rows with a maximum
     ≥ T holds a visit that waited that long), and every one of them lies in a row whose maximum
@@ -417,9 +415,16 @@ async def _longest_on_top_days(conn: AsyncConnection, where: Slice) -> list[Any]
             for branch, first, last in sorted(spans)
         )
     )
-    query = longest_query(where, facts.wait_s, dates if sqlite else None).where(
+    # An agency's: through the (branch, service, wait) index, its services (those its report
+    # counted) each from the floor up, sorted after (`+ 0`): the branch's wait index read every
+    # agency's long waits (227,000 visits of a hall's year for the psda's ten longest: 0.9 s).
+    by_agency = where.agencies is not None and where.services is None
+    wait = facts.wait_s + 0 if by_agency else facts.wait_s
+    query = longest_query(where, wait, dates if sqlite else None).where(
         on_days, facts.wait_s >= floor_ms / 1000 - WAIT_MS_SLACK_S
     )
+    if by_agency:
+        query = query.where(facts.service_id.in_(sorted(report.by_service)))
     return list(await conn.execute(query))
 
 
