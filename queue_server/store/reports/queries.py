@@ -220,12 +220,7 @@ async def _day_rows(
     group_of: list[int] = []
     texts: tuple[list[str], list[str]] = ([], [])
     for row in await conn.execute(query):
-        sums = target[row[0]]
-        for index, field_name in enumerate(_TOTALS, start=1):
-            value = row[index] or 0
-            mine = getattr(sums, field_name)
-            maximum = field_name.endswith("_max_ms")
-            setattr(sums, field_name, max(mine, value) if maximum else mine + value)
+        target[row[0]].add(_sums_of_totals(row))  # Sums.add knows a maximum from a sum
         group_of.append(place.setdefault(row[0], len(place)))
         texts[0].append(row.wait_hist)
         texts[1].append(row.service_hist)
