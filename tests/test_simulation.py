@@ -15,6 +15,7 @@ from queue_server.domain.tickets import Priority
 from queue_server.simulation.cli import main
 from queue_server.simulation.metrics import erlang_check, run_scenario
 from queue_server.simulation.scenario import ScenarioError, load_scenario
+from tests.untraced import untraced
 
 SEED = 20250304
 ERLANG_REPLICATIONS = 40
@@ -22,16 +23,31 @@ ERLANG_REPLICATIONS = 40
 
 @pytest.fixture(scope="module")
 def hall_run():
-    return run_scenario(load_scenario("tbilisi-hall"), SEED, replications=4)
+    with untraced():  # four days of the big hall under five policies (tests/untraced.py)
+        return run_scenario(load_scenario("tbilisi-hall"), SEED, replications=4)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("utilisation", [0.7, 0.85, 0.95])
 def test_single_service_hall_reproduces_erlang_c_mean_wait(utilisation):
-    check = erlang_check(load_scenario("mmc"), utilisation, SEED, ERLANG_REPLICATIONS)
+    with untraced():  # 40 simulated days: four times faster untraced (tests/untraced.py)
+        check = erlang_check(load_scenario("mmc"), utilisation, SEED, ERLANG_REPLICATIONS)
     assert abs(check.error) < 0.05, check
     # The estimate is precise enough that passing is not luck.
     assert check.controlled_stderr_s < 0.025 * check.erlang_c_s, check
+
+
+def test_the_erlang_c_check_refuses_what_it_cannot_compare_and_counts_a_short_run():
+    """The check's own bookkeeping, traced for the coverage figure (the checks above are not):
+    three days at ρ 0.5 land near Erlang C; a hall of several services, or fewer than three
+    replications, is refused."""
+    check = erlang_check(load_scenario("mmc"), 0.5, SEED, 3)
+    assert check.replications == 3 and check.visits > 3 * 1000, check
+    assert abs(check.error) < 0.25, check
+    with pytest.raises(ValueError, match="one service"):
+        erlang_check(load_scenario("tbilisi-hall"), 0.7, SEED, 3)
+    with pytest.raises(ValueError, match="3 replications"):
+        erlang_check(load_scenario("mmc"), 0.7, SEED, 2)
 
 
 def test_same_seed_gives_the_same_numbers():
