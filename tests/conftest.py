@@ -15,6 +15,7 @@ import pytest
 
 from queue_server.settings import Settings
 from tests.databases import DATABASES, database_for
+from tests.hashing import hash_cheaply
 from tests.ordering import longest_first
 from tests.support import (
     TEST_CATALOG,
@@ -28,8 +29,10 @@ from tests.workers import configure_worker, make_scheduler
 def pytest_configure(config: pytest.Config) -> None:
     """On several workers (`make test`), each gets its own database, Redis database and bus
     channel prefix before any test module is imported, and a test that overruns its timeout
-    ends its worker instead of hanging it (tests/workers.py)."""
+    ends its worker instead of hanging it (tests/workers.py). Passwords are hashed at argon2's
+    cheapest cost in this process (tests/hashing.py)."""
     configure_worker(config)
+    hash_cheaply()
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: absent with -p no:xdist

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from argon2 import profiles
 
+from queue_server.access.passwords import verify_password
 from queue_server.access.ratelimit import Limit, RedisLimiter
 from queue_server.access.signin import check_sign_in, sign_in_failed
 from queue_server.errors import RateLimited
+from tests import hashing
 from tests.security_server import serve, server_env
 from tests.support import PASSWORD, LiveServer, free_port
 
@@ -142,6 +145,20 @@ async def test_usernames_are_unique_ignoring_case_and_plain(sqlite_server: LiveS
     async with sqlite_server.client(None) as browser:
         signed_in = await browser.post(SESSION, json={"username": "Tamar.K", "password": PASSWORD})
         assert (signed_in.status_code, signed_in.json()["user"]["username"]) == (200, "tamar.k")
+
+
+def test_the_product_stores_passwords_with_argon2id_at_rfc_9106s_cost() -> None:
+    """The server's own hasher: tests sign in with a cheaper one (tests/hashing.py), so this
+    holds what production uses, and a check of a product hash still passes the cheap one's."""
+    hasher = hashing.PRODUCT_HASHER
+    assert hasher is not None
+    wanted = profiles.RFC_9106_LOW_MEMORY
+    assert (hasher.type, hasher.time_cost, hasher.memory_cost, hasher.parallelism) == (
+        wanted.type, wanted.time_cost, wanted.memory_cost, wanted.parallelism,
+    )  # fmt: skip
+    assert (hasher.hash_len, hasher.salt_len) == (wanted.hash_len, wanted.salt_len)
+    stored = hasher.hash(PASSWORD)
+    assert verify_password(stored, PASSWORD) and not verify_password(stored, PASSWORD + "!")
 
 
 @pytest.mark.parametrize("password", ["aaaaaaaaaa", "password1234", "qwertyuiop123", "1234567890"])
