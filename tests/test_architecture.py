@@ -16,6 +16,7 @@ classes (`queue_server.errors`, a leaf that imports nothing of the project).
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,9 @@ class Module:
         return self.path.name == "__init__.py"
 
 
-def _modules() -> list[Module]:
+@functools.cache
+def _modules() -> tuple[Module, ...]:
+    """Every checked module parsed, once for the file's tests (they only read the trees)."""
     found = []
     for package in CHECKED_PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
@@ -66,7 +69,7 @@ def _modules() -> list[Module]:
                 parts.pop()
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
             found.append(Module(".".join(parts), path, tree))
-    return found
+    return tuple(found)
 
 
 def _first_party() -> set[str]:
