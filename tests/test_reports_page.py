@@ -33,6 +33,8 @@ def day_server(tmp_path: Path) -> Iterator[tuple[LiveServer, Clock]]:
 def test_a_manager_reads_last_weeks_report_and_downloads_both_files(
     day_server: tuple[LiveServer, Clock], tmp_path: Path
 ) -> None:
+    from playwright.sync_api import expect  # here: without Chromium, launch() skips the test
+
     server, clock = day_server
     asyncio.run(_hand_built_day(server, clock))
     _wait_until_projected(server)
@@ -44,12 +46,14 @@ def test_a_manager_reads_last_weeks_report_and_downloads_both_files(
             page.fill("#username", username)
             page.fill("#password", PASSWORD)
             page.click("#signin-submit")
+            # Signed in, the page shows the last seven days (empty) in place of the form: wait
+            # for that, or it can land after the week asked for below and be the one read.
+            page.wait_for_selector("#signin-submit", state="detached")
             page.fill("#f-from", "2026-02-24")
             page.fill("#f-to", DAY)
             page.click("#show")
-            page.wait_for_selector("#h-kpis")
             kpis = page.locator("section[aria-labelledby=h-kpis] tbody tr")
-            assert kpis.first.locator("td").nth(1).inner_text() == "6"  # visits
+            expect(kpis.first.locator("td").nth(1)).to_have_text("6")  # visits
             assert page.locator(".chart canvas").count() == 2
             assert page.locator(".heat").count() == 7  # one hour (09:00) × seven weekdays
             page.wait_for_selector("#fairness-table")  # the last day's fairness ledger, by hour
