@@ -12,8 +12,9 @@ The lengths are measured (`SECONDS`, from a run's `--durations=0`, summed by fil
 ratios matter). Replayed on those lengths (two workers, each taking the next file when idle),
 the order decides little: 850 s for the busier worker against 851 s in xdist's own order (ideal
 850), and on the 2026-12-01 figures below 606 s, the ideal. In that run the two workers' tests
-summed 1,191 s in a suite of 615.6 s. The suite's time is its total work, not its balance. A file not listed counts `PER_TEST_S` a test. A stale figure costs only
-balance, never a result: every file still runs whole, on one worker, its tests in their order.
+summed 1,191 s in a suite of 615.6 s. The suite's time is its total work, not its balance. A
+file not listed counts `PER_TEST_S` a test. A stale figure costs only balance, never a result:
+every file still runs whole, on one worker, its tests in their order.
 """
 
 from __future__ import annotations
