@@ -41,7 +41,9 @@ CHOSEN = os.environ.get("RIGI_BENCH_PROFILE", DEFAULT)
 TOP_FUNCTIONS = 16
 PLAN_FROM_MS = 20.0
 # Set to 0: only each report's times (wall, CPU, statements), no plans nor profile.
-DETAIL = os.environ.get("RIGI_BENCH_PROFILE_DETAIL", "1") != "0"  # a statement's plan is shown from this much server time
+DETAIL = (
+    os.environ.get("RIGI_BENCH_PROFILE_DETAIL", "1") != "0"
+)  # a statement's plan is shown from this much server time
 QUERIES = "queue_server/store/reports/"
 
 
