@@ -39,6 +39,7 @@ REPEATS = int(os.environ.get("RIGI_BENCH_PROFILE_REPEATS", "3"))
 DEFAULT = "30 days:country;30 days:channel + priority;340 days:country;340 days:channel + priority"
 CHOSEN = os.environ.get("RIGI_BENCH_PROFILE", DEFAULT)
 TOP_FUNCTIONS = 16
+SORT = os.environ.get("RIGI_BENCH_PROFILE_SORT", "tottime")  # or cumulative: pstats' orders
 PLAN_FROM_MS = 20.0
 # Set to 0: only each report's times (wall, CPU, statements), no plans nor profile.
 DETAIL = (
@@ -158,7 +159,7 @@ async def profile(database: Database, period: str, name: str, zones: dict[str, s
     await _report(database, where, zones)
     profiler.disable()
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(TOP_FUNCTIONS)
+    pstats.Stats(profiler, stream=out).sort_stats(SORT).print_stats(TOP_FUNCTIONS)
     print("\n".join(line for line in out.getvalue().splitlines()[:40] if line.strip()))
 
 

@@ -10,11 +10,13 @@ by one `bincount` over group × bucket.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import methodcaller
 
 import numpy as np
 
 # Everything in a histogram's JSON but its integers: made spaces, the integers are left.
 _PUNCTUATION = str.maketrans('{}":,', "     ")
+_BUCKETS_IN = methodcaller("count", ":")  # a text's buckets: one colon each
 
 
 def add_histograms(
@@ -30,7 +32,7 @@ def add_histograms(
     projector counts a changed visit out of its old bucket)."""
     if not texts:
         return
-    per_text = np.fromiter((text.count(":") for text in texts), np.int64, len(texts))
+    per_text = np.fromiter(map(_BUCKETS_IN, texts), np.int64, len(texts))  # no Python frame
     if not per_text.any():  # every text an empty histogram (which numpy would parse as a 0)
         return
     # One parse of every integer (`fromstring`'s text mode: ~7× quicker than `split`).
