@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import gc
 import io
 import json
 import os
@@ -30,7 +31,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from benchmarks._support import POSTGRES_URL
-from benchmarks.country_year_bench import _report, _slices, period_of
+from benchmarks.country_year_bench import _collect_as_served, _report, _slices, period_of
 from benchmarks.national_view_bench import network_config
 from queue_server.catalog.loader import load_catalog
 from queue_server.store.database import Database
@@ -39,6 +40,8 @@ REPEATS = int(os.environ.get("RIGI_BENCH_PROFILE_REPEATS", "3"))
 DEFAULT = "30 days:country;30 days:channel + priority;340 days:country;340 days:channel + priority"
 CHOSEN = os.environ.get("RIGI_BENCH_PROFILE", DEFAULT)
 TOP_FUNCTIONS = 16
+# Set to 0: the garbage collector left as Python sets it (the bench keeps it as the server does).
+AS_SERVED = os.environ.get("RIGI_BENCH_PROFILE_GC_AS_SERVED", "1") != "0"
 SORT = os.environ.get("RIGI_BENCH_PROFILE_SORT", "tottime")  # or cumulative: pstats' orders
 PLAN_FROM_MS = 20.0
 # Set to 0: only each report's times (wall, CPU, statements), no plans nor profile.
@@ -88,6 +91,26 @@ RECORDER = Recorder()
 _execute = AsyncConnection.execute
 
 
+class Collections:
+    """The garbage collector's passes during the reads: how many of the oldest generation, and
+    their CPU time (a full pass walks every object the process holds)."""
+
+    def __init__(self) -> None:
+        self.full = 0
+        self.seconds = 0.0
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._began
+            self.full += info["generation"] == 2
+
+
+COLLECTIONS = Collections()
+
+
 async def _labelled_execute(self: AsyncConnection, *args: Any, **kwargs: Any) -> Any:
     """AsyncConnection.execute, noting which report function sent the statement."""
     frame = sys._getframe(1)
@@ -135,17 +158,22 @@ async def profile(database: Database, period: str, name: str, zones: dict[str, s
     RECORDER.order.clear()
     walls, cpus = [], []
     RECORDER.on = True
+    COLLECTIONS.full, COLLECTIONS.seconds = 0, 0.0
+    gc.callbacks.append(COLLECTIONS)
     for _ in range(REPEATS):
         began, cpu = time.perf_counter(), time.process_time()
         await _report(database, where, zones)
         walls.append(time.perf_counter() - began)
         cpus.append(time.process_time() - cpu)
     RECORDER.on = False
+    gc.callbacks.remove(COLLECTIONS)
     load = f"{os.getloadavg()[0]:.2f}"
     in_sql = sum(sum(s.seconds) for s in RECORDER.statements.values()) / REPEATS
     print(f"\n=== {period}, {name}: wall {', '.join(f'{w * 1000:.0f}' for w in walls)} ms; "
           f"CPU of this process {', '.join(f'{c * 1000:.0f}' for c in cpus)} ms; "
-          f"statements {in_sql * 1000:.0f} ms a read (load {load})")  # fmt: skip
+          f"statements {in_sql * 1000:.0f} ms a read; garbage collection "
+          f"{COLLECTIONS.seconds * 1000:.0f} ms CPU in all, {COLLECTIONS.full} full "
+          f"(load {load})")  # fmt: skip
     if not DETAIL:
         return
     for key in RECORDER.order:
@@ -170,6 +198,8 @@ async def run(url: str = POSTGRES_URL) -> None:
         event.listen(engine.sync_engine, "before_cursor_execute", RECORDER.before)
         event.listen(engine.sync_engine, "after_cursor_execute", RECORDER.after)
     zones = {b.id: b.timezone for b in CATALOG.branches.values()}
+    if AS_SERVED:
+        _collect_as_served()
     try:
         for chosen in CHOSEN.split(";"):
             period, name = chosen.split(":")
