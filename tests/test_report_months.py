@@ -250,9 +250,9 @@ async def test_reports_read_by_month_give_the_figures_of_their_facts(database_ur
 
         # Migrations 0020, 0021 and 0022 make the same months, the days per service and per
         # class, and the weeks, from the days and the hours; 0023 and 0024 the indexes the
-        # schema declares (the facts'; the top days' and the counters' covering ones).
+        # schema declares (the facts'; the top days', counters' and days' covering ones).
         indexed: tuple[Any, ...] = (visit_facts, visit_days, visit_months, counter_days)
-        indexed += (counter_weeks, counter_months)
+        indexed += (counter_weeks, counter_months, branch_days, network_days, agency_days)
 
         def again(connection: Connection) -> dict[str, list[Any]]:
             config = alembic_config(database.url)
