@@ -47,6 +47,8 @@ from queue_server.store.schema_reports import (
     counter_months,
     counter_time,
     counter_weeks,
+    country_hour_months,
+    country_hours,
     network_days,
     network_hour_months,
     network_hours,
@@ -78,7 +80,7 @@ MONTH_TABLES: tuple[Any, ...] = (visit_months, branch_months, network_months, co
 MONTH_TABLES += (counter_months, network_hours, network_hour_months, agency_days, agency_months)
 MONTH_TABLES += (branch_hours, branch_hour_months, service_days, service_months, class_days)
 MONTH_TABLES += (class_months, counter_weeks, network_weeks, branch_weeks, agency_weeks)
-MONTH_TABLES += (service_weeks, class_weeks)
+MONTH_TABLES += (service_weeks, class_weeks, country_hours, country_hour_months)
 ZONE = ZoneInfo("Asia/Tbilisi")
 OPERATORS = ("operator:demo-c02", "operator:demo-c03")  # the simulator names them by counter
 
@@ -253,6 +255,7 @@ async def test_reports_read_by_month_give_the_figures_of_their_facts(database_ur
         # schema declares (the facts'; the top days', counters' and days' covering ones).
         indexed: tuple[Any, ...] = (visit_facts, visit_days, visit_months, counter_days)
         indexed += (counter_weeks, counter_months, branch_days, network_days, agency_days)
+        indexed += (network_hours, network_hour_months)  # 0025: by service, agency, class
 
         def again(connection: Connection) -> dict[str, list[Any]]:
             config = alembic_config(database.url)

@@ -25,6 +25,7 @@ from queue_server.store.schema_reports import (
     branch_hours,
     class_days,
     counter_days,
+    country_hours,
     network_days,
     network_hours,
     service_days,
@@ -94,9 +95,11 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
         query = _filtered(select(column, *_sums(days)), days, where).group_by(column)
         for row in await conn.execute(query):
             report.by_day[row[0]].add(_sums_of_totals(row))
-    # Every branch: the network's hours (whole months by month), else the branches' hours.
+    # Every branch: the network's hours (whole months by month), over every group the
+    # country's (migration 0025), else the branches' hours.
     if where.branches is None:
-        hours = network_hours
+        kept = (where.agencies, where.services, where.priorities, where.channels)
+        hours = country_hours if all(values is None for values in kept) else network_hours
     else:  # the branches' own hours when the slice keeps every group
         hours = branch_hours if branches is branch_days else visit_rollups
     week = ("weekday", "local_hour")
