@@ -79,8 +79,11 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
     thousands), as one group: no branch's histogram is made to be added up again."""
     services = _service_table(where)
     branches = _branch_table(where)
-    if not detail:
-        whole = services if branches is visit_days else branches
+    groups = (where.agencies, where.services, where.priorities, where.channels)
+    keeps_all = all(values is None for values in groups)  # every service, class and channel
+    if not detail:  # over every branch for some groups: the network's rows of those are fewer
+        fewest = branches is visit_days or (where.branches is None and not keeps_all)
+        whole = services if fewest else branches
         await _sums_and_histograms(conn, where, whole, None, {None: report.total})
         return
     # The services' groups give the total too (their histograms added up by numpy at once).
@@ -98,8 +101,7 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
     # Every branch: the network's hours (whole months by month), over every group the
     # country's (migration 0025), else the branches' hours.
     if where.branches is None:
-        kept = (where.agencies, where.services, where.priorities, where.channels)
-        hours = country_hours if all(values is None for values in kept) else network_hours
+        hours = country_hours if keeps_all else network_hours
     else:  # the branches' own hours when the slice keeps every group
         hours = branch_hours if branches is branch_days else visit_rollups
     week = ("weekday", "local_hour")
