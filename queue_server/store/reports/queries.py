@@ -132,6 +132,7 @@ async def _read_parts(
     return await conn.execute(queries[0] if len(queries) == 1 else union_all(*queries))
 
 
+_HISTOGRAMS = ("wait_hist", "service_hist")
 _TOTALS = [
     name for name in kpis.Sums.__dataclass_fields__ if name not in ("wait_hist", "service_hist")
 ]
@@ -201,23 +202,26 @@ async def _sums_and_histograms(
         target[row[0] if name else None].add(sums)
         if total is not None:
             total.add(sums)
-    for histogram in ("wait_hist", "service_hist"):
 
-        def texts(table: Any, part: Slice) -> Select[Any]:
-            keys = (*(table.c[column] for column in columns), table.c[histogram])  # noqa: B023
-            return _filtered(select(*keys, func.count()), table, part).group_by(*keys)
+    def texts(table: Any, part: Slice) -> Select[Any]:
+        keys = (*(table.c[column] for column in columns), *(table.c[h] for h in _HISTOGRAMS))
+        return _filtered(select(*keys, func.count()), table, part).group_by(*keys)
 
-        place: dict[Any, int] = {}  # each group's place in `merged`
-        group_of: list[int] = []
-        texts_of: list[str] = []
-        rows_of: list[int] = []
-        for row in await _read_parts(conn, daily, where, texts):
-            group_of.append(place.setdefault(row[0] if name else None, len(place)))
-            texts_of.append(row[-2])
-            rows_of.append(row[-1])
+    # Both histograms' texts by one statement: a row per distinct pair (over the network's or
+    # the branches' rows nearly every row's texts are its own, so as many rows as either alone).
+    place: dict[Any, int] = {}  # each group's place in `merged`
+    group_of: list[int] = []
+    texts_of: tuple[list[str], list[str]] = ([], [])
+    rows_of: list[int] = []
+    for row in await _read_parts(conn, daily, where, texts):
+        group_of.append(place.setdefault(row[0] if name else None, len(place)))
+        texts_of[0].append(row[-3])
+        texts_of[1].append(row[-2])
+        rows_of.append(row[-1])
+    for histogram, found in zip(_HISTOGRAMS, texts_of, strict=True):
         merged = [getattr(target[key], histogram) for key in place]
         whole = None if total is None else getattr(total, histogram)
-        add_histograms(merged, group_of, texts_of, rows_of, whole)
+        add_histograms(merged, group_of, found, rows_of, whole)
 
 
 async def _day_rows(
