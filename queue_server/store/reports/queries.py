@@ -133,9 +133,7 @@ async def _read_parts(
 
 
 _HISTOGRAMS = ("wait_hist", "service_hist")
-_TOTALS = [
-    name for name in kpis.Sums.__dataclass_fields__ if name not in ("wait_hist", "service_hist")
-]
+_TOTALS = [name for name in kpis.Sums.__dataclass_fields__ if name not in _HISTOGRAMS]
 
 
 def _sums(table: Any) -> list[Any]:
@@ -250,7 +248,7 @@ async def _day_rows(
         group_of.append(place.setdefault(key, len(place)))
         texts[0].append(row.wait_hist)
         texts[1].append(row.service_hist)
-    for histogram, texts_of in zip(("wait_hist", "service_hist"), texts, strict=True):
+    for histogram, texts_of in zip(_HISTOGRAMS, texts, strict=True):
         merged = [getattr(target[key], histogram) for key in place]
         whole = None if total is None else getattr(total, histogram)
         add_histograms(merged, group_of, texts_of, [1] * len(texts_of), whole)
