@@ -11,6 +11,10 @@ region, branch, service, agency, channel and priority class, counter and operato
 REPEATS times: median and p95, wall time (the database's work included). A sample of them is
 computed again straight from the event table (the visits of the period made from their events
 by one SQL query: its totals only, less than the report gives) in the same run: the ratio.
+RIGI_BENCH_COUNTRY_REUSE=1 reads the country already loaded; with RIGI_BENCH_COUNTRY_READ_ONLY=1
+too, the database is neither migrated nor vacuumed (a year that must stay as loaded, or another
+tree's code on a database past its revisions). The garbage collector is kept as the server keeps
+it (ops/heap.py).
 """
 
 from __future__ import annotations
