@@ -43,9 +43,16 @@ def test_merged_histograms_equal_the_plain_merge_bucket_for_bucket() -> None:
         expected = [dict(histogram) for histogram in start]
         for group, text, rows in zip(group_of, texts, rows_of, strict=True):
             _plain_merge(expected[group], [text], [rows])
+        # The whole: every text once more, into a histogram that may start with buckets too.
+        buckets = draw.sample(range(50), draw.choice([0, 4]))
+        total = {bucket: draw.randint(1, 3) for bucket in buckets}
+        expected_total = dict(total)
+        _plain_merge(expected_total, texts, rows_of)
         merged = [dict(histogram) for histogram in start]
-        add_histograms(merged, group_of, texts, rows_of)
+        add_histograms(merged, group_of, texts, rows_of, total)
         assert merged == expected
+        assert total == expected_total
+        assert all(count != 0 for count in total.values())
         assert all(count != 0 for histogram in merged for count in histogram.values())
 
 

@@ -6,9 +6,9 @@ start and end inside months and for whole months, for slices read from each bran
 service or per class (migration 0021) and from its rows per service, class and channel, whole
 weeks from the weekly twins (migration 0022); again after a branch is rebuilt from its event log
 and after its events are offered again; and migrations 0020, 0021 and 0022 make the same rows
-from the days (0023 the facts' indexes the schema declares). Slices by counter and by operator
-read the facts, summed by the database (store/reports/fact_sums.py): they must equal the same
-count one visit at a time. On SQLite and PostgreSQL."""
+from the days (0023 and 0024 the covering indexes the schema declares). Slices by counter and
+by operator read the facts, summed by the database (store/reports/fact_sums.py): they must
+equal the same count one visit at a time. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -47,6 +47,8 @@ from queue_server.store.schema_reports import (
     counter_months,
     counter_time,
     counter_weeks,
+    country_hour_months,
+    country_hours,
     network_days,
     network_hour_months,
     network_hours,
@@ -79,7 +81,7 @@ MONTH_TABLES: tuple[Any, ...] = (visit_months, branch_months, network_months, co
 MONTH_TABLES += (counter_months, network_hours, network_hour_months, agency_days, agency_months)
 MONTH_TABLES += (branch_hours, branch_hour_months, service_days, service_months, class_days)
 MONTH_TABLES += (class_months, counter_weeks, network_weeks, branch_weeks, agency_weeks)
-MONTH_TABLES += (service_weeks, class_weeks)
+MONTH_TABLES += (service_weeks, class_weeks, country_hours, country_hour_months)
 ZONE = ZoneInfo("Asia/Tbilisi")
 OPERATORS = ("operator:demo-c02", "operator:demo-c03")  # the simulator names them by counter
 
@@ -255,20 +257,29 @@ async def test_reports_read_by_month_give_the_figures_of_their_facts(database_ur
         await _compare(database, catalog, PERIODS[:1])
 
         # Migrations 0020, 0021 and 0022 make the same months, the days per service and per
-        # class, and the weeks, from the days and the hours; 0023 the facts' indexes the schema
-        # declares.
+        # class, and the weeks, from the days and the hours; 0023 and 0024 the indexes the
+        # schema declares (the facts'; the top days', counters' and days' covering ones).
+        indexed: tuple[Any, ...] = (visit_facts, visit_days, visit_months, counter_days)
+        indexed += (counter_weeks, counter_months, branch_days, network_days, agency_days)
+        indexed += (network_hours, network_hour_months)  # 0025: by service, agency, class
+
         def again(connection: Connection) -> dict[str, list[Any]]:
             config = alembic_config(database.url)
             config.attributes["connection"] = connection
             command.downgrade(config, "0019")
             command.upgrade(config, "head")
-            indexes = inspect(connection).get_indexes("visit_facts")
-            return {str(index["name"]): index["column_names"] for index in indexes}
+            found = inspect(connection)
+            return {
+                str(index["name"]): index["column_names"]
+                for table in indexed
+                for index in found.get_indexes(table.name)
+            }
 
         async with database.engine.begin() as conn:
             assert await conn.run_sync(again) == {
                 str(index.name): [column.name for column in index.columns]
-                for index in visit_facts.indexes
+                for table in indexed
+                for index in table.indexes
             }
         assert await database.reading(_month_rows) == months
         visits = await database.reading(

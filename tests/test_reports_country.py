@@ -36,6 +36,8 @@ from queue_server.store.schema_reports import (
     counter_months,
     counter_time,
     counter_weeks,
+    country_hour_months,
+    country_hours,
     network_days,
     network_hour_months,
     network_hours,
@@ -104,6 +106,7 @@ async def test_generated_facts_and_rollups_are_what_the_projector_makes_of_their
     tables += (agency_days, agency_months, branch_hours, branch_hour_months)
     tables += (service_days, service_months, class_days, class_months)
     tables += (network_weeks, branch_weeks, agency_weeks, service_weeks, class_weeks)
+    tables += (country_hours, country_hour_months)
     generated = {table.name: await _rows(database, table) for table in tables}
     facts = generated["visit_facts"].values()
     assert {f["outcome"] for f in facts} == {

@@ -65,6 +65,19 @@ _HOURS_COVERED = [  # a heatmap's period read from the index alone
     "priority",
     "channel",
 ]
+# A report over every branch for some services, agencies or classes reads the network's hours
+# of those only (migration 0025): led by the date, the index read every group's hours of the
+# period and kept the slice's (a class's 340 days: all ~290,000 entries for ~1 in 8).
+HOUR_SLICES = {"service": ["service_id"], "agency": ["agency_id"], "class": ["priority", "channel"]}
+
+
+def _hours_by_slice(table: str) -> list[Index]:
+    return [
+        Index(f"ix_{table}_{name}", *kept, *(c for c in _HOURS_COVERED if c not in kept))
+        for name, kept in HOUR_SLICES.items()
+    ]
+
+
 _COUNTER_TIME_COVERED = [
     "counter_id",
     "operator",
@@ -73,6 +86,11 @@ _COUNTER_TIME_COVERED = [
     "paused_ms",
     "closed_ms",
 ]
+
+# The longest waits' candidate rows of a slice by service or by class (migration 0024).
+_TOPS_COVERED = ["local_date", "branch_id", "waited", "wait_max_ms"]
+# A period's counter time over every branch, from the date index alone (migration 0024).
+_SPENT_COVERED = ["local_date", "branch_id", *_COUNTER_TIME_COVERED]
 
 _SLICE_COVERED = [  # a report by counter or operator: its visits' sums from the index alone
     "local_date",
@@ -161,9 +179,10 @@ visit_days = Table(
     # Every column a branch's report sums: its year reads the index, not the histogram texts.
     Index("ix_visit_days_branch_sums", "branch_id", "local_date", *_DAY_SUMS_COVERED),
     # A report over every branch by service, or by priority class and channel, reads the days
-    # of those only (migration 0020): a month of a service is 3% of the country's rows.
-    Index("ix_visit_days_service_date", "service_id", "local_date"),
-    Index("ix_visit_days_class_date", "priority", "channel", "local_date"),
+    # of those only (migration 0020): a month of a service is 3% of the country's rows; its
+    # longest waits' candidate days from the index alone (migration 0024).
+    Index("ix_visit_days_service_date", "service_id", *_TOPS_COVERED),
+    Index("ix_visit_days_class_date", "priority", "channel", *_TOPS_COVERED),
 )
 
 # The same daily sums across the network (no branch, migration 0015): a report over every branch
@@ -177,7 +196,9 @@ network_days = Table(
     Column("local_date", Date, primary_key=True),
     Column("agency_id", NAME, nullable=False),
     *_sum_columns(),
-    Index("ix_network_days_date", "local_date"),
+    # A report's days over every branch, by service or class: their sums from the index alone
+    # (migration 0024; 340 days are ~100,000 rows, each with two histogram texts).
+    Index("ix_network_days_date", "local_date", *_DAY_SUMS_COVERED),
 )
 
 # The same daily sums per branch over all its services, priority classes and channels (migration
@@ -189,7 +210,8 @@ branch_days = Table(
     Column("branch_id", NAME, primary_key=True),
     Column("local_date", Date, primary_key=True),
     *_sum_columns(),
-    Index("ix_branch_days_date", "local_date"),
+    # A report's days over many branches (migration 0024: their sums from the index alone).
+    Index("ix_branch_days_date", "local_date", "branch_id", *_SUMMED),
 )
 
 
@@ -205,8 +227,8 @@ visit_months = months_of(
     visit_days,
     "visit_months",
     Index("ix_visit_months_date", "local_date"),
-    Index("ix_visit_months_service_date", "service_id", "local_date"),
-    Index("ix_visit_months_class_date", "priority", "channel", "local_date"),
+    Index("ix_visit_months_service_date", "service_id", *_TOPS_COVERED),
+    Index("ix_visit_months_class_date", "priority", "channel", *_TOPS_COVERED),
 )
 branch_months = months_of(
     branch_days, "branch_months", Index("ix_branch_months_date", "local_date")
@@ -231,10 +253,28 @@ network_hours = Table(
     Column("agency_id", NAME, nullable=False),
     Column("visits", Integer, nullable=False),
     Index("ix_network_hours_date", *_HOURS_COVERED),
+    *_hours_by_slice("network_hours"),
 )
 network_hour_months = months_of(
-    network_hours, "network_hour_months", Index("ix_network_hour_months_date", *_HOURS_COVERED)
+    network_hours,
+    "network_hour_months",
+    Index("ix_network_hour_months_date", *_HOURS_COVERED),
+    *_hours_by_slice("network_hour_months"),
 )
+
+# Arrivals across every branch and every group per branch-local hour of a day (migration 0025):
+# the heatmap of a report that keeps them all (the country's) reads ~11 rows a day and 84 a
+# month here, where `network_hours` holds ~2,700 a day and ~19,000 a month (340 days: ~290,000
+# index entries read for 168 cells). Moved with the network's hours, by the same deltas.
+country_hours = Table(
+    "country_hours",
+    metadata,
+    Column("local_date", Date, primary_key=True),
+    Column("weekday", Integer, primary_key=True),
+    Column("local_hour", Integer, primary_key=True),
+    Column("visits", Integer, nullable=False),
+)
+country_hour_months = months_of(country_hours, "country_hour_months")
 
 # The same daily sums per branch and agency (migration 0020): a report over every branch for one
 # agency reads each branch's figures here, one row per branch, agency and day (an agency's
@@ -246,7 +286,7 @@ agency_days = Table(
     Column("agency_id", NAME, primary_key=True),
     Column("local_date", Date, primary_key=True),
     *_sum_columns(),
-    Index("ix_agency_days_agency_date", "agency_id", "local_date"),
+    Index("ix_agency_days_agency_date", "agency_id", "local_date", "branch_id", *_SUMMED),
 )
 agency_months = months_of(
     agency_days, "agency_months", Index("ix_agency_months_agency_date", "agency_id", "local_date")
@@ -335,16 +375,16 @@ counter_days = Table(
     Column("idle_ms", BigInteger, nullable=False),
     Column("paused_ms", BigInteger, nullable=False),
     Column("closed_ms", BigInteger, nullable=False),
-    Index("ix_counter_days_date", "local_date"),
+    Index("ix_counter_days_date", *_SPENT_COVERED),  # migration 0024
 )
 counter_months = months_of(
-    counter_days, "counter_months", Index("ix_counter_months_date", "local_date")
+    counter_days, "counter_months", Index("ix_counter_months_date", *_SPENT_COVERED)
 )
 # Its twin by ISO week (migration 0021), `local_date` the week's Monday: a period's ragged ends
 # read their whole weeks here (queries.periods), not a row per counter and day (the country's
 # mid-month 30 days: four weeks and a few days of its ~4,300 counters, not thirty days).
 counter_weeks = months_of(
-    counter_days, "counter_weeks", Index("ix_counter_weeks_date", "local_date")
+    counter_days, "counter_weeks", Index("ix_counter_weeks_date", *_SPENT_COVERED)
 )
 
 # The network-wide daily tables' twins by ISO week (migration 0022), `local_date` the week's

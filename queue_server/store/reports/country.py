@@ -51,7 +51,7 @@ REPORT_TABLES = ("visit_facts", "visit_rollups", "visit_days", "visit_months", "
     "class_months", "network_days", "network_months", "network_hours", "network_hour_months",
     "branch_hours", "branch_hour_months", "counter_time", "counter_days", "counter_months",
     "counter_weeks", "network_weeks", "branch_weeks", "agency_weeks", "service_weeks",
-    "class_weeks",
+    "class_weeks", "country_hours", "country_hour_months",
 )  # fmt: skip
 
 

@@ -29,6 +29,16 @@ SELECT {keys}, {when}, weekday, local_hour, min(agency_id), sum(visits) FROM {so
 GROUP BY 1, 2, 3, 4, 5, 6"""
 
 
+def _country_hours(table: str, source: str, when: str) -> str:
+    return f"""INSERT INTO {table} (local_date, weekday, local_hour, visits)
+SELECT {when}, weekday, local_hour, sum(visits) FROM {source} GROUP BY 1, 2, 3"""
+
+
+# The country's hours over every group (migration 0025 fills them the same way).
+COUNTRY_HOURS = [
+    ("country_hours", "network_hours", "local_date"),
+    ("country_hour_months", "country_hours", MONTH),
+]
 NETWORK_HOURS = [
     _network_hours("network_hours", "visit_rollups", "local_date"),
     _network_hours("network_hour_months", "network_hours", MONTH),
@@ -38,4 +48,5 @@ GROUP BY 1, 2, 3, 4""",
     f"""INSERT INTO branch_hour_months (branch_id, local_date, weekday, local_hour, visits)
 SELECT branch_id, {MONTH}, weekday, local_hour, sum(visits) FROM branch_hours
 GROUP BY 1, 2, 3, 4""",
+    *(_country_hours(table, source, when) for table, source, when in COUNTRY_HOURS),
 ]

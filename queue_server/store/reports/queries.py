@@ -25,6 +25,7 @@ from queue_server.store.schema_reports import (
     branch_hours,
     class_days,
     counter_days,
+    country_hours,
     network_days,
     network_hours,
     service_days,
@@ -68,54 +69,58 @@ async def read_report(
 
 
 async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, detail: bool) -> None:
-    """Sums by SQL from the daily rollups (whole months from their monthly twins), grouped the
+    """Sums by SQL from the daily rollups (whole months and weeks from their twins), grouped the
     ways the report shows them; histograms merged from their distinct texts (many rows hold
     the same few buckets), each parsed once; the hourly rollups only for the arrivals heatmap.
     A slice of every branch reads the network's rows for its services (the branches' rows only
     per branch), and each branch's rows over all its groups when it keeps them all. Without
-    `detail`, the totals come from the fewest rows that hold them: the branches' own when the
-    slice keeps every group (a region's previous month: hundreds of rows, not thousands)."""
+    `detail`, the totals alone, from the fewest rows that hold them (the branches' own when
+    the slice keeps every group: a region's previous month is hundreds of rows, not
+    thousands), as one group: no branch's histogram is made to be added up again."""
     services = _service_table(where)
     branches = _branch_table(where)
-    totals: tuple[str, Any, dict[Any, kpis.Sums]] = (
-        ("branch_id", branches, report.by_branch)
-        if branches is not visit_days and not detail
-        else ("service_id", services, report.by_service)
-    )
-    groups = [totals]
-    if detail:
+    groups = (where.agencies, where.services, where.priorities, where.channels)
+    keeps_all = all(values is None for values in groups)  # every service, class and channel
+    if not detail:  # over every branch for some groups: the network's rows of those are fewer
+        fewest = branches is visit_days or (where.branches is None and not keeps_all)
+        whole = services if fewest else branches
+        await _sums_and_histograms(conn, where, whole, None, {None: report.total})
+        return
+    # The services' groups give the total too (their histograms added up by numpy at once).
+    await _sums_and_histograms(conn, where, services, "service_id", report.by_service, report.total)
+    await _sums_and_histograms(conn, where, branches, "branch_id", report.by_branch)
+    if where.first == where.last:  # one day: its totals
+        report.by_day[where.first].add(_without_histograms([report.total]))
+    else:  # a report's days carry sums, not histograms
         grouped = branches in (visit_days, service_days, class_days)
         days = network_days if where.branches is None and grouped else branches
-        groups += [("branch_id", branches, report.by_branch), ("local_date", days, report.by_day)]
-    for name, daily, target in groups:
-        if name == "local_date" and where.first == where.last:  # one day: its totals
-            target[where.first].add(_without_histograms(totals[2].values()))
-            continue
-        if name == "local_date":  # a report's days carry sums, not histograms
-            column = daily.c[name]
-            query = _filtered(select(column, *_sums(daily)), daily, where).group_by(column)
-            for row in await conn.execute(query):
-                target[row[0]].add(_sums_of_totals(row))
-            continue
-        await _sums_and_histograms(conn, where, daily, name, target)  # medians and p90s too
-    for sums in totals[2].values():
-        report.total.add(sums)
-    if not detail:
-        report.by_service.clear()
-        report.by_branch.clear()
-        return
-    # Every branch: the network's hours (whole months by month), else the branches' hours.
+        column = days.c.local_date
+        query = _filtered(select(column, *_sums(days)), days, where).group_by(column)
+        for row in await conn.execute(query):
+            report.by_day[row[0]].add(_sums_of_totals(row))
+    # Every branch: the network's hours (whole months by month), over every group the
+    # country's (migration 0025), else the branches' hours.
     if where.branches is None:
-        hours = network_hours
+        hours = country_hours if keeps_all else network_hours
     else:  # the branches' own hours when the slice keeps every group
         hours = branch_hours if branches is branch_days else visit_rollups
+    week = ("weekday", "local_hour")
+    parts = _parts_of(hours, where, (*week, "visits"))
+    keys = [parts.c[name] for name in week]
+    for row in await conn.execute(select(*keys, func.sum(parts.c.visits)).group_by(*keys)):
+        report.arrivals[row[0], row[1]] += int(row[2])
 
-    def arrivals(table: Any, part: Slice) -> Select[Any]:
-        week = (table.c.weekday, table.c.local_hour)
-        return _filtered(select(*week, func.sum(table.c.visits)), table, part).group_by(*week)
 
-    for weekday, hour, visits in await _read_parts(conn, hours, where, arrivals):
-        report.arrivals[weekday, hour] += int(visits)
+def _parts_of(table: Any, where: Slice, names: tuple[str, ...]) -> Any:
+    """The rows of every part of the period (`periods`: its months, weeks and days) as one
+    subquery (`UNION ALL`), for the database to add up per group: a group is one row read,
+    however ragged the period (the country's 4,300 counters over mid-month 30 days were
+    13,000 rows of three parts, each made into Python objects and added up there)."""
+    queries = [
+        _filtered(select(*(part_table.c[name] for name in names)), part_table, part)
+        for part_table, part in periods(table, where)
+    ]
+    return (queries[0] if len(queries) == 1 else union_all(*queries)).subquery()
 
 
 async def _read_parts(
@@ -127,9 +132,8 @@ async def _read_parts(
     return await conn.execute(queries[0] if len(queries) == 1 else union_all(*queries))
 
 
-_TOTALS = [
-    name for name in kpis.Sums.__dataclass_fields__ if name not in ("wait_hist", "service_hist")
-]
+_HISTOGRAMS = ("wait_hist", "service_hist")
+_TOTALS = [name for name in kpis.Sums.__dataclass_fields__ if name not in _HISTOGRAMS]
 
 
 def _sums(table: Any) -> list[Any]:
@@ -171,62 +175,83 @@ def _service_table(where: Slice) -> Any:
 
 
 async def _sums_and_histograms(
-    conn: AsyncConnection, where: Slice, daily: Any, name: str, target: dict[Any, kpis.Sums]
+    conn: AsyncConnection,
+    where: Slice,
+    daily: Any,
+    name: str | None,
+    target: dict[Any, kpis.Sums],
+    total: kpis.Sums | None = None,
 ) -> None:
-    """The sums and histograms of each group (the column `name`) added into its sums: the sums
-    by SQL, then each histogram's distinct texts per group, read once with how many rows hold
-    them (many rows hold the same few buckets); each statement over all the period's parts.
-    Every group's texts are merged at once (`histograms.add_histograms`, numpy). (One
-    statement grouping by both texts with the sums was tried: it returns a row per distinct
-    pair, ~6× slower over a country's mid-month 30 days.)"""
-
+    """The sums and histograms of each group (the column `name`; None: one group, keyed None)
+    added into its sums, and into `total` when given: the sums by SQL over all the period's
+    parts, then the distinct pairs of histogram texts per group, read once with how many rows
+    hold them (many rows hold the same few buckets). Every group's texts are merged at once
+    (`histograms.add_histograms`, numpy). (The sums grouped with the texts too were tried: a
+    row per distinct pair with its sums, ~6× slower over a country's mid-month 30 days; the
+    two texts alone read by two statements were ~20 % slower over the year's long periods.)"""
     if where.first == where.last:  # a day's few rows, read whole by one statement
-        await _day_rows(conn, where, daily, name, target)
+        await _day_rows(conn, where, daily, name, target, total)
         return
+    columns = () if name is None else (name,)
+    parts = _parts_of(daily, where, (*columns, *_TOTALS))
+    keys = [parts.c[column] for column in columns]
+    for row in await conn.execute(select(*keys, *_sums(parts)).group_by(*keys)):
+        sums = _sums_of_totals(row)
+        target[row[0] if name else None].add(sums)
+        if total is not None:
+            total.add(sums)
 
-    def sums(table: Any, part: Slice) -> Select[Any]:
-        column = table.c[name]
-        return _filtered(select(column, *_sums(table)), table, part).group_by(column)
+    def texts(table: Any, part: Slice) -> Select[Any]:
+        keys = (*(table.c[column] for column in columns), *(table.c[h] for h in _HISTOGRAMS))
+        return _filtered(select(*keys, func.count()), table, part).group_by(*keys)
 
-    for row in await _read_parts(conn, daily, where, sums):
-        target[row[0]].add(_sums_of_totals(row))
-    for histogram in ("wait_hist", "service_hist"):
-
-        def texts(table: Any, part: Slice) -> Select[Any]:
-            keys = (table.c[name], table.c[histogram])  # noqa: B023 (read at once)
-            return _filtered(select(*keys, func.count()), table, part).group_by(*keys)
-
-        place: dict[Any, int] = {}  # each group's place in `merged`
-        group_of: list[int] = []
-        texts_of: list[str] = []
-        rows_of: list[int] = []
-        for key, text, rows in await _read_parts(conn, daily, where, texts):
-            group_of.append(place.setdefault(key, len(place)))
-            texts_of.append(text)
-            rows_of.append(rows)
+    # Both histograms' texts by one statement: a row per distinct pair (over the network's or
+    # the branches' rows nearly every row's texts are its own, so as many rows as either alone).
+    place: dict[Any, int] = {}  # each group's place in `merged`
+    group_of: list[int] = []
+    texts_of: tuple[list[str], list[str]] = ([], [])
+    rows_of: list[int] = []
+    for row in await _read_parts(conn, daily, where, texts):
+        group_of.append(place.setdefault(row[0] if name else None, len(place)))
+        texts_of[0].append(row[-3])
+        texts_of[1].append(row[-2])
+        rows_of.append(row[-1])
+    for histogram, found in zip(_HISTOGRAMS, texts_of, strict=True):
         merged = [getattr(target[key], histogram) for key in place]
-        add_histograms(merged, group_of, texts_of, rows_of)
+        whole = None if total is None else getattr(total, histogram)
+        add_histograms(merged, group_of, found, rows_of, whole)
 
 
 async def _day_rows(
-    conn: AsyncConnection, where: Slice, daily: Any, name: str, target: dict[Any, kpis.Sums]
+    conn: AsyncConnection,
+    where: Slice,
+    daily: Any,
+    name: str | None,
+    target: dict[Any, kpis.Sums],
+    total: kpis.Sums | None,
 ) -> None:
-    """One day's rows (the country's: a few hundred), each added into its group: one statement
-    where the sums and each histogram's texts took three (the country's day is read ~20×
-    quicker than from the event table only when it is a handful of statements)."""
-    columns = [daily.c[name], *(daily.c[n] for n in _TOTALS), daily.c.wait_hist]
+    """One day's rows (the country's: a few hundred), each added into its group (and `total`):
+    one statement where the sums and each histogram's texts took three (the country's day is
+    read ~20× quicker than from the event table only when it is a handful of statements)."""
+    keys = [] if name is None else [daily.c[name]]
+    columns = [*keys, *(daily.c[n] for n in _TOTALS), daily.c.wait_hist]
     query = _filtered(select(*columns, daily.c.service_hist), daily, where)
     place: dict[Any, int] = {}
     group_of: list[int] = []
     texts: tuple[list[str], list[str]] = ([], [])
     for row in await conn.execute(query):
-        target[row[0]].add(_sums_of_totals(row))  # Sums.add knows a maximum from a sum
-        group_of.append(place.setdefault(row[0], len(place)))
+        key = row[0] if name else None
+        sums = _sums_of_totals(row)
+        target[key].add(sums)  # Sums.add knows a maximum from a sum
+        if total is not None:
+            total.add(sums)
+        group_of.append(place.setdefault(key, len(place)))
         texts[0].append(row.wait_hist)
         texts[1].append(row.service_hist)
-    for histogram, texts_of in zip(("wait_hist", "service_hist"), texts, strict=True):
+    for histogram, texts_of in zip(_HISTOGRAMS, texts, strict=True):
         merged = [getattr(target[key], histogram) for key in place]
-        add_histograms(merged, group_of, texts_of, [1] * len(texts_of))
+        whole = None if total is None else getattr(total, histogram)
+        add_histograms(merged, group_of, texts_of, [1] * len(texts_of), whole)
 
 
 def _without_histograms(parts: Any) -> kpis.Sums:
@@ -268,15 +293,14 @@ async def _from_facts(
 
 
 async def _counter_time(conn: AsyncConnection, where: Slice, report: Report) -> None:
-    """Each counter's and operator's time: its days, and its whole months by month."""
-
-    def spent(table: Any, part: Slice) -> Select[Any]:
-        keys = (table.c.branch_id, table.c.counter_id, table.c.operator)
-        milliseconds = [func.sum(table.c[name]) for name in _SPENT_MS]
-        return _filtered(select(*keys, *milliseconds), table, part).group_by(*keys)
-
-    for branch, counter, operator, *milliseconds in await _read_parts(
-        conn, counter_days, where, spent
+    """Each counter's and operator's time: its days, whole weeks and months, added up by the
+    database (one row per counter and operator)."""
+    keys = ("branch_id", "counter_id", "operator")
+    parts = _parts_of(counter_days, where, (*keys, *_SPENT_MS))
+    grouped = [parts.c[name] for name in keys]
+    spent = [func.sum(parts.c[name]) for name in _SPENT_MS]
+    for branch, counter, operator, *milliseconds in await conn.execute(
+        select(*grouped, *spent).group_by(*grouped)
     ):
         seconds = [int(ms or 0) / 1000 for ms in milliseconds]
         report.counters[branch, counter, operator].add(kpis.CounterTime(*seconds))

@@ -33,6 +33,8 @@ from queue_server.store.schema_reports import (
     counter_months,
     counter_time,
     counter_weeks,
+    country_hour_months,
+    country_hours,
     network_days,
     network_hour_months,
     network_hours,
@@ -56,6 +58,7 @@ BranchKey = tuple[str, str, str, str, Any]  # the branch, then as `Key`
 BranchDeltas = dict[BranchKey, kpis.Sums]
 HourKey = tuple[str, str, str, int, int, Any]  # service, class, channel, weekday, hour, day
 HOUR_KEY = ("service_id", "priority", "channel", "weekday", "local_hour", "local_date")
+COUNTRY_HOUR_KEY = HOUR_KEY[3:]  # over every group: weekday, hour, date
 
 
 def move_branch_rows(
@@ -91,6 +94,10 @@ def move_branch_rows(
 
 def on_date(_: str, day: date) -> dict[str, Any]:
     return {"local_date": day}
+
+
+def _same_day(day: date) -> date:
+    return day
 
 
 def month_of(day: date) -> date:
@@ -218,13 +225,22 @@ def move_network_days(
         fields,
         lambda table, dates: table.c.local_date.in_(dates) & table.c.service_id.in_(services),
     )
-    for table, when in ((network_hours, lambda day: day), (network_hour_months, month_of)):
-        summed: dict[HourKey, int] = {}
+    # The network's hours per group, and the country's over all groups (migration 0025).
+    for table, names, when in (
+        (network_hours, HOUR_KEY, _same_day),
+        (network_hour_months, HOUR_KEY, month_of),
+        (country_hours, COUNTRY_HOUR_KEY, _same_day),
+        (country_hour_months, COUNTRY_HOUR_KEY, month_of),
+    ):
+        summed: dict[Any, int] = {}
         for key, visits in arrivals.items():
-            at: Any = (*key[:-1], when(key[-1]))
+            at: Any = (*key[len(HOUR_KEY) - len(names) : -1], when(key[-1]))
             summed[at] = summed.get(at, 0) + visits
+        grouped = "agency_id" in table.c
         rows = [
-            dict(zip(HOUR_KEY, key, strict=True)) | {"agency_id": agencies[key[0]], "visits": n}
+            dict(zip(names, key, strict=True))
+            | ({"agency_id": agencies[key[0]]} if grouped else {})
+            | {"visits": n}
             for key, n in sorted(summed.items())
             if n
         ]
