@@ -144,6 +144,32 @@ def test_the_kiosk_says_not_served_now_instead_of_zero_minutes(
     page.context.close()
 
 
+def test_a_redraw_from_the_server_leaves_the_kiosk_search_box_as_the_citizen_left_it(
+    browser: Any, server: LiveServer
+) -> None:
+    """News from the server (here an organisation change; a snapshot, the services served now)
+    redraws the kiosk's screen while a citizen may be typing: the search box keeps its focus,
+    text and selection, so a keystroke replacing the selected text replaces it. Before, the box
+    lost its focus (the keystroke went nowhere) or its selection (added to the old text)."""
+    from playwright.sync_api import expect
+
+    page = _page(browser, KIOSK)
+    page.goto(f"{server.url}/kiosk/{BRANCH}?setup={server.device_token('kiosk')}")
+    page.fill("#search", "registry")
+    expect(page.locator("[data-service=stamp]")).to_be_visible()
+    page.evaluate("() => { window.typedIn = document.getElementById('search'); typedIn.select(); }")
+    with _client(server, "manager") as manager:
+        offered = [service["id"] for service in manager.get(B).json()["services"]]
+        manager.post(f"{B}/organisation", json={"offers": offered}).raise_for_status()
+    page.wait_for_function("() => document.getElementById('search') !== window.typedIn")
+    page.keyboard.insert_text("zzz")
+    assert page.input_value("#search") == "zzz"
+    expect(page.locator(".empty")).to_be_visible()
+    assert page.evaluate("() => document.activeElement.id") == "search"
+    assert page.js_errors == []
+    page.context.close()
+
+
 def test_the_live_view_alerts_managers_to_a_call_no_display_spoke(
     browser: Any, server: LiveServer, screenshots: Path
 ) -> None:

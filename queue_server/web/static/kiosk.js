@@ -436,6 +436,23 @@ async function checkToken() {
   }
 }
 
+/** Redraw for news from the server (a snapshot, the services served now), not for a touch: a
+ *  citizen typing in the search box keeps its focus, text and selection, so what they type next
+ *  lands where it would have (without, it lost the focus or had its selection moved to the end,
+ *  and a replacing keystroke was added to the old text instead). */
+function redraw() {
+  const box = document.getElementById("search");
+  const typing = box !== null && document.activeElement === box;
+  const start = typing ? box.selectionStart : null;
+  const end = typing ? box.selectionEnd : null;
+  render();
+  if (!typing) return;
+  const again = document.getElementById("search");
+  if (!again) return;
+  again.focus({ preventScroll: true });
+  if (start !== null && end !== null) again.setSelectionRange(start, end);
+}
+
 async function refreshServed({ follow = false } = {}) {
   try {
     const branch = await api("GET", `/api/v1/branches/${encodeURIComponent(boot.branch.id)}`);
@@ -449,11 +466,7 @@ async function refreshServed({ follow = false } = {}) {
     const next = new Set(branch.services.filter((s) => s.served_now === false).map((s) => s.id));
     const changed = next.size !== notServed.size || [...next].some((id) => !notServed.has(id));
     notServed = next;
-    if (changed && state.screen === "choose") {
-      const typing = document.activeElement?.id === "search";
-      render();
-      if (typing) document.getElementById("search")?.focus({ preventScroll: true });
-    }
+    if (changed && state.screen === "choose") redraw();
   } catch {
     // offline: keep what we knew
   }
@@ -465,7 +478,7 @@ async function refreshServices() {
     await refreshBoot();
     indexServices();
     await refreshServed();
-    if (state.screen === "choose") render();
+    if (state.screen === "choose") redraw();
   } catch {
     // offline: the feed reconnects and says so again
   }
