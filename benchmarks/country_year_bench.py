@@ -267,12 +267,15 @@ def describe_load(result: Result) -> str:
 def describe(result: Result) -> str:
     worst = max(result.reports, key=result.p95)
     ratios = [s / result.p95(key) for key, s in result.from_events.items()]
+    against = (
+        f"{min(ratios):.0f}×–{max(ratios):.0f}× slower than the report's p95"
+        if ratios
+        else "not computed (RIGI_BENCH_COUNTRY_FROM_EVENTS=0, or no sample among the periods)"
+    )
     return (
         f"{describe_load(result)}\nevery report: worst p95 {result.p95(worst) * 1000:.0f} ms "
         f"({worst[0]}, {worst[1]}; goal ≤ {GOAL_P95_S * 1000:.0f} ms); from the event table "
-        f"{min(ratios, default=0):.0f}×–{max(ratios, default=0):.0f}× slower than the report's "
-        f"p95 (goal ≥ "
-        f"{GOAL_RATIO:.0f}×)"
+        f"{against} (goal ≥ {GOAL_RATIO:.0f}×)"
     )
 
 

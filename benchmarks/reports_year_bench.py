@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import tempfile
 import time
@@ -24,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from alembic import command
 from sqlalchemy import Connection, func, select
 
 from benchmarks._support import POSTGRES_URL, ROOT, percentile, reset_postgres
@@ -31,24 +31,23 @@ from queue_server.catalog.loader import load_catalog
 from queue_server.domain import kpis
 from queue_server.reporting.history import fill_history
 from queue_server.store.database import Database
-from queue_server.store.migrate import migrate
+from queue_server.store.migrate import alembic_config, migrate
 from queue_server.store.reports.projector import visit_of
 from queue_server.store.reports.queries import Slice, longest_query, read_report
 from queue_server.store.reports.runner import catch_up
 from queue_server.store.schema_reports import (
-    agency_days,
     agency_months,
+    agency_weeks,
     branch_days,
-    branch_hour_months,
-    branch_hours,
     branch_months,
-    counter_days,
-    counter_months,
+    branch_weeks,
+    class_weeks,
     counter_time,
+    country_hour_months,
     network_days,
-    network_hour_months,
-    network_hours,
     network_months,
+    network_weeks,
+    service_weeks,
     visit_days,
     visit_facts,
     visit_months,
@@ -105,38 +104,33 @@ async def _copy_weeks(database: Database, weeks: int, busier: int) -> tuple[int,
     return written, time.perf_counter() - started
 
 
-MADE_BY_0020 = (  # made from the daily and hourly rows by migration 0020, and the projector
+# The newest revision whose tables the copy fills itself (the facts, the hourly and daily rows,
+# the counters' time); every table after it is made from those by its migration's own steps.
+COPIED_UP_TO = "0019"
+HELD_BY_THE_YEAR = (  # made by those steps: each holds the year's visits (whole weeks, months)
     visit_months,
     branch_months,
-    network_months,
-    agency_days,
+    branch_weeks,
     agency_months,
-    counter_days,
-    counter_months,
-    network_hours,
-    network_hour_months,
-    branch_hours,
-    branch_hour_months,
+    agency_weeks,
+    network_months,
+    network_weeks,
+    service_weeks,
+    class_weeks,
+    country_hour_months,
 )
 
 
 def _made_from_the_year(conn: Connection) -> None:
-    """Make migration 0020's tables again from the year's daily and hourly rows, with the
-    migration's own steps (a copied week cannot be shifted into months)."""
-    steps = importlib.import_module("queue_server.store.migrations.versions.0020_report_months")
-    for table in MADE_BY_0020:
-        conn.execute(table.delete())
-    tables = {table.name: table for table in MADE_BY_0020}
-    for name, (days, key, agency) in steps.MONTHS.items():
-        steps._fill_months(conn, days, tables[name], [column for column, _ in key], agency)
-    steps._fill_agency_days(conn, agency_days)
-    steps._fill_months(conn, "agency_days", agency_months, ["branch_id", "agency_id"], False)
-    steps._fill_counters(conn)
-    steps._fill_hours(conn)
-    hour_key = [column for column, _ in steps.BRANCH_HOUR_KEY]
-    visits = [("visits", func.sum)]
-    steps._add_up(conn, hour_key, visits, "visit_rollups", "branch_hours", monthly=False)
-    steps._add_up(conn, hour_key, visits, "branch_hours", "branch_hour_months", monthly=True)
+    """Make every table made from the year's daily and hourly rows (months, agencies, counter
+    days, hours, service and class days, weeks, the country's hours: migrations 0020 onwards)
+    again, by running those migrations down and up: a copied week cannot be shifted into months
+    or weeks, and a table left holding the simulated week alone would make its reports look
+    fast on a few rows."""
+    config = alembic_config(str(conn.engine.url.render_as_string(hide_password=False)))
+    config.attributes["connection"] = conn
+    command.downgrade(config, COPIED_UP_TO)
+    command.upgrade(config, "head")
 
 
 def _shifted(row: dict[str, Any], shift: timedelta, copy: str = "") -> dict[str, Any]:
@@ -209,7 +203,7 @@ async def _build(database: Database, weeks: int, busier: int, postgres: bool) ->
     await database.transaction(_made_from_the_year)
     print(f"months, agencies, counter days, hours: {time.perf_counter() - started:.0f} s")
     async with database.read() as conn:  # each table the reports read holds the year
-        for table in (visit_days, visit_months, branch_months, agency_months, network_months):
+        for table in (visit_days, *HELD_BY_THE_YEAR):
             held = (await conn.execute(select(func.sum(table.c.visits)))).scalar()
             print(f"  {table.name}: {held} visits")
     if postgres:  # as autovacuum would: index-only scans need the visibility map
