@@ -215,8 +215,10 @@ async def run(
                     await _report(database, where, zones)
                     walls.append(time.perf_counter() - began)
                 result.reports[period, name] = walls
+                reads = " ".join(f"{wall * 1000:.0f}" for wall in walls)  # is a slow one the first?
                 print(f"{period:>8} {name:>20}: median {percentile(walls, 0.5) * 1000:6.0f} ms,"
-                      f" p95 {percentile(walls, 0.95) * 1000:6.0f} ms", flush=True)  # fmt: skip
+                      f" p95 {percentile(walls, 0.95) * 1000:6.0f} ms (reads: {reads})",
+                      flush=True)  # fmt: skip
         for period, name in SAMPLES if FROM_EVENTS else []:
             if (period, name) not in result.reports:
                 continue
