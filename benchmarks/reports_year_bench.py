@@ -127,7 +127,7 @@ def _made_from_the_year(conn: Connection) -> None:
     again, by running those migrations down and up: a copied week cannot be shifted into months
     or weeks, and a table left holding the simulated week alone would make its reports look
     fast on a few rows."""
-    config = alembic_config(str(conn.engine.url.render_as_string(hide_password=False)))
+    config = alembic_config(conn.engine.url.render_as_string(hide_password=False))
     config.attributes["connection"] = conn
     command.downgrade(config, COPIED_UP_TO)
     command.upgrade(config, "head")
