@@ -35,12 +35,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from benchmarks._support import POSTGRES_URL, percentile, reset_postgres
 from benchmarks.national_view_bench import network_config
 from queue_server.catalog.loader import Catalog, load_catalog
-from queue_server.domain import kpis
 from queue_server.ops import heap
 from queue_server.store.database import Database
 from queue_server.store.migrate import migrate
 from queue_server.store.reports.country import REPORT_TABLES, Loaded, load_year, plan_rows
-from queue_server.store.reports.queries import Slice, read_report
+from queue_server.store.reports.page import read_page
+from queue_server.store.reports.queries import Slice
 
 DAYS = int(os.environ.get("RIGI_BENCH_COUNTRY_DAYS", "365"))
 VISITS_A_DAY = float(os.environ.get("RIGI_BENCH_COUNTRY_VISITS_A_DAY", "20500"))
@@ -127,11 +127,7 @@ def _slices(catalog: Catalog, first: date, last: date) -> dict[str, Slice]:
 
 async def _report(database: Database, where: Slice, zones: dict[str, str]) -> None:
     """What the reports route reads for one page (routes._answer)."""
-    async with database.read() as conn:
-        await read_report(conn, where, zones)
-        first, last = kpis.previous_period(where.first, where.last)
-        previous = Slice(**(vars(where) | {"first": first, "last": last}))
-        await read_report(conn, previous, zones, detail=False)
+    await read_page(database, where, zones)
 
 
 _FROM_EVENTS = """WITH visits AS (

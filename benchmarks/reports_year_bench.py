@@ -32,8 +32,9 @@ from queue_server.domain import kpis
 from queue_server.reporting.history import fill_history
 from queue_server.store.database import Database
 from queue_server.store.migrate import alembic_config, migrate
+from queue_server.store.reports.page import read_page
 from queue_server.store.reports.projector import visit_of
-from queue_server.store.reports.queries import Slice, longest_query, read_report
+from queue_server.store.reports.queries import Slice, longest_query
 from queue_server.store.reports.runner import catch_up
 from queue_server.store.schema_reports import (
     agency_months,
@@ -282,12 +283,9 @@ def _report(database: Database, where: Slice, *, old_longest: bool = False) -> A
     zones = {BRANCH: "Asia/Tbilisi"}
 
     async def report() -> None:
-        async with database.read() as conn:
-            await read_report(conn, where, zones)
-            first, last = kpis.previous_period(where.first, where.last)
-            previous = Slice(**(vars(where) | {"first": first, "last": last}))
-            await read_report(conn, previous, zones, detail=False)
-            if old_longest:
+        await read_page(database, where, zones)
+        if old_longest:
+            async with database.read() as conn:
                 list(await conn.execute(longest_query(where, visit_facts.c.wait_s)))
 
     return report

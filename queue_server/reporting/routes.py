@@ -18,7 +18,8 @@ from queue_server.domain import kpis
 from queue_server.domain.numbering import local_day
 from queue_server.errors import Forbidden, ValidationFailed
 from queue_server.reporting.exports import XLSX_TYPE, tables_of, to_csv, to_xlsx
-from queue_server.store.reports.queries import Report, Slice, read_report
+from queue_server.store.reports.page import read_page
+from queue_server.store.reports.queries import Report, Slice
 
 if TYPE_CHECKING:
     from queue_server.app import Rigi
@@ -80,14 +81,9 @@ async def _answer(request: Request, branch: str | None, form: str) -> Response:
     query = _query(request)
     where = _slice(request, catalog, branch, query, local_day(rigi.store.clock()))
     timezones = {b.id: b.timezone for b in catalog.branches.values()}
-    first, last = kpis.previous_period(where.first, where.last)
-    async with rigi.database.read() as conn:
-        report = await read_report(conn, where, timezones)
-        previous = await read_report(
-            conn, Slice(**(vars(where) | {"first": first, "last": last})), timezones, detail=False
-        )
+    page = await read_page(rigi.database, where, timezones)
     regions = _regions(rigi)
-    body = _body(report, previous.total, where, (first, last), catalog, regions)
+    body = _body(page.report, page.previous.total, where, page.previous_period, catalog, regions)
     name = f"rigi-report-{branch or 'network'}-{where.first}-{where.last}"
     if form == "csv":
         text = to_csv(tables_of(body)[query.table])

@@ -1,0 +1,57 @@
+"""What one reports page reads: the slice in detail and the previous period's totals, on one
+connection, every statement planned for the values it is sent with.
+
+PostgreSQL plans a prepared statement for its values five times, then tries a generic plan,
+one made without them, and keeps it when its estimated cost is no worse; asyncpg prepares
+every statement and keeps it per connection. A report's values decide its best plan (one
+branch or 211, a day or a year), and the generic one measured 4–5× slower on a region's week
+(the same statement 7 ms on a custom plan, 25–43 ms from its sixth run on: docs/benchmarks.md).
+So a page's reads are planned for their own values (`plan_cache_mode = force_custom_plan`,
+1 ms of planning against tens of ms of reading), and the setting is put back afterwards: the
+same pooled connections serve the boards' small reads many times a second, where a kept plan
+saves the planning."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from queue_server.domain import kpis
+from queue_server.store.database import Database
+from queue_server.store.reports.periods import Slice
+from queue_server.store.reports.queries import Report, read_report
+
+
+@dataclass(frozen=True)
+class Page:
+    """A slice's report, and the totals of the period before it, of the same length."""
+
+    report: Report
+    previous: Report
+    previous_period: tuple[date, date]
+
+
+async def read_page(database: Database, where: Slice, timezones: dict[str, str]) -> Page:
+    """The reads of one reports page. `timezones`: branch → its zone."""
+    first, last = kpis.previous_period(where.first, where.last)
+    async with database.read() as conn, _planned_for_their_values(conn):
+        report = await read_report(conn, where, timezones)
+        before = replace(where, first=first, last=last)
+        previous = await read_report(conn, before, timezones, detail=False)
+    return Page(report, previous, (first, last))
+
+
+@asynccontextmanager
+async def _planned_for_their_values(conn: AsyncConnection) -> AsyncIterator[None]:
+    if conn.dialect.name != "postgresql":  # SQLite plans every statement when it is prepared
+        yield
+        return
+    await conn.exec_driver_sql("SET plan_cache_mode = force_custom_plan")
+    try:
+        yield
+    finally:
+        await conn.exec_driver_sql("RESET plan_cache_mode")
