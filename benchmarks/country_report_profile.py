@@ -75,7 +75,7 @@ class Recorder:
         self._began = time.perf_counter()
 
     def after(self, conn: Any, cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
-        if not self.on:
+        if not self.on or sql.startswith(("SET ", "RESET ")):  # a page's plan setting (page.py)
             return
         seconds = time.perf_counter() - self._began
         key = (self.label, sql)

@@ -32,9 +32,10 @@ from queue_server.domain import kpis
 from queue_server.reporting.history import fill_history
 from queue_server.store.database import Database
 from queue_server.store.migrate import alembic_config, migrate
+from queue_server.store.reports.longest import longest_query
 from queue_server.store.reports.page import read_page
 from queue_server.store.reports.projector import visit_of
-from queue_server.store.reports.queries import Slice, longest_query
+from queue_server.store.reports.queries import Slice
 from queue_server.store.reports.runner import catch_up
 from queue_server.store.schema_reports import (
     agency_months,

@@ -19,8 +19,8 @@ from queue_server.store.database import Database
 from queue_server.store.migrate import migrate
 from queue_server.store.reports.country import load_year, plan_rows
 from queue_server.store.reports.page import read_page
-from queue_server.store.reports.queries import read_report
 from queue_server.store.reports.periods import Slice
+from queue_server.store.reports.queries import read_report
 from tests.support import POSTGRES_ENV, need_service, reset_postgres
 
 pytestmark = pytest.mark.postgres
@@ -57,9 +57,9 @@ async def database(url: str) -> Any:
 
 async def _plans(database: Database) -> tuple[int, int, str]:
     async with database.read() as conn:
-        generic, custom = (await conn.exec_driver_sql(PLANS)).one()
+        plans: Any = (await conn.exec_driver_sql(PLANS)).one()
         mode = (await conn.exec_driver_sql("SHOW plan_cache_mode")).scalar_one()
-    return int(generic), int(custom), mode
+    return int(plans[0]), int(plans[1]), mode
 
 
 async def test_seven_pages_leave_no_generic_plan_and_the_connection_as_it_was(

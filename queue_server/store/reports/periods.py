@@ -10,6 +10,8 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
+from sqlalchemy import Select, String, literal_column
+
 from queue_server.store.reports.rollups import month_of
 from queue_server.store.schema_reports import (
     agency_days,
@@ -130,3 +132,33 @@ def last_day(table: Any, day: date) -> date:
     if table in MONTHS.values():
         return next_month(day) - timedelta(days=1)
     return day + WEEK - timedelta(days=1) if table in WEEKS.values() else day
+
+
+# SQLite keeps no statistics: a column it cannot use an index for (`+`), where one misleads it.
+SQLITE_UNINDEXED = {
+    name: literal_column(f"+visit_facts.{name}", String) for name in ("counter_id", "operator")
+}
+
+
+def filtered(
+    query: Select[Any], table: Any, where: Slice, dates: Any = None, *, unindexed: bool = False
+) -> Select[Any]:
+    """`query` kept to the slice's period (`dates`: a column standing for `table`'s date) and
+    values; with `unindexed`, SQLite is kept off the counter's and operator's indexes."""
+    dates = table.c.local_date if dates is None else dates
+    query = query.where(dates >= where.first, dates <= where.last)
+    for column, values in (
+        ("branch_id", where.branches),
+        ("agency_id", where.agencies),
+        ("service_id", where.services),
+        ("priority", where.priorities),
+        ("channel", where.channels),
+        ("counter_id", where.counters),
+        ("operator", where.operators),
+    ):
+        if values is not None and column in table.c:
+            kept = table.c[column]
+            if unindexed and column in SQLITE_UNINDEXED:
+                kept = SQLITE_UNINDEXED[column]
+            query = query.where(kept.in_(values))
+    return query

@@ -4,21 +4,20 @@ counter time for utilisation. Both paths add up the same `kpis.Sums`, so they ag
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Select, String, and_, func, literal_column, or_, select, union_all
+from sqlalchemy import Select, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from queue_server.domain import kpis
 from queue_server.domain.numbering import DEFAULT_TIMEZONE
 from queue_server.store.reports import fact_sums
 from queue_server.store.reports.histograms import add_histograms
-from queue_server.store.reports.periods import Slice, last_day, periods
+from queue_server.store.reports.longest import read_longest
+from queue_server.store.reports.periods import Slice, filtered, periods
+from queue_server.store.reports.report import Report
 from queue_server.store.schema_reports import (
     agency_days,
     branch_days,
@@ -34,22 +33,7 @@ from queue_server.store.schema_reports import (
     visit_rollups,
 )
 
-LONG_PERIOD_DAYS = 60  # from here on the longest waits are found through the wait index
-
-
-@dataclass
-class Report:
-    """The sums of a slice, whole and grouped the ways the reports page shows them."""
-
-    total: kpis.Sums = field(default_factory=kpis.Sums)
-    by_service: dict[str, kpis.Sums] = field(default_factory=lambda: defaultdict(kpis.Sums))
-    by_branch: dict[str, kpis.Sums] = field(default_factory=lambda: defaultdict(kpis.Sums))
-    by_day: dict[date, kpis.Sums] = field(default_factory=lambda: defaultdict(kpis.Sums))
-    arrivals: dict[tuple[int, int], int] = field(default_factory=lambda: defaultdict(int))
-    counters: dict[tuple[str, str, str], kpis.CounterTime] = field(
-        default_factory=lambda: defaultdict(kpis.CounterTime)
-    )
-    longest: list[dict[str, Any]] = field(default_factory=list)
+__all__ = ["Report", "Slice", "read_report"]
 
 
 async def read_report(
@@ -64,7 +48,7 @@ async def read_report(
         await _from_rollups(conn, where, report, detail)
     if detail:
         await _counter_time(conn, where, report)
-        await _longest(conn, where, report)
+        await read_longest(conn, where, report, _branch_table(where))
     return report
 
 
@@ -95,7 +79,7 @@ async def _from_rollups(conn: AsyncConnection, where: Slice, report: Report, det
         grouped = branches in (visit_days, service_days, class_days)
         days = network_days if where.branches is None and grouped else branches
         column = days.c.local_date
-        query = _filtered(select(column, *_sums(days)), days, where).group_by(column)
+        query = filtered(select(column, *_sums(days)), days, where).group_by(column)
         for row in await conn.execute(query):
             report.by_day[row[0]].add(_sums_of_totals(row))
     # Every branch: the network's hours (whole months by month), over every group the
@@ -117,7 +101,7 @@ def _parts_of(table: Any, where: Slice, names: tuple[str, ...]) -> Any:
     however ragged the period (the country's 4,300 counters over mid-month 30 days were
     13,000 rows of three parts, each made into Python objects and added up there)."""
     queries = [
-        _filtered(select(*(part_table.c[name] for name in names)), part_table, part)
+        filtered(select(*(part_table.c[name] for name in names)), part_table, part)
         for part_table, part in periods(table, where)
     ]
     return (queries[0] if len(queries) == 1 else union_all(*queries)).subquery()
@@ -203,7 +187,7 @@ async def _sums_and_histograms(
 
     def texts(table: Any, part: Slice) -> Select[Any]:
         keys = (*(table.c[column] for column in columns), *(table.c[h] for h in _HISTOGRAMS))
-        return _filtered(select(*keys, func.count()), table, part).group_by(*keys)
+        return filtered(select(*keys, func.count()), table, part).group_by(*keys)
 
     # Both histograms' texts by one statement: a row per distinct pair (over the network's or
     # the branches' rows nearly every row's texts are its own, so as many rows as either alone).
@@ -235,7 +219,7 @@ async def _day_rows(
     read ~20× quicker than from the event table only when it is a handful of statements)."""
     keys = [] if name is None else [daily.c[name]]
     columns = [*keys, *(daily.c[n] for n in _TOTALS), daily.c.wait_hist]
-    query = _filtered(select(*columns, daily.c.service_hist), daily, where)
+    query = filtered(select(*columns, daily.c.service_hist), daily, where)
     place: dict[Any, int] = {}
     group_of: list[int] = []
     texts: tuple[list[str], list[str]] = ([], [])
@@ -273,8 +257,8 @@ async def _from_facts(
     branch's zone (as the hourly rollups place theirs)."""
     facts = visit_facts.c
     sqlite = conn.dialect.name == "sqlite"
-    filtered = _filtered(select(visit_facts), visit_facts, where)
-    rows = await conn.execute(fact_sums.sums_query(filtered, detail, sqlite))
+    kept = filtered(select(visit_facts), visit_facts, where)
+    rows = await conn.execute(fact_sums.sums_query(kept, detail, sqlite))
     groups = fact_sums.added_up(rows)
     report.total.add(groups[fact_sums.TOTAL].get(None) or kpis.Sums())
     if not detail:
@@ -282,7 +266,7 @@ async def _from_facts(
     report.by_service.update(groups[fact_sums.SERVICE])
     report.by_branch.update(groups[fact_sums.BRANCH])
     report.by_day.update(groups[fact_sums.DAY])  # a report's days carry sums, not histograms
-    hours = _filtered(select(facts.branch_id, facts.hour, func.count()), visit_facts, where)
+    hours = filtered(select(facts.branch_id, facts.hour, func.count()), visit_facts, where)
     zones: dict[str, ZoneInfo] = {}
     for branch, hour, visits in await conn.execute(hours.group_by(facts.branch_id, facts.hour)):
         zone = zones.get(branch)
@@ -307,186 +291,3 @@ async def _counter_time(conn: AsyncConnection, where: Slice, report: Report) -> 
 
 
 _SPENT_MS = ("serving_ms", "idle_ms", "paused_ms", "closed_ms")
-
-
-async def _longest(conn: AsyncConnection, where: Slice, report: Report) -> None:
-    """The ten longest waits of the slice. The days that can hold them are found first, from
-    the rollups or (a slice by counter or operator) from the report's own days (below); the
-    facts of those few days give them. Fewer than ten days, or a day whose maximum did not
-    find its visit: the facts are read as a whole."""
-    if where.needs_facts:
-        found = await _longest_on_fact_days(conn, where, report)
-    else:
-        found = await _longest_on_top_days(conn, where, report)
-    if found is not None and len(found) < min(kpis.LONGEST_WAITS, report.total.waited):
-        found = None
-    if found is None:
-        # A short period: the date index finds its few visits, then they are sorted (`+ 0`
-        # keeps the planner off the wait index, which would walk every visit ever). A long
-        # one: walking the wait index from the longest finds ten in the period soonest.
-        short = (where.last - where.first).days < LONG_PERIOD_DAYS
-        wait = visit_facts.c.wait_s + 0 if short else visit_facts.c.wait_s
-        # SQLite keeps no statistics: without `+` it takes the date index for a year as well.
-        dates = None if short or conn.dialect.name != "sqlite" else SQLITE_UNINDEXED_DATE
-        found = list(await conn.execute(longest_query(where, wait, dates)))
-    report.longest = [
-        {
-            "branch_id": row.branch_id,
-            "label": row.label,
-            "service_id": row.service_id,
-            "issued_at": row.issued_at.isoformat(),
-            "wait_s": round(row.wait_s, 1),
-            "target_wait_s": row.target_wait_s,
-            "counter_id": row.counter_id,
-            "outcome": row.outcome,
-        }
-        for row in found
-    ]
-
-
-WAIT_MS_SLACK_S = 0.001  # a rollup's maximum is the fact's wait in whole milliseconds
-
-
-async def _longest_on_fact_days(
-    conn: AsyncConnection, where: Slice, report: Report
-) -> list[Any] | None:
-    """A slice read from the facts: its days' sums hold each day's longest wait, so (as on the
-    top days, below) the ten longest lie on the days whose maximum is at least the tenth largest
-    day's, among their visits that waited that long: read through the slice's (branch, counter
-    or operator, date) index. Walking the branch's wait index from the longest instead read a
-    counter's year through the visits of every other counter (~1.5 s on SQLite). None when
-    fewer than ten days waited (the period's visits are then few)."""
-    maxima = sorted((s.wait_max_ms for s in report.by_day.values() if s.waited), reverse=True)
-    if len(maxima) < kpis.LONGEST_WAITS:
-        return None
-    floor_ms = maxima[kpis.LONGEST_WAITS - 1]
-    days = sorted(d for d, s in report.by_day.items() if s.waited and s.wait_max_ms >= floor_ms)
-    facts = visit_facts.c
-    # `+ 0`: SQLite keeps no statistics; it might walk the branch's wait index instead.
-    query = longest_query(where, facts.wait_s + 0).where(
-        facts.local_date.in_(days), facts.wait_s >= floor_ms / 1000 - WAIT_MS_SLACK_S
-    )
-    return list(await conn.execute(query))
-
-
-async def _longest_on_top_days(
-    conn: AsyncConnection, where: Slice, report: Report
-) -> list[Any] | None:
-    """The ten longest waits hold waits of at least T, the tenth largest of the rollup rows'
-    maxima (daily rows, and monthly ones for whole months: each of the ten rows with a maximum
-    ≥ T holds a visit that waited that long), and every one of them lies in a row whose maximum
-    is ≥ T. So: those rows' days or months, then their visits that waited ≥ T: a few days'
-    facts instead of a year's."""
-    table = _branch_table(where)  # each branch's rows when whole; per group when not
-    # The rows per service or per class hold a month of every class or service at once: their
-    # maxima bound the ten far more loosely (a hall's year of one service read ~4× longer).
-    table = visit_days if table in (service_days, class_days) else table
-    # Each part's rows with the largest maxima, all parts by one statement: the ten rows of
-    # the largest maxima are among them, and so is every row tied with the tenth unless a part
-    # filled its limit at or above it (then many rows tie: the wait index is quicker).
-    parts = list(periods(table, where))
-    tops = [
-        select(
-            literal_column(str(at)).label("part"),
-            top.c.branch_id,
-            top.c.local_date,
-            top.c.wait_max_ms,
-        ).select_from(top)
-        for at, top in enumerate(
-            _filtered(
-                select(part_table.c.branch_id, part_table.c.local_date, part_table.c.wait_max_ms),
-                part_table,
-                part,
-            )
-            .where(part_table.c.waited > 0)
-            .order_by(part_table.c.wait_max_ms.desc())
-            .limit(MAX_TOP_DAYS + 1)
-            .subquery()
-            for part_table, part in parts
-        )
-    ]
-    query = tops[0] if len(tops) == 1 else union_all(*tops)
-    found = list(await conn.execute(query))
-    if not found:
-        return []
-    floor_ms = sorted((row.wait_max_ms for row in found), reverse=True)[: kpis.LONGEST_WAITS][-1]
-    filled: dict[int, list[int]] = defaultdict(list)
-    for row in found:
-        filled[row.part].append(row.wait_max_ms)
-    if any(len(maxima) > MAX_TOP_DAYS and min(maxima) >= floor_ms for maxima in filled.values()):
-        return None
-    spans = {
-        (row.branch_id, row.local_date, last_day(parts[row.part][0], row.local_date))
-        for row in found
-        if row.wait_max_ms >= floor_ms
-    }
-    if len(spans) > MAX_TOP_DAYS:  # many days tie at the top: walking the wait index is quicker
-        return None
-    facts = visit_facts.c
-    # SQLite keeps no statistics: with the dates indexable it read every visit of the spans (a
-    # year's, when the top waits lie in every month: 7 s for a hall's year); through the
-    # (branch, wait) index it reads only the visits that waited at least the floor.
-    sqlite = conn.dialect.name == "sqlite"
-    dates = SQLITE_UNINDEXED_DATE if sqlite else facts.local_date
-    on_days = or_(
-        *(
-            and_(facts.branch_id == branch, dates >= first, dates <= last)
-            for branch, first, last in sorted(spans)
-        )
-    )
-    # An agency's: through the (branch, service, wait) index, its services (those its report
-    # counted) each from the floor up, sorted after (`+ 0`): the branch's wait index read every
-    # agency's long waits (227,000 visits of a hall's year for the psda's ten longest: 0.9 s).
-    by_agency = where.agencies is not None and where.services is None
-    wait = facts.wait_s + 0 if by_agency else facts.wait_s
-    query = longest_query(where, wait, dates if sqlite else None).where(
-        on_days, facts.wait_s >= floor_ms / 1000 - WAIT_MS_SLACK_S
-    )
-    if by_agency:
-        query = query.where(facts.service_id.in_(sorted(report.by_service)))
-    return list(await conn.execute(query))
-
-
-MAX_TOP_DAYS = 2 * kpis.LONGEST_WAITS
-
-
-SQLITE_UNINDEXED_DATE = literal_column("+visit_facts.local_date", Date)
-SQLITE_UNINDEXED = {
-    name: literal_column(f"+visit_facts.{name}", String) for name in ("counter_id", "operator")
-}
-
-
-def longest_query(where: Slice, wait: Any, dates: Any = None) -> Select[Any]:
-    """The slice's ten longest waits. With SQLite's unindexed dates (a long period), its
-    counters and operators are unindexed too: SQLite took their (branch, counter, date) index
-    and sorted a counter's every visit of the year (1.8 s) instead of walking the wait index
-    from the longest."""
-    unindexed = dates is SQLITE_UNINDEXED_DATE
-    return (
-        _filtered(select(visit_facts), visit_facts, where, dates, unindexed=unindexed)
-        .where(wait.is_not(None))
-        .order_by(wait.desc(), visit_facts.c.ticket_id)
-        .limit(kpis.LONGEST_WAITS)
-    )
-
-
-def _filtered(
-    query: Select[Any], table: Any, where: Slice, dates: Any = None, *, unindexed: bool = False
-) -> Select[Any]:
-    dates = table.c.local_date if dates is None else dates
-    query = query.where(dates >= where.first, dates <= where.last)
-    for column, values in (
-        ("branch_id", where.branches),
-        ("agency_id", where.agencies),
-        ("service_id", where.services),
-        ("priority", where.priorities),
-        ("channel", where.channels),
-        ("counter_id", where.counters),
-        ("operator", where.operators),
-    ):
-        if values is not None and column in table.c:
-            kept = table.c[column]
-            if unindexed and column in SQLITE_UNINDEXED:
-                kept = SQLITE_UNINDEXED[column]
-            query = query.where(kept.in_(values))
-    return query
