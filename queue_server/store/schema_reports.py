@@ -133,7 +133,7 @@ visit_facts = Table(
     Column("target_wait_s", Float, nullable=False),
     Column("wait_estimate_s", Float),
     Column("wait_p90_s", Float),  # the range's upper end promised at issue (migration 0016)
-    Index("ix_visit_facts_branch_date", "branch_id", "local_date"),
+    Index("ix_visit_facts_branch_date", "branch_id", "local_date", "wait_s"),  # longest.py
     Index("ix_visit_facts_branch_hour", "branch_id", "hour"),
     Index("ix_visit_facts_branch_wait", "branch_id", "wait_s"),  # the longest waits
     # The longest waits of one service (migration 0011).
