@@ -12,12 +12,10 @@ classes and channels come in fixed shares (below). Counter time is a model (each
 of visits: their call-to-finish time serving, the rest of the hour idle), not the projector's
 clocks, which would need visits that never overlap at a counter.
 
-Every report table is written in date order (facts by issue time), as the projector writes them
-day after day: a day's rows lie together, all branches mixed. Written in the order its sums came
-out, a day's rows were spread over the whole table, and a report read from disk paid for pages
-no served year would make it read (a region's week: 1,041 pages for its 1,680 hourly rows).
-The events stay per branch in time order: the event table's side of the comparison reads a
-branch's period as one run, the fastest it could.
+Report tables are written in date order (facts by issue time), as the projector writes them day
+after day; in the order their sums came out a day's rows lay all over the table (a region's week
+read 1,041 pages for 1,680 hourly rows). Events stay per branch in time order: the comparison's
+event-table side reads a branch's period as one run, its fastest.
 """
 
 from __future__ import annotations
@@ -300,8 +298,7 @@ FROM (SELECT *,
     CASE WHEN outcome = 'cancelled' THEN issued_at + wait_ms * interval '1 ms'
       WHEN outcome = 'no_show' THEN called_at + walk_ms * interval '1 ms'
       ELSE called_at + (walk_ms + service_ms) * interval '1 ms' END AS finished_at
-  FROM gen_visits) v
-ORDER BY issued_at"""
+  FROM gen_visits) v ORDER BY issued_at"""
 
 # The events those visits wrote, in time order per branch: issued, called, recalled, started,
 # and the end. The ticket's JSON holds what the projector reads of it.
@@ -500,5 +497,4 @@ SELECT t.branch_id, t.counter_id, t.operator, t.hour, (t.hour AT TIME ZONE z.zon
 FROM (SELECT branch_id, counter_id, operator, date_trunc('hour', called_at, 'UTC') AS hour,
         sum(extract(epoch FROM finished_at - called_at) * 1000)::bigint AS serving
       FROM visit_facts WHERE called_at IS NOT NULL GROUP BY 1, 2, 3, 4) t
-JOIN (SELECT DISTINCT branch_id, zone FROM gen_cells) z USING (branch_id)
-ORDER BY t.hour"""
+JOIN (SELECT DISTINCT branch_id, zone FROM gen_cells) z USING (branch_id) ORDER BY t.hour"""
