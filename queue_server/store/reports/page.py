@@ -12,7 +12,7 @@ So a page's reads are planned for their own values (`plan_cache_mode = force_cus
 A report read from disk fetches its table pages in the order a bitmap scan finds them, one at
 a time by default (`effective_io_concurrency` 1): on this machine's disk ~0.3–1 ms a page, and
 a year's first read took up to 6 s. With 64 asked for ahead, the whole country year read from
-an empty cache answered 67 of its 70 reports within 0.5 s, against 46 (docs/benchmarks.md);
+an empty cache answered 67 of its 70 reports within 0.5 s, against 47 (docs/benchmarks.md);
 PostgreSQL 18 makes 16 its default. Both settings are put back afterwards: the same pooled
 connections serve the boards' small reads many times a second, where a kept plan saves the
 planning."""
