@@ -35,6 +35,7 @@ from benchmarks.country_year_bench import _collect_as_served, _report, _slices, 
 from benchmarks.national_view_bench import network_config
 from queue_server.catalog.loader import load_catalog
 from queue_server.store.database import Database
+from queue_server.store.reports import page
 
 REPEATS = int(os.environ.get("RIGI_BENCH_PROFILE_REPEATS", "3"))
 DEFAULT = "30 days:country;30 days:channel + priority;340 days:country;340 days:channel + priority"
@@ -75,7 +76,7 @@ class Recorder:
         self._began = time.perf_counter()
 
     def after(self, conn: Any, cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
-        if not self.on or sql.startswith(("SET ", "RESET ")):  # a page's plan setting (page.py)
+        if not self.on or sql in (page.SETTINGS_ON, page.SETTINGS_OFF):  # not a report's
             return
         seconds = time.perf_counter() - self._began
         key = (self.label, sql)

@@ -21,7 +21,7 @@ from queue_server.store.reports.country import load_year, plan_rows
 from queue_server.store.reports.page import read_page
 from queue_server.store.reports.periods import Slice
 from queue_server.store.reports.queries import read_report
-from tests.support import POSTGRES_ENV, need_service, reset_postgres
+from tests.databases import database_for
 
 pytestmark = pytest.mark.postgres
 
@@ -37,10 +37,8 @@ FROM pg_prepared_statements WHERE cardinality(parameter_types) > 0"""
 
 
 @pytest.fixture
-def url() -> str:
-    url = need_service(POSTGRES_ENV, "PostgreSQL")
-    reset_postgres(url)
-    return url
+def url(tmp_path: Path) -> str:
+    return database_for("postgres", tmp_path)  # emptied
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ from queue_server.store.schema_reports import (
     visit_months,
     visit_rollups,
 )
-from tests.support import POSTGRES_ENV, need_service, reset_postgres
+from tests.databases import database_for
 
 pytestmark = pytest.mark.postgres
 
@@ -63,10 +63,8 @@ HISTOGRAMS = ("wait_hist", "service_hist")
 
 
 @pytest.fixture
-def url() -> str:
-    url = need_service(POSTGRES_ENV, "PostgreSQL")
-    reset_postgres(url)
-    return url
+def url(tmp_path: Path) -> str:
+    return database_for("postgres", tmp_path)  # emptied
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from queue_server.domain.numbering import local_day
 from queue_server.errors import Forbidden, ValidationFailed
 from queue_server.reporting.exports import XLSX_TYPE, tables_of, to_csv, to_xlsx
 from queue_server.store.reports.page import read_page
-from queue_server.store.reports.queries import Report, Slice
+from queue_server.store.reports.periods import Slice
+from queue_server.store.reports.report import Report
 
 if TYPE_CHECKING:
     from queue_server.app import Rigi

@@ -23,7 +23,7 @@ async def read_longest(conn: AsyncConnection, where: Slice, report: Report, days
     the rollups or (a slice by counter or operator) from the report's own days (below); the
     facts of those few days give them. Fewer than ten days, or a day whose maximum did not
     find its visit: the facts are read as a whole. `days`: the slice's daily rollups per
-    branch (`queries.branch_table`)."""
+    branch (`queries._branch_table`)."""
     if where.needs_facts:
         found = await _on_fact_days(conn, where, report)
     else:

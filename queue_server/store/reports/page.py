@@ -29,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from queue_server.domain import kpis
 from queue_server.store.database import Database
 from queue_server.store.reports.periods import Slice
-from queue_server.store.reports.queries import Report, read_report
+from queue_server.store.reports.queries import read_report
+from queue_server.store.reports.report import Report
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Page:
 async def read_page(database: Database, where: Slice, timezones: dict[str, str]) -> Page:
     """The reads of one reports page. `timezones`: branch → its zone."""
     first, last = kpis.previous_period(where.first, where.last)
-    async with database.read() as conn, _planned_for_their_values(conn):
+    async with database.read() as conn, _for_reports(conn):
         report = await read_report(conn, where, timezones)
         before = replace(where, first=first, last=last)
         previous = await read_report(conn, before, timezones, detail=False)
@@ -52,21 +53,23 @@ async def read_page(database: Database, where: Slice, timezones: dict[str, str])
 
 
 @asynccontextmanager
-async def _planned_for_their_values(conn: AsyncConnection) -> AsyncIterator[None]:
+async def _for_reports(conn: AsyncConnection) -> AsyncIterator[None]:
     if conn.dialect.name != "postgresql":  # SQLite plans every statement when it is prepared
         yield
         return
-    await conn.exec_driver_sql(_SET)
+    await conn.exec_driver_sql(SETTINGS_ON)
     try:
         yield
     finally:
-        await conn.exec_driver_sql(_RESET)
+        await conn.exec_driver_sql(SETTINGS_OFF)
 
 
 # One round trip each way: both settings by one statement, put back to the connection's own.
 _SETTINGS = {"plan_cache_mode": "force_custom_plan", "effective_io_concurrency": "64"}
-_SET = "SELECT " + ", ".join(f"set_config('{k}', '{v}', false)" for k, v in _SETTINGS.items())
-_RESET = (
+SETTINGS_ON = "SELECT " + ", ".join(
+    f"set_config('{k}', '{v}', false)" for k, v in _SETTINGS.items()
+)
+SETTINGS_OFF = (
     "SELECT set_config(name, reset_val, false) FROM pg_settings WHERE name IN ("
     + ", ".join(f"'{name}'" for name in _SETTINGS)
     + ")"

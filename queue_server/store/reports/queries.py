@@ -33,8 +33,6 @@ from queue_server.store.schema_reports import (
     visit_rollups,
 )
 
-__all__ = ["Report", "Slice", "read_report"]
-
 
 async def read_report(
     conn: AsyncConnection, where: Slice, timezones: dict[str, str], *, detail: bool = True
