@@ -186,20 +186,20 @@ async def _sums_and_histograms(
         return filtered(select(*keys, func.count()), table, part).group_by(*keys)
 
     # Both histograms' texts by one statement: a row per distinct pair (over the network's or
-    # the branches' rows nearly every row's texts are its own, so as many rows as either alone).
+    # the branches' rows nearly every row's texts are its own, so as many rows as either alone),
+    # fetched at once and taken apart column by column (a region's 340 days: ~33,000 rows).
+    rows = (await _read_parts(conn, daily, where, texts)).all()
+    if not rows:
+        return
+    values: list[Any] = list(zip(*rows, strict=True))  # column by column
     place: dict[Any, int] = {}  # each group's place in `merged`
-    group_of: list[int] = []
-    texts_of: tuple[list[str], list[str]] = ([], [])
-    rows_of: list[int] = []
-    for row in await _read_parts(conn, daily, where, texts):
-        group_of.append(place.setdefault(row[0] if name else None, len(place)))
-        texts_of[0].append(row[-3])
-        texts_of[1].append(row[-2])
-        rows_of.append(row[-1])
-    for histogram, found in zip(_HISTOGRAMS, texts_of, strict=True):
+    group_of = [place.setdefault(key, len(place)) for key in (values[0] if name else [None])]
+    if not name:
+        group_of *= len(rows)
+    for histogram, found in zip(_HISTOGRAMS, values[-3:-1], strict=True):
         merged = [getattr(target[key], histogram) for key in place]
         whole = None if total is None else getattr(total, histogram)
-        add_histograms(merged, group_of, found, rows_of, whole)
+        add_histograms(merged, group_of, found, values[-1], whole)
 
 
 async def _day_rows(
