@@ -28,7 +28,7 @@ pytestmark = pytest.mark.postgres
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 BRANCHES = ["tbilisi", "cc01-shashiani"]
 FIRST, LAST = date(2026, 3, 2), date(2026, 3, 8)
-SETTINGS = ("plan_cache_mode", "effective_io_concurrency")
+SETTINGS = ("plan_cache_mode", "effective_io_concurrency", "jit")
 PAGES = 7  # past the five custom plans after which PostgreSQL weighs a generic one
 # The plans of the statements sent with values (one without has one plan, counted as generic:
 # the SET and RESET around a page, the driver's own questions on connecting).

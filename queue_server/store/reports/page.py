@@ -13,9 +13,15 @@ A report read from disk fetches its table pages in the order a bitmap scan finds
 a time by default (`effective_io_concurrency` 1): on this machine's disk ~0.3–1 ms a page, and
 a year's first read took up to 6 s. With 64 asked for ahead, the whole country year read from
 an empty cache answered 67 of its 70 reports within 0.5 s, against 47 (docs/benchmarks.md);
-PostgreSQL 18 makes 16 its default. Both settings are put back afterwards: the same pooled
-connections serve the boards' small reads many times a second, where a kept plan saves the
-planning."""
+PostgreSQL 18 makes 16 its default.
+
+A long period's statement can cost more than `jit_above_cost`, and PostgreSQL then compiles
+its expressions to machine code before it runs: 10–15 ms spent again at every read (a page's
+plans are not kept), in a statement that runs for tens of ms (seen with auto_explain on the
+country year's 340 days and year: two of eight pages had one). Off for a page's reads.
+
+The settings are put back afterwards: the same pooled connections serve the boards' small
+reads many times a second, where a kept plan saves the planning."""
 
 from __future__ import annotations
 
@@ -65,7 +71,7 @@ async def _for_reports(conn: AsyncConnection) -> AsyncIterator[None]:
 
 
 # One round trip each way: both settings by one statement, put back to the connection's own.
-_SETTINGS = {"plan_cache_mode": "force_custom_plan", "effective_io_concurrency": "64"}
+_SETTINGS = {"plan_cache_mode": "force_custom_plan", "effective_io_concurrency": "64", "jit": "off"}
 SETTINGS_ON = "SELECT " + ", ".join(
     f"set_config('{k}', '{v}', false)" for k, v in _SETTINGS.items()
 )
