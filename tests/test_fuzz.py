@@ -23,7 +23,9 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 from queue_server.store.queue import CounterMode
 from tests.support import PASSWORD, LiveServer
 
-EXAMPLES_PER_OPERATION = 15
+# Derandomized: the same examples every run. 15 took 122 s of a 16-minute suite on a slower
+# machine (67 s on the last); 8 keep every operation fuzzed by both sessions in about half.
+EXAMPLES_PER_OPERATION = 8
 BRANCH = "testhall"
 COUNTERS = ("c01", "c02", "c03")
 SERVICES = ("id_card", "passport", "stamp")
