@@ -4,7 +4,7 @@ counter time for utilisation. Both paths add up the same `kpis.Sums`, so they ag
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -193,13 +193,9 @@ async def _sums_and_histograms(
         return
     values: list[Any] = list(zip(*rows, strict=True))  # column by column
     place: dict[Any, int] = {}  # each group's place in `merged`
-    group_of = [place.setdefault(key, len(place)) for key in (values[0] if name else [None])]
-    if not name:
-        group_of *= len(rows)
-    for histogram, found in zip(_HISTOGRAMS, values[-3:-1], strict=True):
-        merged = [getattr(target[key], histogram) for key in place]
-        whole = None if total is None else getattr(total, histogram)
-        add_histograms(merged, group_of, found, values[-1], whole)
+    group_keys = values[0] if name else [None] * len(rows)
+    group_of = [place.setdefault(key, len(place)) for key in group_keys]
+    _add_texts(target, list(place), group_of, values[-3:-1], values[-1], total)
 
 
 async def _day_rows(
@@ -227,10 +223,24 @@ async def _day_rows(
         total.add(_sums_of_rows(rows, first))
     place = {key: at for at, key in enumerate(groups)}
     group_of = [place[row[0] if name else None] for row in rows]
-    for histogram, at in zip(_HISTOGRAMS, (-2, -1), strict=True):
-        merged = [getattr(target[key], histogram) for key in groups]
+    texts = [[row[at] for row in rows] for at in (-2, -1)]
+    _add_texts(target, list(groups), group_of, texts, [1] * len(rows), total)
+
+
+def _add_texts(
+    target: dict[Any, kpis.Sums],
+    keys: list[Any],
+    group_of: list[int],
+    texts: Sequence[Sequence[str]],
+    rows_of: Sequence[int],
+    total: kpis.Sums | None,
+) -> None:
+    """Both histograms' texts (`texts`: the wait's, the service's), each held by `rows_of`
+    rows, added into the group at `keys[group_of[i]]` (and every one into `total`)."""
+    for histogram, found in zip(_HISTOGRAMS, texts, strict=True):
+        merged = [getattr(target[key], histogram) for key in keys]
         whole = None if total is None else getattr(total, histogram)
-        add_histograms(merged, group_of, [row[at] for row in rows], [1] * len(rows), whole)
+        add_histograms(merged, group_of, found, rows_of, whole)
 
 
 def _sums_of_rows(rows: list[Any], first: int) -> kpis.Sums:
